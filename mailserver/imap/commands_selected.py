@@ -1,0 +1,207 @@
+"""Selected-state commands (RFC 3501 6.4) and their UID forms, plus MOVE,
+UNSELECT, UID EXPUNGE and the CONDSTORE modifiers.
+
+Every class has ``uid: bool``: True when the command came as ``UID <verb>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from .commands import Command
+from .fetchspec import FetchAttr, parse_fetch_atts
+from .lexer import Cursor, ParseError
+from .searchkeys import SearchKey, parse_search_program
+from .seqset import SeqSet
+
+__all__ = ["Check", "Close", "Unselect", "Expunge", "Search", "Fetch", "Store", "Copy", "Move",
+           "parse_uid"]
+
+
+@dataclass(frozen=True)
+class Check(Command):
+    """CHECK (RFC 3501 6.4.1)."""
+
+    verb: ClassVar[str] = "CHECK"
+
+
+@dataclass(frozen=True)
+class Close(Command):
+    """CLOSE (RFC 3501 6.4.2)."""
+
+    verb: ClassVar[str] = "CLOSE"
+
+
+@dataclass(frozen=True)
+class Unselect(Command):
+    """UNSELECT (RFC 3691)."""
+
+    verb: ClassVar[str] = "UNSELECT"
+
+
+@dataclass(frozen=True)
+class Expunge(Command):
+    """EXPUNGE (RFC 3501 6.4.3) or UID EXPUNGE set (RFC 4315 2.1)."""
+
+    verb: ClassVar[str] = "EXPUNGE"
+    uid_set: SeqSet | None = None
+    uid: bool = False
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor) -> Expunge:
+        cur.end()
+        return cls(tag)
+
+    @classmethod
+    def parse_uid(cls, tag: str, cur: Cursor) -> Expunge:
+        """Parse ``UID EXPUNGE sequence-set``."""
+        cur.sp()
+        uids = cur.seqset()
+        cur.end()
+        return cls(tag, uids, uid=True)
+
+
+@dataclass(frozen=True)
+class Search(Command):
+    """SEARCH [CHARSET x] keys (RFC 3501 6.4.4).
+
+    ``key`` holds the criteria with raw byte strings; compile it with
+    :func:`mailserver.imap.search.compile_search`, which checks ``charset``.
+    """
+
+    verb: ClassVar[str] = "SEARCH"
+    charset: str | None = None
+    key: SearchKey | None = None
+    uid: bool = False
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Search:
+        cur.sp()
+        charset, key = parse_search_program(cur)
+        return cls(tag, charset, key, uid)
+
+
+@dataclass(frozen=True)
+class Fetch(Command):
+    """FETCH set items [(CHANGEDSINCE n)] (RFC 3501 6.4.5, RFC 7162 3.1.4).
+
+    For UID FETCH the UID item is added if missing (RFC 3501 6.4.8).
+    """
+
+    verb: ClassVar[str] = "FETCH"
+    seqset: SeqSet = SeqSet(())
+    items: tuple[FetchAttr, ...] = ()
+    changedsince: int | None = None
+    uid: bool = False
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Fetch:
+        cur.sp()
+        seqset = cur.seqset()
+        cur.sp()
+        items = parse_fetch_atts(cur)
+        changedsince = None
+        if cur.try_sp():
+            cur.expect(b"(", "fetch modifiers")
+            while not cur.try_lit(b")"):
+                name = cur.atom("fetch modifier").upper()
+                if name != "CHANGEDSINCE":
+                    raise ParseError("unknown fetch modifier")
+                cur.sp()
+                changedsince = cur.number(bits=63)
+                if cur.peek() != b")":
+                    cur.sp()
+        cur.end()
+        names = {i.name for i in items}
+        if uid and "UID" not in names:
+            items = (FetchAttr("UID"), *items)
+        if changedsince is not None and "MODSEQ" not in names:
+            # RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ in the response.
+            items = (*items, FetchAttr("MODSEQ"))
+        return cls(tag, seqset, items, changedsince, uid)
+
+
+@dataclass(frozen=True)
+class Store(Command):
+    """STORE set [(UNCHANGEDSINCE n)] [+-]FLAGS[.SILENT] flags (RFC 3501 6.4.6, RFC 7162 3.1.3).
+
+    ``mode`` is ``"replace"``, ``"add"`` or ``"remove"``.
+    """
+
+    verb: ClassVar[str] = "STORE"
+    seqset: SeqSet = SeqSet(())
+    mode: Literal["replace", "add", "remove"] = "replace"
+    silent: bool = False
+    flags: tuple[str, ...] = ()
+    unchangedsince: int | None = None
+    uid: bool = False
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Store:
+        cur.sp()
+        seqset = cur.seqset()
+        cur.sp()
+        unchangedsince = None
+        if cur.try_lit(b"("):
+            while not cur.try_lit(b")"):
+                if cur.atom("store modifier").upper() != "UNCHANGEDSINCE":
+                    raise ParseError("unknown store modifier")
+                cur.sp()
+                unchangedsince = cur.number(bits=63)
+                if cur.peek() != b")":
+                    cur.sp()
+            cur.sp()
+        mode: Literal["replace", "add", "remove"] = "replace"
+        if cur.try_lit(b"+"):
+            mode = "add"
+        elif cur.try_lit(b"-"):
+            mode = "remove"
+        item = cur.atom("FLAGS").upper()
+        if item not in ("FLAGS", "FLAGS.SILENT"):
+            raise ParseError("expected FLAGS or FLAGS.SILENT")
+        cur.sp()
+        flags = cur.flags_or_list()
+        cur.end()
+        return cls(tag, seqset, mode, item.endswith(".SILENT"), flags, unchangedsince, uid)
+
+
+@dataclass(frozen=True)
+class Copy(Command):
+    """COPY set mailbox (RFC 3501 6.4.7)."""
+
+    verb: ClassVar[str] = "COPY"
+    seqset: SeqSet = SeqSet(())
+    mailbox: str = ""
+    uid: bool = False
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Copy:
+        cur.sp()
+        seqset = cur.seqset()
+        cur.sp()
+        mailbox = cur.mailbox()
+        cur.end()
+        return cls(tag, seqset, mailbox, uid)
+
+
+@dataclass(frozen=True)
+class Move(Copy):
+    """MOVE set mailbox (RFC 6851)."""
+
+    verb: ClassVar[str] = "MOVE"
+
+
+_UID_VERBS = {"FETCH": Fetch, "SEARCH": Search, "STORE": Store, "COPY": Copy, "MOVE": Move}
+
+
+def parse_uid(tag: str, cur: Cursor) -> Command:
+    """Parse ``UID (FETCH|SEARCH|STORE|COPY|MOVE|EXPUNGE) ...`` (RFC 3501 6.4.8)."""
+    cur.sp()
+    sub = cur.atom("UID command").upper()
+    if sub == "EXPUNGE":
+        return Expunge.parse_uid(tag, cur)
+    cls = _UID_VERBS.get(sub)
+    if cls is None:
+        raise ParseError("unknown UID command")
+    return cls.parse(tag, cur, uid=True)
