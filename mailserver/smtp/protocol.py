@@ -143,7 +143,8 @@ class DataDecoder:
         idx = buf.find(END_MARK, self._scan)
         if idx < 0:
             self._received += len(data)
-            if self._limit is not None and self._received > self._limit:
+            # Up to two trailing bytes (".\r") may yet turn out to be the end marker.
+            if self._limit is not None and self._received - 2 > self._limit:
                 self.too_big = True
             if self.too_big:
                 # Keep the last four bytes: the end marker may be split across reads.
