@@ -61,17 +61,21 @@ class Resolver(Protocol):
 class DnsResolver:
     """dnspython-backed :class:`Resolver` with a time limit per query."""
 
-    def __init__(self, timeout: float = 5.0, nameservers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, timeout: float = 5.0, nameservers: Sequence[str] | None = None, port: int = 53
+    ) -> None:
         """Create the resolver.
 
         Args:
             timeout: total seconds allowed per query (all retries included).
             nameservers: override the system's resolvers (e.g. for a local zone).
+            port: nameserver port (with ``nameservers``).
         """
-        self._resolver = dns.asyncresolver.Resolver()
+        self._resolver = dns.asyncresolver.Resolver(configure=nameservers is None)
         self._resolver.lifetime = timeout
         if nameservers is not None:
             self._resolver.nameservers = list(nameservers)
+            self._resolver.port = port
 
     async def _query(self, name: str, rdtype: str) -> list[object]:
         try:
