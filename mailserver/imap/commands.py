@@ -419,7 +419,7 @@ class Idle(Command):
     verb: ClassVar[str] = "IDLE"
 
 
-_B64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+_B64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}|=")
 
 
 def decode_sasl(token: bytes) -> bytes:

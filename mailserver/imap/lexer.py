@@ -181,14 +181,14 @@ class Cursor:
         c = self.peek()
         if c == b'"':
             return self.quoted()
-        if c in (b"{", b"~"):
+        if c == b"{" or self.peek(2) == b"~{":
             return self.literal()
         raise ParseError("expected string")
 
     def astring(self, what: str = "astring") -> bytes:
         """Read ``astring`` (atom-ish, quoted or literal)."""
         c = self.peek()
-        if c in (b'"', b"{", b"~"):
+        if c in (b'"', b"{") or self.peek(2) == b"~{":
             return self.string()
         tok = self._match(_ASTRING_ATOM)
         if tok is None:
@@ -213,7 +213,7 @@ class Cursor:
     def list_mailbox(self) -> str:
         """Read a LIST pattern (``list-mailbox``), decoded from modified UTF-7."""
         c = self.peek()
-        if c in (b'"', b"{", b"~"):
+        if c in (b'"', b"{") or self.peek(2) == b"~{":
             raw = self.string()
         else:
             tok = self._match(_LIST_CHARS)

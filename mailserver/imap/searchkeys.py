@@ -126,6 +126,8 @@ _DATE_KEYS: dict[str, tuple[Literal["internal", "sent"], Literal["before", "on",
     "SENTBEFORE": ("sent", "before"), "SENTON": ("sent", "on"), "SENTSINCE": ("sent", "since"),
 }
 _HEADER_KEYS = {"BCC": "bcc", "CC": "cc", "FROM": "from", "SUBJECT": "subject", "TO": "to"}
+_ARG_KEYS = frozenset({*_DATE_KEYS, *_HEADER_KEYS, "KEYWORD", "UNKEYWORD", "HEADER", "BODY",
+                       "TEXT", "LARGER", "SMALLER", "UID", "NOT", "OR", "MODSEQ"})
 
 
 def parse_search_program(cur: Cursor) -> tuple[str | None, SearchKey]:
@@ -167,6 +169,8 @@ def _key(cur: Cursor, depth: int) -> SearchKey:
         return SearchFlag(flag, present)
     if name == "NEW":  # RFC 3501 6.4.4: RECENT UNSEEN
         return SearchAnd((SearchFlag("\\Recent", True), SearchFlag("\\Seen", False)))
+    if name not in _ARG_KEYS:
+        raise ParseError(f"unknown search key {name[:20]}")
     cur.sp()
     return _key_with_args(cur, name, depth)
 
