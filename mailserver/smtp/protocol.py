@@ -71,7 +71,8 @@ _VIRTUAL_CRLF = b"\r\n"
 _STUFFED_LINE = b"\r\n."
 # Dot lines delimited by at least one bare CR or bare LF: the SMTP smuggling sequences. The
 # exact CRLF.CRLF cannot occur inside the data (it would have ended it).
-_AMBIGUOUS = (b"\n.\n", b"\n.\r", b"\r.\r", b"\r.\n")
+# Searching the data with CR mapped to LF needs one scan for all four of them.
+_CR_TO_LF = bytes.maketrans(b"\r", b"\n")
 
 REPLY_TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 """RFC 5321 4.5.3.1.10 / RFC 1870 section 6.3, enhanced code RFC 3463 5.3.4."""
@@ -90,8 +91,13 @@ def find_ambiguous_dot(stuffed: bytes | bytearray) -> int:
     Args:
         stuffed: data as received (still dot-stuffed), preceded by the virtual CRLF.
     """
-    found = [i for i in (stuffed.find(p) for p in _AMBIGUOUS) if i >= 0]
-    return min(found) if found else -1
+    return _ambiguous_in(stuffed.translate(_CR_TO_LF))
+
+
+def _ambiguous_in(translated: bytes | bytearray) -> int:
+    # With CR mapped to LF every smuggling sequence reads "\n.\n"; so would CRLF.CRLF, which
+    # cannot occur inside the data.
+    return translated.find(b"\n.\n")
 
 
 class DataDecoder:
@@ -106,13 +112,16 @@ class DataDecoder:
             no limit.
     """
 
-    __slots__ = ("_buf", "_scan", "_limit", "_received", "done", "too_big", "ambiguous")
+    __slots__ = (
+        "_buf", "_scan", "_limit", "_received", "_dot_lines", "done", "too_big", "ambiguous"
+    )
 
     def __init__(self, size_limit: int | None = None) -> None:
         self._buf = bytearray(_VIRTUAL_CRLF)
         self._scan = 0
         self._limit = size_limit
         self._received = 0
+        self._dot_lines = True
         self.done = False
         """The end marker has been seen."""
         self.too_big = False
@@ -163,7 +172,12 @@ class DataDecoder:
         if self.too_big:
             buf.clear()
         else:
-            self.ambiguous = find_ambiguous_dot(buf) >= 0
+            translated = buf.translate(_CR_TO_LF)
+            # Fast path: no dot right after a CR or LF means nothing to un-stuff and no
+            # smuggling sequence (most mail; base64 has no dots at all).
+            first = translated.find(b"\n.")
+            self._dot_lines = first >= 0
+            self.ambiguous = first >= 0 and _ambiguous_in(translated) >= 0
         return rest
 
     def content(self) -> bytes:
@@ -175,7 +189,7 @@ class DataDecoder:
         if not self.done or self.too_big:
             raise RuntimeError("no content: data unfinished or over the size limit")
         buf = self._buf
-        if buf.find(_STUFFED_LINE) < 0:
+        if not self._dot_lines:
             return bytes(memoryview(buf)[2:])
         return bytes(buf).replace(_STUFFED_LINE, _VIRTUAL_CRLF)[2:]
 
@@ -260,7 +274,10 @@ class MailSMTP(SMTP):
         """Send one reply line; count errors and close after ``max_errors`` of them."""
         if self._closing:
             return
-        await super().push(status)
+        if isinstance(status, str):
+            await super().push(status)
+        else:
+            await super().push(status)
         code = status[:1] if isinstance(status, bytes) else status[:1].encode()
         if code in (b"4", b"5"):
             self._errors += 1
@@ -304,12 +321,12 @@ class MailSMTP(SMTP):
         if decoder is None:  # connection closed or timed out
             return
         if decoder.too_big:
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
             await self.push(REPLY_TOO_BIG)
             return
         if decoder.ambiguous and self.reject_ambiguous_dot:
             log.warning("data with a bare CR/LF dot line refused (smuggling attempt?)")
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
             await self.push(REPLY_AMBIGUOUS_DOT)
             return
         original_content = decoder.content()
@@ -344,7 +361,7 @@ class MailSMTP(SMTP):
             if asyncio.iscoroutine(result):
                 result = await result
             status = MISSING if result is None else result
-        self._set_post_data_state()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push("250 OK" if status is MISSING else status)
 
     async def _read_data(self) -> DataDecoder | None:
