@@ -133,8 +133,8 @@ def _params(hdr: Message, name: str = "content-type") -> Value:
     params = hdr.get_params(header=name) or []
     out: list[Value] = []
     for i, (k, v) in enumerate(params):
-        if i == 0 and name == "content-type":
-            continue  # the type/subtype itself
+        if i == 0:
+            continue  # the type/subtype or disposition type itself
         out += [k, collapse_rfc2231_value(v) if isinstance(v, tuple) else str(v)]
     return out or None
 

@@ -1,0 +1,90 @@
+"""SEARCH evaluation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from mailserver.imap.commands_selected import Search
+from mailserver.imap.parser import parse_command
+from mailserver.imap.search import BadCharset, SearchMessage, compile_search
+
+HEADER = (b"From: =?utf-8?q?J=C3=A9r=C3=B4me?= <jerome@ch.example>\r\n"
+          b"To: pat@x.example\r\nCc: cc@x.example\r\nSubject: Compte rendu\r\n"
+          b"Date: Tue, 5 Mar 2024 10:00:00 +0100\r\nX-Prio: urgent\r\n\r\n")
+BODY = b"Bonjour, voici le r\xc3\xa9sultat.\r\n"
+HEADER_UTF8 = HEADER.replace(b"Subject: Compte rendu", b"Subject: Compte rendu\r\n"
+                             b"Content-Type: text/plain; charset=utf-8")
+
+
+def message(**kw: object) -> SearchMessage:
+    calls: list[str] = []
+    base = dict(seq=2, uid=20, flags=frozenset({"\\Seen", "$Urgent"}),
+                internaldate=datetime(2024, 3, 5, 23, 30, tzinfo=timezone.utc), size=500,
+                header=lambda: calls.append("h") or HEADER_UTF8,
+                body=lambda: calls.append("b") or BODY, modseq=7)
+    base.update(kw)
+    return SearchMessage(**base)  # type: ignore[arg-type]
+
+
+CASES = [
+    ("all", b"ALL", True), ("seen", b"SEEN", True), ("unseen", b"UNSEEN", False),
+    ("answered", b"ANSWERED", False), ("unanswered", b"UNANSWERED", True),
+    ("keyword", b"KEYWORD $urgent", True), ("unkeyword", b"UNKEYWORD $Urgent", False),
+    ("new", b"NEW", False), ("old", b"OLD", True), ("recent", b"RECENT", False),
+    ("deleted", b"DELETED", False), ("undeleted", b"UNDELETED", True),
+    ("draft", b"DRAFT", False), ("undraft", b"UNDRAFT", True),
+    ("flagged", b"FLAGGED", False), ("unflagged", b"UNFLAGGED", True),
+    ("from-decoded", b"FROM {8+}\r\nj\xc3\xa9r\xc3\xb4me", True), ("from-addr", b"FROM CH.EXAMPLE", True),
+    ("to", b"TO pat", True), ("cc", b"CC nobody", False), ("bcc", b"BCC x", False),
+    ("subject", b'SUBJECT "rendu"', True), ("header", b"HEADER X-Prio URG", True),
+    ("header-empty", b'HEADER X-Prio ""', True), ("header-missing", b'HEADER X-No ""', False),
+    ("body-decoded", b"BODY {9+}\r\nr\xc3\xa9sultat", True), ("body-not-header", b"BODY compte", False),
+    ("text-header", b"TEXT compte", True),
+    ("before", b"BEFORE 5-Mar-2024", False), ("on", b"ON 5-Mar-2024", True),
+    ("since", b"SINCE 5-Mar-2024", True), ("sentbefore", b"SENTBEFORE 6-Mar-2024", True),
+    ("senton", b"SENTON 5-Mar-2024", True), ("sentsince", b"SENTSINCE 6-Mar-2024", False),
+    ("larger", b"LARGER 499", True), ("smaller", b"SMALLER 500", False),
+    ("uid", b"UID 10:*", True), ("uid-miss", b"UID 1:5", False),
+    ("seqset", b"2", True), ("seq-star", b"*", False),
+    ("not", b"NOT SEEN", False), ("or", b"OR DELETED TO pat", True),
+    ("group", b"(SEEN LARGER 600)", False), ("modseq", b"MODSEQ 7", True),
+    ("modseq-miss", b"MODSEQ 8", False),
+]
+
+
+@pytest.mark.parametrize(("criteria", "expected"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_search_keys(criteria: bytes, expected: bool) -> None:
+    cmd = parse_command(b"a SEARCH CHARSET UTF-8 " + criteria + b"\r\n")
+    assert isinstance(cmd, Search) and cmd.key is not None, cmd
+    prog = compile_search(cmd.key, cmd.charset, max_seq=3, max_uid=30)
+    assert prog.matches(message()) is expected
+
+
+def test_header_only_keys_do_not_load_body() -> None:
+    cmd = parse_command(b"a SEARCH FROM jerome SENTON 5-Mar-2024\r\n")
+    assert isinstance(cmd, Search) and cmd.key is not None
+    prog = compile_search(cmd.key, None, max_seq=3, max_uid=30)
+    assert prog.needs_headers and not prog.needs_body
+
+    def no_body() -> bytes:
+        raise AssertionError("body loaded")
+
+    assert prog.matches(message(body=no_body))
+
+
+def test_flag_keys_need_nothing() -> None:
+    cmd = parse_command(b"a SEARCH UNSEEN LARGER 3\r\n")
+    assert isinstance(cmd, Search) and cmd.key is not None
+    prog = compile_search(cmd.key, None, max_seq=1, max_uid=1)
+    assert not prog.needs_headers and not prog.needs_body
+
+
+def test_unknown_charset_is_badcharset() -> None:
+    cmd = parse_command(b"a SEARCH CHARSET KOI8-R TEXT x\r\n")
+    assert isinstance(cmd, Search) and cmd.key is not None
+    with pytest.raises(BadCharset) as info:
+        compile_search(cmd.key, cmd.charset, max_seq=1, max_uid=1)
+    assert "UTF-8" in info.value.supported
