@@ -89,9 +89,9 @@ class Classification:
 _V = tuple[str, float, bool]
 _VOCABULARY: dict[Label, tuple[_V, ...]] = {
     Label.RADIO_SC: (
-        (r"radiographie|radiologi\w*|radio", 3, False),
-        (r"echographi\w*|echo|doppler", 3, False),
-        (r"scanner|tomodensitometri\w*|tdm", 3, False),
+        (r"radiographies?|radiologi\w*|radios?", 3, False),
+        (r"echographi\w*|echos?|doppler", 3, False),
+        (r"scanners?|tomodensitometri\w*|tdm", 3, False),
         (r"irm|imagerie", 3, False),
         (r"mammographie|scintigraphie|tep scan|pet scan|osteodensitometrie", 3, False),
         (r"cliches?|incidences?|produit de contraste", 1, False),
