@@ -112,6 +112,7 @@ def parse_command(buf: bytes) -> c.Command | Invalid:
     if tag is None:
         return Invalid(None, "missing or invalid tag")
     cur.pos = len(tag.encode())
+    verb = "command"
     try:
         cur.sp()
         verb = cur.token(_VERB, "command").upper()
@@ -122,7 +123,7 @@ def parse_command(buf: bytes) -> c.Command | Invalid:
             return Invalid(tag, "unknown command")
         return handler(tag, cur)
     except ParseError as exc:
-        return Invalid(tag, f"{verb if 'verb' in locals() else 'command'}: {exc}")
+        return Invalid(tag, f"{verb}: {exc}")
 
 
 def _tag_of(buf: bytes | bytearray) -> str | None:
