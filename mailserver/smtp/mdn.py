@@ -1,0 +1,360 @@
+"""Message disposition notifications (RFC 8098): read and integration receipts.
+
+Theory of operation
+-------------------
+Two kinds of MDN leave this server:
+
+* **read receipts**: a professional's message carried
+  ``Disposition-Notification-To``; when the patient opens it the service
+  sends, without asking (domain README 3)::
+
+      Disposition: automatic-action/MDN-sent-automatically; displayed
+
+* **integration receipts** for documents (domain README 5): ``processed`` on
+  success, or ``processed/error`` with an ``Error: <code>^<text>`` field
+  (RFC 8098 3.2.7) on failure, codes 900-906 (:class:`IntegrationError`).
+  The parser also accepts the compact ``processed/Error: 902^...`` spelling
+  inside the Disposition field.
+
+The report is ``multipart/report; report-type=disposition-notification``
+(RFC 6522): a French+English text part, ``message/disposition-notification``
+with Reporting-UA, Original-Recipient, Final-Recipient,
+Original-Message-ID and Disposition (RFC 8098 3.2), and the original
+headers as ``text/rfc822-headers``. An MDN is sent with an empty envelope
+sender (RFC 8098 2.1 / 3.3). :func:`parse_mdn` raises only
+:class:`MdnParseError`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, make_msgid
+
+__all__ = [
+    "Disposition",
+    "IntegrationError",
+    "Mdn",
+    "MdnParseError",
+    "ParsedMdn",
+    "build_integration_receipt",
+    "build_mdn",
+    "build_read_receipt",
+    "parse_mdn",
+]
+
+_WIRE = policy.compat32.clone(linesep="\r\n")
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+
+
+class Disposition(enum.Enum):
+    """RFC 8098 3.2.6.2 disposition types used here."""
+
+    DISPLAYED = "displayed"
+    PROCESSED = "processed"
+    DELETED = "deleted"
+
+
+class IntegrationError(enum.Enum):
+    """Integration failure codes of the receipt (domain README 5): (code, fr, en)."""
+
+    WRONG_VERSION = (900, "version non supportée", "unsupported version")
+    AUTHOR_NOT_ALLOWED = (901, "auteur non autorisé", "author not allowed")
+    UNKNOWN_PATIENT = (902, "patient inconnu", "unknown patient")
+    NO_INS = (903, "INS absent", "no INS")
+    INS_MISMATCH = (904, "INS incohérent", "INS mismatch")
+    INCOMPLETE_INS = (905, "INS incomplet", "incomplete INS")
+    OTHER = (906, "autre erreur", "other error")
+
+    @property
+    def code(self) -> int:
+        """Numeric code (900-906)."""
+        return self.value[0]
+
+    @property
+    def text_fr(self) -> str:
+        """French label."""
+        return self.value[1]
+
+    @property
+    def text_en(self) -> str:
+        """English label."""
+        return self.value[2]
+
+    @classmethod
+    def from_code(cls, code: int) -> IntegrationError | None:
+        """The member with this code, or None."""
+        return next((m for m in cls if m.code == code), None)
+
+
+class MdnParseError(Exception):
+    """The message is not a readable disposition-notification report."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mdn:
+    """An MDN ready to queue (empty envelope sender)."""
+
+    envelope_sender: str
+    envelope_recipient: str
+    message: bytes
+
+
+def _clean(value: str) -> str:
+    return " ".join(value.replace("\r", " ").replace("\n", " ").split())
+
+
+def _ascii(value: str) -> str:
+    """Fold to ASCII: message/disposition-notification fields are 7-bit (RFC 8098 3.1)."""
+    folded = unicodedata.normalize("NFKD", _clean(value))
+    return "".join(c for c in folded if c.isascii() and not unicodedata.combining(c))
+
+
+def _typed(address: str) -> str:
+    address = _clean(address)
+    return address if re.match(r"^[A-Za-z0-9-]+;", address) else f"rfc822; {address}"
+
+
+def _header_block(original: bytes) -> str:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        end = original.find(sep)
+        if end >= 0:
+            original = original[: end + len(sep)]
+            break
+    return original.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def build_mdn(
+    *,
+    original: bytes,
+    notify_to: str,
+    final_recipient: str,
+    reporting_ua: str,
+    our_domain: str,
+    disposition: Disposition,
+    automatic: bool = True,
+    error: tuple[int, str] | None = None,
+    original_recipient: str | None = None,
+    now: datetime | None = None,
+) -> Mdn:
+    """Build an RFC 8098 MDN about ``original``.
+
+    Args:
+        original: the original message (its headers are returned).
+        notify_to: the ``Disposition-Notification-To`` address.
+        final_recipient: the mailbox that disposed of the message.
+        reporting_ua: ``Reporting-UA`` value (``host; product``).
+        our_domain: domain used for the From and Message-ID.
+        disposition: displayed / processed / deleted.
+        automatic: automatic-action/MDN-sent-automatically (else manual).
+        error: (code, text) for a ``processed/error`` receipt.
+        original_recipient: the ``Original-Recipient`` header of the original, if any.
+        now: report time (tests).
+
+    Returns:
+        The MDN to queue.
+    """
+    parsed = message_from_bytes(original, policy=_WIRE)
+    message_id = _clean(str(parsed.get("Message-ID", ""))) or None
+    subject = _clean(str(parsed.get("Subject", "")))
+    now = now or datetime.now(timezone.utc)
+
+    mode = ("automatic-action/MDN-sent-automatically" if automatic
+            else "manual-action/MDN-sent-manually")
+    value = f"{mode}; {disposition.value}" + ("/error" if error else "")
+
+    if disposition is Disposition.DISPLAYED:
+        fr = f"Le message envoyé à {final_recipient} a été ouvert par son destinataire."
+        en = f"The message sent to {final_recipient} has been opened by its recipient."
+        title = "Accusé de lecture / Read receipt"
+    elif error:
+        fr = (f"Le document envoyé à {final_recipient} n'a pas pu être intégré : "
+              f"erreur {error[0]} ({error[1]}).")
+        en = f"The document sent to {final_recipient} could not be integrated: error {error[0]}."
+        title = "Échec d'intégration / Integration failure"
+    else:
+        fr = f"Le message envoyé à {final_recipient} a été traité."
+        en = f"The message sent to {final_recipient} has been processed."
+        title = "Accusé de traitement / Processing receipt"
+
+    report = MIMEMultipart("report", report_type="disposition-notification")
+    report["From"] = f"MAILER-DAEMON@{our_domain}"
+    report["To"] = _clean(notify_to)
+    report["Subject"] = Header(title + (f" : {subject}" if subject else ""), "utf-8")
+    report["Date"] = format_datetime(now)
+    report["Message-ID"] = make_msgid(domain=our_domain)
+    if message_id:
+        report["In-Reply-To"] = message_id
+        report["References"] = message_id
+    report["Auto-Submitted"] = "auto-replied"
+    report.attach(MIMEText(f"{fr}\r\n\r\n{en}\r\n", "plain", _UTF8_QP))
+
+    fields = Message(policy=policy.compat32)
+    fields["Content-Type"] = "message/disposition-notification"
+    body = [f"Reporting-UA: {_ascii(reporting_ua)}"]
+    if original_recipient:
+        body.append(f"Original-Recipient: {_typed(original_recipient)}")
+    body.append(f"Final-Recipient: {_typed(final_recipient)}")
+    if message_id:
+        body.append(f"Original-Message-ID: {message_id}")
+    body.append(f"Disposition: {value}")
+    if error:
+        body.append(f"Error: {error[0]}^{_ascii(error[1])}")
+    fields.set_payload("\r\n".join(body) + "\r\n")
+    report.attach(fields)
+
+    headers = _header_block(original)
+    report.attach(MIMEText(headers, "rfc822-headers", "us-ascii" if headers.isascii() else _UTF8_QP))
+    return Mdn("", _clean(notify_to), report.as_bytes(policy=_WIRE))
+
+
+def build_read_receipt(
+    original: bytes, *, notify_to: str, final_recipient: str, reporting_ua: str,
+    our_domain: str, now: datetime | None = None,
+) -> Mdn:
+    """The automatic ``displayed`` MDN sent when a patient opens a message."""
+    return build_mdn(
+        original=original, notify_to=notify_to, final_recipient=final_recipient,
+        reporting_ua=reporting_ua, our_domain=our_domain, disposition=Disposition.DISPLAYED,
+        now=now,
+    )
+
+
+def build_integration_receipt(
+    original: bytes, *, notify_to: str, final_recipient: str, reporting_ua: str,
+    our_domain: str, error: IntegrationError | None = None, detail: str | None = None,
+    now: datetime | None = None,
+) -> Mdn:
+    """``processed`` on success, or ``processed/error`` with ``Error: <code>^<text>``."""
+    err = None
+    if error is not None:
+        err = (error.code, detail or error.text_fr)
+    return build_mdn(
+        original=original, notify_to=notify_to, final_recipient=final_recipient,
+        reporting_ua=reporting_ua, our_domain=our_domain, disposition=Disposition.PROCESSED,
+        error=err, now=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMdn:
+    """A parsed MDN.
+
+    Attributes:
+        disposition: ``displayed``, ``processed``...
+        automatic: action mode was automatic-action.
+        modifiers: e.g. ``("error",)``.
+        error_code: integration error code, if any; error_text: its text.
+    """
+
+    reporting_ua: str | None
+    original_recipient: str | None
+    final_recipient: str
+    original_message_id: str | None
+    disposition: str
+    automatic: bool
+    modifiers: tuple[str, ...]
+    error_code: int | None
+    error_text: str | None
+    human_text: str
+
+
+_DISPOSITION_RE = re.compile(
+    r"^\s*(?P<action>[\w-]+)/(?P<sending>[\w-]+)\s*;\s*(?P<type>[\w-]+)"
+    r"(?:\s*/\s*(?P<mods>.*))?$", re.DOTALL,
+)
+_ERROR_RE = re.compile(r"^\s*(\d{3})\s*\^\s*(.*)$", re.DOTALL)
+
+
+def _strip_type(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.split(";", 1)[1].strip() if ";" in value else value.strip()
+
+
+def parse_mdn(data: bytes) -> ParsedMdn:
+    """Parse a ``multipart/report; report-type=disposition-notification``.
+
+    Raises:
+        MdnParseError: not such a report, or Final-Recipient/Disposition missing.
+    """
+    try:
+        return _parse(data)
+    except MdnParseError:
+        raise
+    except Exception as exc:  # the stdlib parser's many failure modes
+        raise MdnParseError("unreadable MDN") from exc
+
+
+def _parse(data: bytes) -> ParsedMdn:
+    msg = message_from_bytes(data, policy=policy.compat32)
+    if msg.get_content_type() != "multipart/report" or (
+        (msg.get_param("report-type") or "") != "disposition-notification"
+    ):
+        raise MdnParseError("not a disposition-notification report")
+    parts = msg.get_payload()
+    if not isinstance(parts, list) or len(parts) < 2:
+        raise MdnParseError("report has too few parts")
+    part = next((p for p in parts
+                 if p.get_content_type() == "message/disposition-notification"), None)
+    if part is None:
+        raise MdnParseError("no message/disposition-notification part")
+    payload = part.get_payload()
+    # The stdlib parses any message/* subtype other than delivery-status as
+    # one embedded message: the MDN fields arrive as its header block.
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        fields = payload[0]
+    elif isinstance(payload, str):
+        fields = message_from_bytes(
+            payload.lstrip("\r\n").encode("utf-8", "surrogateescape"), policy=policy.compat32
+        )
+    else:
+        raise MdnParseError("disposition fields unreadable")
+    final = fields.get("Final-Recipient")
+    disp = fields.get("Disposition")
+    if not final or not disp:
+        raise MdnParseError("Final-Recipient and Disposition are required")
+    match = _DISPOSITION_RE.match(" ".join(str(disp).split()))
+    if match is None:
+        raise MdnParseError("malformed Disposition")
+    mods_text = match.group("mods") or ""
+    error_code: int | None = None
+    error_text: str | None = None
+    modifiers: list[str] = []
+    if mods_text:
+        head, _, tail = mods_text.partition(":")
+        modifiers = [m.strip().lower() for m in head.split(",") if m.strip()]
+        if tail:  # compact "processed/Error: 902^text" spelling
+            found = _ERROR_RE.match(tail)
+            if found:
+                error_code, error_text = int(found.group(1)), found.group(2).strip()
+    error_field = fields.get("Error")
+    if error_field is not None:
+        found = _ERROR_RE.match(" ".join(str(error_field).split()))
+        if found:
+            error_code, error_text = int(found.group(1)), found.group(2).strip()
+    first = parts[0]
+    human = b"" if first.is_multipart() else (first.get_payload(decode=True) or b"")
+    return ParsedMdn(
+        reporting_ua=fields.get("Reporting-UA"),
+        original_recipient=_strip_type(fields.get("Original-Recipient")),
+        final_recipient=_strip_type(str(final)) or "",
+        original_message_id=fields.get("Original-Message-ID"),
+        disposition=match.group("type").lower(),
+        automatic=match.group("action").lower() == "automatic-action",
+        modifiers=tuple(modifiers),
+        error_code=error_code,
+        error_text=error_text,
+        human_text=human.decode(first.get_content_charset() or "utf-8", "replace")
+        if isinstance(human, bytes) else "",
+    )
