@@ -1,0 +1,5 @@
+import sys
+
+from mailserver.cli import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""``mssante directory import FILE``: the national MSSanté extraction, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from mailserver.cli.common import load_config
+from mailserver.directory.annuaire import count_rows, import_extraction
+from mailserver.store.db import Database
+
+__all__ = ["register"]
+
+
+def _import(args: argparse.Namespace) -> int:
+    config = load_config(args.data_dir)
+    path = Path(args.file)
+    total = count_rows(path)
+
+    async def run() -> None:
+        db = Database(config.database_url)
+        await db.create_schema()
+        try:
+            with Progress("[progress.description]{task.description}", BarColumn(),
+                          MofNCompleteColumn(), TimeRemainingColumn(),
+                          disable=args.quiet) as bar:
+                task = bar.add_task("Importing directory", total=total)
+                stats = await import_extraction(db, path,
+                                                progress=lambda n: bar.advance(task, n))
+        finally:
+            await db.close()
+        print(f"inserted {stats.inserted}, updated {stats.updated}, "
+              f"unchanged {stats.unchanged}, rejected {stats.rejected}")
+
+    asyncio.run(run())
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from mailserver.cli import data_dir_arg
+
+    d = sub.add_parser("directory", help="the national MSSante directory")
+    ds = d.add_subparsers(dest="directory_command", required=True)
+    p = ds.add_parser("import", help="import an 'Extraction Correspondance MSSante' file")
+    data_dir_arg(p)
+    p.add_argument("file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_import)

@@ -1,0 +1,153 @@
+"""``mssante serve`` and ``mssante demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+from pathlib import Path
+
+from mailserver.cli.common import load_config
+from mailserver.config import ListenConfig, parse_hostport
+
+__all__ = ["register", "DEMO_DOMAIN", "DEMO_PASSWORD"]
+
+DEMO_DOMAIN = "demo.mssante.test"
+DEMO_PASSWORD = "demo-mssante-2026"  # noqa: S105 - printed demo credentials, demo only
+
+
+def _listen_from_args(base: ListenConfig, args: argparse.Namespace) -> ListenConfig:
+    values = {}
+    for name in ("smtp", "submission", "imap", "imaps", "http"):
+        value = getattr(args, name, None)
+        if value:
+            parse_hostport(value)
+            values[name] = value
+    return dataclasses.replace(base, **values)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mailserver.runtime import run
+
+    config = load_config(args.data_dir)
+    listen = _listen_from_args(config.listen, args)
+    if not any(dataclasses.astuple(listen)):
+        print("mssante: nothing to serve: give --smtp, --submission, --imap, --imaps or --http")
+        return 2
+    asyncio.run(run(config, listen))
+    return 0
+
+
+DEMO_PROS = (
+    # rpps, local part, name, profession code
+    ("10003244273", "claire.martin", "Dr Claire Martin", "10"),
+    ("10000000017", "luc.moreau", "Pr Luc Moreau", "10"),
+    ("10000000025", "paul.bernard", "Paul Bernard", "21"),
+    ("10000000033", "ines.petit", "Inès Petit", "60"),
+    ("10000000041", "julie.kine", "Julie Robert", "70"),
+)
+DEMO_PATIENTS = (
+    ("279035121518989", "Marie DUPONT"),
+    ("185127510812345", "Jean DURAND"),
+)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from mailserver.app import open_services
+    from mailserver.cli.setup import init_data_dir
+    from mailserver.directory.identifiers import ins_key
+    from mailserver.runtime import run
+
+    data_dir: Path = args.data_dir or Path("demo-data")
+    fresh = not (data_dir / "mssante.toml").exists()
+    if fresh:
+        init_data_dir(data_dir, DEMO_DOMAIN)
+    config = dataclasses.replace(load_config(data_dir), webmail=dataclasses.replace(
+        load_config(data_dir).webmail, secure_cookies=False))
+    codes: list[tuple[str, str, str]] = []
+
+    async def populate() -> None:
+        s = await open_services(config)
+        try:
+            for rpps, local, name, prof in DEMO_PROS:
+                if await s.directory.lookup(f"{local}@{DEMO_DOMAIN}") is None:
+                    await s.directory.add_professional(
+                        rpps=rpps, email=f"{local}@{DEMO_DOMAIN}", name=name, profession=prof,
+                        password=DEMO_PASSWORD)
+            if await s.directory.lookup(f"pharmacie.centrale@{DEMO_DOMAIN}") is None:
+                await s.directory.add_organisation(
+                    email=f"pharmacie.centrale@{DEMO_DOMAIN}", name="Pharmacie Centrale",
+                    structure_id="1750000000", profession="21", password=DEMO_PASSWORD)
+            for ins, name in DEMO_PATIENTS:
+                nir = ins[:13]
+                ins = f"{nir}{ins_key(nir):02d}"
+                existing = await s.directory.by_ins(ins)
+                if existing is None:
+                    info, code = await s.directory.add_patient(
+                        ins=ins, name=name, contact={"email": f"{nir}@perso.example"})
+                else:
+                    info, code = existing, await s.directory.new_provisional_code(existing.id)
+                codes.append((name, info.address, code))
+        finally:
+            await s.close()
+
+    asyncio.run(populate())
+    host = args.host
+    listen = ListenConfig(smtp=f"{host}:{args.base_port + 25}",
+                          submission=f"{host}:{args.base_port + 87}",
+                          imap=f"{host}:{args.base_port + 43}",
+                          imaps=f"{host}:{args.base_port + 93}",
+                          http=f"{host}:{args.http_port}")
+    listen = _available(listen)
+    print()
+    print(f"MSSante demo server, data in {data_dir.resolve()}")
+    print(f"Professionals (password {DEMO_PASSWORD}):")
+    for _, local, name, _ in DEMO_PROS:
+        print(f"  {name:<20} {local}@{DEMO_DOMAIN}")
+    print(f"  {'Pharmacie Centrale':<20} pharmacie.centrale@{DEMO_DOMAIN}")
+    print("Patients (webmail first connection: provisional code + NIR):")
+    for name, address, code in codes:
+        print(f"  {name:<20} {address}  code {code}")
+    print("Mail client settings: SMTP submission with STARTTLS on "
+          f"{listen.submission}, IMAP with STARTTLS on {listen.imap or '(not yet)'}, "
+          f"user = your address; trust the CA {data_dir / 'tls' / 'ca.pem'}")
+    print(f"One-time codes and notifications are written to {data_dir / 'outbox'}")
+    if listen.http:
+        print(f"Patient webmail: http://{listen.http}/")
+    print()
+    asyncio.run(run(config, listen))
+    return 0
+
+
+def _available(listen: ListenConfig) -> ListenConfig:
+    """Drop the front ends whose packages are not built yet."""
+    import importlib.util
+
+    values = dataclasses.asdict(listen)
+    if importlib.util.find_spec("mailserver.imap.server") is None:
+        values["imap"] = values["imaps"] = ""
+    if importlib.util.find_spec("webmail.app") is None:
+        values["http"] = ""
+    return ListenConfig(**values)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from mailserver.cli import data_dir_arg
+
+    p = sub.add_parser("serve", help="run the server")
+    data_dir_arg(p)
+    for name, role in (("smtp", "inbound SMTP between operators (port-25 role)"),
+                       ("submission", "SMTP submission for mail clients (587 role)"),
+                       ("imap", "IMAP with STARTTLS (143 role)"),
+                       ("imaps", "IMAP over implicit TLS (993 role)"),
+                       ("http", "patient webmail and client autoconfiguration")):
+        p.add_argument(f"--{name}", metavar="HOST:PORT", help=role)
+    p.set_defaults(func=_serve)
+
+    d = sub.add_parser("demo", help="initialise a demo data dir with a demo directory, serve")
+    d.add_argument("--data-dir", type=Path, default=None, help="default: ./demo-data")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--base-port", type=int, default=2500,
+                   help="SMTP on base+25, submission base+87, IMAP base+43, IMAPS base+93")
+    d.add_argument("--http-port", type=int, default=8080)
+    d.set_defaults(func=_demo)

@@ -1,0 +1,320 @@
+"""Configuration: a TOML file read into frozen dataclasses.
+
+``load(path)`` reads ``<data-dir>/mssante.toml``; every problem found is reported at once in a
+single :class:`~mailserver.errors.ConfigError`. Components receive their own slice as a
+constructor argument; there are no module globals. Relative paths are resolved against the data
+directory. Secrets (the master key) live in files referenced here, never inline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mailserver.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "StoreConfig",
+    "TlsConfig",
+    "SmtpConfig",
+    "AuthConfig",
+    "ImapConfig",
+    "DkimConfig",
+    "QueueConfig",
+    "WebmailConfig",
+    "ListenConfig",
+    "load",
+    "dump",
+    "parse_hostport",
+    "CONFIG_NAME",
+]
+
+CONFIG_NAME = "mssante.toml"
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    database_url: str = ""
+    """SQLAlchemy async URL; empty means SQLite at <data-dir>/mssante.db."""
+    blob_dir: Path = Path("blobs")
+    """Where encrypted blobs live (local files)."""
+    master_key_file: Path = Path("keys/master.key")
+    """The master key (key-encryption key); mode 0600."""
+    inline_max: int = 128 * 1024
+    """Messages up to this size (bytes) are stored inside the database row; larger ones as blobs."""
+    group_commit_max: int = 256
+    """Most write operations folded into one transaction."""
+    key_cache_size: int = 10_000
+    """Unwrapped mailbox data keys kept in memory."""
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert_file: Path = Path("tls/server.pem")
+    key_file: Path = Path("tls/server.key")
+    ca_file: Path = Path("tls/ca.pem")
+    """The CA that signed our certificate (development CA in the demo)."""
+    ca_key_file: Path = Path("tls/ca.key")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    fail_delay: float = 1.0
+    """Base delay (seconds) after a failed authentication; doubles per failure."""
+    max_fail_delay: float = 8.0
+    lockout_threshold: int = 5
+    """Consecutive failures before a temporary lockout."""
+    lockout_seconds: int = 300
+    cache_seconds: int = 300
+    """How long a verified password is remembered (hash of it, in memory) to skip Argon2."""
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    max_message_size: int = 25 * MB
+    """RFC 1870 SIZE limit, and the national 25 MB limit for patients."""
+    idle_timeout: float = 300.0
+    """RFC 5321 4.5.3.2.7: at least 5 minutes."""
+    max_bad_commands: int = 20
+    max_recipients: int = 100
+    hostname: str = ""
+    """Name announced in the greeting; defaults to the domain."""
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    idle_timeout: float = 1800.0
+    """RFC 3501 5.4: at least 30 minutes."""
+    max_literal: int = 40 * MB
+
+
+@dataclass(frozen=True)
+class DkimConfig:
+    selector: str = "mss1"
+    key_file: Path = Path("dkim/mss1.rsa.pem")
+    ed25519_key_file: Path = Path("dkim/mss1.ed25519.pem")
+    failure_policy: str = "mark"
+    """What to do with inbound mail whose signature fails: "mark" or "reject"."""
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    lifetime_seconds: int = 5 * 24 * 3600
+    delay_warning_seconds: int = 4 * 3600
+    workers: int = 4
+    base_retry_seconds: float = 60.0
+    max_retry_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class WebmailConfig:
+    secure_cookies: bool = True
+    """False only for the plain-HTTP localhost demo."""
+    session_idle_seconds: int = 1800
+    outbox_dir: Path = Path("outbox")
+    """Where mail to patients' personal addresses goes in the demo (no relay configured)."""
+    relay: str = ""
+    """host:port of the relay for notifications and one-time codes; empty = outbox folder."""
+    base_url: str = ""
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    smtp: str = ""
+    submission: str = ""
+    imap: str = ""
+    imaps: str = ""
+    http: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    domain: str
+    """The operator's professional domain (e.g. ``hopital.mssante.fr``)."""
+    patient_domain: str = ""
+    """Patients' domain; defaults to ``patient.<domain>``."""
+    store: StoreConfig = field(default_factory=StoreConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    imap: ImapConfig = field(default_factory=ImapConfig)
+    dkim: DkimConfig = field(default_factory=DkimConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    webmail: WebmailConfig = field(default_factory=WebmailConfig)
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    extra_domains: tuple[str, ...] = ()
+    """Other professional domains hosted here."""
+
+    def __post_init__(self) -> None:
+        if not self.patient_domain:
+            object.__setattr__(self, "patient_domain", f"patient.{self.domain}")
+
+    def path(self, p: Path) -> Path:
+        """Resolve a configured path against the data directory."""
+        return p if p.is_absolute() else self.data_dir / p
+
+    @property
+    def database_url(self) -> str:
+        if self.store.database_url:
+            return self.store.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'mssante.db'}"
+
+    @property
+    def local_domains(self) -> frozenset[str]:
+        return frozenset({self.domain, self.patient_domain, *self.extra_domains})
+
+    @property
+    def hostname(self) -> str:
+        return self.smtp.hostname or self.domain
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "store": StoreConfig,
+    "tls": TlsConfig,
+    "auth": AuthConfig,
+    "smtp": SmtpConfig,
+    "imap": ImapConfig,
+    "dkim": DkimConfig,
+    "queue": QueueConfig,
+    "webmail": WebmailConfig,
+    "listen": ListenConfig,
+}
+
+
+def _build_section(name: str, cls: type[Any], raw: Any, problems: list[str]) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        problems.append(f"[{name}] must be a table")
+        return cls()
+    kwargs: dict[str, Any] = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in raw.items():
+        if key not in fields:
+            problems.append(f"[{name}] unknown key {key!r}")
+            continue
+        default = getattr(cls(), key)
+        if isinstance(default, Path):
+            if not isinstance(value, str):
+                problems.append(f"[{name}] {key} must be a path string")
+                continue
+            value = Path(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                problems.append(f"[{name}] {key} must be true or false")
+                continue
+        elif isinstance(default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                problems.append(f"[{name}] {key} must be a number")
+                continue
+            if value < 0:
+                problems.append(f"[{name}] {key} must not be negative")
+                continue
+            if isinstance(default, int) and not isinstance(value, int):
+                problems.append(f"[{name}] {key} must be an integer")
+                continue
+        elif isinstance(default, str) and not isinstance(value, str):
+            problems.append(f"[{name}] {key} must be a string")
+            continue
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def parse_hostport(value: str) -> tuple[str, int]:
+    """Parse ``HOST:PORT`` (``[v6]:PORT`` accepted)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
+    """Build a Config from parsed TOML, reporting all problems at once."""
+    problems: list[str] = []
+    domain = raw.get("domain")
+    if not isinstance(domain, str) or "." not in domain:
+        problems.append("domain must be a DNS name such as 'hopital.mssante.fr'")
+        domain = "invalid.invalid"
+    patient_domain = raw.get("patient_domain", "")
+    if not isinstance(patient_domain, str):
+        problems.append("patient_domain must be a string")
+        patient_domain = ""
+    extra = raw.get("extra_domains", [])
+    if not isinstance(extra, list) or not all(isinstance(d, str) for d in extra):
+        problems.append("extra_domains must be a list of strings")
+        extra = []
+    sections = {name: _build_section(name, cls, raw.get(name), problems)
+                for name, cls in _SECTIONS.items()}
+    for key in raw:
+        if key not in _SECTIONS and key not in {"domain", "patient_domain", "extra_domains"}:
+            problems.append(f"unknown top-level key {key!r}")
+    listen = sections["listen"]
+    for name in ("smtp", "submission", "imap", "imaps", "http"):
+        value = getattr(listen, name)
+        if value:
+            try:
+                parse_hostport(value)
+            except ValueError as exc:
+                problems.append(f"[listen] {name}: {exc}")
+    if sections["dkim"].failure_policy not in {"mark", "reject"}:
+        problems.append("[dkim] failure_policy must be 'mark' or 'reject'")
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        data_dir=data_dir,
+        domain=domain.lower(),
+        patient_domain=patient_domain.lower(),
+        extra_domains=tuple(d.lower() for d in extra),
+        **sections,
+    )
+
+
+def load(path: Path) -> Config:
+    """Read a configuration file. The data directory is the file's folder."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file (run 'mssante init' first)"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
+    return from_dict(path.parent.resolve(), raw)
+
+
+def dump(domain: str, patient_domain: str = "") -> str:
+    """The initial configuration file written by ``mssante init``."""
+    lines = [
+        "# mssante configuration. Paths are relative to this file's folder.",
+        f'domain = "{domain}"',
+    ]
+    if patient_domain:
+        lines.append(f'patient_domain = "{patient_domain}"')
+    lines += [
+        "",
+        "[store]",
+        '# database_url = "postgresql+asyncpg://user@127.0.0.1/mssante"  # default: SQLite here',
+        'blob_dir = "blobs"',
+        'master_key_file = "keys/master.key"',
+        "",
+        "[smtp]",
+        f"max_message_size = {25 * MB}",
+        "",
+        "[auth]",
+        "lockout_threshold = 5",
+        "lockout_seconds = 300",
+        "",
+        "[listen]",
+        '# smtp = "0.0.0.0:25"',
+        '# submission = "0.0.0.0:587"',
+        '# imap = "0.0.0.0:143"',
+        '# imaps = "0.0.0.0:993"',
+        '# http = "0.0.0.0:8080"',
+        "",
+    ]
+    return "\n".join(lines)

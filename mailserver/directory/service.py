@@ -1,0 +1,451 @@
+"""The directory: accounts hosted here (professionals, organisations, patients), their
+credentials, and lookups used by the send policy and the front ends.
+
+Authentication theory of operation:
+
+* Passwords are Argon2id hashes. A successful verification is remembered for a few minutes as
+  a keyed SHA-256 of the password (in memory only, with a per-process random key), the way
+  Dovecot's auth cache works, so a client that reconnects often does not pay Argon2 each time.
+  Changing the password drops the cache entry.
+* Each failure waits ``fail_delay * 2**(n-1)`` seconds (capped) before answering; after
+  ``lockout_threshold`` consecutive failures the account is locked for ``lockout_seconds``.
+  Failures are also counted per client address, so one client cannot walk through accounts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.config import AuthConfig
+from mailserver.directory.identifiers import (
+    is_valid_address,
+    normalise_address,
+    patient_address,
+    validate_ins,
+    validate_rpps,
+)
+from mailserver.directory.passwords import Passwords
+from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, ValidationError
+from mailserver.store.crypto import seal, unseal
+from mailserver.store.db import Database
+from mailserver.store.keys import KeyManager
+from mailserver.store.mailstore import MailStore
+from mailserver.store.models import Account, DirectoryEntry
+
+__all__ = ["Directory", "AccountInfo", "PATIENT_STATUSES", "new_provisional_code"]
+
+log = logging.getLogger(__name__)
+
+PATIENT_STATUSES = ("pending", "open", "opposed", "closed", "suspended")
+BAL_TYPES = ("PER", "ORG", "APP")
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+PROVISIONAL_VALIDITY = timedelta(days=90)
+
+
+def new_provisional_code() -> str:
+    """A letter's provisional code: 12 unambiguous characters in groups of 4."""
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    id: int
+    address: str
+    kind: str  # "pro" | "patient"
+    bal_type: str | None
+    rpps: str | None
+    ins: str | None
+    name: str | None  # professionals; patients' names are sealed (see Directory.patient_name)
+    profession: str | None
+    structure_id: str | None
+    status: str
+
+    @property
+    def is_patient(self) -> bool:
+        return self.kind == "patient"
+
+    @classmethod
+    def of(cls, a: Account) -> AccountInfo:
+        return cls(a.id, a.address, a.kind, a.bal_type, a.rpps, a.ins, a.name, a.profession,
+                   a.structure_id, a.status)
+
+
+@dataclass(frozen=True)
+class NationalEntry:
+    address: str
+    bal_type: str
+    id_pp: str | None
+    name: str
+    profession: str | None
+    structure_name: str | None
+
+
+class Directory:
+    def __init__(self, db: Database, store: MailStore, keys: KeyManager, *,
+                 domain: str, patient_domain: str, auth: AuthConfig,
+                 passwords: Passwords | None = None) -> None:
+        self.db = db
+        self.store = store
+        self.keys = keys
+        self.domain = domain
+        self.patient_domain = patient_domain
+        self.auth = auth
+        self.passwords = passwords or Passwords()
+        self._cache_key = secrets.token_bytes(32)
+        self._auth_cache: dict[str, tuple[bytes, float, str]] = {}
+        self._ip_failures: dict[str, deque[float]] = defaultdict(deque)
+        self._dummy_hash = self.passwords.hash_sync(secrets.token_urlsafe(16))
+
+    # -- creation ---------------------------------------------------------------------------
+
+    async def _create(self, account: Account, *, name_to_seal: str | None = None,
+                      contact: dict[str, str] | None = None) -> AccountInfo:
+        async def op(s: AsyncSession) -> AccountInfo:
+            exists = (await s.execute(select(Account.id).where(
+                Account.address == account.address))).first()
+            if exists:
+                raise AlreadyExists(f"{account.address} is already registered")
+            if account.ins and (await s.execute(select(Account.id).where(
+                    Account.ins == account.ins))).first():
+                raise AlreadyExists("a patient with this INS is already registered")
+            s.add(account)
+            await s.flush()
+            key = await self.keys.create(s, account.id)
+            if name_to_seal is not None:
+                account.name_enc = seal(key, name_to_seal.encode(), f"name:{account.id}".encode())
+            if contact is not None:
+                account.contact_enc = seal(key, json.dumps(contact).encode(),
+                                           f"contact:{account.id}".encode())
+            await self.store.create_default_folders(s, account.id)
+            return AccountInfo.of(account)
+
+        try:
+            return await self.db.write(op)
+        except IntegrityError as exc:  # pragma: no cover - raced with another process
+            raise AlreadyExists("already registered") from exc
+
+    def _check_local_address(self, email: str) -> str:
+        addr = normalise_address(email)
+        if not is_valid_address(addr):
+            raise ValidationError(f"invalid address {email!r}")
+        domain = addr.rpartition("@")[2]
+        if domain == self.patient_domain:
+            raise ValidationError("professional addresses cannot use the patient domain")
+        return addr
+
+    async def add_professional(self, *, rpps: str, email: str, name: str, profession: str,
+                               password: str, bal_type: str = "PER",
+                               structure_id: str | None = None) -> AccountInfo:
+        """Register a person's mailbox (BAL PER), bound to their RPPS number."""
+        rpps = validate_rpps(rpps)
+        addr = self._check_local_address(email)
+        _check_password(password)
+        now = datetime.now(UTC)
+        return await self._create(Account(
+            address=addr, kind="pro", bal_type=bal_type, rpps=rpps, name=name.strip(),
+            profession=profession.strip() or None, structure_id=structure_id,
+            status="open", password_hash=await self.passwords.hash(password),
+            created_at=now, opened_at=now, failed_logins=0))
+
+    async def add_organisation(self, *, email: str, name: str, structure_id: str,
+                               password: str, profession: str | None = None,
+                               bal_type: str = "ORG") -> AccountInfo:
+        """Register an organisation (ORG) or application (APP) mailbox."""
+        if bal_type not in ("ORG", "APP"):
+            raise ValidationError("bal_type must be ORG or APP")
+        structure_id = structure_id.strip()
+        if not structure_id or structure_id[0] not in "0123" or not structure_id[1:].isalnum():
+            raise ValidationError(
+                "structure id must be an idNat_Struct: 1+FINESS, 2+SIREN, 3+SIRET or 0+ADELI")
+        addr = self._check_local_address(email)
+        _check_password(password)
+        now = datetime.now(UTC)
+        return await self._create(Account(
+            address=addr, kind="pro", bal_type=bal_type, name=name.strip(),
+            profession=(profession or "").strip() or None, structure_id=structure_id,
+            status="open", password_hash=await self.passwords.hash(password),
+            created_at=now, opened_at=now, failed_logins=0))
+
+    async def add_patient(self, *, ins: str, name: str, status: str = "open",
+                          contact: dict[str, str] | None = None) -> tuple[AccountInfo, str]:
+        """Register a patient; returns the account and the provisional code of their letter."""
+        ins = validate_ins(ins)
+        if status not in PATIENT_STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(PATIENT_STATUSES)}")
+        code = new_provisional_code()
+        now = datetime.now(UTC)
+        info = await self._create(Account(
+            address=patient_address(ins, self.patient_domain), kind="patient", ins=ins,
+            status=status, provisional_code_hash=await self.passwords.hash(_code_norm(code)),
+            provisional_expires=now + PROVISIONAL_VALIDITY, created_at=now,
+            opened_at=now if status == "open" else None, failed_logins=0,
+        ), name_to_seal=name.strip(), contact=contact)
+        return info, code
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    async def lookup(self, address: str) -> AccountInfo | None:
+        addr = normalise_address(address)
+        async with self.db.session() as s:
+            a = (await s.execute(select(Account).where(Account.address == addr))).scalars().first()
+        return AccountInfo.of(a) if a else None
+
+    async def get(self, account_id: int) -> AccountInfo:
+        async with self.db.session() as s:
+            a = await s.get(Account, account_id)
+        if a is None:
+            raise NotFound("no such account")
+        return AccountInfo.of(a)
+
+    async def by_ins(self, ins: str) -> AccountInfo | None:
+        async with self.db.session() as s:
+            a = (await s.execute(select(Account).where(
+                Account.ins == ins.strip().upper()))).scalars().first()
+        return AccountInfo.of(a) if a else None
+
+    async def by_login(self, login_id: str) -> AccountInfo | None:
+        async with self.db.session() as s:
+            a = (await s.execute(select(Account).where(
+                Account.login_id == login_id.strip().lower()))).scalars().first()
+        return AccountInfo.of(a) if a else None
+
+    async def patient_name(self, account_id: int) -> str:
+        async with self.db.session() as s:
+            a = await s.get(Account, account_id)
+        if a is None or a.name_enc is None:
+            return ""
+        key = await self.keys.get(account_id)
+        return unseal(key, a.name_enc, f"name:{account_id}".encode()).decode()
+
+    async def display_name(self, info: AccountInfo) -> str:
+        if info.is_patient:
+            try:
+                return await self.patient_name(info.id)
+            except KeyDestroyed:
+                return ""
+        return info.name or ""
+
+    async def contact(self, account_id: int) -> dict[str, str]:
+        async with self.db.session() as s:
+            a = await s.get(Account, account_id)
+        if a is None or a.contact_enc is None:
+            return {}
+        key = await self.keys.get(account_id)
+        data = json.loads(unseal(key, a.contact_enc, f"contact:{account_id}".encode()))
+        return {str(k): str(v) for k, v in data.items()}
+
+    async def set_contact(self, account_id: int, contact: dict[str, str]) -> None:
+        key = await self.keys.get(account_id)
+        blob = seal(key, json.dumps(contact).encode(), f"contact:{account_id}".encode())
+
+        async def op(s: AsyncSession) -> None:
+            await s.execute(update(Account).where(Account.id == account_id)
+                            .values(contact_enc=blob))
+
+        await self.db.write(op)
+
+    async def national_entry(self, address: str) -> NationalEntry | None:
+        """A mailbox of the national directory (imported extraction), hosted anywhere."""
+        async with self.db.session() as s:
+            e = await s.get(DirectoryEntry, normalise_address(address))
+        if e is None:
+            return None
+        name = " ".join(p for p in (e.first_name, e.last_name) if p) or (e.structure_name or "")
+        return NationalEntry(e.address, e.bal_type, e.id_pp, name, e.profession,
+                             e.structure_name)
+
+    async def set_status(self, account_id: int, status: str) -> None:
+        if status not in PATIENT_STATUSES:
+            raise ValidationError(f"unknown status {status!r}")
+        now = datetime.now(UTC)
+        values: dict[str, object] = {"status": status}
+        if status == "open":
+            values["opened_at"] = now
+        if status == "closed":
+            values["closed_at"] = now
+
+        async def op(s: AsyncSession) -> None:
+            await s.execute(update(Account).where(Account.id == account_id).values(**values))
+
+        await self.db.write(op)
+
+    # -- credentials ------------------------------------------------------------------------
+
+    async def set_password(self, account_id: int, password: str) -> None:
+        _check_password(password)
+        hashed = await self.passwords.hash(password)
+
+        async def op(s: AsyncSession) -> str:
+            a = await s.get(Account, account_id)
+            if a is None:
+                raise NotFound("no such account")
+            a.password_hash = hashed
+            a.failed_logins = 0
+            a.locked_until = None
+            return a.address
+
+        address = await self.db.write(op)
+        self._auth_cache.pop(address, None)
+
+    async def check_provisional_code(self, account_id: int, code: str) -> bool:
+        """True if ``code`` is the account's unexpired provisional code (does not consume it)."""
+        async with self.db.session() as s:
+            a = await s.get(Account, account_id)
+        if a is None or not a.provisional_code_hash or a.provisional_expires is None:
+            return False
+        expires = a.provisional_expires
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if expires < datetime.now(UTC):
+            return False
+        return await self.passwords.verify(a.provisional_code_hash, _code_norm(code))
+
+    async def consume_provisional_code(self, account_id: int, *, login_id: str,
+                                       password: str) -> None:
+        """Finish a first connection: the code stops working, credentials are set."""
+        _check_password(password)
+        hashed = await self.passwords.hash(password)
+
+        async def op(s: AsyncSession) -> None:
+            a = await s.get(Account, account_id)
+            if a is None:
+                raise NotFound("no such account")
+            if (await s.execute(select(Account.id).where(
+                    Account.login_id == login_id.lower(), Account.id != account_id))).first():
+                raise AlreadyExists("this identifier is already taken")
+            a.provisional_code_hash = None
+            a.provisional_expires = None
+            a.login_id = login_id.lower()
+            a.password_hash = hashed
+            a.failed_logins = 0
+
+        await self.db.write(op)
+
+    async def new_provisional_code(self, account_id: int) -> str:
+        code = new_provisional_code()
+        hashed = await self.passwords.hash(_code_norm(code))
+
+        async def op(s: AsyncSession) -> None:
+            await s.execute(update(Account).where(Account.id == account_id).values(
+                provisional_code_hash=hashed,
+                provisional_expires=datetime.now(UTC) + PROVISIONAL_VALIDITY))
+
+        await self.db.write(op)
+        return code
+
+    def _cache_digest(self, password: str) -> bytes:
+        return hmac.new(self._cache_key, password.encode(), hashlib.sha256).digest()
+
+    def _ip_blocked(self, client: str | None) -> bool:
+        if not client:
+            return False
+        window = self._ip_failures[client]
+        horizon = time.monotonic() - self.auth.lockout_seconds
+        while window and window[0] < horizon:
+            window.popleft()
+        return len(window) >= self.auth.lockout_threshold * 4
+
+    def _fail_delay(self, n: int) -> float:
+        return min(self.auth.fail_delay * (2 ** max(0, n - 1)), self.auth.max_fail_delay)
+
+    async def authenticate(self, identifier: str, password: str, *, client: str | None = None,
+                           allow_patients: bool = False) -> AccountInfo:
+        """Check credentials; raises AuthError (after the back-off delay) when refused.
+
+        ``identifier`` is an address, or a patient's personal login identifier.
+        """
+        ident = normalise_address(identifier)
+        if self._ip_blocked(client):
+            await asyncio.sleep(self.auth.max_fail_delay)
+            raise AuthError("too many failures from this client, try again later", locked=True)
+        async with self.db.session() as s:
+            q = select(Account).where(
+                (Account.address == ident) | (Account.login_id == ident))
+            a = (await s.execute(q)).scalars().first()
+        if a is not None and a.kind == "patient" and not allow_patients:
+            raise AuthError("patients use the secure webmail, not mail clients",
+                            not_allowed=True)
+        now = datetime.now(UTC)
+        if a is not None and a.locked_until is not None:
+            until = a.locked_until if a.locked_until.tzinfo else a.locked_until.replace(tzinfo=UTC)
+            if until > now:
+                await asyncio.sleep(self._fail_delay(1))
+                raise AuthError("account temporarily locked after repeated failures",
+                                locked=True)
+        if a is not None and a.status in ("closed", "suspended", "opposed"):
+            await asyncio.sleep(self._fail_delay(1))
+            raise AuthError("account is not open", not_allowed=True)
+        ok = False
+        if a is not None and a.password_hash:
+            cached = self._auth_cache.get(a.address)
+            digest = self._cache_digest(password)
+            if (cached and cached[2] == a.password_hash and cached[1] > time.monotonic()
+                    and hmac.compare_digest(cached[0], digest)):
+                ok = True
+            else:
+                ok = await self.passwords.verify(a.password_hash, password)
+                if ok:
+                    self._auth_cache[a.address] = (
+                        digest, time.monotonic() + self.auth.cache_seconds, a.password_hash)
+        else:
+            await self.passwords.verify(self._dummy_hash, password)  # same cost for unknowns
+        if ok and a is not None:
+            if a.failed_logins:
+                await self._reset_failures(a.id)
+            return AccountInfo.of(a)
+        failures = await self._record_failure(a.id) if a is not None else 1
+        if client:
+            self._ip_failures[client].append(time.monotonic())
+        log.info("auth: failure kind=%s", "unknown" if a is None else a.kind)
+        await asyncio.sleep(self._fail_delay(failures))
+        raise AuthError("invalid credentials")
+
+    async def _reset_failures(self, account_id: int) -> None:
+        async def op(s: AsyncSession) -> None:
+            await s.execute(update(Account).where(Account.id == account_id)
+                            .values(failed_logins=0, locked_until=None))
+
+        await self.db.write(op)
+
+    async def _record_failure(self, account_id: int) -> int:
+        threshold = self.auth.lockout_threshold
+        lock_for = timedelta(seconds=self.auth.lockout_seconds)
+
+        async def op(s: AsyncSession) -> int:
+            a = await s.get(Account, account_id)
+            if a is None:
+                return 1
+            a.failed_logins = (a.failed_logins or 0) + 1
+            n = a.failed_logins
+            if n >= threshold:
+                a.locked_until = datetime.now(UTC) + lock_for
+                a.failed_logins = 0
+                log.warning("auth: account locked for %ds", self.auth.lockout_seconds)
+            return n
+
+        return await self.db.write(op)
+
+
+def _code_norm(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise ValidationError("password must have at least 8 characters")
+    if len(password) > 1024:
+        raise ValidationError("password is too long")

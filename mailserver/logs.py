@@ -1,0 +1,52 @@
+"""Logging set-up: logger names, a connection-id context variable, and redaction helpers.
+
+Protocol traces go to DEBUG; message data and AUTH payloads are redacted unless tracing is
+explicitly raised. Nothing at INFO or above names a patient, an attachment or a body.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import secrets
+
+__all__ = ["conn_id", "new_conn_id", "ConnIdFilter", "setup", "redact_address"]
+
+conn_id: contextvars.ContextVar[str] = contextvars.ContextVar("conn_id", default="-")
+
+
+def new_conn_id() -> str:
+    """Return a fresh short connection id and bind it to the current context."""
+    value = secrets.token_hex(4)
+    conn_id.set(value)
+    return value
+
+
+class ConnIdFilter(logging.Filter):
+    """Adds ``record.conn_id`` from the context variable."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.conn_id = conn_id.get()
+        return True
+
+
+def redact_address(address: str) -> str:
+    """Hide the local part of an address (a patient's local part is their INS)."""
+    local, sep, domain = address.rpartition("@")
+    if not sep:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def setup(level: str = "INFO") -> None:
+    """Configure the root logger once for the command line."""
+    handler = logging.StreamHandler()
+    handler.addFilter(ConnIdFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(conn_id)s] %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # aiosmtpd logs whole SMTP lines (including AUTH and DATA) at DEBUG/INFO: keep it quiet.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)

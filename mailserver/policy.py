@@ -1,0 +1,161 @@
+"""Who may send to whom: the single decision point of the server.
+
+Rules (../shared/domain/README.md §3):
+
+1. A recipient must be a well-formed address, hosted here (and known) or in the trust space.
+2. Professionals and organisations (PER, ORG, APP), local or from a trusted operator, may write
+   to any professional and to patients whose account is open; mail to a patient is limited to
+   25 MB.
+3. A patient never starts a conversation, except with the ORG mailbox of a pharmacy that
+   dispensed to them in the past 12 months (the dossier bridge supplies that list).
+4. A patient replies only inside a conversation a professional started, only to its
+   participants (the professional, or the trust-space Reply-To they gave), and not once the
+   professional closed it (``X-MSS-MES: FIN`` or a ``[FIN]`` subject).
+5. Patients never write to other patients, nor outside the trust space.
+
+``decide`` is synchronous and pure: callers gather the facts (directory, trust list,
+conversations) and map the :class:`Reason` to their protocol's reply.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = ["Kind", "Reason", "Party", "ConversationFacts", "Facts", "Decision", "decide",
+           "PATIENT_MAX_SIZE", "REASON_TEXT"]
+
+PATIENT_MAX_SIZE = 25 * 1000 * 1000
+"""The national limit is "25 Mo"; we read it as 25 * 10^6 bytes, the stricter reading."""
+
+
+class Kind(enum.Enum):
+    PROFESSIONAL = "professional"          # a PER/ORG/APP mailbox hosted here
+    PATIENT = "patient"                    # a patient mailbox hosted here
+    REMOTE_PROFESSIONAL = "remote-professional"  # a trusted operator's professional domain
+    REMOTE_PATIENT = "remote-patient"      # a trusted operator's patient domain
+    UNKNOWN_LOCAL = "unknown-local"        # one of our domains, but no such mailbox
+    OUTSIDE = "outside"                    # a domain outside the trust space
+    INVALID = "invalid"                    # not a usable address
+
+
+class Reason(enum.Enum):
+    ALLOWED = "allowed"
+    INVALID_ADDRESS = "invalid-address"
+    UNKNOWN_RECIPIENT = "unknown-recipient"
+    RECIPIENT_NOT_OPEN = "recipient-not-open"
+    OUTSIDE_TRUST_SPACE = "outside-trust-space"
+    SENDER_OUTSIDE_TRUST_SPACE = "sender-outside-trust-space"
+    SENDER_NOT_AUTHORISED = "sender-not-authorised"
+    PATIENT_TO_PATIENT = "patient-to-patient"
+    PATIENT_CANNOT_START = "patient-cannot-start"
+    CONVERSATION_CLOSED = "conversation-closed"
+    NOT_A_PARTICIPANT = "not-a-participant"
+    TOO_LARGE = "too-large"
+
+
+REASON_TEXT: dict[Reason, str] = {
+    Reason.ALLOWED: "allowed",
+    Reason.INVALID_ADDRESS: "invalid address",
+    Reason.UNKNOWN_RECIPIENT: "no such mailbox here (patient or professional unknown)",
+    Reason.RECIPIENT_NOT_OPEN: "recipient mailbox is closed or not open",
+    Reason.OUTSIDE_TRUST_SPACE: "recipient domain is outside the MSSante trust space",
+    Reason.SENDER_OUTSIDE_TRUST_SPACE: "sender domain is outside the MSSante trust space",
+    Reason.SENDER_NOT_AUTHORISED: "sender is not allowed to send mail",
+    Reason.PATIENT_TO_PATIENT: "patients cannot write to patients",
+    Reason.PATIENT_CANNOT_START: "a patient may only reply in a conversation a professional "
+                                 "started",
+    Reason.CONVERSATION_CLOSED: "the professional closed this conversation to replies",
+    Reason.NOT_A_PARTICIPANT: "recipient is not a participant of this conversation",
+    Reason.TOO_LARGE: "message exceeds the 25 MB limit for patients",
+}
+
+
+@dataclass(frozen=True)
+class Party:
+    address: str
+    kind: Kind
+    status: str = "open"
+    """Account status for local mailboxes (patients: pending/open/opposed/closed/suspended)."""
+    bal_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ConversationFacts:
+    """The conversation a patient's message replies in."""
+
+    closed: bool
+    parties: frozenset[str]
+    patient_address: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    size: int = 0
+    conversation: ConversationFacts | None = None
+    pharmacies: frozenset[str] = field(default_factory=frozenset)
+    """ORG pharmacy mailboxes the patient may write to first (dispensed in the past 12 months)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: Reason
+
+    @property
+    def text(self) -> str:
+        return REASON_TEXT[self.reason]
+
+
+_ALLOW = Decision(True, Reason.ALLOWED)
+_PATIENTS = (Kind.PATIENT, Kind.REMOTE_PATIENT)
+_PROS = (Kind.PROFESSIONAL, Kind.REMOTE_PROFESSIONAL)
+
+
+def _deny(reason: Reason) -> Decision:
+    return Decision(False, reason)
+
+
+def decide(sender: Party, recipient: Party, facts: Facts) -> Decision:
+    """Decide whether ``sender`` may send this message to ``recipient``."""
+    # Recipient validity first: these answers are the same whoever sends.
+    if recipient.kind is Kind.INVALID:
+        return _deny(Reason.INVALID_ADDRESS)
+    if recipient.kind is Kind.UNKNOWN_LOCAL:
+        return _deny(Reason.UNKNOWN_RECIPIENT)
+    if recipient.kind is Kind.OUTSIDE:
+        return _deny(Reason.OUTSIDE_TRUST_SPACE)
+    if sender.kind is Kind.OUTSIDE:
+        return _deny(Reason.SENDER_OUTSIDE_TRUST_SPACE)
+    if sender.kind in (Kind.INVALID, Kind.UNKNOWN_LOCAL):
+        return _deny(Reason.SENDER_NOT_AUTHORISED)
+    if sender.kind in (Kind.PROFESSIONAL, Kind.PATIENT) and sender.status != "open":
+        return _deny(Reason.SENDER_NOT_AUTHORISED)
+
+    if recipient.kind is Kind.PATIENT:
+        if recipient.status != "open":
+            return _deny(Reason.RECIPIENT_NOT_OPEN)
+        if facts.size > PATIENT_MAX_SIZE:
+            return _deny(Reason.TOO_LARGE)
+    elif recipient.kind is Kind.PROFESSIONAL and recipient.status != "open":
+        return _deny(Reason.RECIPIENT_NOT_OPEN)
+
+    if sender.kind in _PROS:
+        return _ALLOW
+
+    # The sender is a patient.
+    if recipient.kind in _PATIENTS:
+        return _deny(Reason.PATIENT_TO_PATIENT)
+    if sender.kind is Kind.REMOTE_PATIENT:
+        # The patient's own operator enforced the reply rules before relaying to us.
+        return _ALLOW
+    if recipient.address in facts.pharmacies and recipient.bal_type in (None, "ORG"):
+        return _ALLOW
+    conv = facts.conversation
+    if conv is None or conv.patient_address != sender.address:
+        return _deny(Reason.PATIENT_CANNOT_START)
+    if conv.closed:
+        return _deny(Reason.CONVERSATION_CLOSED)
+    if recipient.address not in conv.parties:
+        return _deny(Reason.NOT_A_PARTICIPANT)
+    return _ALLOW

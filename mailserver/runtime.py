@@ -1,0 +1,137 @@
+"""The running server: services, listeners and background workers, with a clean shutdown.
+
+``run(config, listen)`` opens the services, starts every listener asked for (logging one line
+per listener, with the bound port, so port 0 can be used), starts the background workers, then
+waits for ``stop`` (SIGTERM/SIGINT in ``mssante serve``) and shuts down within a few seconds:
+listeners stop accepting, open sessions are closed, in-flight commits finish, the database is
+closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mailserver.app import Services, open_services
+from mailserver.config import Config, ListenConfig, parse_hostport
+from mailserver.smtp.server import start_smtp
+from mailserver.tls import server_context
+
+__all__ = ["Runtime", "run", "start_runtime"]
+
+log = logging.getLogger(__name__)
+
+Closer = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    config: Config
+    services: Services
+    tls: ssl.SSLContext
+    ports: dict[str, tuple[str, int]] = field(default_factory=dict)
+    closers: list[Closer] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def listening(self, name: str, server: asyncio.Server) -> None:
+        sock = server.sockets[0].getsockname()
+        self.ports[name] = (sock[0], sock[1])
+        log.info("listening: %s %s:%d", name, sock[0], sock[1])
+        print(f"listening: {name} {sock[0]}:{sock[1]}", flush=True)
+
+        async def close() -> None:
+            server.close()
+            try:
+                await asyncio.wait_for(server.wait_closed(), 3)
+            except TimeoutError:
+                pass
+
+        self.closers.append(close)
+
+    async def close(self) -> None:
+        self.stop.set()
+        for closer in reversed(self.closers):
+            try:
+                await closer()
+            except Exception:  # noqa: BLE001
+                log.exception("runtime: error while closing")
+        for task in self.tasks:
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=5)
+        await self.services.close()
+
+
+async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
+    """Front ends and workers that live in other packages."""
+    if listen.imap or listen.imaps:
+        from mailserver.imap.server import start_imap
+
+        if listen.imap:
+            host, port = parse_hostport(listen.imap)
+            rt.listening("imap", await start_imap(rt.services, host, port, rt.tls,
+                                                  implicit_tls=False))
+        if listen.imaps:
+            host, port = parse_hostport(listen.imaps)
+            rt.listening("imaps", await start_imap(rt.services, host, port, rt.tls,
+                                                   implicit_tls=True))
+    if listen.http:
+        from webmail.app import start_http
+
+        host, port = parse_hostport(listen.http)
+        runner, bound = await start_http(rt.services, host, port)
+        rt.ports["http"] = bound
+        log.info("listening: http %s:%d", *bound)
+        print(f"listening: http {bound[0]}:{bound[1]}", flush=True)
+        rt.closers.append(runner.cleanup)
+    from mailserver import workers
+
+    rt.tasks.extend(workers.start(rt.services, rt.stop))
+
+
+async def start_runtime(config: Config, listen: ListenConfig, *,
+                        services: Services | None = None) -> Runtime:
+    services = services or await open_services(config)
+    tls = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file))
+    rt = Runtime(config, services, tls)
+    try:
+        if listen.submission:
+            host, port = parse_hostport(listen.submission)
+            rt.listening("submission", await start_smtp(
+                config, services.directory, services.delivery, role="submission",
+                host=host, port=port, tls=tls))
+        if listen.smtp:
+            host, port = parse_hostport(listen.smtp)
+            rt.listening("smtp", await start_smtp(
+                config, services.directory, services.delivery, role="inbound",
+                host=host, port=port, tls=tls))
+        await _start_extensions(rt, listen)
+    except BaseException:
+        await rt.close()
+        raise
+    return rt
+
+
+async def run(config: Config, listen: ListenConfig,
+              on_ready: Callable[[Runtime], None] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT."""
+    import signal
+
+    rt = await start_runtime(config, listen)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, rt.stop.set)
+    if on_ready:
+        on_ready(rt)
+    print("ready", flush=True)
+    try:
+        await rt.stop.wait()
+        log.info("shutting down")
+    finally:
+        await asyncio.wait_for(rt.close(), 9)
+        log.info("stopped")

@@ -1,0 +1,234 @@
+"""aiosmtpd handler: normalise, ask the policy (through Delivery), map to replies.
+
+One handler class serves both roles:
+
+* ``submission`` (port 587 role, RFC 6409): STARTTLS then AUTH are required; the envelope
+  sender and the From: header must be the authenticated mailbox's own address.
+* ``inbound`` (port 25 role, between operators): no AUTH; only local recipients are accepted
+  (never an open relay); the sender's domain must be in the trust space.
+
+Per-connection facts live on aiosmtpd's ``session`` object (attributes prefixed ``mss_``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import logging
+import secrets
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+
+from mailserver.config import Config
+from mailserver.delivery import Delivery, parse_header_facts
+from mailserver.directory.identifiers import is_valid_address, normalise_address
+from mailserver.directory.service import AccountInfo, Directory
+from mailserver.errors import AuthError, StoreError
+from mailserver.logs import conn_id
+from mailserver.policy import Kind, Party, Reason
+from mailserver.smtp import replies as R
+
+__all__ = ["MailHandler"]
+
+log = logging.getLogger(__name__)
+
+
+def _peer_host(session: Session) -> str | None:
+    peer = session.peer
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return None
+
+
+def _parse_size(options: list[str]) -> int:
+    for opt in options:
+        key, _, value = opt.partition("=")
+        if key.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
+
+
+class MailHandler:
+    def __init__(self, config: Config, directory: Directory, delivery: Delivery, *,
+                 role: str) -> None:
+        if role not in ("submission", "inbound"):
+            raise ValueError("role must be 'submission' or 'inbound'")
+        self.config = config
+        self.directory = directory
+        self.delivery = delivery
+        self.role = role
+
+    # -- authentication (RFC 4954; mechanisms RFC 4616 PLAIN and LOGIN) ---------------------
+
+    async def _check(self, server: SMTP, login: str, password: str) -> AuthResult:
+        try:
+            account = await self.directory.authenticate(
+                login, password, client=_peer_host(server.session))  # type: ignore[arg-type]
+        except AuthError as exc:
+            if exc.not_allowed:
+                return AuthResult(success=False, handled=False, message=str(R.AUTH_NOT_ALLOWED))
+            if exc.locked:
+                return AuthResult(success=False, handled=False, message=str(R.AUTH_LOCKED))
+            return AuthResult(success=False, handled=False, message=str(R.AUTH_FAILED))
+        log.info("smtp: authenticated kind=%s", account.kind)
+        return AuthResult(success=True, handled=False, auth_data=account,
+                          message=str(R.AUTH_SUCCESS))
+
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 1:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                return AuthResult(success=False, handled=False,
+                                  message="501 5.5.2 Cannot decode base64")
+        assert isinstance(blob, bytes)
+        parts = blob.split(b"\0")
+        if len(parts) != 3:
+            return AuthResult(success=False, handled=False,
+                              message="501 5.5.2 Malformed PLAIN response")
+        authzid, authcid, password = (p.decode("utf-8", "replace") for p in parts)
+        if authzid and normalise_address(authzid) != normalise_address(authcid):
+            return AuthResult(success=False, handled=False, message=str(R.AUTH_FAILED))
+        return await self._check(server, authcid, password)
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 2:
+            try:
+                user = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                return AuthResult(success=False, handled=False,
+                                  message="501 5.5.2 Cannot decode base64")
+        else:
+            got = await server.challenge_auth("Username:")
+            if got is MISSING:
+                return AuthResult(success=False, handled=True)
+            assert isinstance(got, bytes)
+            user = got
+        password = await server.challenge_auth("Password:")
+        if password is MISSING:
+            return AuthResult(success=False, handled=True)
+        assert isinstance(password, bytes)
+        return await self._check(server, user.decode("utf-8", "replace"),
+                                 password.decode("utf-8", "replace"))
+
+    # -- transaction ------------------------------------------------------------------------
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        size = _parse_size(mail_options)
+        if size > self.config.smtp.max_message_size:
+            return str(R.TOO_BIG)
+        addr = normalise_address(address)
+        if addr and not is_valid_address(addr):
+            return str(R.BAD_SYNTAX)
+        if self.role == "submission":
+            account: AccountInfo | None = session.auth_data if isinstance(
+                session.auth_data, AccountInfo) else None
+            if account is None:
+                return str(R.AUTH_REQUIRED)
+            if addr != account.address:
+                log.info("policy: deny reason=SENDER_NOT_OWNED")
+                return str(R.SENDER_NOT_OWNED)
+            sender = await self.delivery.party_of(account)
+        else:
+            domain = addr.rpartition("@")[2]
+            if addr and self.delivery.is_local_domain(domain):
+                return str(R.LOCAL_SENDER_INBOUND)
+            if addr:
+                sender = await self.delivery.classify(addr)
+            else:
+                # Null reverse-path (bounces, RFC 5321 4.5.5) from a peer of the trust space.
+                sender = Party("", Kind.REMOTE_PROFESSIONAL)
+            if sender.kind is Kind.OUTSIDE:
+                log.info("policy: deny reason=SENDER_OUTSIDE_TRUST_SPACE")
+                return str(R.for_reason(Reason.SENDER_OUTSIDE_TRUST_SPACE))
+        session.mss_sender = sender  # type: ignore[attr-defined]
+        session.mss_size = size  # type: ignore[attr-defined]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return str(R.OK_SENDER)
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= self.config.smtp.max_recipients:
+            return str(R.TOO_MANY_RCPTS)
+        addr = normalise_address(address)
+        if not is_valid_address(addr):
+            return str(R.BAD_SYNTAX)
+        if self.role == "inbound" and not self.delivery.is_local_domain(addr.rpartition("@")[2]):
+            log.info("policy: deny reason=RELAY_DENIED")
+            return str(R.RELAY_DENIED)
+        sender: Party = session.mss_sender  # type: ignore[attr-defined]
+        decision = await self.delivery.check_rcpt(sender, addr,
+                                                  size=getattr(session, "mss_size", 0))
+        if not decision.allowed:
+            return str(R.for_reason(decision.reason))
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return str(R.OK_RCPT)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):  # pragma: no cover - decode_data is False
+            raw = raw.encode("utf-8", "surrogateescape")
+        assert isinstance(raw, bytes)
+        if len(raw) > self.config.smtp.max_message_size:
+            return str(R.TOO_BIG)
+        sender: Party = session.mss_sender  # type: ignore[attr-defined]
+        account: AccountInfo | None = None
+        if self.role == "submission":
+            account = session.auth_data if isinstance(session.auth_data, AccountInfo) else None
+            if account is None:
+                return str(R.AUTH_REQUIRED)
+            hf = parse_header_facts(raw)
+            if hf.from_address != account.address:
+                log.info("policy: deny reason=FROM_NOT_OWNED")
+                return str(R.FROM_NOT_OWNED)
+            raw = self._complete_submission(raw, hf.message_id, hf.date is not None)
+        raw = self._received(session, server) + raw
+        try:
+            report = await self.delivery.deliver(sender, envelope.mail_from or "",
+                                                 envelope.rcpt_tos, raw, authenticated=account)
+        except StoreError:
+            log.exception("smtp: could not store message")
+            return str(R.TEMP_FAILURE.with_text(
+                f"Temporary server error, try again later (ref {conn_id.get()})"))
+        if not report.accepted:
+            first = report.outcomes[0].decision.reason if report.outcomes else None
+            return str(R.for_reason(first)) if first else str(R.NO_RCPTS)
+        refused = [o for o in report.outcomes if not o.decision.allowed]
+        if refused:
+            log.info("smtp: %d recipients refused at DATA", len(refused))
+        return str(R.OK_QUEUED)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("smtp: session error", exc_info=error)
+        return f"451 4.3.0 Internal error (ref {conn_id.get()})"
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _complete_submission(self, raw: bytes, message_id: str, has_date: bool) -> bytes:
+        """RFC 6409 8.2/8.3: the MSA may add a missing Date and Message-ID."""
+        extra = b""
+        if not message_id:
+            extra += (f"Message-ID: <{secrets.token_hex(12)}@{self.config.domain}>\r\n").encode()
+        if not has_date:
+            extra += f"Date: {email.utils.formatdate(localtime=False)}\r\n".encode()
+        return extra + raw
+
+    def _received(self, session: Session, server: SMTP) -> bytes:
+        """RFC 5321 4.4 trace header (RFC 3848 protocol names)."""
+        proto = "ESMTP"
+        if getattr(server, "_tls_protocol", None) is not None:
+            proto += "S"
+        if session.authenticated:
+            proto += "A"
+        helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")[:100]
+        peer = _peer_host(session) or "unknown"
+        stamp = email.utils.formatdate(localtime=False)
+        return (f"Received: from {helo} ([{peer}])\r\n\tby {self.config.hostname} with {proto}"
+                f" id {secrets.token_hex(6)};\r\n\t{stamp}\r\n").encode()

@@ -1,0 +1,84 @@
+"""Large encrypted objects behind a small interface.
+
+``LocalBlobStore`` keeps one file per blob, written to a temporary name, fsync'd, renamed and
+the folder fsync'd, so a blob is durable before the database row that points at it commits.
+Callers encrypt before ``put``: a blob store never sees plaintext. An S3-style store can implement
+the same :class:`BlobStore` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from pathlib import Path
+from typing import Protocol
+
+from mailserver.errors import NotFound, StoreError
+
+__all__ = ["BlobStore", "LocalBlobStore", "new_blob_key"]
+
+
+def new_blob_key() -> str:
+    return secrets.token_hex(16)
+
+
+class BlobStore(Protocol):
+    async def put(self, key: str, data: bytes) -> None: ...
+
+    async def get(self, key: str) -> bytes: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+class LocalBlobStore:
+    """Blobs as files under ``root/ab/cd/<key>``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        if not key or not all(c in "0123456789abcdef" for c in key):
+            raise StoreError("invalid blob key")
+        return self.root / key[:2] / key[2:4] / key
+
+    def _put_sync(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    async def put(self, key: str, data: bytes) -> None:
+        try:
+            await asyncio.to_thread(self._put_sync, key, data)
+        except OSError as exc:
+            raise StoreError(f"blob write failed: {exc.strerror}") from exc
+
+    async def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise NotFound("blob not found") from None
+        except OSError as exc:
+            raise StoreError(f"blob read failed: {exc.strerror}") from exc
+
+    async def delete(self, key: str) -> None:
+        try:
+            await asyncio.to_thread(self._path(key).unlink, True)
+        except OSError as exc:
+            raise StoreError(f"blob delete failed: {exc.strerror}") from exc

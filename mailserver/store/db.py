@@ -1,0 +1,162 @@
+"""Database engine, sessions and group commit.
+
+Theory of operation (group commit): writers never commit on their own. ``Database.write(op)``
+queues ``op`` (an async function taking a session) and waits. One writer task drains the queue:
+it opens a transaction, runs each queued op inside its own SAVEPOINT (a failing op is rolled back
+alone and its caller gets the exception), then commits once for the whole batch and resolves the
+waiting callers. While a batch commits, new ops accumulate and form the next batch, so the number
+of fsyncs grows with batches, not with messages, and throughput grows with concurrency.
+
+A caller is answered only after the commit returned: that is the moment a message counts as
+durably stored (SMTP 250). SQLite runs in WAL mode with ``synchronous=FULL`` so a commit is
+fsync'd; PostgreSQL uses its defaults (``synchronous_commit=on``).
+
+Callbacks registered with :func:`after_commit` run once the batch is committed (e.g. waking IMAP
+IDLE sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from mailserver.errors import MssanteError, StoreError
+from mailserver.store.models import Base
+
+__all__ = ["Database", "after_commit"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+Op = Callable[[AsyncSession], Awaitable[Any]]
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after the transaction holding ``session`` commits."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+class Database:
+    """Owns the engine, the session factory and the group-commit writer."""
+
+    def __init__(self, url: str, *, group_commit_max: int = 256, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.group_commit_max = max(1, group_commit_max)
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["pool_size"] = 10
+            kwargs["max_overflow"] = 10
+            kwargs["pool_pre_ping"] = True
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.ops = 0
+
+    async def create_schema(self) -> None:
+        # Import the modules that add tables to Base so create_all sees them.
+        from mailserver.store import schema  # noqa: F401
+
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot create schema: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        await self.engine.dispose()
+
+    def session(self) -> AsyncSession:
+        """A session for reads (and for writes that must not be batched, like admin tools)."""
+        return self.sessions()
+
+    async def write(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run ``op`` in a group-committed transaction; return its result after commit."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._pending.append((op, fut))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._drain(), name="group-commit")
+        return await fut
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self.group_commit_max]
+            del self._pending[: len(batch)]
+            await self._run_batch(batch)
+
+    async def _run_batch(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        callbacks: list[Callable[[], None]] = []
+        try:
+            async with self.sessions() as session:
+                for op, fut in batch:
+                    if fut.cancelled():
+                        continue
+                    try:
+                        async with session.begin_nested():
+                            result = await op(session)
+                        outcomes.append((fut, result, None))
+                    except (MssanteError, ValueError) as exc:
+                        outcomes.append((fut, None, exc))
+                    except SQLAlchemyError as exc:
+                        log.warning("store: write op failed: %s", type(exc).__name__)
+                        outcomes.append((fut, None, StoreError(type(exc).__name__)))
+                    except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
+                        log.exception("store: write op crashed")
+                        outcomes.append((fut, None, StoreError("internal error")))
+                callbacks = list(session.info.pop("after_commit", []))
+                await session.commit()
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed to commit
+            log.error("store: group commit failed: %s", type(exc).__name__)
+            error = StoreError("commit failed")
+            error.__cause__ = exc
+            for op_fut in batch:
+                if not op_fut[1].done():
+                    op_fut[1].set_exception(error)
+            return
+        self.batches += 1
+        self.ops += len(outcomes)
+        for fut, result, exc in outcomes:
+            if fut.done():
+                continue
+            if exc is None:
+                fut.set_result(result)
+            else:
+                fut.set_exception(exc)
+        for cb in callbacks:
+            try:
+                cb()
+            except Exception:  # noqa: BLE001
+                log.exception("store: after-commit callback failed")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, issue BEGIN, so SAVEPOINTs work (see the
+    # SQLAlchemy SQLite dialect notes on "Serializable isolation / Savepoints").
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")

@@ -1,0 +1,559 @@
+"""The mail store: folders, messages and flags of accounts, sealed at rest.
+
+Messages are kept as the exact received octets (RFC 5322), sealed with the account's data key.
+Up to ``inline_max`` bytes the ciphertext sits in the database row (one commit, no extra fsync);
+larger messages go to the blob store, written and fsync'd before the row commits. Every message
+has a random ``blob_key`` (its storage key) that is also part of the associated data of its
+ciphertexts, so ciphertexts cannot be swapped between messages. COPY shares the storage key;
+a blob is deleted when the last row using it is expunged.
+
+UIDs come from ``folders.uidnext`` and only grow; each change bumps ``folders.highestmodseq`` and
+stamps the message's ``modseq`` (RFC 7162). Reads never load more than they are asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.errors import AlreadyExists, NotFound, StoreError
+from mailserver.store.blobs import BlobStore, new_blob_key
+from mailserver.store.db import Database, after_commit
+from mailserver.store.events import MailboxEvents
+from mailserver.store.keys import KeyManager
+from mailserver.store.models import Folder, Message
+
+__all__ = [
+    "MailStore",
+    "FolderInfo",
+    "MessageInfo",
+    "Prepared",
+    "AppendResult",
+    "DEFAULT_FOLDERS",
+    "message_id_hash",
+    "normalise_flags",
+]
+
+DEFAULT_FOLDERS: tuple[tuple[str, str | None], ...] = (
+    ("INBOX", None),
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Archive", "\\Archive"),
+    ("Junk", "\\Junk"),
+)
+
+SEEN = "\\Seen"
+
+
+def message_id_hash(message_id: str) -> str:
+    """Index key of a Message-ID (hashed: the store keeps no header text in clear)."""
+    return hashlib.sha256(message_id.strip().strip("<>").lower().encode()).hexdigest()
+
+
+def normalise_flags(flags: Iterable[str]) -> str:
+    """Sorted, de-duplicated, system flags capitalised as in RFC 3501 2.3.2; \\Recent is never stored."""
+    out: set[str] = set()
+    for flag in flags:
+        if not flag:
+            continue
+        if flag.startswith("\\"):
+            cap = flag[1:].capitalize()
+            if cap == "Recent":
+                continue
+            out.add("\\" + cap)
+        else:
+            out.add(flag)
+    return " ".join(sorted(out))
+
+
+def _uidvalidity() -> int:
+    # RFC 3501 2.3.1.1: strictly increasing across re-creations; seconds since epoch plus noise.
+    return (int(time.time()) & 0x7FFFFFFF) ^ random.randint(0, 0xFF)  # noqa: S311
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    id: int
+    account_id: int
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    subscribed: bool
+    message_count: int
+    unseen_count: int
+
+    @classmethod
+    def of(cls, f: Folder) -> FolderInfo:
+        return cls(f.id, f.account_id, f.name, f.special_use, f.uidvalidity, f.uidnext,
+                   f.highestmodseq, f.subscribed, f.message_count, f.unseen_count)
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    id: int
+    folder_id: int
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+    internaldate: datetime
+    size: int
+    conversation_id: int | None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message sealed for one account, ready to be appended in a transaction."""
+
+    account_id: int
+    size: int
+    storage_key: str
+    content_enc: bytes | None
+    subject_enc: bytes | None
+    from_enc: bytes | None
+    message_id_hash: str | None
+    sent_date: datetime | None
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    message_id: int
+    folder_id: int
+    uidvalidity: int
+    uid: int
+
+
+def _aad(kind: str, account_id: int, storage_key: str) -> bytes:
+    return f"{kind}:{account_id}:{storage_key}".encode()
+
+
+class MailStore:
+    """Repository of folders and messages. Knows nothing of protocols."""
+
+    def __init__(self, db: Database, keys: KeyManager, blobs: BlobStore, *,
+                 inline_max: int = 128 * 1024, events: MailboxEvents | None = None) -> None:
+        self.db = db
+        self.keys = keys
+        self.blobs = blobs
+        self.inline_max = inline_max
+        self.events = events or MailboxEvents()
+
+    # -- folders ----------------------------------------------------------------------------
+
+    async def create_default_folders(self, session: AsyncSession, account_id: int) -> None:
+        for name, special in DEFAULT_FOLDERS:
+            session.add(Folder(account_id=account_id, name=name, special_use=special,
+                               uidvalidity=_uidvalidity(), uidnext=1, highestmodseq=1,
+                               subscribed=True, message_count=0, unseen_count=0))
+
+    async def list_folders(self, account_id: int) -> list[FolderInfo]:
+        async with self.db.session() as s:
+            rows = (await s.execute(
+                select(Folder).where(Folder.account_id == account_id).order_by(Folder.name)
+            )).scalars().all()
+        return [FolderInfo.of(f) for f in rows]
+
+    async def get_folder(self, account_id: int, name: str) -> FolderInfo:
+        async with self.db.session() as s:
+            f = await self._folder_by_name(s, account_id, name)
+        return FolderInfo.of(f)
+
+    async def folder_by_special_use(self, account_id: int, special: str) -> FolderInfo | None:
+        async with self.db.session() as s:
+            f = (await s.execute(select(Folder).where(
+                Folder.account_id == account_id, Folder.special_use == special
+            ))).scalars().first()
+        return FolderInfo.of(f) if f else None
+
+    @staticmethod
+    async def _folder_by_name(s: AsyncSession, account_id: int, name: str,
+                              lock: bool = False) -> Folder:
+        if name.upper() == "INBOX":
+            name = "INBOX"
+        q = select(Folder).where(Folder.account_id == account_id, Folder.name == name)
+        if lock:
+            q = q.with_for_update()
+        f = (await s.execute(q)).scalars().first()
+        if f is None:
+            raise NotFound(f"no folder {name!r}")
+        return f
+
+    async def create_folder(self, account_id: int, name: str,
+                            special_use: str | None = None) -> FolderInfo:
+        async def op(s: AsyncSession) -> FolderInfo:
+            exists = (await s.execute(select(Folder.id).where(
+                Folder.account_id == account_id, Folder.name == name))).first()
+            if exists or name.upper() == "INBOX":
+                raise AlreadyExists(f"folder {name!r} exists")
+            f = Folder(account_id=account_id, name=name, special_use=special_use,
+                       uidvalidity=_uidvalidity(), uidnext=1, highestmodseq=1,
+                       subscribed=True, message_count=0, unseen_count=0)
+            s.add(f)
+            await s.flush()
+            return FolderInfo.of(f)
+
+        return await self.db.write(op)
+
+    async def delete_folder(self, account_id: int, name: str) -> None:
+        blob_keys: list[str] = []
+
+        async def op(s: AsyncSession) -> None:
+            f = await self._folder_by_name(s, account_id, name, lock=True)
+            if f.name == "INBOX":
+                raise StoreError("INBOX cannot be deleted")
+            keys = (await s.execute(select(Message.blob_key).where(
+                Message.folder_id == f.id, Message.content_enc.is_(None)))).scalars().all()
+            blob_keys.extend(k for k in keys if k)
+            await s.execute(delete(Message).where(Message.folder_id == f.id))
+            await s.delete(f)
+
+        await self.db.write(op)
+        await self._gc_blobs(blob_keys)
+
+    async def rename_folder(self, account_id: int, old: str, new: str) -> None:
+        async def op(s: AsyncSession) -> None:
+            if (await s.execute(select(Folder.id).where(
+                    Folder.account_id == account_id, Folder.name == new))).first():
+                raise AlreadyExists(f"folder {new!r} exists")
+            f = await self._folder_by_name(s, account_id, old, lock=True)
+            if f.name == "INBOX":
+                # RFC 3501 6.3.5: renaming INBOX moves its messages to a new folder.
+                nf = Folder(account_id=account_id, name=new, special_use=None,
+                            uidvalidity=_uidvalidity(), uidnext=f.uidnext,
+                            highestmodseq=f.highestmodseq, subscribed=True,
+                            message_count=f.message_count, unseen_count=f.unseen_count)
+                s.add(nf)
+                await s.flush()
+                await s.execute(update(Message).where(Message.folder_id == f.id)
+                                .values(folder_id=nf.id))
+                f.message_count = 0
+                f.unseen_count = 0
+                return
+            prefix = old + "/"
+            children = (await s.execute(select(Folder).where(
+                Folder.account_id == account_id, Folder.name.startswith(prefix)
+            ))).scalars().all()
+            f.name = new
+            for child in children:
+                child.name = new + "/" + child.name[len(prefix):]
+
+        await self.db.write(op)
+
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        async def op(s: AsyncSession) -> None:
+            f = await self._folder_by_name(s, account_id, name)
+            f.subscribed = subscribed
+
+        await self.db.write(op)
+
+    # -- appending --------------------------------------------------------------------------
+
+    async def prepare(self, account_id: int, raw: bytes, *, subject: str | None = None,
+                      from_display: str | None = None, message_id: str | None = None,
+                      sent_date: datetime | None = None) -> Prepared:
+        """Seal a message for ``account_id`` (and write its blob if large). No transaction."""
+        key = await self.keys.get(account_id)
+        from mailserver.store.crypto import seal
+
+        storage_key = new_blob_key()
+        content = seal(key, raw, _aad("msg", account_id, storage_key))
+        inline: bytes | None = content
+        if len(raw) > self.inline_max:
+            await self.blobs.put(storage_key, content)
+            inline = None
+        return Prepared(
+            account_id=account_id,
+            size=len(raw),
+            storage_key=storage_key,
+            content_enc=inline,
+            subject_enc=(seal(key, subject.encode(), _aad("subj", account_id, storage_key))
+                         if subject is not None else None),
+            from_enc=(seal(key, from_display.encode(), _aad("from", account_id, storage_key))
+                      if from_display is not None else None),
+            message_id_hash=message_id_hash(message_id) if message_id else None,
+            sent_date=sent_date,
+        )
+
+    async def append_in(self, s: AsyncSession, prepared: Prepared, folder: str | int, *,
+                        flags: Iterable[str] = (), internaldate: datetime | None = None,
+                        conversation_id: int | None = None) -> AppendResult:
+        """Append a prepared message inside the caller's transaction."""
+        if isinstance(folder, int):
+            q = select(Folder).where(Folder.id == folder).with_for_update()
+            f = (await s.execute(q)).scalars().first()
+            if f is None or f.account_id != prepared.account_id:
+                raise NotFound("no such folder")
+        else:
+            f = await self._folder_by_name(s, prepared.account_id, folder, lock=True)
+        uid = f.uidnext
+        f.uidnext = uid + 1
+        f.highestmodseq += 1
+        flag_text = normalise_flags(flags)
+        f.message_count += 1
+        if SEEN not in flag_text.split():
+            f.unseen_count += 1
+        msg = Message(
+            account_id=prepared.account_id, folder_id=f.id, uid=uid, modseq=f.highestmodseq,
+            flags=flag_text, internaldate=internaldate or datetime.now(UTC), size=prepared.size,
+            content_enc=prepared.content_enc, blob_key=prepared.storage_key,
+            subject_enc=prepared.subject_enc, from_enc=prepared.from_enc,
+            message_id_hash=prepared.message_id_hash, conversation_id=conversation_id,
+            sent_date=prepared.sent_date,
+        )
+        s.add(msg)
+        await s.flush()
+        account_id = prepared.account_id
+        after_commit(s, lambda: self.events.publish(account_id))
+        return AppendResult(msg.id, f.id, f.uidvalidity, uid)
+
+    async def append(self, account_id: int, folder: str | int, raw: bytes, *,
+                     flags: Iterable[str] = (), internaldate: datetime | None = None,
+                     subject: str | None = None, from_display: str | None = None,
+                     message_id: str | None = None, conversation_id: int | None = None,
+                     ) -> AppendResult:
+        """Seal and append one message durably (group-committed)."""
+        prepared = await self.prepare(account_id, raw, subject=subject,
+                                      from_display=from_display, message_id=message_id)
+
+        async def op(s: AsyncSession) -> AppendResult:
+            return await self.append_in(s, prepared, folder, flags=flags,
+                                        internaldate=internaldate,
+                                        conversation_id=conversation_id)
+
+        return await self.db.write(op)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def list_messages(self, folder_id: int, min_uid: int = 1,
+                            max_uid: int | None = None) -> list[MessageInfo]:
+        """Metadata of the messages in a UID range, in UID order (no content is read)."""
+        q = select(Message.id, Message.folder_id, Message.uid, Message.modseq, Message.flags,
+                   Message.internaldate, Message.size, Message.conversation_id
+                   ).where(Message.folder_id == folder_id, Message.uid >= min_uid)
+        if max_uid is not None:
+            q = q.where(Message.uid <= max_uid)
+        async with self.db.session() as s:
+            rows = (await s.execute(q.order_by(Message.uid))).all()
+        return [MessageInfo(r[0], r[1], r[2], r[3], frozenset(r[4].split()), _utc(r[5]), r[6],
+                            r[7]) for r in rows]
+
+    async def read_raw(self, message_id: int) -> bytes:
+        """The exact stored octets of a message."""
+        async with self.db.session() as s:
+            row = (await s.execute(select(
+                Message.account_id, Message.blob_key, Message.content_enc
+            ).where(Message.id == message_id))).first()
+        if row is None:
+            raise NotFound("no such message")
+        account_id, storage_key, content = row
+        if content is None:
+            content = await self.blobs.get(storage_key)
+        return await self.keys.unseal(account_id, content, _aad("msg", account_id, storage_key))
+
+    async def read_header_fields(self, message_id: int) -> tuple[str | None, str | None]:
+        """(subject, from display) decrypted, for list views."""
+        async with self.db.session() as s:
+            row = (await s.execute(select(
+                Message.account_id, Message.blob_key, Message.subject_enc, Message.from_enc
+            ).where(Message.id == message_id))).first()
+        if row is None:
+            raise NotFound("no such message")
+        account_id, sk, subj, frm = row
+        subject = (await self.keys.unseal(account_id, subj, _aad("subj", account_id, sk))
+                   ).decode() if subj else None
+        sender = (await self.keys.unseal(account_id, frm, _aad("from", account_id, sk))
+                  ).decode() if frm else None
+        return subject, sender
+
+    async def find_by_message_id(self, account_id: int, message_ids: Sequence[str]
+                                 ) -> list[MessageInfo]:
+        hashes = [message_id_hash(m) for m in message_ids if m.strip()]
+        if not hashes:
+            return []
+        q = select(Message.id, Message.folder_id, Message.uid, Message.modseq, Message.flags,
+                   Message.internaldate, Message.size, Message.conversation_id).where(
+            Message.account_id == account_id, Message.message_id_hash.in_(hashes))
+        async with self.db.session() as s:
+            rows = (await s.execute(q)).all()
+        return [MessageInfo(r[0], r[1], r[2], r[3], frozenset(r[4].split()), _utc(r[5]), r[6],
+                            r[7]) for r in rows]
+
+    # -- changing ---------------------------------------------------------------------------
+
+    async def store_flags(self, folder_id: int, uids: Sequence[int], flags: Iterable[str],
+                          mode: str, unchanged_since: int | None = None
+                          ) -> tuple[list[MessageInfo], list[int]]:
+        """Set (``mode='set'``), add or remove flags on messages by UID.
+
+        Returns (changed messages with their new flags and modseq, UIDs not changed because
+        their modseq is above ``unchanged_since``: RFC 7162 3.1.3).
+        """
+        if mode not in {"set", "add", "remove"}:
+            raise ValueError("mode must be set, add or remove")
+        wanted = set(normalise_flags(flags).split())
+        uid_list = list(uids)
+
+        async def op(s: AsyncSession) -> tuple[list[MessageInfo], list[int]]:
+            f = (await s.execute(select(Folder).where(Folder.id == folder_id)
+                                 .with_for_update())).scalars().first()
+            if f is None:
+                raise NotFound("no such folder")
+            changed: list[MessageInfo] = []
+            failed: list[int] = []
+            for chunk in _chunks(uid_list, 500):
+                msgs = (await s.execute(select(Message).where(
+                    Message.folder_id == folder_id, Message.uid.in_(chunk)))).scalars().all()
+                for m in msgs:
+                    if unchanged_since is not None and m.modseq > unchanged_since:
+                        failed.append(m.uid)
+                        continue
+                    old = set(m.flags.split())
+                    if mode == "set":
+                        new = set(wanted)
+                    elif mode == "add":
+                        new = old | wanted
+                    else:
+                        new = old - wanted
+                    if new == old:
+                        continue
+                    f.highestmodseq += 1
+                    m.modseq = f.highestmodseq
+                    m.flags = normalise_flags(new)
+                    if (SEEN in old) != (SEEN in new):
+                        f.unseen_count += -1 if SEEN in new else 1
+                    changed.append(MessageInfo(m.id, m.folder_id, m.uid, m.modseq,
+                                               frozenset(new), _utc(m.internaldate), m.size,
+                                               m.conversation_id))
+            if changed:
+                account_id = f.account_id
+                after_commit(s, lambda: self.events.publish(account_id))
+            return changed, failed
+
+        return await self.db.write(op)
+
+    async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
+        """Remove messages flagged \\Deleted (restricted to ``uids`` if given: UID EXPUNGE)."""
+        blob_keys: list[str] = []
+
+        async def op(s: AsyncSession) -> list[int]:
+            f = (await s.execute(select(Folder).where(Folder.id == folder_id)
+                                 .with_for_update())).scalars().first()
+            if f is None:
+                raise NotFound("no such folder")
+            q = select(Message.id, Message.uid, Message.flags, Message.blob_key,
+                       Message.content_enc.is_(None)).where(
+                Message.folder_id == folder_id, Message.flags.contains("\\Deleted"))
+            rows = (await s.execute(q.order_by(Message.uid))).all()
+            allowed = set(uids) if uids is not None else None
+            gone: list[int] = []
+            ids: list[int] = []
+            for mid, uid, flags, bkey, is_blob in rows:
+                fl = flags.split()
+                if "\\Deleted" not in fl or (allowed is not None and uid not in allowed):
+                    continue
+                gone.append(uid)
+                ids.append(mid)
+                f.message_count -= 1
+                if SEEN not in fl:
+                    f.unseen_count -= 1
+                if is_blob:
+                    blob_keys.append(bkey)
+            for chunk in _chunks(ids, 500):
+                await s.execute(delete(Message).where(Message.id.in_(chunk)))
+            if gone:
+                f.highestmodseq += 1
+                account_id = f.account_id
+                after_commit(s, lambda: self.events.publish(account_id))
+            return gone
+
+        gone = await self.db.write(op)
+        await self._gc_blobs(blob_keys)
+        return gone
+
+    async def copy(self, src_folder_id: int, uids: Sequence[int], dst_folder_id: int,
+                   *, move: bool = False) -> list[tuple[int, int]]:
+        """Copy (or move, RFC 6851) messages; returns (source UID, new UID) pairs in order."""
+        uid_list = sorted(set(uids))
+
+        async def op(s: AsyncSession) -> list[tuple[int, int]]:
+            src = (await s.execute(select(Folder).where(Folder.id == src_folder_id)
+                                   .with_for_update())).scalars().first()
+            dst = (await s.execute(select(Folder).where(Folder.id == dst_folder_id)
+                                   .with_for_update())).scalars().first()
+            if src is None or dst is None or src.account_id != dst.account_id:
+                raise NotFound("no such folder")
+            pairs: list[tuple[int, int]] = []
+            if src.id == dst.id and move:
+                return pairs
+            for chunk in _chunks(uid_list, 500):
+                msgs = (await s.execute(select(Message).where(
+                    Message.folder_id == src.id, Message.uid.in_(chunk)
+                ).order_by(Message.uid))).scalars().all()
+                for m in msgs:
+                    new_uid = dst.uidnext
+                    dst.uidnext += 1
+                    dst.highestmodseq += 1
+                    dst.message_count += 1
+                    seen = SEEN in m.flags.split()
+                    if not seen:
+                        dst.unseen_count += 1
+                    pairs.append((m.uid, new_uid))
+                    if move:
+                        m.folder_id = dst.id
+                        m.uid = new_uid
+                        m.modseq = dst.highestmodseq
+                        src.message_count -= 1
+                        if not seen:
+                            src.unseen_count -= 1
+                    else:
+                        s.add(Message(
+                            account_id=m.account_id, folder_id=dst.id, uid=new_uid,
+                            modseq=dst.highestmodseq, flags=m.flags,
+                            internaldate=m.internaldate, size=m.size,
+                            content_enc=m.content_enc, blob_key=m.blob_key,
+                            subject_enc=m.subject_enc, from_enc=m.from_enc,
+                            meta_enc=m.meta_enc, message_id_hash=m.message_id_hash,
+                            conversation_id=m.conversation_id, sent_date=m.sent_date))
+            if move and pairs:
+                src.highestmodseq += 1
+            if pairs:
+                await s.flush()
+                account_id = dst.account_id
+                after_commit(s, lambda: self.events.publish(account_id))
+            return pairs
+
+        return await self.db.write(op)
+
+    async def _gc_blobs(self, blob_keys: list[str]) -> None:
+        """Delete blobs no message row references any more."""
+        if not blob_keys:
+            return
+        async with self.db.session() as s:
+            still = set((await s.execute(select(Message.blob_key).where(
+                Message.blob_key.in_(blob_keys)))).scalars().all())
+        for key in blob_keys:
+            if key not in still:
+                await self.blobs.delete(key)
+
+    async def count_messages(self, account_id: int) -> int:
+        async with self.db.session() as s:
+            return int((await s.execute(select(func.count()).select_from(Message).where(
+                Message.account_id == account_id))).scalar_one())
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

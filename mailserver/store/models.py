@@ -1,0 +1,198 @@
+"""SQLAlchemy 2 models of the mail store and the directory.
+
+Every column holding message content, subjects, display names or patient personal data is
+ciphertext (``*_enc``, sealed with the owning account's data key, see ``crypto.py``). Columns in
+clear are identifiers needed for routing and indexing: addresses, kinds, RPPS numbers (public),
+flags, sizes, dates, UIDs. Patients' addresses contain their INS: that is the national rule for
+the address, and it is needed to route mail.
+
+Other packages add their own tables on the same :class:`Base` in their own modules of this
+package (queue, documents...), so ``Base.metadata.create_all`` creates everything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Account",
+    "MailboxKey",
+    "Folder",
+    "Message",
+    "Conversation",
+    "ConversationParty",
+    "Job",
+    "DirectoryEntry",
+]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    """A mailbox hosted here: a professional (PER), an organisation (ORG), an application (APP)
+    or a patient."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "pro" | "patient"
+    bal_type: Mapped[str | None] = mapped_column(String(3))  # PER | ORG | APP (professionals)
+    rpps: Mapped[str | None] = mapped_column(String(11), index=True)
+    ins: Mapped[str | None] = mapped_column(String(15), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))  # professionals only (public data)
+    name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # patients: sealed
+    profession: Mapped[str | None] = mapped_column(String(8))
+    structure_id: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    login_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    provisional_code_hash: Mapped[str | None] = mapped_column(String(200))
+    provisional_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    contact_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed JSON email/phone
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MailboxKey(Base):
+    """The account's data key, wrapped by the master key. ``wrapped`` NULL = shredded."""
+
+    __tablename__ = "mailbox_keys"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    master_key_id: Mapped[str] = mapped_column(String(16))
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Folder(Base):
+    """An IMAP mailbox (folder). UIDs only grow; UIDVALIDITY changes only if a folder is
+    recreated under the same name (RFC 3501 2.3.1.1)."""
+
+    __tablename__ = "folders"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    special_use: Mapped[str | None] = mapped_column(String(16))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uidnext: Mapped[int] = mapped_column(BigInteger, default=1)
+    highestmodseq: Mapped[int] = mapped_column(BigInteger, default=1)
+    subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    unseen_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Message(Base):
+    """One stored message: the exact received bytes (sealed), inline or as a blob."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("folder_id", "uid"),
+        Index("ix_messages_folder_modseq", "folder_id", "modseq"),
+        Index("ix_messages_account_msgid", "account_id", "message_id_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id"))
+    uid: Mapped[int] = mapped_column(BigInteger)
+    modseq: Mapped[int] = mapped_column(BigInteger)
+    flags: Mapped[str] = mapped_column(Text, default="")  # space-separated, sorted
+    internaldate: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    size: Mapped[int] = mapped_column(Integer)
+    content_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    blob_key: Mapped[str | None] = mapped_column(String(64))
+    subject_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    from_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    meta_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # cached IMAP summary
+    message_id_hash: Mapped[str | None] = mapped_column(String(64))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    sent_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Conversation(Base):
+    """A thread between a patient and professionals, started by a professional (or by the
+    patient towards an allowed pharmacy). ``closed`` ends the patient's right to reply."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    started_by: Mapped[str] = mapped_column(String(320))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConversationParty(Base):
+    """An address the patient may write to inside a conversation."""
+
+    __tablename__ = "conversation_parties"
+    __table_args__ = (UniqueConstraint("conversation_id", "address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    address: Mapped[str] = mapped_column(String(320))
+    professional: Mapped[str] = mapped_column(String(320))
+    """The professional whose message added this party (for [FIN] closing)."""
+
+
+class Job(Base):
+    """Durable background work created in the same transaction as the message it is about
+    (filing documents, notifying a patient, sending a receipt). Retried until done."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_due", "state", "not_before"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    message_id: Mapped[int | None] = mapped_column(Integer)
+    payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DirectoryEntry(Base):
+    """A row of the national MSSanté directory extraction (public data): mailboxes hosted by
+    any operator, keyed by address."""
+
+    __tablename__ = "directory_entries"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    bal_type: Mapped[str] = mapped_column(String(3))
+    id_pp: Mapped[str | None] = mapped_column(String(20), index=True)
+    id_nat_pp: Mapped[str | None] = mapped_column(String(21))
+    structure_id: Mapped[str | None] = mapped_column(String(32))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    profession: Mapped[str | None] = mapped_column(String(8))
+    profession_label: Mapped[str | None] = mapped_column(String(200))
+    specialty: Mapped[str | None] = mapped_column(String(200))
+    structure_name: Mapped[str | None] = mapped_column(String(300))
+    row_hash: Mapped[str] = mapped_column(String(64))

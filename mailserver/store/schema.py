@@ -1,0 +1,6 @@
+"""Imports every module that defines tables, so ``create_all`` creates them all.
+
+A package adding tables (queue, documents, webmail sessions...) adds its module here.
+"""
+
+from mailserver.store import models  # noqa: F401
