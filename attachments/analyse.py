@@ -1,14 +1,15 @@
 """One entry point for the dossier bridge: a raw message in, classified documents out.
 
-Theory of operation: `extract` walks the message; each attachment is sniffed (content first, then the
-declared type):
+Theory of operation: `extract` walks the message; each attachment is sniffed (content first, then
+the declared type):
 
 - an IHE XDM zip yields its documents (never the zip itself); CDA documents inside are also read for
   their header, which fills what the XDM metadata lacks; an INS that differs between the two refuses
-  the document (INS_MISMATCH). A refused archive yields one document for the zip, carrying the refusal;
+  the document (INS_MISMATCH). A refused archive yields one document for the zip, carrying the
+  refusal;
 - a standalone CDA R2 document is classified from its header (source "cda");
-- anything else (PDF, image, other zip...) is classified from its content (source "content"): PDF text,
-  filename and the message subject.
+- anything else (PDF, image, other zip...) is classified from its content (source "content"): PDF
+  text, filename and the message subject.
 
 The PDF rendering that usually travels next to an `IHE_XDM.ZIP` is yielded as its own document
 (source "content") unless it is byte-identical to a document of the archive, in which case it is
@@ -264,5 +265,5 @@ def analyse_message(raw_message: bytes, limits: Limits = Limits()) -> Analysis: 
 
 
 def analyse(raw_message: bytes, limits: Limits = Limits()) -> list[Document]:  # noqa: B008
-    """Documents of a message (see `analyse_message`, which also returns header facts and refusal)."""
+    """Documents of a message (`analyse_message` also returns header facts and the refusal)."""
     return list(analyse_message(raw_message, limits).documents)

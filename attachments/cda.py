@@ -62,7 +62,7 @@ class CdaHeader:
 
 
 def is_cda(data: bytes) -> bool:
-    """Cheap sniff: an XML document whose first 4 KiB mention a ClinicalDocument in the v3 namespace."""
+    """Cheap sniff: XML whose first 4 KiB name a ClinicalDocument and the HL7 v3 namespace."""
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     return head.startswith(b"<") and b"ClinicalDocument" in head and b"urn:hl7-org:v3" in head
 

@@ -3,8 +3,9 @@
 Theory of operation, in order of trust:
 
 1. a known document type code (XDM typeCode, CDA code) maps through `DOCUMENT_TYPES`: confidence 1;
-2. a known class code maps to its usual label (confidence 0.8); content evidence may move it to another
-   label reachable from that class in the table (class 10 covers biology and screening reports too);
+2. a known class code maps to its usual label (confidence 0.8); content evidence may move it to
+   another label reachable from that class in the table (class 10 also covers biology and
+   screening reports);
 3. otherwise content: French vocabulary, accent- and case-insensitive, scored over the filename, the
    message subject and the document text (PDF text, CDA title). Generic words ("compte rendu") give
    way to specific ones ("compte rendu d'échographie" is imaging). Below `min_confidence` the
@@ -224,7 +225,10 @@ def classify(
         guess, confidence, hits = _content(text, filename, subject, _CLASS_REACH.get(klass))
         if guess is not None and guess is not usual and confidence >= min_confidence:
             return Classification(
-                guess, 0.8, False, Source.CLASS_CODE,
+                guess,
+                0.8,
+                False,
+                Source.CLASS_CODE,
                 f"class code {klass}, refined by content ({', '.join(sorted(set(hits)))})",
             )
         return Classification(usual, 0.8, False, Source.CLASS_CODE, f"class code {klass}")
@@ -232,7 +236,11 @@ def classify(
     matched = ", ".join(sorted(set(hits))) or "no vocabulary matched"
     if guess is None or confidence < min_confidence:
         return Classification(
-            Label.AUTR_DOC, confidence, True, Source.CONTENT,
-            f"low confidence content ({matched})", guess=guess,
+            Label.AUTR_DOC,
+            confidence,
+            True,
+            Source.CONTENT,
+            f"low confidence content ({matched})",
+            guess=guess,
         )
     return Classification(guess, confidence, False, Source.CONTENT, f"content ({matched})")

@@ -46,7 +46,7 @@ class Limits:
     max_compression_ratio: int = 100
     """Uncompressed/compressed ratio above which a member is a bomb (checked past `ratio_floor`)."""
     ratio_floor: int = 256 * 1024
-    """Members smaller than this are never refused on their ratio alone (tiny files compress well)."""
+    """Members below this size are never refused for their ratio (small files compress well)."""
 
     # --- XML (attachments.safexml) ---
     max_xml_bytes: int = 16 * _MIB

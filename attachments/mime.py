@@ -3,8 +3,8 @@
 Theory of operation: the stdlib `email` parser (policy `email.policy.default`) builds the tree; we
 walk it depth first, numbering entities the IMAP way (RFC 3501 6.4.5 BODY[section]): the children of
 a multipart are 1, 2, ...; the body of an encapsulated message/rfc822 takes the number of the
-message part itself when it is multipart (its children become n.1, n.2) and n.1 otherwise. Encapsulated
-messages are walked into, they are not yielded as parts themselves.
+message part itself when it is multipart (its children become n.1, n.2) and n.1 otherwise.
+Encapsulated messages are walked into, they are not yielded as parts themselves.
 
 A leaf is an attachment when it has a filename, a `Content-Disposition: attachment` (RFC 2183), or a
 type other than text/*; the first text/plain leaf that is not an attachment is the body text.
@@ -79,7 +79,7 @@ class MessageFacts:
 
 @dataclass(frozen=True, slots=True)
 class Extraction:
-    """Result of `extract`: parts, header facts, body text, and why the walk stopped early if it did."""
+    """Result of `extract`: parts, header facts, body text, and why the walk stopped early."""
 
     parts: tuple[Part, ...] = ()
     facts: MessageFacts = MessageFacts()
@@ -142,9 +142,10 @@ def _facts(msg: Message) -> MessageFacts:
 def sanitise_filename(name: str | None, content_type: str, path: str) -> tuple[str, bool]:
     """Return a safe base name for an attachment and whether it came from the message.
 
-    Directory components (either separator), control and reserved characters are removed, the name is
-    NFC-normalised, leading dots are dropped and the length is capped (keeping the extension). An
-    empty result is replaced by ``part-<path><ext>`` with the extension guessed from the type.
+    Directory components (either separator), control and reserved characters are removed, the
+    name is NFC-normalised, leading dots are dropped and the length is capped (keeping the
+    extension). An empty result is replaced by ``part-<path><ext>``, the extension guessed from
+    the type.
 
     Args:
         name: filename as decoded from the message, or None.
@@ -192,7 +193,9 @@ class _Walker:
             raise _Stop(Refusal(Reason.TOO_MANY_PARTS, f"more than {self.limits.max_parts} parts"))
         if node.is_multipart():
             if depth >= self.limits.max_depth:
-                raise _Stop(Refusal(Reason.TOO_DEEP, f"nesting deeper than {self.limits.max_depth}"))
+                raise _Stop(
+                    Refusal(Reason.TOO_DEEP, f"nesting deeper than {self.limits.max_depth}")
+                )
             payload = node.get_payload()
             children = payload if isinstance(payload, list) else []
             if node.get_content_type() == "message/rfc822" or not _is_multipart_type(node):

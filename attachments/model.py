@@ -124,7 +124,7 @@ def _at(items: list[str], index: int) -> str | None:
 def parse_cx(value: str | None) -> PatientId | None:
     """Parse an HL7 v2 CX such as ``<INS>^^^&1.2.250.1.213.1.4.8&ISO^NH``.
 
-    Returns the id and the assigning authority's universal id (CX.4.2), or None if either is missing.
+    Returns the id and the assigning authority's universal id (CX.4.2); None if either is missing.
     """
     if not value:
         return None
@@ -163,7 +163,9 @@ def rpps_from_national_id(national_id: str | None) -> str | None:
 
 
 def author_from_xcn(value: str | None) -> Author:
-    """Parse an XCN authorPerson, e.g. ``810001234567^NOM^Prénom^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS``.
+    """Parse an XCN authorPerson.
+
+    Example: ``810001234567^NOM^Prénom^^^^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS``.
 
     The id is only read as a national id (and an RPPS) when the assigning authority (XCN.9) is
     1.2.250.1.71.4.2.1.

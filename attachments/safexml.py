@@ -2,8 +2,8 @@
 
 Neither CDA R2 nor the ebRIM SubmitObjectsRequest ever needs a DTD, so any DOCTYPE, entity
 declaration or external reference is refused outright (defusedxml with every `forbid_*` flag): this
-closes XXE, billion laughs / quadratic blow-up and network access in one rule. The expat-based parser
-never touches the network.
+closes XXE, billion laughs / quadratic blow-up and network access in one rule. The expat-based
+parser never touches the network.
 """
 
 from __future__ import annotations

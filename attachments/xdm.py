@@ -34,7 +34,17 @@ __all__ = ["XdmDocument", "XdmResult", "looks_like_xdm", "read_xdm"]
 
 _CHUNK = 64 * 1024
 _ARCHIVE_SUFFIXES = (
-    ".zip", ".jar", ".gz", ".tgz", ".tar", ".7z", ".rar", ".bz2", ".xz", ".cab", ".zst",
+    ".zip",
+    ".jar",
+    ".gz",
+    ".tgz",
+    ".tar",
+    ".7z",
+    ".rar",
+    ".bz2",
+    ".xz",
+    ".cab",
+    ".zst",
 )
 # Local file header, gzip, 7z, rar, bzip2, xz magic numbers.
 _ARCHIVE_MAGIC = (b"PK\x03\x04", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c", b"Rar!", b"BZh", b"\xfd7zXZ")
@@ -149,10 +159,14 @@ class _Reader:
         except _Refused:
             raise
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-            raise _Refused(Refusal(Reason.CORRUPT_ARCHIVE, f"corrupt member ({type(exc).__name__})"))
+            raise _Refused(
+                Refusal(Reason.CORRUPT_ARCHIVE, f"corrupt member ({type(exc).__name__})")
+            ) from exc
         except (NotImplementedError, RuntimeError) as exc:
             # Unsupported compression method, or encryption not flagged in the directory.
-            raise _Refused(Refusal(Reason.CORRUPT_ARCHIVE, f"unreadable member ({type(exc).__name__})"))
+            raise _Refused(
+                Refusal(Reason.CORRUPT_ARCHIVE, f"unreadable member ({type(exc).__name__})")
+            ) from exc
         return bytes(out)
 
     def lookup(self, name: str) -> zipfile.ZipInfo | None:
@@ -193,7 +207,10 @@ class _Reader:
 
 def _refused(entry: DocumentEntry, member: str | None, refusal: Refusal) -> XdmDocument:
     return XdmDocument(
-        entry=entry, member=member, content=b"", sha256=hashlib.sha256(b"").hexdigest(),
+        entry=entry,
+        member=member,
+        content=b"",
+        sha256=hashlib.sha256(b"").hexdigest(),
         refusal=refusal,
     )
 
@@ -233,6 +250,8 @@ def read_xdm(data: bytes, limits: Limits = Limits()) -> XdmResult:  # noqa: B008
             return XdmResult(refusal=refused.refusal)
         except Exception as exc:  # noqa: BLE001 - last line of defence for crafted archives
             return XdmResult(
-                refusal=Refusal(Reason.CORRUPT_ARCHIVE, f"unreadable archive ({type(exc).__name__})")
+                refusal=Refusal(
+                    Reason.CORRUPT_ARCHIVE, f"unreadable archive ({type(exc).__name__})"
+                )
             )
     return XdmResult(documents=tuple(documents))

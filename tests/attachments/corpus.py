@@ -99,7 +99,8 @@ def _classification(scheme: str, obj: str, code: str, system: str, display: str)
         f'<rim:Classification classificationScheme="urn:uuid:{scheme}" classifiedObject="{obj}" '
         f'nodeRepresentation="{escape(code)}" id="c-{scheme[:8]}-{obj}">'
         f"{_slot('codingScheme', system)}"
-        f'<rim:Name><rim:LocalizedString value="{escape(display)}"/></rim:Name></rim:Classification>'
+        f'<rim:Name><rim:LocalizedString value="{escape(display)}"/></rim:Name>'
+        "</rim:Classification>"
     )
 
 
@@ -120,44 +121,73 @@ def make_metadata(docs: list[XdmDoc]) -> bytes:
             _slot("size", str(size)),
             _slot("languageCode", "fr-FR"),
             _slot("URI", doc.uri if doc.uri is not None else doc.name),
-            _slot("sourcePatientId", f"IPP123^^^&1.2.250.1.999.9&ISO^PI"),
+            _slot("sourcePatientId", "IPP123^^^&1.2.250.1.999.9&ISO^PI"),
             f'<rim:Name><rim:LocalizedString value="{escape(doc.title)}"/></rim:Name>',
-            '<rim:Classification classificationScheme="urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"'
+            "<rim:Classification "
+            'classificationScheme="urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"'
             f' classifiedObject="{obj}" nodeRepresentation="" id="auth-{obj}">'
-            + _slot("authorPerson", f"8{RPPS}^MARTIN^Émile^^^Dr^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS")
-            + _slot("authorInstitution", "Cabinet Martin^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^11750000001")
+            + _slot(
+                "authorPerson", f"8{RPPS}^MARTIN^Émile^^^Dr^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
+            )
+            + _slot(
+                "authorInstitution",
+                "Cabinet Martin^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^11750000001",
+            )
             + _slot("authorRole", "10^Médecin^1.2.250.1.213.1.1.4.5")
-            + _slot("authorSpecialty", "G15_10/SM26^Qualifié en médecine générale^1.2.250.1.213.1.1.5.5")
+            + _slot(
+                "authorSpecialty", "G15_10/SM26^Qualifié en médecine générale^1.2.250.1.213.1.1.5.5"
+            )
             + "</rim:Classification>",
         ]
         if doc.class_code:
             parts.append(
-                _classification("41a5887f-8865-4c09-adf7-e362475b143a", obj, doc.class_code,
-                                "1.2.250.1.213.1.1.4.1", "Classe")
+                _classification(
+                    "41a5887f-8865-4c09-adf7-e362475b143a",
+                    obj,
+                    doc.class_code,
+                    "1.2.250.1.213.1.1.4.1",
+                    "Classe",
+                )
             )
         if doc.type_code:
             parts.append(
-                _classification("f0306f51-975f-434e-a61c-c59651d33983", obj, doc.type_code,
-                                "2.16.840.1.113883.6.1", "Type")
+                _classification(
+                    "f0306f51-975f-434e-a61c-c59651d33983",
+                    obj,
+                    doc.type_code,
+                    "2.16.840.1.113883.6.1",
+                    "Type",
+                )
             )
         parts.append(
-            _classification("a09d5840-386c-46f2-b5ad-9c3699a4309d", obj,
-                            "urn:ihe:iti:xds-sd:pdf:2008", "1.3.6.1.4.1.19376.1.2.3", "PDF")
+            _classification(
+                "a09d5840-386c-46f2-b5ad-9c3699a4309d",
+                obj,
+                "urn:ihe:iti:xds-sd:pdf:2008",
+                "1.3.6.1.4.1.19376.1.2.3",
+                "PDF",
+            )
         )
         for conf in doc.confidentiality:
             parts.append(
-                _classification("f4f85eac-e6cb-4883-b524-f2705394840f", obj, conf,
-                                "2.16.840.1.113883.5.25", "Confidentialité")
+                _classification(
+                    "f4f85eac-e6cb-4883-b524-f2705394840f",
+                    obj,
+                    conf,
+                    "2.16.840.1.113883.5.25",
+                    "Confidentialité",
+                )
             )
         parts.append(
-            '<rim:ExternalIdentifier identificationScheme='
+            "<rim:ExternalIdentifier identificationScheme="
             '"urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427" '
             f'value="{doc.ins}^^^&amp;{doc.ins_oid}&amp;ISO^NH" id="pid-{obj}" '
-            f'registryObject="{obj}"><rim:Name><rim:LocalizedString value="XDSDocumentEntry.patientId"/>'
+            f'registryObject="{obj}"><rim:Name>'
+            '<rim:LocalizedString value="XDSDocumentEntry.patientId"/>'
             "</rim:Name></rim:ExternalIdentifier>"
         )
         parts.append(
-            '<rim:ExternalIdentifier identificationScheme='
+            "<rim:ExternalIdentifier identificationScheme="
             '"urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab" '
             f'value="1.2.250.1.999.3.{index}" id="uid-{obj}" registryObject="{obj}"/>'
         )
@@ -178,18 +208,28 @@ def make_zip(members: list[tuple[str, bytes]], *, compression: int = zipfile.ZIP
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=compression) as zf:
         for name, data in members:
-            zf.writestr(zipfile.ZipInfo(name, date_time=(2025, 1, 15, 10, 0, 0)), data,
-                        compress_type=compression)
+            zf.writestr(
+                zipfile.ZipInfo(name, date_time=(2025, 1, 15, 10, 0, 0)),
+                data,
+                compress_type=compression,
+            )
     return buf.getvalue()
 
 
-def make_xdm(docs: list[XdmDoc], *, metadata: bytes | None = None,
-             extra: list[tuple[str, bytes]] | None = None) -> bytes:
+def make_xdm(
+    docs: list[XdmDoc],
+    *,
+    metadata: bytes | None = None,
+    extra: list[tuple[str, bytes]] | None = None,
+) -> bytes:
     """An IHE_XDM.ZIP with README.TXT, INDEX.HTM, METADATA.XML and the documents."""
     members = [
         ("README.TXT", b"Archive IHE XDM\r\n"),
         ("INDEX.HTM", b"<html><body>XDM</body></html>"),
-        ("IHE_XDM/SUBSET01/METADATA.XML", metadata if metadata is not None else make_metadata(docs)),
+        (
+            "IHE_XDM/SUBSET01/METADATA.XML",
+            metadata if metadata is not None else make_metadata(docs),
+        ),
     ]
     members += [(f"IHE_XDM/SUBSET01/{d.name}", d.content) for d in docs]
     members += extra or []
@@ -214,12 +254,18 @@ def make_png(width: int = 2, height: int = 2) -> bytes:
     """A tiny valid PNG (grey pixels)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 @dataclass

@@ -35,8 +35,15 @@ def test_xdm_message_yields_documents_not_the_zip() -> None:
     archive = make_xdm(
         [
             XdmDoc(cda, "DOC0001.XML", "11488-4", "10", title="CR consultation"),
-            XdmDoc(pdf_in_zip, "DOC0002.PDF", "11502-2", "10", "application/pdf", "Biologie",
-                   confidentiality=("N", "INVISIBLE_PATIENT")),
+            XdmDoc(
+                pdf_in_zip,
+                "DOC0002.PDF",
+                "11502-2",
+                "10",
+                "application/pdf",
+                "Biologie",
+                confidentiality=("N", "INVISIBLE_PATIENT"),
+            ),
         ]
     )
     rendering = make_pdf("Compte rendu de consultation")
@@ -49,8 +56,11 @@ def test_xdm_message_yields_documents_not_the_zip() -> None:
     assert analysis.refusal is None
     assert analysis.facts.mss_ins == "O" and analysis.facts.codes_cda == ("11488-4",)
     docs = analysis.documents
-    assert [d.source for d in docs] == [DocumentSource.XDM, DocumentSource.XDM,
-                                        DocumentSource.CONTENT]
+    assert [d.source for d in docs] == [
+        DocumentSource.XDM,
+        DocumentSource.XDM,
+        DocumentSource.CONTENT,
+    ]
     cr, bio, pdf = docs
     assert (cr.label, bio.label, pdf.label) == (Label.CPT_REND, Label.BIOLOGIE, Label.CPT_REND)
     assert cr.content == cda and bio.content == pdf_in_zip and pdf.content == rendering
@@ -72,7 +82,9 @@ def test_xdm_message_yields_documents_not_the_zip() -> None:
 def test_rendering_identical_to_archive_document_is_dropped() -> None:
     pdf = make_pdf("Ordonnance")
     archive = make_xdm([XdmDoc(pdf, "DOC0001.PDF", "57833-6", "42", "application/pdf")])
-    msg = make_message([_zip_attachment(archive), Attachment(pdf, "ordo.pdf", "application", "pdf")])
+    msg = make_message(
+        [_zip_attachment(archive), Attachment(pdf, "ordo.pdf", "application", "pdf")]
+    )
     [doc] = analyse(msg.as_bytes())
     assert doc.source is DocumentSource.XDM and doc.label is Label.ORD_SOIN
 
@@ -97,8 +109,10 @@ def test_bad_hash_document_is_refused_but_kept() -> None:
     [
         (make_xdm([XdmDoc(make_cda())], extra=[("../x", b"x")]), Reason.UNSAFE_PATH),
         (make_xdm([XdmDoc(make_cda())], metadata=xxe("<x/>")), Reason.XML_FORBIDDEN),
-        (make_xdm([XdmDoc(make_cda())], extra=[("IHE_XDM/SUBSET01/A.ZIP", b"PK")]),
-         Reason.NESTED_ARCHIVE),
+        (
+            make_xdm([XdmDoc(make_cda())], extra=[("IHE_XDM/SUBSET01/A.ZIP", b"PK")]),
+            Reason.NESTED_ARCHIVE,
+        ),
         (b"PK\x03\x04 truncated", Reason.NOT_A_ZIP),
     ],
     ids=["traversal", "xxe", "nested-zip", "truncated-zip"],
@@ -114,7 +128,9 @@ def test_hostile_archive_yields_one_refused_document(archive: bytes, reason: Rea
 def test_plain_zip_is_an_opaque_document() -> None:
     archive = make_zip([("photos/radio1.jpg", b"\xff\xd8\xff")])
     [doc] = analyse(make_message([_zip_attachment(archive, "radios.zip")]).as_bytes())
-    assert doc.refusal is None and doc.label is Label.RADIO_SC and doc.source is DocumentSource.CONTENT
+    assert (
+        doc.refusal is None and doc.label is Label.RADIO_SC and doc.source is DocumentSource.CONTENT
+    )
 
 
 def test_standalone_cda() -> None:
@@ -145,22 +161,66 @@ def test_pdf_text_extraction_bounded() -> None:
 
 # Eight messages, one per label, through different paths (codes, CDA, PDF text, filename, subject).
 _LABEL_CASES = [
-    ("radio-pdf-text", Attachment(make_pdf("Echographie abdominale: foie normal"), "doc.pdf",
-                                  "application", "pdf"), "Résultat", Label.RADIO_SC),
-    ("synthese-cda", Attachment(make_cda("60591-5"), "DOC.XML", "text", "xml"), "VSM",
-     Label.SYNTHESE),
-    ("ordonnance-pdf-text", Attachment(make_pdf("ORDONNANCE\nAmoxicilline 1 g, 2 fois par jour"),
-                                       "scan001.pdf", "application", "pdf"), "", Label.ORD_SOIN),
-    ("cr-xdm", _zip_attachment(make_xdm([XdmDoc(make_cda("34112-3"), type_code="34112-3")])),
-     "XDM/1.0/DDM+CR", Label.CPT_REND),
-    ("biologie-pdf-text", Attachment(make_pdf("Laboratoire - Bilan sanguin\nHemoglobine 13 g/dL"),
-                                     "labo.pdf", "application", "pdf"), "", Label.BIOLOGIE),
-    ("depistage-png-subject", Attachment(make_png(), "photo.png", "image", "png"),
-     "Carnet de vaccination", Label.DEPISTAG),
-    ("certificat-filename", Attachment(make_pdf(None), "certificat_sport.pdf", "application", "pdf"),
-     "", Label.CERT_MED),
-    ("autres-scan-no-text", Attachment(make_pdf(None), "scan.pdf", "application", "pdf"), "Bonjour",
-     Label.AUTR_DOC),
+    (
+        "radio-pdf-text",
+        Attachment(
+            make_pdf("Echographie abdominale: foie normal"), "doc.pdf", "application", "pdf"
+        ),
+        "Résultat",
+        Label.RADIO_SC,
+    ),
+    (
+        "synthese-cda",
+        Attachment(make_cda("60591-5"), "DOC.XML", "text", "xml"),
+        "VSM",
+        Label.SYNTHESE,
+    ),
+    (
+        "ordonnance-pdf-text",
+        Attachment(
+            make_pdf("ORDONNANCE\nAmoxicilline 1 g, 2 fois par jour"),
+            "scan001.pdf",
+            "application",
+            "pdf",
+        ),
+        "",
+        Label.ORD_SOIN,
+    ),
+    (
+        "cr-xdm",
+        _zip_attachment(make_xdm([XdmDoc(make_cda("34112-3"), type_code="34112-3")])),
+        "XDM/1.0/DDM+CR",
+        Label.CPT_REND,
+    ),
+    (
+        "biologie-pdf-text",
+        Attachment(
+            make_pdf("Laboratoire - Bilan sanguin\nHemoglobine 13 g/dL"),
+            "labo.pdf",
+            "application",
+            "pdf",
+        ),
+        "",
+        Label.BIOLOGIE,
+    ),
+    (
+        "depistage-png-subject",
+        Attachment(make_png(), "photo.png", "image", "png"),
+        "Carnet de vaccination",
+        Label.DEPISTAG,
+    ),
+    (
+        "certificat-filename",
+        Attachment(make_pdf(None), "certificat_sport.pdf", "application", "pdf"),
+        "",
+        Label.CERT_MED,
+    ),
+    (
+        "autres-scan-no-text",
+        Attachment(make_pdf(None), "scan.pdf", "application", "pdf"),
+        "Bonjour",
+        Label.AUTR_DOC,
+    ),
 ]
 
 
@@ -180,8 +240,11 @@ def test_every_label_covered_by_cases() -> None:
 
 
 def test_scanned_pdf_without_hint_needs_review() -> None:
-    [doc] = analyse(make_message([Attachment(make_pdf(None), "scan.pdf", "application", "pdf")],
-                                 subject="Bonjour").as_bytes())
+    [doc] = analyse(
+        make_message(
+            [Attachment(make_pdf(None), "scan.pdf", "application", "pdf")], subject="Bonjour"
+        ).as_bytes()
+    )
     assert doc.label is Label.AUTR_DOC and doc.needs_review and doc.confidence < 0.5
 
 
@@ -192,7 +255,9 @@ def test_octet_stream_is_sniffed() -> None:
 
 
 def test_nested_message_attachments_are_found() -> None:
-    inner = make_message([Attachment(make_pdf("Certificat medical"), "c.pdf", "application", "pdf")])
+    inner = make_message(
+        [Attachment(make_pdf("Certificat medical"), "c.pdf", "application", "pdf")]
+    )
     outer = EmailMessage()
     outer["Subject"] = "TR: certificat"
     outer.set_content("voir pièce jointe")

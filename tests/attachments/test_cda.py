@@ -78,8 +78,15 @@ def test_naive_time_is_paris_local() -> None:
         (b"<x:ClinicalDocument xmlns:x='urn:other'/>", Reason.NOT_CDA),
         (b"\xff\xfe\x00garbage", Reason.XML_MALFORMED),
     ],
-    ids=["xxe", "billion-laughs", "external-dtd", "truncated", "no-namespace", "wrong-namespace",
-         "binary"],
+    ids=[
+        "xxe",
+        "billion-laughs",
+        "external-dtd",
+        "truncated",
+        "no-namespace",
+        "wrong-namespace",
+        "binary",
+    ],
 )
 def test_unsafe_or_invalid_xml_refused(data: bytes, reason: Reason) -> None:
     result = parse_cda(data)
@@ -102,8 +109,10 @@ def test_is_cda_sniff() -> None:
     [
         ("2025", datetime(2025, 1, 1, tzinfo=timezone.utc)),
         ("20250115", datetime(2025, 1, 15, tzinfo=timezone.utc)),
-        ("20250115103045.123-0500", datetime(2025, 1, 15, 10, 30, 45,
-                                             tzinfo=timezone(timedelta(hours=-5)))),
+        (
+            "20250115103045.123-0500",
+            datetime(2025, 1, 15, 10, 30, 45, tzinfo=timezone(timedelta(hours=-5))),
+        ),
         ("20251340", None),
         ("hier", None),
         ("", None),

@@ -27,10 +27,10 @@ def test_transfer_encodings_decode_to_original_bytes(cte: str) -> None:
     msg = make_message([Attachment(data, "note.txt", "text", "plain", cte=cte)])
     if cte in ("7bit", "8bit"):
         # EmailMessage.add_attachment with bytes refuses 7bit/8bit; set the payload by hand.
-        part = list(msg.iter_attachments())[0]
-        part.set_payload(data)
-        del part["Content-Transfer-Encoding"]
-        part["Content-Transfer-Encoding"] = cte
+        mime_part = list(msg.iter_attachments())[0]
+        mime_part.set_payload(data)
+        del mime_part["Content-Transfer-Encoding"]
+        mime_part["Content-Transfer-Encoding"] = cte
     result = extract(_raw(msg))
     assert result.complete
     [part] = result.parts
@@ -86,7 +86,8 @@ def test_name_from_content_type_and_generated_name() -> None:
     raw = (
         b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
         b'Content-Type: image/png; name="radio.png"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-        b"iVBORw0KGgo=\r\n--B\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"iVBORw0KGgo=\r\n--B\r\nContent-Type: image/png\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
         b"iVBORw0KGgo=\r\n--B--\r\n"
     )
     first, second = extract(raw).parts
@@ -161,8 +162,15 @@ def _nested(depth: int) -> bytes:
     for level in range(depth):
         b = f"B{level}".encode()
         body = (
-            b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n--" + b + b"\r\n" + body
-            + b"\r\n--" + b + b"--\r\n"
+            b"Content-Type: multipart/mixed; boundary="
+            + b
+            + b"\r\n\r\n--"
+            + b
+            + b"\r\n"
+            + body
+            + b"\r\n--"
+            + b
+            + b"--\r\n"
         )
     return b"Subject: deep\r\n" + body
 
@@ -173,12 +181,16 @@ def _nested(depth: int) -> bytes:
         (b"x" * 2000, Limits(max_message_bytes=1000), Reason.MESSAGE_TOO_LARGE),
         (_nested(12), Limits(max_depth=5), Reason.TOO_DEEP),
         (
-            _raw(make_message([Attachment(PDF, f"{i}.pdf", "application", "pdf") for i in range(6)])),
+            _raw(
+                make_message([Attachment(PDF, f"{i}.pdf", "application", "pdf") for i in range(6)])
+            ),
             Limits(max_parts=4),
             Reason.TOO_MANY_PARTS,
         ),
         (
-            _raw(make_message([Attachment(PDF, f"{i}.pdf", "application", "pdf") for i in range(3)])),
+            _raw(
+                make_message([Attachment(PDF, f"{i}.pdf", "application", "pdf") for i in range(3)])
+            ),
             Limits(max_total_decoded=len(PDF) * 2),
             Reason.DECODED_TOO_LARGE,
         ),
@@ -205,7 +217,12 @@ def test_depth_within_limit_is_complete() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"\x00\xff" * 50, b"Content-Type: multipart/mixed\r\n\r\nno boundary", b"Subject: \xff\xfe\r\n"],
+    [
+        b"",
+        b"\x00\xff" * 50,
+        b"Content-Type: multipart/mixed\r\n\r\nno boundary",
+        b"Subject: \xff\xfe\r\n",
+    ],
     ids=["empty", "binary", "multipart-no-boundary", "bad-header-bytes"],
 )
 def test_garbage_never_raises(raw: bytes) -> None:

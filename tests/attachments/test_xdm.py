@@ -33,8 +33,15 @@ def test_reads_every_document_entry_field() -> None:
     archive = make_xdm(
         [
             XdmDoc(cda, "DOC0001.XML", "11502-2", "10", title="Biologie", ins_oid=INS_OID_TEST),
-            XdmDoc(pdf, "DOC0002.PDF", "57833-6", "42", "application/pdf", "Ordonnance",
-                   confidentiality=("N", "MASQUE_PS")),
+            XdmDoc(
+                pdf,
+                "DOC0002.PDF",
+                "57833-6",
+                "42",
+                "application/pdf",
+                "Ordonnance",
+                confidentiality=("N", "MASQUE_PS"),
+            ),
         ]
     )
     result = read_xdm(archive)
@@ -133,35 +140,71 @@ def _lying_bomb() -> bytes:
         (b"not a zip at all", Limits(), Reason.NOT_A_ZIP),
         (make_zip([("a.txt", b"x")]), Limits(), Reason.NOT_XDM),
         (_bomb(), Limits(), Reason.ZIP_BOMB),
-        (_bomb(), Limits(max_compression_ratio=10**9, max_member_size=1024 * 1024),
-         Reason.ARCHIVE_TOO_LARGE),
+        (
+            _bomb(),
+            Limits(max_compression_ratio=10**9, max_member_size=1024 * 1024),
+            Reason.ARCHIVE_TOO_LARGE,
+        ),
         (_lying_bomb(), Limits(), Reason.CORRUPT_ARCHIVE),
-        (make_xdm([XdmDoc(make_cda())], extra=[("../../evil.sh", b"rm -rf /")]), Limits(),
-         Reason.UNSAFE_PATH),
-        (make_xdm([XdmDoc(make_cda())], extra=[("/etc/cron.d/x", b"x")]), Limits(),
-         Reason.UNSAFE_PATH),
-        (make_xdm([XdmDoc(make_cda())], extra=[("IHE_XDM\\..\\x", b"x")]), Limits(),
-         Reason.UNSAFE_PATH),
+        (
+            make_xdm([XdmDoc(make_cda())], extra=[("../../evil.sh", b"rm -rf /")]),
+            Limits(),
+            Reason.UNSAFE_PATH,
+        ),
+        (
+            make_xdm([XdmDoc(make_cda())], extra=[("/etc/cron.d/x", b"x")]),
+            Limits(),
+            Reason.UNSAFE_PATH,
+        ),
+        (
+            make_xdm([XdmDoc(make_cda())], extra=[("IHE_XDM\\..\\x", b"x")]),
+            Limits(),
+            Reason.UNSAFE_PATH,
+        ),
         (make_xdm([XdmDoc(make_cda())], extra=[("C:/x", b"x")]), Limits(), Reason.UNSAFE_PATH),
-        (make_xdm([XdmDoc(make_cda())], extra=[("IHE_XDM/SUBSET01/INNER.ZIP", b"PK")]), Limits(),
-         Reason.NESTED_ARCHIVE),
-        (make_xdm([XdmDoc(make_zip([("a", b"b")]), "DOC0001.XML")]), Limits(),
-         Reason.NESTED_ARCHIVE),
-        (make_xdm([XdmDoc(make_cda())], extra=[(f"F{i}.TXT", b"x") for i in range(20)]),
-         Limits(max_zip_members=10), Reason.TOO_MANY_MEMBERS),
-        (make_xdm([XdmDoc(make_cda())], extra=[("readme.txt", b"dup")]), Limits(),
-         Reason.DUPLICATE_MEMBER),
+        (
+            make_xdm([XdmDoc(make_cda())], extra=[("IHE_XDM/SUBSET01/INNER.ZIP", b"PK")]),
+            Limits(),
+            Reason.NESTED_ARCHIVE,
+        ),
+        (
+            make_xdm([XdmDoc(make_zip([("a", b"b")]), "DOC0001.XML")]),
+            Limits(),
+            Reason.NESTED_ARCHIVE,
+        ),
+        (
+            make_xdm([XdmDoc(make_cda())], extra=[(f"F{i}.TXT", b"x") for i in range(20)]),
+            Limits(max_zip_members=10),
+            Reason.TOO_MANY_MEMBERS,
+        ),
+        (
+            make_xdm([XdmDoc(make_cda())], extra=[("readme.txt", b"dup")]),
+            Limits(),
+            Reason.DUPLICATE_MEMBER,
+        ),
         (make_xdm([XdmDoc(make_cda())], metadata=xxe("<x/>")), Limits(), Reason.XML_FORBIDDEN),
-        (make_xdm([XdmDoc(make_cda())], metadata=billion_laughs()), Limits(),
-         Reason.XML_FORBIDDEN),
+        (make_xdm([XdmDoc(make_cda())], metadata=billion_laughs()), Limits(), Reason.XML_FORBIDDEN),
         (make_xdm([XdmDoc(make_cda())], metadata=b"<unclosed"), Limits(), Reason.XML_MALFORMED),
         (make_xdm([XdmDoc(make_cda())]), Limits(max_xml_bytes=100), Reason.XML_TOO_LARGE),
     ],
     ids=[
-        "not-zip", "no-metadata", "bomb-ratio", "bomb-member-size", "bomb-lying-header",
-        "traversal", "absolute", "backslash", "drive-letter", "nested-zip-name",
-        "nested-zip-content", "too-many-members", "duplicate-casefold", "xxe", "billion-laughs",
-        "malformed-xml", "xml-too-large",
+        "not-zip",
+        "no-metadata",
+        "bomb-ratio",
+        "bomb-member-size",
+        "bomb-lying-header",
+        "traversal",
+        "absolute",
+        "backslash",
+        "drive-letter",
+        "nested-zip-name",
+        "nested-zip-content",
+        "too-many-members",
+        "duplicate-casefold",
+        "xxe",
+        "billion-laughs",
+        "malformed-xml",
+        "xml-too-large",
     ],
 )
 def test_hostile_archives_refused(archive: bytes, limits: Limits, reason: Reason) -> None:
@@ -172,8 +215,10 @@ def test_hostile_archives_refused(archive: bytes, limits: Limits, reason: Reason
 
 
 def test_total_uncompressed_limit_counts_real_bytes() -> None:
-    docs = [XdmDoc(make_pdf("x" * 10) * 3, f"DOC000{i}.PDF", mime_type="application/pdf")
-            for i in range(1, 4)]
+    docs = [
+        XdmDoc(make_pdf("x" * 10) * 3, f"DOC000{i}.PDF", mime_type="application/pdf")
+        for i in range(1, 4)
+    ]
     archive = make_xdm(docs)
     size = len(docs[0].content)
     assert read_xdm(archive).refusal is None
@@ -207,7 +252,8 @@ def test_stored_members_and_several_subsets() -> None:
     assert result.refusal is None
     assert [d.content for d in result.documents] == [one, two]
     assert [d.entry.type_code.code for d in result.documents if d.entry.type_code] == [
-        "11488-4", "60591-5"
+        "11488-4",
+        "60591-5",
     ]
 
 
