@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import dkim
+import dkim  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
@@ -270,6 +270,8 @@ def sign(
         )
     except dkim.DKIMException as exc:
         raise DkimError(f"cannot sign: {exc}") from exc
+    if not isinstance(ed_sig, bytes) or not isinstance(rsa_sig, bytes):
+        raise DkimError("signer returned no header")
     return ed_sig + rsa_sig + message
 
 

@@ -31,9 +31,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
-from email.message import Message
 from email.charset import QP, Charset
 from email.header import Header
+from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
@@ -206,7 +206,8 @@ def _human_text(outcomes: list[RecipientOutcome]) -> str:
     en = ["This is an automatic message from the mail server.", ""]
     for o in outcomes:
         if o.action is Action.FAILED:
-            fr.append(f"Le message n'a pas pu être remis à {o.final_recipient} : {o.reason.text_fr}.")
+            fr.append(f"Le message n'a pas pu être remis à {o.final_recipient} : "
+                      f"{o.reason.text_fr}.")
             en.append(f"The message could not be delivered to {o.final_recipient}: "
                       f"{o.reason.text_en}.")
         elif o.action is Action.DELAYED:
@@ -274,11 +275,11 @@ def build_dsn(
     report = MIMEMultipart("report", report_type="delivery-status")
     report["From"] = f"MAILER-DAEMON@{our_domain}"
     report["To"] = _clean(envelope_sender)
-    report["Subject"] = Header(subject, "utf-8")  # RFC 2047 encoded-word
+    report["Subject"] = Header(subject, "utf-8").encode()  # RFC 2047 encoded-word
     report["Date"] = format_datetime(now)
     report["Message-ID"] = make_msgid(domain=reporting_mta)
     report["Auto-Submitted"] = "auto-replied"  # RFC 3834 5
-    report.attach(MIMEText(_human_text(selected), "plain", _UTF8_QP))
+    report.attach(MIMEText(_human_text(selected), "plain", _UTF8_QP))  # type: ignore[arg-type]  # stub: str only
 
     status = Message(policy=policy.compat32)
     status["Content-Type"] = "message/delivery-status"
@@ -300,7 +301,7 @@ def build_dsn(
              format_datetime(o.will_retry_until)
              if o.will_retry_until and o.action is Action.DELAYED else None),
         ]))
-    status.set_payload(blocks)
+    status.set_payload(list[Message | str](blocks))
     report.attach(status)
 
     if ret is Ret.FULL:
@@ -309,7 +310,8 @@ def build_dsn(
         returned.set_payload([message_from_bytes(original, policy=policy.compat32)])
     else:
         headers = _header_block(original)
-        returned = MIMEText(headers, "rfc822-headers", "us-ascii" if headers.isascii() else _UTF8_QP)
+        charset = "us-ascii" if headers.isascii() else _UTF8_QP
+        returned = MIMEText(headers, "rfc822-headers", charset)  # type: ignore[arg-type]
     report.attach(returned)
     data = report.as_bytes(policy=_WIRE)
     return Dsn(envelope_sender="", envelope_recipient=envelope_sender, message=data)
@@ -345,6 +347,13 @@ class ParsedDsn:
     returned_full: bool
 
 
+def _part(value: object) -> Message:
+    """A MIME part from ``get_payload()``; anything else is a malformed report."""
+    if not isinstance(value, Message):
+        raise DsnParseError("malformed MIME structure")
+    return value
+
+
 def _strip_type(value: str | None) -> str | None:
     if value is None:
         return None
@@ -365,54 +374,75 @@ def parse_dsn(data: bytes) -> ParsedDsn:
         raise DsnParseError("unreadable DSN") from exc
 
 
+def _text_of(part: Message) -> str:
+    """Decoded text of a leaf part; unknown charsets fall back to UTF-8."""
+    if part.is_multipart():
+        return ""
+    raw = part.get_payload(decode=True)
+    if not isinstance(raw, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return raw.decode(charset, "replace")
+    except LookupError:
+        return raw.decode("utf-8", "replace")
+
+
+def _get(block: Message, name: str) -> str | None:
+    value = block.get(name)
+    return None if value is None else str(value)
+
+
 def _parse_dsn(data: bytes) -> ParsedDsn:
     msg = message_from_bytes(data, policy=policy.compat32)
     if msg.get_content_type() != "multipart/report" or (
-        (msg.get_param("report-type") or "") != "delivery-status"
+        str(msg.get_param("report-type") or "") != "delivery-status"
     ):
         raise DsnParseError("not a delivery-status report")
-    parts = msg.get_payload()
-    if not isinstance(parts, list) or len(parts) < 2:
+    payload = msg.get_payload()
+    if not isinstance(payload, list) or len(payload) < 2:
         raise DsnParseError("report has too few parts")
-    human = parts[0].get_payload(decode=True) if not parts[0].is_multipart() else b""
-    human_text = (human or b"").decode(parts[0].get_content_charset() or "utf-8", "replace")
+    parts = [_part(p) for p in payload]
+    human_text = _text_of(parts[0])
     status = next((p for p in parts if p.get_content_type() == "message/delivery-status"), None)
     if status is None:
         raise DsnParseError("no message/delivery-status part")
-    blocks = status.get_payload()
-    if not isinstance(blocks, list) or len(blocks) < 2:
+    raw_blocks = status.get_payload()
+    if not isinstance(raw_blocks, list) or len(raw_blocks) < 2:
         raise DsnParseError("delivery-status needs per-message and per-recipient fields")
+    blocks = [_part(b) for b in raw_blocks]
     per_message = blocks[0]
     recipients = []
     for block in blocks[1:]:
-        final, action, code = block.get("Final-Recipient"), block.get("Action"), block.get("Status")
-        if not (final and action and code):
+        final, action, code = (_get(block, "Final-Recipient"), _get(block, "Action"),
+                               _get(block, "Status"))
+        if not (final and action and code and code.strip()):
             raise DsnParseError("per-recipient block lacks Final-Recipient/Action/Status")
         recipients.append(ParsedRecipient(
-            final_recipient=_strip_type(str(final)) or "",
-            action=str(action).strip().lower(),
-            status=str(code).strip().split()[0] if str(code).strip() else "",
-            original_recipient=_strip_type(block.get("Original-Recipient")),
-            diagnostic=_strip_type(block.get("Diagnostic-Code")),
-            remote_mta=_strip_type(block.get("Remote-MTA")),
-            last_attempt=block.get("Last-Attempt-Date"),
-            will_retry_until=block.get("Will-Retry-Until"),
+            final_recipient=_strip_type(final) or "",
+            action=action.strip().lower(),
+            status=code.split()[0],
+            original_recipient=_strip_type(_get(block, "Original-Recipient")),
+            diagnostic=_strip_type(_get(block, "Diagnostic-Code")),
+            remote_mta=_strip_type(_get(block, "Remote-MTA")),
+            last_attempt=_get(block, "Last-Attempt-Date"),
+            will_retry_until=_get(block, "Will-Retry-Until"),
         ))
-    returned_headers, returned_full = None, False
+    returned_headers: str | None = None
+    returned_full = False
     for part in parts[2:]:
         ctype = part.get_content_type()
         if ctype == "message/rfc822":
             inner = part.get_payload()
             if isinstance(inner, list) and inner:
-                returned_headers = _header_block(inner[0].as_bytes(policy=_WIRE))
+                returned_headers = _header_block(_part(inner[0]).as_bytes(policy=_WIRE))
             returned_full = True
         elif ctype == "text/rfc822-headers":
-            raw = part.get_payload(decode=True) or b""
-            returned_headers = raw.decode(part.get_content_charset() or "utf-8", "replace")
+            returned_headers = _text_of(part)
     return ParsedDsn(
-        reporting_mta=_strip_type(per_message.get("Reporting-MTA")),
-        envid=per_message.get("Original-Envelope-Id"),
-        arrival_date=per_message.get("Arrival-Date"),
+        reporting_mta=_strip_type(_get(per_message, "Reporting-MTA")),
+        envid=_get(per_message, "Original-Envelope-Id"),
+        arrival_date=_get(per_message, "Arrival-Date"),
         recipients=tuple(recipients),
         human_text=human_text,
         returned_headers=returned_headers,

@@ -190,14 +190,14 @@ def build_mdn(
     report = MIMEMultipart("report", report_type="disposition-notification")
     report["From"] = f"MAILER-DAEMON@{our_domain}"
     report["To"] = _clean(notify_to)
-    report["Subject"] = Header(title + (f" : {subject}" if subject else ""), "utf-8")
+    report["Subject"] = Header(title + (f" : {subject}" if subject else ""), "utf-8").encode()
     report["Date"] = format_datetime(now)
     report["Message-ID"] = make_msgid(domain=our_domain)
     if message_id:
         report["In-Reply-To"] = message_id
         report["References"] = message_id
     report["Auto-Submitted"] = "auto-replied"
-    report.attach(MIMEText(f"{fr}\r\n\r\n{en}\r\n", "plain", _UTF8_QP))
+    report.attach(MIMEText(f"{fr}\r\n\r\n{en}\r\n", "plain", _UTF8_QP))  # type: ignore[arg-type]  # stub: str only
 
     fields = Message(policy=policy.compat32)
     fields["Content-Type"] = "message/disposition-notification"
@@ -214,7 +214,8 @@ def build_mdn(
     report.attach(fields)
 
     headers = _header_block(original)
-    report.attach(MIMEText(headers, "rfc822-headers", "us-ascii" if headers.isascii() else _UTF8_QP))
+    charset = "us-ascii" if headers.isascii() else _UTF8_QP
+    report.attach(MIMEText(headers, "rfc822-headers", charset))  # type: ignore[arg-type]
     return Mdn("", _clean(notify_to), report.as_bytes(policy=_WIRE))
 
 
@@ -276,6 +277,13 @@ _DISPOSITION_RE = re.compile(
 _ERROR_RE = re.compile(r"^\s*(\d{3})\s*\^\s*(.*)$", re.DOTALL)
 
 
+def _part(value: object) -> Message:
+    """A MIME part from ``get_payload()``; anything else is a malformed report."""
+    if not isinstance(value, Message):
+        raise MdnParseError("malformed MIME structure")
+    return value
+
+
 def _strip_type(value: str | None) -> str | None:
     if value is None:
         return None
@@ -296,35 +304,54 @@ def parse_mdn(data: bytes) -> ParsedMdn:
         raise MdnParseError("unreadable MDN") from exc
 
 
+def _text_of(part: Message) -> str:
+    """Decoded text of a leaf part; unknown charsets fall back to UTF-8."""
+    if part.is_multipart():
+        return ""
+    raw = part.get_payload(decode=True)
+    if not isinstance(raw, bytes):
+        return ""
+    try:
+        return raw.decode(part.get_content_charset() or "utf-8", "replace")
+    except LookupError:
+        return raw.decode("utf-8", "replace")
+
+
+def _get(block: Message, name: str) -> str | None:
+    value = block.get(name)
+    return None if value is None else str(value)
+
+
 def _parse(data: bytes) -> ParsedMdn:
     msg = message_from_bytes(data, policy=policy.compat32)
     if msg.get_content_type() != "multipart/report" or (
-        (msg.get_param("report-type") or "") != "disposition-notification"
+        str(msg.get_param("report-type") or "") != "disposition-notification"
     ):
         raise MdnParseError("not a disposition-notification report")
-    parts = msg.get_payload()
-    if not isinstance(parts, list) or len(parts) < 2:
+    payload = msg.get_payload()
+    if not isinstance(payload, list) or len(payload) < 2:
         raise MdnParseError("report has too few parts")
+    parts = [_part(p) for p in payload]
     part = next((p for p in parts
                  if p.get_content_type() == "message/disposition-notification"), None)
     if part is None:
         raise MdnParseError("no message/disposition-notification part")
-    payload = part.get_payload()
+    inner = part.get_payload()
     # The stdlib parses any message/* subtype other than delivery-status as
     # one embedded message: the MDN fields arrive as its header block.
-    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        fields = payload[0]
-    elif isinstance(payload, str):
+    if isinstance(inner, list) and inner:
+        fields = _part(inner[0])
+    elif isinstance(inner, str):
         fields = message_from_bytes(
-            payload.lstrip("\r\n").encode("utf-8", "surrogateescape"), policy=policy.compat32
+            inner.lstrip("\r\n").encode("utf-8", "surrogateescape"), policy=policy.compat32
         )
     else:
         raise MdnParseError("disposition fields unreadable")
-    final = fields.get("Final-Recipient")
-    disp = fields.get("Disposition")
+    final = _get(fields, "Final-Recipient")
+    disp = _get(fields, "Disposition")
     if not final or not disp:
         raise MdnParseError("Final-Recipient and Disposition are required")
-    match = _DISPOSITION_RE.match(" ".join(str(disp).split()))
+    match = _DISPOSITION_RE.match(" ".join(disp.split()))
     if match is None:
         raise MdnParseError("malformed Disposition")
     mods_text = match.group("mods") or ""
@@ -338,23 +365,20 @@ def _parse(data: bytes) -> ParsedMdn:
             found = _ERROR_RE.match(tail)
             if found:
                 error_code, error_text = int(found.group(1)), found.group(2).strip()
-    error_field = fields.get("Error")
+    error_field = _get(fields, "Error")
     if error_field is not None:
-        found = _ERROR_RE.match(" ".join(str(error_field).split()))
+        found = _ERROR_RE.match(" ".join(error_field.split()))
         if found:
             error_code, error_text = int(found.group(1)), found.group(2).strip()
-    first = parts[0]
-    human = b"" if first.is_multipart() else (first.get_payload(decode=True) or b"")
     return ParsedMdn(
-        reporting_ua=fields.get("Reporting-UA"),
-        original_recipient=_strip_type(fields.get("Original-Recipient")),
-        final_recipient=_strip_type(str(final)) or "",
-        original_message_id=fields.get("Original-Message-ID"),
+        reporting_ua=_get(fields, "Reporting-UA"),
+        original_recipient=_strip_type(_get(fields, "Original-Recipient")),
+        final_recipient=_strip_type(final) or "",
+        original_message_id=_get(fields, "Original-Message-ID"),
         disposition=match.group("type").lower(),
         automatic=match.group("action").lower() == "automatic-action",
         modifiers=tuple(modifiers),
         error_code=error_code,
         error_text=error_text,
-        human_text=human.decode(first.get_content_charset() or "utf-8", "replace")
-        if isinstance(human, bytes) else "",
+        human_text=_text_of(parts[0]),
     )

@@ -199,6 +199,17 @@ def _split_unquoted(text: str, separators: str) -> list[str]:
     return parts
 
 
+def _strip_unescaped(raw: str) -> str:
+    """Strip surrounding spaces but keep an escaped trailing one (``a\\ ``, RFC 4514 2.4)."""
+    value = raw.lstrip()
+    while value and value[-1].isspace():
+        backslashes = len(value) - 1 - len(value[:-1].rstrip("\\"))
+        if backslashes % 2:
+            break
+        value = value[:-1]
+    return value
+
+
 def parse_dn(text: str) -> DistinguishedName:
     """Parse a DN string leniently into its canonical form.
 
@@ -227,7 +238,7 @@ def parse_dn(text: str) -> DistinguishedName:
             if not sep:
                 raise DnParseError("attribute without '='")
             oid = _canonical_type(type_part)
-            value = value_part.strip()
+            value = _strip_unescaped(value_part)
             if value.startswith("#"):
                 # RFC 4514 2.4 hexstring: BER kept verbatim, compared as hex.
                 pairs.append((oid, value.lower()))

@@ -38,10 +38,10 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO
+from typing import IO, cast
 
-import defusedxml
-import defusedxml.ElementTree as DET
+import defusedxml  # type: ignore[import-untyped, unused-ignore]
+import defusedxml.ElementTree as DET  # type: ignore[import-untyped, unused-ignore]
 
 from .domains import InvalidDomainError, normalise_domain
 
@@ -243,7 +243,7 @@ def _open(source: bytes | str | os.PathLike[str] | IO[bytes]) -> IO[bytes]:
     else:
         stream = io.BytesIO(head + stream.read())
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=stream, mode="rb")
+        return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
     return stream
 
 

@@ -30,13 +30,15 @@ SUBJECT = name("mail.example.fr", "1234567890", "Hopital", "Rhone (69)", "FR")
         "CN = mail.example.fr ,OU= 1234567890,O =Hopital,ST=Rhone  (69),C=fr",
         "commonName=MAIL.EXAMPLE.FR,organizationalUnitName=1234567890,"
         "organizationName=HOPITAL,stateOrProvinceName=Rhone (69),countryName=FR",
-        "2.5.4.3=mail.example.fr,2.5.4.11=1234567890,2.5.4.10=Hopital,2.5.4.8=Rhone (69),2.5.4.6=FR",
+        "2.5.4.3=mail.example.fr,2.5.4.11=1234567890,2.5.4.10=Hopital,"
+        "2.5.4.8=Rhone (69),2.5.4.6=FR",
         'CN=mail.example.fr,OU=1234567890,O="Hopital",ST="Rhone (69)",C=FR',
         "CN=mail.example.fr;OU=1234567890;O=Hopital;ST=Rhone (69);C=FR",
         "CN=mail.example.fr+OU=1234567890,O=Hopital,ST=Rhone \\28\\36\\39),C=FR",
+        "CN=mail.example.fr\\ ,OU=1234567890,O=Hopital\\  ,ST=Rhone (69),C=FR",
     ],
     ids=["canonical", "reversed", "lower-types-spaces", "inner-spaces", "long-names",
-         "oids", "quoted", "semicolons", "multivalued-and-hex-escapes"],
+         "oids", "quoted", "semicolons", "multivalued-and-hex-escapes", "escaped-trailing-space"],
 )
 def test_listed_variants_match(listed: str) -> None:
     assert dn_matches(listed, SUBJECT)
@@ -67,7 +69,8 @@ def test_real_file_quirks_match_certificates() -> None:
     assert dn_matches(
         'CN=mss.ch-cadillac.fr,OU=1330781295,O="C.H. DE  CADILLAC",ST=Gironde (33),C=FR', quoted
     )
-    inner = name("mss.strasbourg.unicancer.fr", "1670000033", 'CRLCC "PAUL STRAUSS"', "Bas-Rhin (67)")
+    inner = name("mss.strasbourg.unicancer.fr", "1670000033", 'CRLCC "PAUL STRAUSS"',
+                 "Bas-Rhin (67)")
     assert dn_matches(
         'CN=mss.strasbourg.unicancer.fr,OU=1670000033,O=CRLCC "PAUL STRAUSS",'
         "ST=Bas-Rhin (67),C=FR",
@@ -112,7 +115,7 @@ def test_parse_dn_fuzz_only_documented_error(text: str) -> None:
 
 
 _value = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=16
 ).filter(lambda v: v.strip() != "")
 
 

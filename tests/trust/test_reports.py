@@ -50,8 +50,8 @@ def outcome(action: Action = Action.FAILED, reason: FailureReason = FailureReaso
     return RecipientOutcome(PATIENT, action, reason, **kw)  # type: ignore[arg-type]
 
 
-def dsn(*outcomes: RecipientOutcome, ret: Ret | None = None, sender: str = "martin@medecin.example.fr",
-        envid: str | None = "Q123") -> bytes | None:
+def dsn(*outcomes: RecipientOutcome, ret: Ret | None = None,
+        sender: str = "martin@medecin.example.fr", envid: str | None = "Q123") -> bytes | None:
     built = build_dsn(original=ORIGINAL, envelope_sender=sender, outcomes=outcomes,
                       reporting_mta="mx.nous.fr", our_domain="nous.fr", envid=envid, ret=ret,
                       arrival_date=NOW, now=NOW + timedelta(minutes=5))
@@ -185,7 +185,7 @@ def test_read_receipt() -> None:
     msg = message_from_bytes(mdn.message, policy=default)
     assert msg.get_param("report-type") == "disposition-notification"
     assert str(msg["In-Reply-To"]) == "<m1@medecin.example.fr>"
-    assert [p.get_content_type() for p in msg.iter_parts()] == [  # type: ignore[attr-defined]
+    assert [p.get_content_type() for p in msg.iter_parts()] == [
         "text/plain", "message/disposition-notification", "text/rfc822-headers"]
     assert b"Disposition: automatic-action/MDN-sent-automatically; displayed\r\n" in mdn.message
     assert b"Compte rendu" not in mdn.message
@@ -225,7 +225,8 @@ def test_parse_compact_error_spelling() -> None:
         b"\r\n--B\r\nContent-Type: text/plain\r\n\r\nx\r\n"
         b"--B\r\nContent-Type: message/disposition-notification\r\n\r\n"
         b"Final-Recipient: rfc822; p@patient.example.fr\r\n"
-        b"Disposition: automatic-action/MDN-sent-automatically; processed/Error: 902^Patient inconnu\r\n"
+        b"Disposition: automatic-action/MDN-sent-automatically; "
+        b"processed/Error: 902^Patient inconnu\r\n"
         b"\r\n--B--\r\n"
     )
     parsed = parse_mdn(body)
@@ -279,7 +280,8 @@ def report_like(draw: st.DrawFn) -> bytes:
     text = (
         f"Content-Type: multipart/report; report-type={kind}; boundary=B\r\n\r\n"
         f"--B\r\nContent-Type: text/plain; charset={draw(st.sampled_from(['utf-8', 'bogus']))}\r\n"
-        f"Content-Transfer-Encoding: {draw(st.sampled_from(['base64', 'quoted-printable', '7bit']))}"
+        f"Content-Transfer-Encoding: "
+        f"{draw(st.sampled_from(['base64', 'quoted-printable', '7bit']))}"
         f"\r\n\r\n{draw(st.text(max_size=20))}\r\n"
         f"--B\r\nContent-Type: message/{kind}\r\n\r\n{blocks}\r\n--B--\r\n"
     )

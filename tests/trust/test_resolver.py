@@ -13,7 +13,7 @@ from mailserver.trust.resolver import (
 )
 from mailserver.trust.trustlist import LocalTrust, NextHop, TrustList
 
-ZONE = {
+ZONE: dict[str, dict[str, object]] = {
     "multi.fr": {"MX": [(20, "mx2.multi.fr."), (10, "MX1.multi.fr"), (20, "mx3.multi.fr"),
                         (30, "mx1.multi.fr")]},
     "mx1.multi.fr": {"A": ["127.0.0.2"]},
