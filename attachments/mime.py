@@ -7,7 +7,8 @@ message part itself when it is multipart (its children become n.1, n.2) and n.1 
 Encapsulated messages are walked into, they are not yielded as parts themselves.
 
 A leaf is an attachment when it has a filename, a `Content-Disposition: attachment` (RFC 2183), or a
-type other than text/*; the first text/plain leaf that is not an attachment is the body text.
+type other than text/plain, text/html, text/enriched; the first text/plain leaf that is not an
+attachment is the body text.
 Decoding (RFC 2045 6: base64, quoted-printable, 7bit/8bit/binary; x-uuencode) is done by
 `Message.get_payload(decode=True)`; filenames come from `get_filename()`, which handles RFC 2231
 parameters and RFC 2047 encoded words.
@@ -32,6 +33,10 @@ from attachments.limits import Limits, Reason, Refusal
 __all__ = ["Extraction", "MessageFacts", "Part", "extract", "sanitise_filename"]
 
 _MAX_FILENAME_BYTES = 200
+# Lines starting with "--" allowed per permitted part (each part has one delimiter; text bodies and
+# signatures ("-- ") add a few more) before the message is refused without being parsed.
+_DELIMITER_FACTOR = 4
+_DELIMITER_SLACK = 1024
 # Characters refused by common filesystems, plus path separators (RFC 2183 2.3: "the receiving MUA
 # SHOULD NOT respect any directory path information").
 _BAD_FILENAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
@@ -172,11 +177,15 @@ def sanitise_filename(name: str | None, content_type: str, path: str) -> tuple[s
     return f"part-{path}{ext}", False
 
 
+_BODY_TYPES = frozenset({"text/plain", "text/html", "text/enriched"})
+
+
 def _is_attachment(part: Message, filename: str | None) -> bool:
     disposition = part.get_content_disposition()
     if disposition == "attachment" or filename:
         return True
-    return part.get_content_maintype() != "text"
+    # Readable bodies stay bodies; any other type (text/xml CDA included) is a document.
+    return part.get_content_type() not in _BODY_TYPES
 
 
 class _Walker:
@@ -289,8 +298,17 @@ def extract(raw: bytes, limits: Limits = Limits()) -> Extraction:  # noqa: B008 
                 Reason.MESSAGE_TOO_LARGE, f"message exceeds {limits.max_message_bytes} bytes"
             )
         )
+    # The stdlib parser costs ~0.1 ms per MIME entity before we can count them: bound the number
+    # of lines that could be boundary delimiters (RFC 2046 5.1.1: "--" at line start) up front.
+    delimiters = raw.count(b"\n--") + raw.startswith(b"--")
+    if delimiters > _DELIMITER_FACTOR * limits.max_parts + _DELIMITER_SLACK:
+        return Extraction(
+            refusal=Refusal(Reason.TOO_MANY_PARTS, f"more than {limits.max_parts} parts")
+        )
     try:
         msg = email.message_from_bytes(raw, _class=EmailMessage, policy=email.policy.default)
+    except RecursionError:
+        return Extraction(refusal=Refusal(Reason.TOO_DEEP, "message structure too deep to parse"))
     except Exception:  # noqa: BLE001 - the parser is lenient; this guards its rare failures
         return Extraction(refusal=Refusal(Reason.MALFORMED_MESSAGE, "message cannot be parsed"))
     facts = _facts(msg)

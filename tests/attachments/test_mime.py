@@ -95,6 +95,17 @@ def test_name_from_content_type_and_generated_name() -> None:
     assert (second.filename, second.declared_filename) == ("part-2.png", False)
 
 
+def test_inline_xml_without_filename_is_a_part_but_html_body_is_not() -> None:
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+        b"Content-Type: text/html\r\n\r\n<p>Bonjour</p>\r\n--B\r\n"
+        b"Content-Type: text/xml\r\n\r\n<ClinicalDocument/>\r\n--B--\r\n"
+    )
+    [part] = extract(raw).parts
+    assert (part.path, part.content_type, part.filename) == ("2", "text/xml", "part-2.xml")
+    assert part.content.strip() == b"<ClinicalDocument/>"
+
+
 def test_sanitise_caps_length_and_keeps_extension() -> None:
     name, declared = sanitise_filename("é" * 300 + ".pdf", "application/pdf", "1")
     assert declared and name.endswith(".pdf") and len(name.encode()) <= 200
@@ -202,6 +213,14 @@ def test_limits_stop_with_reason(raw: bytes, limits: Limits, reason: Reason) -> 
     assert result.refusal is not None and result.refusal.reason is reason
     assert not result.complete
     assert result.refusal.text
+
+
+def test_delimiter_flood_refused_before_parsing() -> None:
+    part = b"--B\r\nContent-Type: application/pdf\r\n\r\nx\r\n"
+    raw = b"Content-Type: multipart/mixed; boundary=B\r\n\r\n" + part * 50_000 + b"--B--\r\n"
+    result = extract(raw)
+    assert result.refusal is not None and result.refusal.reason is Reason.TOO_MANY_PARTS
+    assert result.parts == ()
 
 
 def test_limit_keeps_parts_read_before() -> None:
