@@ -93,7 +93,7 @@ async def send_many(port: int, wire: bytes, count: int) -> float:
 
 def measure(kind: str, wire: bytes, count: int) -> tuple[float, float]:
     """Return (server CPU seconds per message, messages per second)."""
-    child = subprocess.Popen(
+    child = subprocess.Popen(  # noqa: S603 - our own script
         [sys.executable, __file__, "--serve", kind],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
@@ -112,7 +112,8 @@ def measure(kind: str, wire: bytes, count: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--serve", choices=["stock", "fast"], help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=3, help="runs per figure (median kept)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply message counts")

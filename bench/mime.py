@@ -31,7 +31,10 @@ def build_message(size: int, sender: str = "bench@example.org", rcpt: str = "rcp
             "Dr Test\n" * 3)
     overhead = 1200 + len(text)
     raw_len = max(0, (size - overhead) * 57 // 78)
-    rnd = os.urandom(raw_len) if seed is None else (seed * (raw_len // max(len(seed), 1) + 1))[:raw_len]
+    if seed is None:
+        rnd = os.urandom(raw_len)
+    else:
+        rnd = (seed * (raw_len // max(len(seed), 1) + 1))[:raw_len]
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = rcpt

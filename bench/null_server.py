@@ -52,7 +52,7 @@ async def main() -> None:
     p.add_argument("--tls", action="store_true")
     p.add_argument("--ca-out")
     args = p.parse_args()
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # stock Session.login_data warnings
     cls = SMTP if args.impl == "stock" else MailSMTP
     tls = make_tls(args.ca_out) if args.tls else None
     loop = asyncio.get_running_loop()

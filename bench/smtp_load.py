@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -163,7 +164,7 @@ async def worker_loop(args: argparse.Namespace, body: bytes, shared: Shared, sta
             await asyncio.sleep(0.05)
 
 
-async def run_local(args: argparse.Namespace) -> dict[str, object]:
+async def run_local(args: argparse.Namespace) -> dict[str, Any]:
     content = build_message(parse_size(args.size), sender=args.sender, rcpt=args.rcpt[0])
     body = stuff(content)
     deadline = time.monotonic() + args.duration if args.duration else None
@@ -186,7 +187,7 @@ async def run_local(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def run_processes(args: argparse.Namespace) -> dict[str, object]:
+def run_processes(args: argparse.Namespace) -> dict[str, Any]:
     """Split the connections over several client processes and merge their results."""
     procs = []
     per = [args.concurrency // args.processes + (i < args.concurrency % args.processes)
@@ -204,7 +205,7 @@ def run_processes(args: argparse.Namespace) -> dict[str, object]:
             cmd += ["--count", str(counts[i])]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))  # noqa: S603
     results = [json.loads(p.communicate()[0]) for p in procs]
-    merged: dict[str, object] = {
+    merged: dict[str, Any] = {
         "accepted": sum(r["accepted"] for r in results),
         "elapsed": max(r["elapsed"] for r in results),
         "latencies": [x for r in results for x in r["latencies"]],
@@ -234,19 +235,19 @@ def peak_rss_kib(pid: int) -> int | None:
     return None
 
 
-def summarise(result: dict[str, object], server_pid: int | None) -> dict[str, object]:
-    lat = sorted(result["latencies"])  # type: ignore[arg-type]
-    elapsed = float(result["elapsed"])  # type: ignore[arg-type]
+def summarise(result: dict[str, Any], server_pid: int | None) -> dict[str, Any]:
+    lat = sorted(result["latencies"])
+    elapsed = float(result["elapsed"])
     summary = {
         "accepted": result["accepted"],
-        "msg_per_s": result["accepted"] / elapsed if elapsed else 0.0,  # type: ignore[operator]
+        "msg_per_s": result["accepted"] / elapsed if elapsed else 0.0,
         "p50_ms": percentile(lat, 0.50) * 1000,
         "p95_ms": percentile(lat, 0.95) * 1000,
         "p99_ms": percentile(lat, 0.99) * 1000,
         "errors": result["errors"],
         "connections": result["connections"],
         "elapsed_s": elapsed,
-        "client_cpu_pct": 100 * float(result["client_cpu"]) / elapsed if elapsed else 0.0,  # type: ignore[arg-type]
+        "client_cpu_pct": 100 * float(result["client_cpu"]) / elapsed if elapsed else 0.0,
         "message_bytes": result["message_bytes"],
         "server_peak_rss_kib": peak_rss_kib(server_pid) if server_pid else None,
     }

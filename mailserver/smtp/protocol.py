@@ -201,6 +201,17 @@ class MailSession(Session):
         super().__init__(loop)
         self.conn_id = conn_id
 
+    # aiosmtpd 1.4 sets this deprecated attribute on every successful AUTH and logs a warning
+    # each time; keep the value, drop the noise.
+    @property
+    def login_data(self) -> Any:
+        """Legacy aiosmtpd attribute (the login); prefer ``auth_data``."""
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
 
 class MailSMTP(SMTP):
     """aiosmtpd ``SMTP`` with a chunked DATA reader, error/command limits and safe errors.

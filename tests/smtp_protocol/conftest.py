@@ -64,7 +64,7 @@ class RawClient:
         return client
 
     async def reply(self, timeout: float = 5.0) -> tuple[int, str]:
-        lines = []
+        lines: list[str] = []
         while True:
             line = await asyncio.wait_for(self.reader.readline(), timeout)
             if not line:
