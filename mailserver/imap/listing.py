@@ -1,0 +1,88 @@
+"""LIST / LSUB: pattern matching and mailbox attributes (RFC 3501 6.3.8, RFC 3348, RFC 6154).
+
+Pure functions over folder names; the hierarchy delimiter is ``/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from . import encoder as enc
+
+__all__ = ["DELIMITER", "pattern_regex", "ListEntry", "list_entries", "list_line"]
+
+DELIMITER = "/"
+_MAX_PATTERN = 1000
+
+
+def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
+    """Compile ``reference`` + ``pattern`` (RFC 3501 6.3.8: ``*`` any, ``%`` no delimiter).
+
+    INBOX matches case-insensitively (RFC 3501 5.1).
+    """
+    if pattern.startswith(DELIMITER) or not reference:
+        full = pattern
+    elif reference.endswith(DELIMITER):
+        full = reference + pattern
+    else:
+        full = reference + DELIMITER + pattern
+    full = full[:_MAX_PATTERN]
+    out = []
+    for ch in full:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "%":
+            out.append("[^/]*")
+        else:
+            out.append(re.escape(ch))
+    body = "".join(out)
+    # "INBOX" in any case names the inbox.
+    if full[:5].upper() == "INBOX" and (len(full) == 5 or full[5] in "/*%"):
+        body = "(?i:INBOX)" + "".join(out[5:])
+    # collapse runs of wildcards to keep matching linear
+    body = re.sub(r"(?:\.\*){2,}", ".*", body)
+    return re.compile(body + r"\Z", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    """One mailbox as LIST shows it."""
+
+    name: str
+    attributes: tuple[str, ...]
+
+
+def list_entries(folders: Iterable[tuple[str, str | None, bool]], regexes: list[re.Pattern[str]],
+                 *, subscribed_only: bool = False, special_only: bool = False,
+                 show_subscribed: bool = False) -> list[ListEntry]:
+    """Entries for ``(name, special_use, subscribed)`` triples matching any of ``regexes``.
+
+    Attributes: ``\\HasChildren``/``\\HasNoChildren`` (RFC 3348), the special use
+    (RFC 6154) and, when asked, ``\\Subscribed`` (RFC 5258).
+    """
+    items = list(folders)
+    names = {n for n, _, _ in items}
+    parents = {n.rsplit(DELIMITER, 1)[0] for n in names if DELIMITER in n}
+    out: list[ListEntry] = []
+    for name, special, subscribed in sorted(items, key=lambda t: (t[0] != "INBOX", t[0])):
+        if subscribed_only and not subscribed:
+            continue
+        if special_only and not special:
+            continue
+        if not any(r.match(name) for r in regexes):
+            continue
+        attrs = ["\\HasChildren" if name in parents else "\\HasNoChildren"]
+        if special:
+            attrs.append(special)
+        if show_subscribed and subscribed:
+            attrs.append("\\Subscribed")
+        out.append(ListEntry(name, tuple(attrs)))
+    return out
+
+
+def list_line(verb: str, entry: ListEntry) -> bytes:
+    """``* LIST (attrs) "/" name``."""
+    return (b"* " + verb.encode() + b" (" + " ".join(entry.attributes).encode() + b') "/" '
+            + enc.mailbox(entry.name) + b"\r\n")

@@ -1,0 +1,180 @@
+"""A session's view of its selected mailbox: message numbers, \\Recent, and change detection.
+
+Theory of operation
+-------------------
+RFC 3501 2.3.1.2: message sequence numbers are per session and only change when the server
+tells the client (EXISTS / EXPUNGE).  The view keeps the UIDs the client knows, in order, in an
+``array('Q')`` (8 bytes per message: 100,000 messages cost 800 kB, no per-message object), and
+the highest modseq it has reported.
+
+:meth:`SelectedMailbox.poll` brings the view up to date with the store and returns the untagged
+responses to send:
+
+1. read the folder row and the messages whose modseq is above the known one, in one snapshot;
+2. UIDs above the highest known one are new (``EXISTS``);
+3. if the folder's message count differs from ``known + new``, some messages went away
+   (EXPUNGE or MOVE by another session): the UID list is re-read and the missing ones are
+   reported as ``EXPUNGE``, highest sequence number first so each number is valid when sent;
+4. other changed messages get ``FETCH (FLAGS ...)`` (with ``MODSEQ`` once CONDSTORE is on).
+
+EXPUNGE may not be sent while answering FETCH, STORE or SEARCH (RFC 3501 7.4.1); the caller
+passes ``allow_expunge=False`` then and the vanished messages are reported at a later poll.
+
+\\Recent (RFC 3501 2.3.2) is kept in memory, per process: :data:`RECENT_MARKS` maps a folder
+to the highest UID some read-write session has already been told about.  A session that
+SELECTs (not EXAMINEs) a folder claims the messages above the mark as its recent ones and
+raises the mark; so does a session that learns of new mail while selected.  Marks start at the
+folder's current last UID the first time a process sees a folder, so after a restart no message
+is \\Recent until new mail arrives.  Nothing is written to the store for \\Recent.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from typing import TYPE_CHECKING
+
+from . import encoder as enc
+from .seqset import SeqSet
+
+if TYPE_CHECKING:
+    from mailserver.store.imapmeta import ImapStore
+
+__all__ = ["SelectedMailbox", "RECENT_MARKS", "format_flags"]
+
+#: folder id -> highest UID already announced as \Recent to some session (per process).
+RECENT_MARKS: dict[int, int] = {}
+
+
+def format_flags(flags: str | Sequence[str], recent: bool = False) -> bytes:
+    """``(\\Seen foo)`` from stored space-separated flags."""
+    names = flags.split() if isinstance(flags, str) else list(flags)
+    if recent:
+        names.append("\\Recent")
+    return b"(" + " ".join(names).encode("utf-8", "replace") + b")"
+
+
+@dataclass
+class SelectedMailbox:
+    """The selected folder as this session knows it."""
+
+    folder_id: int
+    account_id: int
+    name: str
+    readonly: bool
+    uidvalidity: int
+    uids: array[int]
+    modseq: int
+    recent: set[int] = field(default_factory=set)
+    #: uid -> modseq already reported to this session by STORE (not to be repeated).
+    reported: dict[int, int] = field(default_factory=dict)
+
+    # -- numbers ------------------------------------------------------------------
+    @property
+    def exists(self) -> int:
+        """Message count as the client knows it."""
+        return len(self.uids)
+
+    @property
+    def max_uid(self) -> int:
+        """Highest known UID, 0 when empty."""
+        return self.uids[-1] if self.uids else 0
+
+    def seq_of(self, uid: int) -> int | None:
+        """Sequence number of ``uid``, or None."""
+        i = bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def resolve(self, seqset: SeqSet, uid: bool) -> list[int]:
+        """UIDs named by a sequence set (message numbers or UIDs), ascending, no duplicates."""
+        out: set[int] = set()
+        if uid:
+            top = self.max_uid
+            for lo, hi in seqset.ranges:
+                a = top if lo is None else lo
+                b = top if hi is None else hi
+                a, b = min(a, b), max(a, b)
+                out.update(self.uids[bisect_left(self.uids, a):bisect_right(self.uids, b)])
+        else:
+            n = len(self.uids)
+            for lo, hi in seqset.ranges:
+                a = n if lo is None else lo
+                b = n if hi is None else hi
+                a, b = max(1, min(a, b)), min(n, max(a, b))
+                if a <= b:
+                    out.update(self.uids[a - 1:b])
+        return sorted(out)
+
+    # -- \Recent ----------------------------------------------------------------------
+    def claim_recent(self, new_uids: Sequence[int]) -> None:
+        """Mark the new UIDs above the process-wide mark as recent for this session."""
+        if not new_uids:
+            return
+        mark = RECENT_MARKS.setdefault(self.folder_id, 0)
+        if self.readonly:
+            return
+        mine = [u for u in new_uids if u > mark]
+        self.recent.update(mine)
+        RECENT_MARKS[self.folder_id] = max(mark, new_uids[-1])
+
+    # -- changes ----------------------------------------------------------------------
+    def remove(self, gone: Sequence[int]) -> list[bytes]:
+        """Drop ``gone`` UIDs; returns ``* n EXPUNGE`` lines, highest number first."""
+        gone_set = set(gone)
+        seqs = [i + 1 for i, u in enumerate(self.uids) if u in gone_set] if gone_set else []
+        if not seqs:
+            return []
+        self.uids = array("Q", (u for u in self.uids if u not in gone_set))
+        self.recent -= gone_set
+        return [b"* %d EXPUNGE\r\n" % s for s in reversed(seqs)]
+
+    def flag_update(self, uid: int, flags: str, modseq: int, *, with_uid: bool,
+                    with_modseq: bool) -> bytes | None:
+        """``* n FETCH (FLAGS (...))`` for a known message."""
+        seq = self.seq_of(uid)
+        if seq is None:
+            return None
+        items: list[tuple[str, enc.Value]] = []
+        if with_uid:
+            items.append(("UID", uid))
+        items.append(("FLAGS", enc.Raw(format_flags(flags, uid in self.recent))))
+        if with_modseq:
+            items.append(("MODSEQ", enc.Raw(b"(%d)" % modseq)))
+        return enc.fetch(seq, items)
+
+    async def poll(self, store: ImapStore, *, allow_expunge: bool, condstore: bool
+                   ) -> list[bytes] | None:
+        """Bring the view up to date (see the module docstring); None if the folder is gone."""
+        info, changes = await store.snapshot(self.folder_id, self.modseq)
+        if info is None:
+            return None
+        out: list[bytes] = []
+        if info.highestmodseq <= self.modseq and info.message_count == len(self.uids):
+            return out
+        top = self.max_uid
+        new = [c.uid for c in changes if c.uid > top]
+        if info.message_count != len(self.uids) + len(new):
+            current = await store.uids(self.folder_id)
+            cur_set = set(current)
+            gone = [u for u in self.uids if u not in cur_set]
+            new = [u for u in current if u > top]
+            if gone and allow_expunge:
+                out += self.remove(gone)
+        if new:
+            self.uids.extend(new)
+            self.claim_recent(new)
+            out.append(b"* %d EXISTS\r\n" % len(self.uids))
+            out.append(b"* %d RECENT\r\n" % len(self.recent))
+        for c in changes:
+            if c.uid > top or self.reported.get(c.uid) == c.modseq:
+                continue
+            line = self.flag_update(c.uid, c.flags, c.modseq, with_uid=True,
+                                    with_modseq=condstore)
+            if line is not None:
+                out.append(line)
+        self.reported.clear()
+        self.modseq = max(self.modseq, info.highestmodseq)
+        return out

@@ -1,0 +1,258 @@
+"""Selected-state handlers: FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE, CLOSE (RFC 3501 6.4).
+
+Mixed into :class:`~mailserver.imap.state.Session`.  Messages are processed in chunks of
+:data:`CHUNK` UIDs: rows (and, only when an item needs them, summaries or decrypted bodies)
+are loaded per chunk and the responses are sent before the next chunk is read, so memory stays
+bounded on large mailboxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from . import commands_selected as s
+from . import encoder as enc
+from .encoder import ResponseCode as RC
+from .fetching import FetchPlan, Unsupported, fetch_items
+from .search import BadCharset, SearchMessage, compile_search
+from .searchkeys import SearchAnd, SearchKey, SearchModSeq, SearchNot, SearchOr
+
+if TYPE_CHECKING:
+    from mailserver.app import Services
+    from mailserver.store.imapmeta import ImapStore
+
+    from .mailbox import SelectedMailbox
+    from .state import Response
+
+__all__ = ["SelectedCommands", "No", "SYSTEM_FLAGS", "CHUNK"]
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+CHUNK = 200
+
+
+class No(Exception):
+    """Raised by a handler to answer ``NO [code] text``."""
+
+    def __init__(self, text: str, code: RC | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = code
+
+
+def _resp(status: str, text: str, code: RC | None = None) -> Response:
+    from .state import Response
+
+    return Response(status, text, code)  # type: ignore[arg-type]
+
+
+def _has_modseq(key: SearchKey | None) -> bool:
+    if isinstance(key, SearchModSeq):
+        return True
+    if isinstance(key, SearchNot):
+        return _has_modseq(key.key)
+    if isinstance(key, SearchOr):
+        return _has_modseq(key.left) or _has_modseq(key.right)
+    if isinstance(key, SearchAnd):
+        return any(_has_modseq(k) for k in key.keys)
+    return False
+
+
+class SelectedCommands:
+    """Handlers for the selected state (see the module docstring)."""
+
+    services: Services
+    store: ImapStore
+    selected: SelectedMailbox | None
+    state: Any
+    condstore: bool
+    account_id: int
+    send: Callable[[bytes], Awaitable[None]]
+
+    @property
+    def mb(self) -> SelectedMailbox:
+        """The selected mailbox."""
+        assert self.selected is not None
+        return self.selected
+
+    def _uids(self, seqset: Any, uid: bool) -> list[int]:
+        if not uid and seqset.exceeds(self.mb.exists) and self.mb.exists >= 0:
+            # RFC 3501 9 seq-number: numbers above the message count are invalid.
+            if any(n is not None and n > self.mb.exists for r in seqset.ranges for n in r):
+                raise No("message sequence number out of range", RC.CLIENTBUG)
+        return self.mb.resolve(seqset, uid)
+
+    # -- simple ------------------------------------------------------------------------
+    async def do_check(self, cmd: s.Check) -> Response:
+        return _resp("OK", "CHECK completed")
+
+    async def do_close(self, cmd: s.Close) -> Response:
+        mb = self.mb
+        self.selected = None
+        self.state = "authenticated"
+        if not mb.readonly:  # RFC 3501 6.4.2: silent expunge
+            await self.services.store.expunge(mb.folder_id)
+        return _resp("OK", "CLOSE completed")
+
+    async def do_unselect(self, cmd: s.Unselect) -> Response:
+        self.selected = None
+        self.state = "authenticated"
+        return _resp("OK", "UNSELECT completed")
+
+    async def do_expunge(self, cmd: s.Expunge) -> Response:
+        mb = self.mb
+        if mb.readonly:
+            raise No("mailbox is read-only", RC.READ_ONLY)
+        uids = mb.resolve(cmd.uid_set, True) if cmd.uid_set is not None else None
+        if uids is not None and not uids:
+            return _resp("OK", "EXPUNGE completed (nothing to do)")
+        gone = await self.services.store.expunge(mb.folder_id, uids)
+        for line in mb.remove(gone):
+            await self.send(line)
+        return _resp("OK", "EXPUNGE completed")
+
+    # -- SEARCH ------------------------------------------------------------------------
+    async def do_search(self, cmd: s.Search) -> Response:
+        mb = self.mb
+        assert cmd.key is not None
+        try:
+            prog = compile_search(cmd.key, cmd.charset, max_seq=mb.exists, max_uid=mb.max_uid)
+        except BadCharset:
+            raise No("unsupported charset", RC.badcharset(("US-ASCII", "UTF-8"))) from None
+        want_modseq = _has_modseq(cmd.key)
+        if want_modseq:
+            self.condstore = True
+        found: list[int] = []
+        top_modseq = 0
+        uids = list(mb.uids)
+        step = CHUNK if prog.needs_headers or prog.needs_body else CHUNK * 10
+        for i in range(0, len(uids), step):
+            rows = await self.store.rows(mb.folder_id, uids[i:i + step])
+            metas = await self.store.metas(self.account_id, rows) if prog.needs_headers \
+                or prog.needs_body else {}
+            for r in rows:
+                seq = mb.seq_of(r.uid)
+                if seq is None:
+                    continue
+                meta = metas.get(r.id)
+                body = b""
+                if prog.needs_body and meta is not None:
+                    body = (await self.store.raw(r.id))[meta.summary.root.body_start:]
+                flags = set(r.flags.split())
+                if r.uid in mb.recent:
+                    flags.add("\\Recent")
+                msg = SearchMessage(seq, r.uid, frozenset(flags), r.internaldate, r.size,
+                                    header=(lambda m=meta: m.header if m else b""),
+                                    body=(lambda b=body: b), modseq=r.modseq)
+                if prog.matches(msg):
+                    found.append(r.uid if cmd.uid else seq)
+                    top_modseq = max(top_modseq, r.modseq)
+        line = b"* SEARCH" + b"".join(b" %d" % n for n in found)
+        if want_modseq and found:  # RFC 7162 3.1.5
+            line += b" (MODSEQ %d)" % top_modseq
+        await self.send(line + b"\r\n")
+        return _resp("OK", "SEARCH completed")
+
+    # -- FETCH -------------------------------------------------------------------------
+    async def do_fetch(self, cmd: s.Fetch) -> Response:
+        mb = self.mb
+        try:
+            plan = FetchPlan.of(cmd.items)
+        except Unsupported as exc:
+            return _resp("BAD", str(exc))
+        if cmd.changedsince is not None or any(a.name == "MODSEQ" for a in cmd.items):
+            self.condstore = True
+        uids = self._uids(cmd.seqset, cmd.uid)
+        set_seen = plan.sets_seen and not mb.readonly
+        for i in range(0, len(uids), CHUNK):
+            rows = await self.store.rows(mb.folder_id, uids[i:i + CHUNK])
+            if cmd.changedsince is not None:
+                rows = [r for r in rows if r.modseq > cmd.changedsince]
+            seen_now: dict[int, tuple[str, int]] = {}
+            if set_seen:
+                unseen = [r.uid for r in rows if "\\Seen" not in r.flags.split()]
+                if unseen:
+                    changed, _ = await self.services.store.store_flags(
+                        mb.folder_id, unseen, ["\\Seen"], "add")
+                    for m in changed:
+                        seen_now[m.uid] = (" ".join(sorted(m.flags)), m.modseq)
+                        mb.reported[m.uid] = m.modseq
+            metas = await self.store.metas(self.account_id, rows) if plan.needs_meta else {}
+            for r in rows:
+                seq = mb.seq_of(r.uid)
+                if seq is None:
+                    continue
+                flags, modseq = seen_now.get(r.uid, (r.flags, r.modseq))
+                meta = metas.get(r.id)
+                raw = await self.store.raw(r.id) if plan.needs_raw else None
+                items = fetch_items(
+                    plan, uid=r.uid, flags=flags, recent=r.uid in mb.recent,
+                    internaldate=r.internaldate, size=r.size, modseq=modseq,
+                    summary=meta.summary if meta else None, header=meta.header if meta else None,
+                    raw=raw, add_flags=r.uid in seen_now, add_modseq=self.condstore)
+                await self.send(enc.fetch(seq, items))
+        return _resp("OK", "FETCH completed")
+
+    # -- STORE -------------------------------------------------------------------------
+    async def do_store(self, cmd: s.Store) -> Response:
+        mb = self.mb
+        if mb.readonly:
+            raise No("mailbox is read-only", RC.READ_ONLY)
+        if cmd.unchangedsince is not None:
+            self.condstore = True
+        uids = self._uids(cmd.seqset, cmd.uid)
+        mode = {"replace": "set", "add": "add", "remove": "remove"}[cmd.mode]
+        flags = [f for f in cmd.flags if f.lower() != "\\recent"]
+        changed, failed = await self.services.store.store_flags(
+            mb.folder_id, uids, flags, mode, cmd.unchangedsince)
+        for m in changed:
+            mb.reported[m.uid] = m.modseq
+        if not cmd.silent:
+            by_uid = {m.uid: (" ".join(sorted(m.flags)), m.modseq) for m in changed}
+            failed_set = set(failed)
+            others = [u for u in uids if u not in by_uid and u not in failed_set]
+            for r in await self.store.rows(mb.folder_id, others):
+                by_uid[r.uid] = (r.flags, r.modseq)
+            for uid in sorted(by_uid):
+                fl, modseq = by_uid[uid]
+                line = mb.flag_update(uid, fl, modseq, with_uid=cmd.uid,
+                                      with_modseq=self.condstore)
+                if line is not None:
+                    await self.send(line)
+        if failed:  # RFC 7162 3.1.3
+            nums = failed if cmd.uid else [n for u in failed if (n := mb.seq_of(u))]
+            return _resp("OK", "conditional STORE failed for some messages",
+                         RC.modified(nums))
+        return _resp("OK", "STORE completed")
+
+    # -- COPY / MOVE ---------------------------------------------------------------------
+    async def do_copy(self, cmd: s.Copy) -> Response:
+        return await self._copy(cmd, move=False)
+
+    async def do_move(self, cmd: s.Move) -> Response:
+        if self.mb.readonly:
+            raise No("mailbox is read-only", RC.READ_ONLY)
+        return await self._copy(cmd, move=True)
+
+    async def _copy(self, cmd: s.Copy, *, move: bool) -> Response:
+        from mailserver.errors import NotFound
+
+        mb = self.mb
+        uids = self._uids(cmd.seqset, cmd.uid)
+        try:
+            dst = await self.services.store.get_folder(self.account_id, cmd.mailbox)
+        except NotFound:
+            raise No("no such mailbox", RC.TRYCREATE) from None
+        verb = "MOVE" if move else "COPY"
+        if not uids:
+            return _resp("OK", f"{verb} completed (no messages)")
+        pairs = await self.services.store.copy(mb.folder_id, uids, dst.id, move=move)
+        code = enc.code_copyuid(dst.uidvalidity, [p[0] for p in pairs],
+                                [p[1] for p in pairs]) if pairs else None
+        if move:
+            if code is not None:  # RFC 6851 4.3: COPYUID in an untagged OK before EXPUNGEs
+                await self.send(enc.untagged("OK", "moved", code=code))
+            for line in mb.remove([p[0] for p in pairs]):
+                await self.send(line)
+            return _resp("OK", "MOVE completed")
+        return _resp("OK", "COPY completed", code)

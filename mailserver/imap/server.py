@@ -1,0 +1,234 @@
+"""The IMAP driver: sockets, TLS, literals, IDLE.  The only IMAP module writing bytes.
+
+Theory of operation
+-------------------
+One :class:`Connection` per client.  Bytes read from the socket go to the sans-I/O
+:class:`~mailserver.imap.parser.Receiver`; its events are handled in order:
+
+* ``NeedLiteral`` → ``+ Ready`` (RFC 3501 7.5);
+* ``Invalid`` → ``tag BAD text``; after :data:`MAX_BAD` consecutive bad commands the
+  connection is closed with ``* BYE``;
+* a command → :meth:`Session.handle`, whose untagged output is written as it is produced
+  (``drain`` whenever the transport buffer grows past :data:`HIGH_WATER`), then the tagged line.
+
+Actions returned by the session: ``starttls`` (RFC 3501 6.2.1: the receiver drops anything the
+client pipelined in clear, then TLS starts on the same socket), ``challenge`` (AUTHENTICATE
+without an initial response: ``+`` then one continuation line), ``idle`` (RFC 2177: wait for
+``DONE`` while pushing mailbox changes as soon as the store publishes them, or at least every
+:data:`IDLE_POLL` seconds), ``logout``.
+
+Limits: line 8 kB, literal ``config.imap.max_literal``; 2 minutes to log in; the autologout
+timer (RFC 3501 5.4) is ``config.imap.idle_timeout`` once authenticated.  A failure inside one
+session is logged with its connection id and answered NO; it never touches another session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import itertools
+import logging
+import ssl
+from collections import deque
+from typing import TYPE_CHECKING
+
+from . import commands as c
+from . import encoder as enc
+from .parser import ContinuationLine, Event, IdleDone, Invalid, NeedLiteral, Receiver
+from .state import Response, Session
+
+if TYPE_CHECKING:
+    from mailserver.app import Services
+
+__all__ = ["start_imap", "Connection", "MAX_BAD", "IDLE_POLL"]
+
+log = logging.getLogger(__name__)
+
+MAX_BAD = 20
+IDLE_POLL = 30.0
+HIGH_WATER = 256 * 1024
+LOGIN_TIMEOUT = 120.0
+MAX_LINE = 8192
+_ids = itertools.count(1)
+
+
+class _Closed(Exception):
+    """The peer went away or the session ended."""
+
+
+class Connection:
+    """Drives one IMAP session over an asyncio stream pair."""
+
+    def __init__(self, services: Services, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, tls_ctx: ssl.SSLContext, *,
+                 implicit_tls: bool) -> None:
+        self.services = services
+        self.reader = reader
+        self.writer = writer
+        self.tls_ctx = tls_ctx
+        self.conn_id = f"i{next(_ids)}"
+        peer = writer.get_extra_info("peername")
+        self.peer = peer[0] if isinstance(peer, tuple) else ""
+        self.receiver = Receiver(max_line=MAX_LINE,
+                                 max_literal=services.config.imap.max_literal)
+        self.session = Session(services, self.send, tls=implicit_tls,
+                               starttls_port=not implicit_tls, peer=self.peer,
+                               conn_id=self.conn_id)
+        self.events: deque[Event] = deque()
+        self.bad = 0
+
+    async def send(self, data: bytes) -> None:
+        """Write response octets, applying back-pressure."""
+        if self.writer.is_closing():
+            raise _Closed
+        self.writer.write(data)
+        if self.writer.transport.get_write_buffer_size() > HIGH_WATER:
+            await self.writer.drain()
+
+    async def _read(self) -> None:
+        timeout = (LOGIN_TIMEOUT if self.session.account is None
+                   else self.services.config.imap.idle_timeout)
+        try:
+            data = await asyncio.wait_for(self.reader.read(65536), timeout)
+        except TimeoutError:
+            await self.send(enc.bye("autologout: idle for too long"))
+            raise _Closed from None
+        if not data:
+            raise _Closed
+        self.events.extend(self.receiver.feed(data))
+
+    async def _next(self) -> Event:
+        while not self.events:
+            await self.writer.drain()
+            await self._read()
+        return self.events.popleft()
+
+    async def run(self) -> None:
+        """Serve the connection until LOGOUT, EOF or a fatal error."""
+        log.info("imap[%s]: connect", self.conn_id)
+        try:
+            await self.send(enc.untagged("OK", "MSSante IMAP4rev1 server ready",
+                                         code=enc.ResponseCode.capability(self.session.caps())))
+            while self.session.state != "logout":
+                await self._event(await self._next())
+            await self.writer.drain()
+        except (_Closed, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass
+        except Exception:  # noqa: BLE001 - one broken session must not affect the others
+            log.exception("imap[%s]: connection failed", self.conn_id)
+        finally:
+            self.session.close()
+            self.writer.close()
+            log.info("imap[%s]: disconnect", self.conn_id)
+
+    async def _event(self, ev: Event) -> None:
+        if isinstance(ev, NeedLiteral):
+            await self.send(enc.continuation("Ready for literal data"))
+        elif isinstance(ev, Invalid):
+            await self._bad(ev.tag, ev.text)
+        elif isinstance(ev, c.Command):
+            await self._command(ev)
+        elif isinstance(ev, IdleDone):
+            await self._bad(ev.tag, "DONE without IDLE")
+        elif isinstance(ev, ContinuationLine):
+            await self._bad(None, "unexpected continuation")
+
+    async def _bad(self, tag: str | None, text: str) -> None:
+        self.bad += 1
+        await self.send(enc.tagged(tag, "BAD", text) if tag else b"* BAD " +
+                        text.encode("ascii", "replace") + b"\r\n")
+        if self.bad >= MAX_BAD:
+            await self.send(enc.bye("too many invalid commands"))
+            self.session.state = "logout"
+
+    async def _command(self, cmd: c.Command) -> None:
+        resp = await self.session.handle(cmd)
+        if resp.status != "BAD":
+            self.bad = 0
+        else:
+            self.bad += 1
+        if resp.action == "starttls":
+            await self.send(resp.encode(cmd.tag))
+            await self.writer.drain()
+            self.receiver.discard_buffered()  # CVE-2011-0411: nothing pipelined in clear
+            self.events.clear()
+            await self.writer.start_tls(self.tls_ctx)
+            self.session.tls = True
+        elif resp.action == "challenge":
+            await self._challenge(cmd.tag)
+        elif resp.action == "idle":
+            await self._idle(cmd.tag)
+        else:
+            await self.send(resp.encode(cmd.tag))
+            if self.bad >= MAX_BAD:
+                await self.send(enc.bye("too many invalid commands"))
+                self.session.state = "logout"
+
+    async def _challenge(self, tag: str) -> None:
+        await self.send(b"+ \r\n")
+        self.events.extend(self.receiver.expect_continuation())
+        ev = await self._next()
+        if not isinstance(ev, ContinuationLine):
+            self.events.appendleft(ev)
+            self.events.extend(self.receiver.resume())
+            await self.send(enc.tagged(tag, "BAD", "expected an AUTHENTICATE response"))
+            return
+        if ev.cancelled:
+            resp = Response("BAD", "AUTHENTICATE cancelled")
+        else:
+            try:
+                data = base64.b64decode(ev.data.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                data = None
+            resp = (Response("BAD", "invalid base64") if data is None
+                    else await self.session.sasl_plain(data))
+        await self.send(resp.encode(tag))
+        self.events.extend(self.receiver.resume())
+
+    async def _idle(self, tag: str) -> None:
+        session = self.session
+        await self.send(enc.continuation("idling"))
+        self.events.extend(self.receiver.start_idle(tag))
+        await session.notify()
+        assert session.events is not None
+        changed = session.events
+        read: asyncio.Task[None] | None = None
+        try:
+            while True:
+                while self.events:
+                    ev = self.events.popleft()
+                    if isinstance(ev, IdleDone):
+                        await self.send(enc.tagged(tag, "OK", "IDLE terminated"))
+                        return
+                    if isinstance(ev, Invalid):
+                        await self.send(enc.tagged(tag, "BAD", ev.text))
+                        return
+                await self.writer.drain()
+                if read is None:
+                    read = asyncio.ensure_future(self._read())
+                waiter = asyncio.ensure_future(changed.wait())
+                done, _ = await asyncio.wait({read, waiter}, timeout=IDLE_POLL,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if read in done:
+                    task, read = read, None
+                    task.result()  # re-raises _Closed / timeouts
+                changed.clear()
+                await session.notify()
+                if session.state == "logout":
+                    return
+        finally:
+            if read is not None:
+                read.cancel()
+
+
+async def start_imap(services: Services, host: str, port: int, tls_ctx: ssl.SSLContext,
+                     implicit_tls: bool) -> asyncio.Server:
+    """Listen for IMAP clients: STARTTLS port (143 role) or implicit TLS (993 role)."""
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await Connection(services, reader, writer, tls_ctx, implicit_tls=implicit_tls).run()
+
+    return await asyncio.start_server(on_connect, host, port,
+                                      ssl=tls_ctx if implicit_tls else None)

@@ -1,0 +1,447 @@
+"""IMAP session state machine: the ``ALLOWED[state]`` table and ``do_<verb>`` handlers.
+
+Theory of operation
+-------------------
+RFC 3501 3: a connection is in one of four states.  :data:`ALLOWED` says which verbs each
+state accepts; anything else is answered ``BAD`` with the reason.  :meth:`Session.handle` runs
+one parsed command and returns a :class:`Response` (the tagged status and, for STARTTLS,
+AUTHENTICATE, IDLE and LOGOUT, an action for the driver).  Untagged data is handed to the
+``send`` callable given by the driver (:mod:`.server`, the only module writing to the socket),
+so large FETCH answers stream instead of piling up in memory.
+
+Before each tagged OK the session polls its selected mailbox for changes made by other
+sessions or by SMTP delivery (RFC 3501 5.2, 7.3.1, 7.4.1) and sends EXISTS / EXPUNGE /
+FETCH FLAGS.  Store errors are mapped to NO responses through :data:`ERROR_MAP`; their text
+never reaches the client.  Selected-state commands live in :mod:`.selected`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import TYPE_CHECKING, Literal
+
+from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, StoreError
+from mailserver.store.imapmeta import ImapStore
+
+from . import commands as c
+from . import commands_selected as s
+from . import encoder as enc
+from .encoder import ResponseCode as RC
+from .listing import list_entries, list_line, pattern_regex
+from .mailbox import RECENT_MARKS, SelectedMailbox
+from .search import decode_header_value
+from .selected import SYSTEM_FLAGS, No, SelectedCommands
+
+if TYPE_CHECKING:
+    from mailserver.app import Services
+    from mailserver.directory.service import AccountInfo
+
+__all__ = ["Session", "Response", "ALLOWED", "ERROR_MAP", "capabilities"]
+
+log = logging.getLogger(__name__)
+
+State = Literal["not_authenticated", "authenticated", "selected", "logout"]
+Action = Literal["starttls", "challenge", "idle", "logout"]
+
+_ANY = {"CAPABILITY", "NOOP", "LOGOUT", "ID"}
+_AUTHED = _ANY | {"SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE",
+                  "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "ENABLE", "IDLE"}
+#: RFC 3501 3, 6: verbs accepted in each state.
+ALLOWED: dict[State, frozenset[str]] = {
+    "not_authenticated": frozenset(_ANY | {"STARTTLS", "AUTHENTICATE", "LOGIN"}),
+    "authenticated": frozenset(_AUTHED),
+    "selected": frozenset(_AUTHED | {"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH",
+                                     "STORE", "COPY", "MOVE"}),
+    "logout": frozenset(),
+}
+
+#: Domain errors → (code, text): one table for the IMAP front end (STYLE 4).
+ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
+    (NotFound, RC.NONEXISTENT, "no such mailbox"),
+    (AlreadyExists, RC.ALREADYEXISTS, "mailbox already exists"),
+    (KeyDestroyed, RC.UNAVAILABLE, "this mailbox has been closed"),
+    (StoreError, RC.UNAVAILABLE, "the message store is busy, try again"),
+)
+
+_BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
+              "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE")
+_SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
+_PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
+
+
+def capabilities(*, tls: bool, authenticated: bool, starttls_port: bool) -> list[str]:
+    """Capabilities for the current state: advertise only what works (RFC 3501 7.2.1)."""
+    caps = list(_BASE_CAPS)
+    if not authenticated:
+        if not tls:
+            caps += ["STARTTLS", "LOGINDISABLED"] if starttls_port else []
+        else:
+            caps.append("AUTH=PLAIN")
+    return caps
+
+
+@dataclass(frozen=True)
+class Response:
+    """The tagged completion of a command, plus what the driver must do next."""
+
+    status: Literal["OK", "NO", "BAD"]
+    text: str
+    code: RC | None = None
+    action: Action | None = None
+
+    def encode(self, tag: str) -> bytes:
+        """The tagged line."""
+        return enc.tagged(tag, self.status, self.text, self.code)
+
+
+Send = Callable[[bytes], Awaitable[None]]
+
+
+class Session(SelectedCommands):
+    """One client's IMAP session (state, login, selected mailbox)."""
+
+    def __init__(self, services: Services, send: Send, *, tls: bool, starttls_port: bool,
+                 peer: str = "", conn_id: str = "-") -> None:
+        self.services = services
+        self.store = ImapStore(services.store)
+        self.send = send
+        self.tls = tls
+        self.starttls_port = starttls_port
+        self.peer = peer
+        self.conn_id = conn_id
+        self.state: State = "not_authenticated"
+        self.account: AccountInfo | None = None
+        self.selected: SelectedMailbox | None = None
+        self.condstore = False
+        self.events = None
+        self._auth_tag = ""
+
+    # -- dispatch -------------------------------------------------------------------------
+    def caps(self) -> list[str]:
+        """Current capability list."""
+        return capabilities(tls=self.tls, authenticated=self.account is not None,
+                            starttls_port=self.starttls_port)
+
+    async def handle(self, cmd: c.Command) -> Response:
+        """Run one command; untagged responses go through ``send``."""
+        verb = cmd.verb
+        if verb not in ALLOWED[self.state]:
+            return Response("BAD", f"{verb} is not allowed {_STATE_TEXT[self.state]}")
+        handler: Callable[[c.Command], Awaitable[Response]] = getattr(self, "do_" + verb.lower())
+        try:
+            resp = await handler(cmd)
+        except No as exc:
+            resp = Response("NO", exc.text, exc.code)
+        except Exception as exc:  # noqa: BLE001 - mapped, never shown to the client
+            resp = self._error(exc)
+        if resp.status != "BAD" and self.selected is not None and resp.action is None:
+            await self.notify(allow_expunge=not isinstance(cmd, s.Fetch | s.Store | s.Search)
+                              or getattr(cmd, "uid", False))
+        return resp
+
+    def _error(self, exc: Exception) -> Response:
+        for kind, code, text in ERROR_MAP:
+            if isinstance(exc, kind):
+                log.info("imap[%s]: %s", self.conn_id, type(exc).__name__)
+                return Response("NO", text, code)
+        log.exception("imap[%s]: internal error", self.conn_id)
+        return Response("NO", f"internal server error (connection {self.conn_id})", RC.SERVERBUG)
+
+    async def notify(self, *, allow_expunge: bool = True) -> None:
+        """Send what changed in the selected mailbox since the last poll."""
+        if self.selected is None:
+            return
+        lines = await self.selected.poll(self.store, allow_expunge=allow_expunge,
+                                         condstore=self.condstore)
+        if lines is None:  # the folder was deleted or renamed away under us
+            self.selected = None
+            self.state = "authenticated"
+            await self.send(b"* BYE the selected mailbox no longer exists\r\n")
+            self.state = "logout"
+            return
+        for line in lines:
+            await self.send(line)
+
+    def close(self) -> None:
+        """Release resources held by the session (event subscription)."""
+        if self.events is not None and self.account is not None:
+            self.services.events.unsubscribe(self.account.id, self.events)
+            self.events = None
+
+    # -- any state ------------------------------------------------------------------------
+    async def do_capability(self, cmd: c.Command) -> Response:
+        await self.send(enc.untagged("CAPABILITY", " ".join(self.caps())))
+        return Response("OK", "CAPABILITY completed")
+
+    async def do_noop(self, cmd: c.Command) -> Response:
+        return Response("OK", "NOOP completed")
+
+    async def do_logout(self, cmd: c.Command) -> Response:
+        await self.send(enc.bye("logging out"))
+        self.state = "logout"
+        return Response("OK", "LOGOUT completed", action="logout")
+
+    async def do_id(self, cmd: c.Command) -> Response:
+        # RFC 2971 3.3: no personal data in the reply.
+        await self.send(b'* ID ("name" "mssante" "vendor" "mssante-server")\r\n')
+        return Response("OK", "ID completed")
+
+    # -- not authenticated ------------------------------------------------------------------
+    async def do_starttls(self, cmd: c.Command) -> Response:
+        if self.tls or not self.starttls_port:
+            return Response("BAD", "TLS is already active")
+        return Response("OK", "begin TLS negotiation now", action="starttls")
+
+    async def do_login(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Login)
+        if not self.tls:
+            return Response("NO", "LOGIN is disabled until STARTTLS", RC.PRIVACYREQUIRED)
+        return await self._authenticate(cmd.username, cmd.password)
+
+    async def do_authenticate(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Authenticate)
+        if cmd.mechanism != "PLAIN":
+            return Response("NO", "only AUTHENTICATE PLAIN is supported", RC.CANNOT)
+        if not self.tls:
+            return Response("NO", "authentication requires TLS: use STARTTLS first",
+                            RC.PRIVACYREQUIRED)
+        if cmd.initial_response is None:
+            self._auth_tag = cmd.tag
+            return Response("OK", "", action="challenge")
+        return await self.sasl_plain(cmd.initial_response)
+
+    async def sasl_plain(self, data: bytes) -> Response:
+        """Finish AUTHENTICATE PLAIN with the decoded client response (RFC 4616)."""
+        parts = data.split(b"\x00")
+        if len(parts) != 3:
+            return Response("BAD", "malformed PLAIN response")
+        authzid, user, password = (p.decode("utf-8", "replace") for p in parts)
+        if authzid and authzid.lower() != user.lower():
+            return Response("NO", "acting as another user is not allowed", RC.AUTHENTICATIONFAILED)
+        return await self._authenticate(user, password)
+
+    async def _authenticate(self, user: str, password: str) -> Response:
+        try:
+            account = await self.services.directory.authenticate(user, password,
+                                                                 client=self.peer or None)
+        except AuthError as exc:
+            if exc.locked:
+                return Response("NO", "too many failed attempts, try again later",
+                                RC.UNAVAILABLE)
+            if exc.not_allowed:
+                if await self._is_patient(user):
+                    return Response("NO", "patients use the secure webmail, not mail clients",
+                                    RC("CONTACTADMIN"))
+                return Response("NO", "this account is not open", RC("CONTACTADMIN"))
+            return Response("NO", "invalid credentials", RC.AUTHENTICATIONFAILED)
+        self.account = account
+        self.state = "authenticated"
+        self.events = self.services.events.subscribe(account.id)
+        log.info("imap[%s]: login account=%d", self.conn_id, account.id)
+        return Response("OK", "logged in", RC.capability(self.caps()))
+
+    async def _is_patient(self, user: str) -> bool:
+        d = self.services.directory
+        acct = await d.lookup(user) if "@" in user else await d.by_login(user)
+        return acct is not None and acct.kind == "patient"
+
+    # -- authenticated: mailboxes --------------------------------------------------------
+    @property
+    def account_id(self) -> int:
+        """The logged-in account."""
+        assert self.account is not None
+        return self.account.id
+
+    async def do_select(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Select)
+        self.selected = None
+        self.state = "authenticated"
+        readonly = isinstance(cmd, c.Examine)
+        folder = await self.services.store.get_folder(self.account_id, cmd.mailbox)
+        if cmd.condstore:
+            self.condstore = True
+        uids = await self.store.uids(folder.id)
+        mb = SelectedMailbox(folder.id, self.account_id, folder.name, readonly,
+                             folder.uidvalidity, uids, folder.highestmodseq)
+        mark = RECENT_MARKS.setdefault(folder.id, folder.uidnext - 1)
+        if not readonly:
+            above = uids[len(uids) - _count_above(uids, mark):] if uids else []
+            mb.claim_recent(list(above))
+        first_unseen = await self.store.first_unseen_uid(folder.id)
+        await self.send(enc.untagged("FLAGS", "(" + " ".join(SYSTEM_FLAGS) + ")"))
+        await self.send(enc.untagged("OK", "permanent flags", code=RC.permanentflags(
+            [*SYSTEM_FLAGS, "\\*"] if not readonly else [])))
+        await self.send(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(uids), len(mb.recent)))
+        if first_unseen is not None and (seq := mb.seq_of(first_unseen)) is not None:
+            await self.send(enc.untagged("OK", "first unseen", code=RC.unseen(seq)))
+        await self.send(enc.untagged("OK", "UIDs valid", code=RC.uidvalidity(folder.uidvalidity)))
+        await self.send(enc.untagged("OK", "predicted next UID", code=RC.uidnext(folder.uidnext)))
+        await self.send(enc.untagged("OK", "highest", code=RC.highestmodseq(folder.highestmodseq)))
+        self.selected = mb
+        self.state = "selected"
+        return Response("OK", f"{cmd.verb} completed",
+                        RC.READ_ONLY if readonly else RC.READ_WRITE)
+
+    do_examine = do_select
+
+    async def do_create(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Create)
+        name = cmd.mailbox.rstrip("/")
+        if not name or "//" in name or name.upper() == "INBOX" or len(name) > 400:
+            return Response("NO", "invalid mailbox name", RC.CANNOT)
+        use = cmd.special_use[0] if cmd.special_use else None
+        if use is not None and (len(cmd.special_use) > 1 or use not in _SPECIAL):
+            return Response("NO", "unsupported special use", RC("USEATTR"))
+        existing = {f.name for f in await self.services.store.list_folders(self.account_id)}
+        if name in existing:
+            return Response("NO", "mailbox already exists", RC.ALREADYEXISTS)
+        parts = name.split("/")
+        for i in range(1, len(parts)):  # RFC 3501 6.3.3: create the superiors too
+            parent = "/".join(parts[:i])
+            if parent not in existing and parent.upper() != "INBOX":
+                await self.services.store.create_folder(self.account_id, parent)
+        await self.services.store.create_folder(self.account_id, name, use)
+        return Response("OK", "CREATE completed")
+
+    async def do_delete(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Delete)
+        name = cmd.mailbox
+        if name == "INBOX" or name in _PROTECTED:
+            return Response("NO", "this mailbox cannot be deleted", RC.CANNOT)
+        folders = await self.services.store.list_folders(self.account_id)
+        if not any(f.name == name for f in folders):
+            return Response("NO", "no such mailbox", RC.NONEXISTENT)
+        if any(f.name.startswith(name + "/") for f in folders):
+            return Response("NO", "delete the sub-folders first", RC.INUSE)
+        if self.selected is not None and self.selected.name == name:
+            self.selected = None
+            self.state = "authenticated"
+        await self.services.store.delete_folder(self.account_id, name)
+        return Response("OK", "DELETE completed")
+
+    async def do_rename(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Rename)
+        if cmd.old in _PROTECTED or not cmd.new.strip("/") or cmd.new.upper() == "INBOX":
+            return Response("NO", "this mailbox cannot be renamed", RC.CANNOT)
+        await self.services.store.get_folder(self.account_id, cmd.old)
+        await self.services.store.rename_folder(self.account_id, cmd.old, cmd.new.rstrip("/"))
+        return Response("OK", "RENAME completed")
+
+    async def do_subscribe(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Subscribe)
+        await self.services.store.set_subscribed(self.account_id, cmd.mailbox, True)
+        return Response("OK", "SUBSCRIBE completed")
+
+    async def do_unsubscribe(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Unsubscribe)
+        await self.services.store.set_subscribed(self.account_id, cmd.mailbox, False)
+        return Response("OK", "UNSUBSCRIBE completed")
+
+    async def do_list(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.List)
+        if cmd.patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
+            await self.send(b'* LIST (\\Noselect) "/" ""\r\n')
+            return Response("OK", "LIST completed")
+        folders = await self.services.store.list_folders(self.account_id)
+        regexes = [pattern_regex(cmd.reference, p) for p in cmd.patterns]
+        entries = list_entries(
+            [(f.name, f.special_use, f.subscribed) for f in folders], regexes,
+            subscribed_only="SUBSCRIBED" in cmd.selection,
+            special_only="SPECIAL-USE" in cmd.selection,
+            show_subscribed="SUBSCRIBED" in cmd.selection | cmd.return_opts)
+        by_name = {f.name: f for f in folders}
+        for e in entries:
+            await self.send(list_line("LIST", e))
+            if cmd.status_items:
+                await self._status_line(by_name[e.name], cmd.status_items)
+        return Response("OK", "LIST completed")
+
+    async def do_lsub(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Lsub)
+        folders = await self.services.store.list_folders(self.account_id)
+        entries = list_entries([(f.name, f.special_use, f.subscribed) for f in folders],
+                               [pattern_regex(cmd.reference, cmd.pattern)], subscribed_only=True)
+        for e in entries:
+            await self.send(list_line("LSUB", e))
+        return Response("OK", "LSUB completed")
+
+    async def do_status(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Status)
+        folder = await self.services.store.get_folder(self.account_id, cmd.mailbox)
+        await self._status_line(folder, cmd.items)
+        return Response("OK", "STATUS completed")
+
+    async def _status_line(self, folder: object, items: tuple[str, ...]) -> None:
+        from mailserver.store.mailstore import FolderInfo
+
+        assert isinstance(folder, FolderInfo)
+        values = {"MESSAGES": folder.message_count, "UNSEEN": folder.unseen_count,
+                  "UIDNEXT": folder.uidnext, "UIDVALIDITY": folder.uidvalidity,
+                  "HIGHESTMODSEQ": folder.highestmodseq}
+        out = []
+        for item in items:
+            if item == "RECENT":
+                mark = RECENT_MARKS.get(folder.id, folder.uidnext - 1)
+                out.append(f"RECENT {await self.store.count_above(folder.id, mark)}")
+            else:
+                out.append(f"{item} {values[item]}")
+        await self.send(b"* STATUS " + enc.mailbox(folder.name) + b" ("
+                        + " ".join(out).encode() + b")\r\n")
+
+    async def do_append(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Append)
+        if not cmd.message:
+            return Response("NO", "empty message", RC.CANNOT)
+        store = self.services.store
+        try:
+            folder = await store.get_folder(self.account_id, cmd.mailbox)
+        except NotFound:
+            return Response("NO", "no such mailbox", RC.TRYCREATE)
+        hdr = BytesHeaderParser(policy=compat32).parsebytes(cmd.message[:65536])
+        msgid = str(hdr.get("Message-ID", "")).strip() or None
+        if msgid and folder.special_use == "\\Sent":
+            # The SMTP submission already filed a Sent copy: do not store a second one.
+            for m in await store.find_by_message_id(self.account_id, [msgid]):
+                if m.folder_id == folder.id:
+                    return Response("OK", "APPEND completed (already in Sent)",
+                                    enc.code_appenduid(folder.uidvalidity, [m.uid]))
+        subject = decode_header_value(str(hdr.get("Subject", ""))) if "Subject" in hdr else None
+        sender = decode_header_value(str(hdr.get("From", ""))) if "From" in hdr else None
+        res = await store.append(self.account_id, folder.id, cmd.message, flags=cmd.flags,
+                                 internaldate=cmd.date, subject=subject, from_display=sender,
+                                 message_id=msgid)
+        return Response("OK", "APPEND completed", enc.code_appenduid(res.uidvalidity, [res.uid]))
+
+    async def do_namespace(self, cmd: c.Command) -> Response:
+        await self.send(b'* NAMESPACE (("" "/")) NIL NIL\r\n')
+        return Response("OK", "NAMESPACE completed")
+
+    async def do_enable(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Enable)
+        enabled = []
+        if "CONDSTORE" in cmd.capabilities:
+            self.condstore = True
+            enabled.append("CONDSTORE")
+        await self.send(enc.untagged("ENABLED", *enabled) if enabled else b"* ENABLED\r\n")
+        return Response("OK", "ENABLE completed")
+
+    async def do_idle(self, cmd: c.Command) -> Response:
+        return Response("OK", "IDLE terminated", action="idle")
+
+
+_STATE_TEXT = {
+    "not_authenticated": "before login",
+    "authenticated": "without a selected mailbox (SELECT one first)",
+    "selected": "in this state",
+    "logout": "after LOGOUT",
+}
+
+
+def _count_above(uids: object, mark: int) -> int:
+    from bisect import bisect_right
+
+    return len(uids) - bisect_right(uids, mark)  # type: ignore[arg-type]

@@ -1,0 +1,207 @@
+"""Lean reads for the IMAP front end, and the sealed per-message IMAP summary cache.
+
+Theory of operation
+-------------------
+An IMAP session on a 100,000-message folder must not build one Python object per message
+just to answer SELECT, so :meth:`ImapStore.uids` returns an ``array('Q')`` of UIDs and the
+other reads fetch only the rows (and columns) a command needs, in UID chunks.
+
+FETCH ENVELOPE / BODYSTRUCTURE / header sections are served from a cached summary: the
+:class:`~mailserver.imap.message.MessageSummary` JSON plus the raw header block, sealed with
+the account's data key into ``messages.meta_enc`` (associated data ``imapmeta:<account>:<storage
+key>``, so a COPY, which shares the storage key and the column, stays valid). The summary is
+computed the first time a message is asked for and written back in one group-committed
+transaction per batch; nothing is ever stored in clear.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.imap.message import MessageSummary
+from mailserver.store.mailstore import FolderInfo, MailStore
+from mailserver.store.models import Folder, Message
+
+__all__ = ["ImapStore", "Row", "Meta", "Change"]
+
+_CHUNK = 500
+
+
+class Row(NamedTuple):
+    """What FETCH/SEARCH need of one message, without its content."""
+
+    id: int
+    uid: int
+    modseq: int
+    flags: str
+    internaldate: datetime
+    size: int
+    storage_key: str
+
+
+class Change(NamedTuple):
+    """A message whose modseq moved past what a session knows."""
+
+    uid: int
+    modseq: int
+    flags: str
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """Cached, decrypted summary of one message: structure and its raw header block."""
+
+    summary: MessageSummary
+    header: bytes
+
+    def to_json(self) -> bytes:
+        """Serialise for sealing."""
+        return json.dumps({"s": self.summary.to_json().decode(),
+                           "h": self.header.decode("latin-1")}, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Meta:
+        """Inverse of :meth:`to_json`."""
+        d = json.loads(data)
+        return cls(MessageSummary.from_json(d["s"].encode()), d["h"].encode("latin-1"))
+
+    @classmethod
+    def of(cls, raw: bytes) -> Meta:
+        """Parse a message once."""
+        summary = MessageSummary.from_bytes(raw)
+        return cls(summary, raw[summary.root.start:summary.root.body_start])
+
+
+def _aad(account_id: int, storage_key: str) -> bytes:
+    return f"imapmeta:{account_id}:{storage_key}".encode()
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+_ROW_COLS = (Message.id, Message.uid, Message.modseq, Message.flags, Message.internaldate,
+             Message.size, Message.blob_key)
+
+
+def _row(r: Sequence[object]) -> Row:
+    return Row(r[0], r[1], r[2], r[3], _utc(r[4]), r[5], r[6] or "")  # type: ignore[arg-type]
+
+
+class ImapStore:
+    """IMAP-shaped reads over a :class:`MailStore` (same database, keys and blobs)."""
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+        self.db = store.db
+        self.keys = store.keys
+
+    async def folder(self, folder_id: int) -> FolderInfo | None:
+        """A folder by id, or None if it was deleted."""
+        async with self.db.session() as s:
+            f = await s.get(Folder, folder_id)
+            return FolderInfo.of(f) if f is not None else None
+
+    async def uids(self, folder_id: int) -> array[int]:
+        """All UIDs of a folder, ascending, as a compact array."""
+        out: array[int] = array("Q")
+        async with self.db.session() as s:
+            result = await s.stream(select(Message.uid).where(Message.folder_id == folder_id)
+                                    .order_by(Message.uid).execution_options(yield_per=5000))
+            async for part in result.partitions():
+                out.extend(r[0] for r in part)
+        return out
+
+    async def snapshot(self, folder_id: int, since_modseq: int
+                       ) -> tuple[FolderInfo | None, list[Change]]:
+        """The folder row and the messages changed after ``since_modseq``, read together."""
+        async with self.db.session() as s:
+            f = await s.get(Folder, folder_id)
+            if f is None:
+                return None, []
+            info = FolderInfo.of(f)
+            if info.highestmodseq <= since_modseq:
+                return info, []
+            rows = (await s.execute(select(Message.uid, Message.modseq, Message.flags).where(
+                Message.folder_id == folder_id, Message.modseq > since_modseq
+            ).order_by(Message.uid))).all()
+        return info, [Change(r[0], r[1], r[2]) for r in rows]
+
+    async def rows(self, folder_id: int, uids: Sequence[int]) -> list[Row]:
+        """Rows of the given UIDs (those that still exist), in UID order."""
+        out: list[Row] = []
+        async with self.db.session() as s:
+            for chunk in _chunks(uids):
+                q = select(*_ROW_COLS).where(Message.folder_id == folder_id)
+                if len(chunk) > 1 and chunk[-1] - chunk[0] + 1 == len(chunk):
+                    q = q.where(and_(Message.uid >= chunk[0], Message.uid <= chunk[-1]))
+                else:
+                    q = q.where(Message.uid.in_(list(chunk)))
+                out.extend(_row(r) for r in (await s.execute(q.order_by(Message.uid))).all())
+        return out
+
+    async def first_unseen_uid(self, folder_id: int) -> int | None:
+        """Lowest UID without \\Seen (for SELECT's ``[UNSEEN n]``)."""
+        async with self.db.session() as s:
+            return (await s.execute(select(func.min(Message.uid)).where(
+                Message.folder_id == folder_id,
+                ~Message.flags.contains("\\Seen")))).scalar()
+
+    async def count_above(self, folder_id: int, uid: int) -> int:
+        """Messages with a UID above ``uid`` (STATUS RECENT)."""
+        async with self.db.session() as s:
+            return int((await s.execute(select(func.count()).select_from(Message).where(
+                Message.folder_id == folder_id, Message.uid > uid))).scalar_one())
+
+    async def raw(self, message_id: int) -> bytes:
+        """Decrypted message octets."""
+        return await self.store.read_raw(message_id)
+
+    async def metas(self, account_id: int, rows: Iterable[Row]) -> dict[int, Meta]:
+        """Summaries by message id; computes and caches (sealed) the missing ones."""
+        wanted = {r.id: r for r in rows}
+        out: dict[int, Meta] = {}
+        if not wanted:
+            return out
+        ids = list(wanted)
+        async with self.db.session() as s:
+            found: list[tuple[int, bytes | None]] = []
+            for chunk in _chunks(ids):
+                found.extend((r[0], r[1]) for r in (await s.execute(
+                    select(Message.id, Message.meta_enc).where(Message.id.in_(list(chunk)))
+                )).all())
+        missing: list[tuple[int, bytes]] = []
+        for mid, sealed in found:
+            row = wanted[mid]
+            if sealed is not None:
+                try:
+                    out[mid] = Meta.from_json(await self.keys.unseal(
+                        account_id, sealed, _aad(account_id, row.storage_key)))
+                    continue
+                except Exception:  # noqa: BLE001 - stale or corrupt cache: recompute
+                    pass
+            meta = Meta.of(await self.raw(mid))
+            out[mid] = meta
+            missing.append((mid, await self.keys.seal(account_id, meta.to_json(),
+                                                      _aad(account_id, row.storage_key))))
+        if missing:
+            async def op(s: AsyncSession) -> None:
+                for mid, blob in missing:
+                    await s.execute(update(Message).where(Message.id == mid)
+                                    .values(meta_enc=blob))
+
+            await self.db.write(op)
+        return out
+
+
+def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
