@@ -23,6 +23,7 @@ import secrets
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -109,6 +110,16 @@ class Directory:
         self._auth_cache: dict[str, tuple[bytes, float, str]] = {}
         self._ip_failures: dict[str, deque[float]] = defaultdict(deque)
         self._dummy_hash = self.passwords.hash_sync(secrets.token_urlsafe(16))
+        # Lookups on the SMTP hot path are cached briefly; every write through this object
+        # clears the cache, and changes made by another process show within CACHE_TTL.
+        self._lookup_cache: dict[str, tuple[float, AccountInfo | None]] = {}
+
+    CACHE_TTL = 5.0
+    CACHE_MAX = 50_000
+
+    def invalidate(self) -> None:
+        """Forget cached lookups (after any change to accounts)."""
+        self._lookup_cache.clear()
 
     # -- creation ---------------------------------------------------------------------------
 
@@ -134,7 +145,7 @@ class Directory:
             return AccountInfo.of(account)
 
         try:
-            return await self.db.write(op)
+            return await self._write(op)
         except IntegrityError as exc:  # pragma: no cover - raced with another process
             raise AlreadyExists("already registered") from exc
 
@@ -200,9 +211,17 @@ class Directory:
 
     async def lookup(self, address: str) -> AccountInfo | None:
         addr = normalise_address(address)
+        now = time.monotonic()
+        hit = self._lookup_cache.get(addr)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         async with self.db.session() as s:
             a = (await s.execute(select(Account).where(Account.address == addr))).scalars().first()
-        return AccountInfo.of(a) if a else None
+        info = AccountInfo.of(a) if a else None
+        if len(self._lookup_cache) >= self.CACHE_MAX:
+            self._lookup_cache.clear()
+        self._lookup_cache[addr] = (now + self.CACHE_TTL, info)
+        return info
 
     async def get(self, account_id: int) -> AccountInfo:
         async with self.db.session() as s:
@@ -256,7 +275,7 @@ class Directory:
             await s.execute(update(Account).where(Account.id == account_id)
                             .values(contact_enc=blob))
 
-        await self.db.write(op)
+        await self._write(op)
 
     async def national_entry(self, address: str) -> NationalEntry | None:
         """A mailbox of the national directory (imported extraction), hosted anywhere."""
@@ -281,7 +300,7 @@ class Directory:
         async def op(s: AsyncSession) -> None:
             await s.execute(update(Account).where(Account.id == account_id).values(**values))
 
-        await self.db.write(op)
+        await self._write(op)
 
     # -- credentials ------------------------------------------------------------------------
 
@@ -298,7 +317,7 @@ class Directory:
             a.locked_until = None
             return a.address
 
-        address = await self.db.write(op)
+        address = await self._write(op)
         self._auth_cache.pop(address, None)
 
     async def check_provisional_code(self, account_id: int, code: str) -> bool:
@@ -333,7 +352,7 @@ class Directory:
             a.password_hash = hashed
             a.failed_logins = 0
 
-        await self.db.write(op)
+        await self._write(op)
 
     async def new_provisional_code(self, account_id: int) -> str:
         code = new_provisional_code()
@@ -344,8 +363,14 @@ class Directory:
                 provisional_code_hash=hashed,
                 provisional_expires=datetime.now(UTC) + PROVISIONAL_VALIDITY))
 
-        await self.db.write(op)
+        await self._write(op)
         return code
+
+    async def _write(self, op: Any) -> Any:
+        try:
+            return await self.db.write(op)
+        finally:
+            self.invalidate()
 
     def _cache_digest(self, password: str) -> bytes:
         return hmac.new(self._cache_key, password.encode(), hashlib.sha256).digest()
@@ -419,7 +444,7 @@ class Directory:
             await s.execute(update(Account).where(Account.id == account_id)
                             .values(failed_logins=0, locked_until=None))
 
-        await self.db.write(op)
+        await self._write(op)
 
     async def _record_failure(self, account_id: int) -> int:
         threshold = self.auth.lockout_threshold
@@ -437,7 +462,7 @@ class Directory:
                 log.warning("auth: account locked for %ds", self.auth.lockout_seconds)
             return n
 
-        return await self.db.write(op)
+        return await self._write(op)
 
 
 def _code_norm(code: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from mailserver.errors import MssanteError, StoreError
+from mailserver.store import sqlite_inline
 from mailserver.store.models import Base
 
 __all__ = ["Database", "after_commit"]
@@ -51,7 +53,8 @@ class Database:
         self.group_commit_max = max(1, group_commit_max)
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"timeout": 30}
+            path = url.split("///", 1)[1] if "///" in url else ":memory:"
+            kwargs["async_creator"] = partial(sqlite_inline.connect, path)
         else:
             kwargs["pool_size"] = 10
             kwargs["max_overflow"] = 10
@@ -147,14 +150,14 @@ class Database:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy, not the sqlite3 module, issue BEGIN, so SAVEPOINTs work (see the
-    # SQLAlchemy SQLite dialect notes on "Serializable isolation / Savepoints").
-    dbapi_conn.isolation_level = None
+    # The connection is in autocommit mode (isolation_level=None, see sqlite_inline): SQLAlchemy,
+    # not the sqlite3 module, issues BEGIN, so SAVEPOINTs work (SQLAlchemy SQLite dialect notes,
+    # "Serializable isolation / Savepoints").
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA busy_timeout=0")
     cur.close()
 
 

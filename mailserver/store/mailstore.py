@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import AlreadyExists, NotFound, StoreError
@@ -132,6 +132,23 @@ class AppendResult:
     uid: int
 
 
+# Prebuilt statements of the append hot path (built once: SQLAlchemy memoises their cache key).
+_FT = Folder.__table__
+_ALLOC_VALUES = {
+    "uidnext": _FT.c.uidnext + 1,
+    "highestmodseq": _FT.c.highestmodseq + 1,
+    "message_count": _FT.c.message_count + 1,
+    "unseen_count": _FT.c.unseen_count + bindparam("u"),
+}
+_ALLOC_RETURNING = (_FT.c.id, _FT.c.uidnext, _FT.c.highestmodseq, _FT.c.uidvalidity)
+_ALLOC_BY_NAME = (update(_FT).where(_FT.c.account_id == bindparam("a"),
+                                    _FT.c.name == bindparam("n"))
+                  .values(_ALLOC_VALUES).returning(*_ALLOC_RETURNING))
+_ALLOC_BY_ID = (update(_FT).where(_FT.c.account_id == bindparam("a"), _FT.c.id == bindparam("f"))
+                .values(_ALLOC_VALUES).returning(*_ALLOC_RETURNING))
+_INSERT_MESSAGE = insert(Message.__table__).returning(Message.__table__.c.id)
+
+
 def _aad(kind: str, account_id: int, storage_key: str) -> bytes:
     return f"{kind}:{account_id}:{storage_key}".encode()
 
@@ -181,7 +198,7 @@ class MailStore:
             name = "INBOX"
         q = select(Folder).where(Folder.account_id == account_id, Folder.name == name)
         if lock:
-            q = q.with_for_update()
+            q = q.with_for_update().execution_options(populate_existing=True)
         f = (await s.execute(q)).scalars().first()
         if f is None:
             raise NotFound(f"no folder {name!r}")
@@ -286,34 +303,36 @@ class MailStore:
     async def append_in(self, s: AsyncSession, prepared: Prepared, folder: str | int, *,
                         flags: Iterable[str] = (), internaldate: datetime | None = None,
                         conversation_id: int | None = None) -> AppendResult:
-        """Append a prepared message inside the caller's transaction."""
-        if isinstance(folder, int):
-            q = select(Folder).where(Folder.id == folder).with_for_update()
-            f = (await s.execute(q)).scalars().first()
-            if f is None or f.account_id != prepared.account_id:
-                raise NotFound("no such folder")
-        else:
-            f = await self._folder_by_name(s, prepared.account_id, folder, lock=True)
-        uid = f.uidnext
-        f.uidnext = uid + 1
-        f.highestmodseq += 1
+        """Append a prepared message inside the caller's transaction.
+
+        Two statements: ``UPDATE folders ... RETURNING`` allocates the UID (and, on PostgreSQL,
+        row-locks the folder until commit, so concurrent appends serialise correctly), then
+        ``INSERT ... RETURNING id``. This is the hot path of SMTP acceptance.
+        """
         flag_text = normalise_flags(flags)
-        f.message_count += 1
-        if SEEN not in flag_text.split():
-            f.unseen_count += 1
-        msg = Message(
-            account_id=prepared.account_id, folder_id=f.id, uid=uid, modseq=f.highestmodseq,
-            flags=flag_text, internaldate=internaldate or datetime.now(UTC), size=prepared.size,
-            content_enc=prepared.content_enc, blob_key=prepared.storage_key,
-            subject_enc=prepared.subject_enc, from_enc=prepared.from_enc,
-            message_id_hash=prepared.message_id_hash, conversation_id=conversation_id,
-            sent_date=prepared.sent_date,
-        )
-        s.add(msg)
-        await s.flush()
+        params = {"a": prepared.account_id, "u": 0 if SEEN in flag_text.split() else 1}
+        conn = await s.connection()
+        if isinstance(folder, int):
+            row = (await conn.execute(_ALLOC_BY_ID, {**params, "f": folder})).first()
+        else:
+            name = "INBOX" if folder.upper() == "INBOX" else folder
+            row = (await conn.execute(_ALLOC_BY_NAME, {**params, "n": name})).first()
+        if row is None:
+            raise NotFound(f"no folder {folder!r}")
+        folder_id, uidnext, modseq, uidvalidity = row
+        uid = uidnext - 1
+        message_id = (await conn.execute(_INSERT_MESSAGE, {
+            "account_id": prepared.account_id, "folder_id": folder_id, "uid": uid,
+            "modseq": modseq, "flags": flag_text,
+            "internaldate": internaldate or datetime.now(UTC), "size": prepared.size,
+            "content_enc": prepared.content_enc, "blob_key": prepared.storage_key,
+            "subject_enc": prepared.subject_enc, "from_enc": prepared.from_enc,
+            "meta_enc": None, "message_id_hash": prepared.message_id_hash,
+            "conversation_id": conversation_id, "sent_date": prepared.sent_date,
+        })).scalar_one()
         account_id = prepared.account_id
         after_commit(s, lambda: self.events.publish(account_id))
-        return AppendResult(msg.id, f.id, f.uidvalidity, uid)
+        return AppendResult(message_id, folder_id, uidvalidity, uid)
 
     async def append(self, account_id: int, folder: str | int, raw: bytes, *,
                      flags: Iterable[str] = (), internaldate: datetime | None = None,
@@ -404,7 +423,8 @@ class MailStore:
 
         async def op(s: AsyncSession) -> tuple[list[MessageInfo], list[int]]:
             f = (await s.execute(select(Folder).where(Folder.id == folder_id)
-                                 .with_for_update())).scalars().first()
+                                 .with_for_update()
+                                 .execution_options(populate_existing=True))).scalars().first()
             if f is None:
                 raise NotFound("no such folder")
             changed: list[MessageInfo] = []
@@ -446,7 +466,8 @@ class MailStore:
 
         async def op(s: AsyncSession) -> list[int]:
             f = (await s.execute(select(Folder).where(Folder.id == folder_id)
-                                 .with_for_update())).scalars().first()
+                                 .with_for_update()
+                                 .execution_options(populate_existing=True))).scalars().first()
             if f is None:
                 raise NotFound("no such folder")
             q = select(Message.id, Message.uid, Message.flags, Message.blob_key,
@@ -486,9 +507,11 @@ class MailStore:
 
         async def op(s: AsyncSession) -> list[tuple[int, int]]:
             src = (await s.execute(select(Folder).where(Folder.id == src_folder_id)
-                                   .with_for_update())).scalars().first()
+                                   .with_for_update()
+                                 .execution_options(populate_existing=True))).scalars().first()
             dst = (await s.execute(select(Folder).where(Folder.id == dst_folder_id)
-                                   .with_for_update())).scalars().first()
+                                   .with_for_update()
+                                 .execution_options(populate_existing=True))).scalars().first()
             if src is None or dst is None or src.account_id != dst.account_id:
                 raise NotFound("no such folder")
             pairs: list[tuple[int, int]] = []
