@@ -31,6 +31,10 @@ class Services:
     jobs: Jobs
     delivery: Delivery
     events: MailboxEvents
+    trust: TrustSpace | None = None
+    """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
+    queue: Outbound | None = None
+    """The outbound queue (mailserver.smtp.queue.OutboundQueue unless one was passed in)."""
 
     async def close(self) -> None:
         await self.db.close()
@@ -52,7 +56,34 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
                           passwords=Passwords(fast=fast_passwords))
     conversations = Conversations(db)
     jobs = Jobs(db)
+    if trust is None:
+        trust = build_trust_space(config)
+    if outbound is None:
+        from mailserver.smtp.queue import OutboundQueue
+
+        outbound = OutboundQueue(config, db, ring)
     delivery = Delivery(config=config, directory=directory, store=store,
                         conversations=conversations, jobs=jobs, trust=trust,
                         outbound=outbound, pharmacies=pharmacies)
-    return Services(config, db, keys, store, directory, conversations, jobs, delivery, events)
+    return Services(config, db, keys, store, directory, conversations, jobs, delivery, events,
+                    trust=trust, queue=outbound)
+
+
+def build_trust_space(config: Config) -> TrustSpace:
+    """The trust space of ``config``: local trust file, national whitelist, resolver."""
+    from pathlib import Path
+
+    from mailserver.trust.resolver import DnsResolver, Resolver
+    from mailserver.trust.space import TrustSpaceService, resolver_from_zone_file
+
+    t = config.trust
+    resolver: Resolver = (resolver_from_zone_file(config.path(Path(t.static_zone_file)))
+                          if t.static_zone_file else DnsResolver(timeout=t.dns_timeout))
+    return TrustSpaceService(
+        local_file=config.path(t.local_file),
+        last_good_file=config.path(t.last_good_file),
+        whitelist_file=config.path(Path(t.whitelist_file)) if t.whitelist_file else None,
+        whitelist_url=t.whitelist_url,
+        refresh_seconds=t.refresh_seconds,
+        resolver=resolver,
+    )

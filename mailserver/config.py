@@ -26,6 +26,7 @@ __all__ = [
     "DkimConfig",
     "QueueConfig",
     "WebmailConfig",
+    "TrustConfig",
     "ListenConfig",
     "load",
     "dump",
@@ -109,6 +110,31 @@ class QueueConfig:
     workers: int = 4
     base_retry_seconds: float = 60.0
     max_retry_seconds: float = 3600.0
+    lease_seconds: float = 300.0
+    """How long a claimed queue entry is reserved for its worker (crash recovery delay)."""
+    poll_seconds: float = 5.0
+    """How often idle queue workers look for due messages."""
+    connect_timeout: float = 30.0
+    """Seconds allowed to connect to a peer and complete each SMTP command."""
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    local_file: Path = Path("trust/local.json")
+    """Local trust entries (``mssante trust add``): domains, certificate DNs, CAs, next hops."""
+    whitelist_file: str = ""
+    """The national whitelist (``ListeBlancheMSSante`` XML, optionally gzip) as a file path."""
+    whitelist_url: str = ""
+    """... or as an HTTPS URL, fetched every ``refresh_seconds``."""
+    refresh_seconds: int = 6 * 3600
+    last_good_file: Path = Path("trust/whitelist.last-good.xml")
+    """The last whitelist that parsed, kept when a refresh fails or is malformed."""
+    require_client_cert: bool = True
+    """Inbound SMTP between operators requires a client certificate whose subject DN is listed
+    for the envelope sender's domain, whenever the trust list names at least one domain."""
+    static_zone_file: str = ""
+    """JSON "local zone" answering MX/A/AAAA/TXT lookups instead of DNS (tests, labs)."""
+    dns_timeout: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +173,7 @@ class Config:
     dkim: DkimConfig = field(default_factory=DkimConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     webmail: WebmailConfig = field(default_factory=WebmailConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
     listen: ListenConfig = field(default_factory=ListenConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
@@ -183,6 +210,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "dkim": DkimConfig,
     "queue": QueueConfig,
     "webmail": WebmailConfig,
+    "trust": TrustConfig,
     "listen": ListenConfig,
 }
 
@@ -265,6 +293,13 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
                 problems.append(f"[listen] {name}: {exc}")
     if sections["dkim"].failure_policy not in {"mark", "reject"}:
         problems.append("[dkim] failure_policy must be 'mark' or 'reject'")
+    trust = sections["trust"]
+    if trust.whitelist_file and trust.whitelist_url:
+        problems.append("[trust] give whitelist_file or whitelist_url, not both")
+    if trust.whitelist_url and not trust.whitelist_url.startswith("https://"):
+        problems.append("[trust] whitelist_url must be an https:// URL")
+    if trust.refresh_seconds < 60:
+        problems.append("[trust] refresh_seconds must be at least 60")
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -308,6 +343,13 @@ def dump(domain: str, patient_domain: str = "") -> str:
         "[auth]",
         "lockout_threshold = 5",
         "lockout_seconds = 300",
+        "",
+        "[trust]",
+        "# Operators of the trust space: see 'mssante trust add' (stored in trust/local.json).",
+        '# whitelist_url = "https://listeblanche.mssante.fr/..."  # or whitelist_file = "..."',
+        "# refresh_seconds = 21600",
+        "# Between operators a client certificate listed for the sender's domain is required.",
+        "require_client_cert = true",
         "",
         "[listen]",
         '# smtp = "0.0.0.0:25"',

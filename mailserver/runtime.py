@@ -94,6 +94,18 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
     rt.tasks.extend(workers.start(rt.services, rt.stop))
 
 
+def _inbound_tls(config: Config, services: Services, default: ssl.SSLContext
+                 ) -> ssl.SSLContext | Callable[[], ssl.SSLContext]:
+    """The port-25 context: asks for client certificates from the trust list's CAs."""
+    from mailserver.trust.space import TrustSpaceService
+
+    trust = services.trust
+    if not isinstance(trust, TrustSpaceService):
+        return default
+    cert, key = config.path(config.tls.cert_file), config.path(config.tls.key_file)
+    return lambda: trust.server_context(cert, key, require_client_cert=False)
+
+
 async def start_runtime(config: Config, listen: ListenConfig, *,
                         services: Services | None = None) -> Runtime:
     services = services or await open_services(config)
@@ -109,7 +121,7 @@ async def start_runtime(config: Config, listen: ListenConfig, *,
             host, port = parse_hostport(listen.smtp)
             rt.listening("smtp", await start_smtp(
                 config, services.directory, services.delivery, role="inbound",
-                host=host, port=port, tls=tls))
+                host=host, port=port, tls=_inbound_tls(config, services, tls)))
         await _start_extensions(rt, listen)
     except BaseException:
         await rt.close()

@@ -5,19 +5,32 @@ One handler class serves both roles:
 * ``submission`` (port 587 role, RFC 6409): STARTTLS then AUTH are required; the envelope
   sender and the From: header must be the authenticated mailbox's own address.
 * ``inbound`` (port 25 role, between operators): no AUTH; only local recipients are accepted
-  (never an open relay); the sender's domain must be in the trust space.
+  (never an open relay); the sender's domain must be in the trust space. When the trust list
+  names at least one domain and ``[trust] require_client_cert`` is on (the default), MAIL FROM
+  also requires TLS and a client certificate (verified against the trusted CAs by the TLS
+  layer) whose subject DN is listed for the envelope sender's domain (any trusted domain for a
+  null sender). At DATA every DKIM signature is verified (RFC 6376), an
+  Authentication-Results header is added (RFC 8601) and ``[dkim] failure_policy`` applies.
+
+RFC 3461 DSN parameters (taken off the command line by ``server.OperatorSMTP``) are passed to
+delivery as ``options`` (``envid``, ``ret``, ``rcpt: {address: {notify, orcpt}}``).
 
 Per-connection facts live on aiosmtpd's ``session`` object (attributes prefixed ``mss_``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import email.utils
 import logging
 import secrets
+from collections.abc import Callable
+from pathlib import Path
+
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+from cryptography import x509
 
 from mailserver.config import Config
 from mailserver.delivery import Delivery, parse_header_facts
@@ -26,6 +39,7 @@ from mailserver.directory.service import AccountInfo, Directory
 from mailserver.errors import AuthError, StoreError
 from mailserver.logs import conn_id
 from mailserver.policy import Kind, Party, Reason
+from mailserver.smtp import dkim as D
 from mailserver.smtp import replies as R
 
 __all__ = ["MailHandler"]
@@ -48,15 +62,104 @@ def _parse_size(options: list[str]) -> int:
     return 0
 
 
+NEED_TLS = "530 5.7.0 Must issue a STARTTLS command first (required between operators)"
+NEED_CERT = ("550 5.7.1 A client certificate from a trusted CA is required between operators"
+             " of the trust space")
+CERT_NOT_LISTED = "550 5.7.1 Client certificate subject is not listed for the sender's domain"
+DKIM_REJECT = "550 5.7.20 DKIM signature verification failed"  # RFC 7372 3.1
+DKIM_TEMP = "451 4.7.5 DKIM key lookup failed, try again later"
+
+
+def _peer_certificate(session: Session) -> x509.Certificate | None:
+    info = session.ssl
+    ssl_obj = info.get("ssl_object") if isinstance(info, dict) else None
+    der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def _strip_our_auth_results(raw: bytes, authserv_id: str) -> bytes:
+    """RFC 8601 5: remove Authentication-Results claiming to be ours before adding one."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return raw
+    lines = raw[:end + 2].split(b"\r\n")
+    out: list[bytes] = []
+    skipping = False
+    marker = authserv_id.lower().encode()
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if not skipping:
+                out.append(line)
+            continue
+        name, _, value = line.partition(b":")
+        skipping = (name.strip().lower() == b"authentication-results"
+                    and value.strip().lower().split(b";")[0].strip() == marker)
+        if not skipping:
+            out.append(line)
+    return b"\r\n".join(out) + raw[end + 2:]
+
+
+def default_txt_lookup(config: Config) -> Callable[[str], str | None]:
+    """DKIM key lookup: the static zone file when configured, else DNS."""
+    from mailserver.trust.space import dns_txt_lookup, zone_txt_lookup
+
+    if config.trust.static_zone_file:
+        return zone_txt_lookup(config.path(Path(config.trust.static_zone_file)))
+    return dns_txt_lookup(config.trust.dns_timeout)
+
+
 class MailHandler:
     def __init__(self, config: Config, directory: Directory, delivery: Delivery, *,
-                 role: str) -> None:
+                 role: str, txt_lookup: Callable[[str], str | None] | None = None) -> None:
         if role not in ("submission", "inbound"):
             raise ValueError("role must be 'submission' or 'inbound'")
         self.config = config
         self.directory = directory
         self.delivery = delivery
         self.role = role
+        self.txt_lookup = txt_lookup or default_txt_lookup(config)
+        self.dkim_policy = D.FailurePolicy(config.dkim.failure_policy)
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        """Advertise DSN (RFC 3461) and PIPELINING (RFC 2920) before the final line."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", "250-DSN", *responses[-1:]]
+
+    def _check_operator(self, session: Session, server: SMTP, addr: str) -> str | None:
+        """Inbound mutual TLS check at MAIL FROM; None when the peer may send for ``addr``."""
+        trust = self.delivery.trust
+        dn_allowed = getattr(trust, "dn_allowed", None)
+        if (not self.config.trust.require_client_cert or dn_allowed is None
+                or getattr(trust, "empty", True)):
+            return None
+        if getattr(server, "_tls_protocol", None) is None:
+            log.info("trust: deny reason=NO_TLS")
+            return NEED_TLS
+        cert = _peer_certificate(session)
+        if cert is None:
+            log.info("trust: deny reason=NO_CLIENT_CERTIFICATE")
+            return NEED_CERT
+        domain = addr.rpartition("@")[2]
+        allowed = (dn_allowed(domain, cert) if addr
+                   else trust.dn_allowed_any(cert))  # type: ignore[attr-defined]
+        if not allowed:
+            log.info("trust: deny reason=CERTIFICATE_DN_NOT_LISTED domain=%s", domain or "<>")
+            return CERT_NOT_LISTED
+        return None
+
+    async def _dkim(self, raw: bytes) -> tuple[str | None, bytes]:
+        """Verify DKIM; returns (refusal reply or None, message with Authentication-Results)."""
+        result = await asyncio.to_thread(D.verify, raw, self.txt_lookup)
+        decision = D.decide(result, self.dkim_policy)
+        log.info("dkim: %s action=%s", decision.reason, decision.action.value)
+        if decision.action is D.DkimAction.REJECT:
+            return DKIM_REJECT, raw
+        if decision.action is D.DkimAction.TEMPFAIL:
+            return DKIM_TEMP, raw
+        header = D.authentication_results(self.config.hostname, result)
+        raw = _strip_our_auth_results(raw, self.config.hostname)
+        return None, f"Authentication-Results: {header}\r\n".encode() + raw
 
     # -- authentication (RFC 4954; mechanisms RFC 4616 PLAIN and LOGIN) ---------------------
 
@@ -146,6 +249,9 @@ class MailHandler:
             if sender.kind is Kind.OUTSIDE:
                 log.info("policy: deny reason=SENDER_OUTSIDE_TRUST_SPACE")
                 return str(R.for_reason(Reason.SENDER_OUTSIDE_TRUST_SPACE))
+            refusal = self._check_operator(session, server, addr)
+            if refusal is not None:
+                return refusal
         session.mss_sender = sender  # type: ignore[attr-defined]
         session.mss_size = size  # type: ignore[attr-defined]
         envelope.mail_from = address
@@ -189,10 +295,20 @@ class MailHandler:
                 log.info("policy: deny reason=FROM_NOT_OWNED")
                 return str(R.FROM_NOT_OWNED)
             raw = self._complete_submission(raw, hf.message_id, hf.date is not None)
+        else:
+            refusal, raw = await self._dkim(raw)
+            if refusal is not None:
+                return refusal
         raw = self._received(session, server) + raw
+        dsn_mail = getattr(session, "mss_dsn_mail", None) or {}
+        dsn_rcpt = getattr(session, "mss_dsn_rcpt", None) or {}
+        options: dict[str, object] = {
+            "envid": dsn_mail.get("envid"), "ret": dsn_mail.get("ret"),
+            "rcpt": {normalise_address(a): v for a, v in dsn_rcpt.items()}}
         try:
             report = await self.delivery.deliver(sender, envelope.mail_from or "",
-                                                 envelope.rcpt_tos, raw, authenticated=account)
+                                                 envelope.rcpt_tos, raw, authenticated=account,
+                                                 options=options)
         except StoreError:
             log.exception("smtp: could not store message")
             return str(R.TEMP_FAILURE.with_text(

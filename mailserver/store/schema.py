@@ -4,3 +4,5 @@ A package adding tables (queue, documents, webmail sessions...) adds its module 
 """
 
 from mailserver.store import models  # noqa: F401
+from webmail import models as webmail_models  # noqa: F401
+from mailserver.store import queue  # noqa: F401,E402

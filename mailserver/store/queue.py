@@ -1,0 +1,83 @@
+"""Tables of the durable outbound queue (see ``mailserver/smtp/queue.py``).
+
+* :class:`QueueKey` -- the queue's data key (one row), wrapped by the master key like a mailbox
+  key; every queued message is sealed with it.
+* :class:`QueueMessage` -- one accepted message for remote recipients: the sealed bytes
+  (DKIM-signed at enqueue time), the envelope sender, RFC 3461 ENVID/RET, and the scheduling
+  state (``next_attempt`` doubles as the claim lease).
+* :class:`QueueRecipient` -- one remote recipient with its own state, attempts, last error and
+  RFC 3461 NOTIFY/ORCPT.
+
+Addresses and domains are in clear (needed to route, as in the directory); content is not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mailserver.store.models import Base
+
+__all__ = ["QueueKey", "QueueMessage", "QueueRecipient"]
+
+
+class QueueKey(Base):
+    """The data key sealing queued messages, wrapped by the master key."""
+
+    __tablename__ = "queue_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    master_key_id: Mapped[str] = mapped_column(String(16))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class QueueMessage(Base):
+    """A queued message (state ``active`` until every recipient is final, then ``done``)."""
+
+    __tablename__ = "queue_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    """Random id, used as associated data of the sealed body and in logs."""
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    mail_from: Mapped[str] = mapped_column(String(320))
+    envid: Mapped[str | None] = mapped_column(String(100))
+    ret: Mapped[str | None] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(Integer)
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """Due time; while a worker holds the message, the end of its lease."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delay_warned: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    recipients: Mapped[list[QueueRecipient]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", lazy="raise")
+
+    __table_args__ = (Index("ix_queue_due", "state", "next_attempt"),)
+
+
+class QueueRecipient(Base):
+    """One remote recipient of a queued message."""
+
+    __tablename__ = "queue_recipients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("queue_messages.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(320))
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending | delivered | failed."""
+    notify: Mapped[str | None] = mapped_column(String(40))
+    orcpt: Mapped[str | None] = mapped_column(String(400))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    remote_mta: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    message: Mapped[QueueMessage] = relationship(back_populates="recipients", lazy="raise")
