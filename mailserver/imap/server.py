@@ -228,7 +228,10 @@ async def start_imap(services: Services, host: str, port: int, tls_ctx: ssl.SSLC
     """Listen for IMAP clients: STARTTLS port (143 role) or implicit TLS (993 role)."""
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await Connection(services, reader, writer, tls_ctx, implicit_tls=implicit_tls).run()
+        try:
+            await Connection(services, reader, writer, tls_ctx, implicit_tls=implicit_tls).run()
+        except asyncio.CancelledError:  # server shutting down: the connection just ends
+            writer.close()
 
     return await asyncio.start_server(on_connect, host, port,
                                       ssl=tls_ctx if implicit_tls else None)

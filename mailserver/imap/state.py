@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING, Literal
@@ -411,8 +412,10 @@ class Session(SelectedCommands):
                                     enc.code_appenduid(folder.uidvalidity, [m.uid]))
         subject = decode_header_value(str(hdr.get("Subject", ""))) if "Subject" in hdr else None
         sender = decode_header_value(str(hdr.get("From", ""))) if "From" in hdr else None
+        # Stored in UTC: SQLite keeps no offset (the instant is what RFC 3501 2.3.3 needs).
+        when = cmd.date.astimezone(UTC) if cmd.date is not None else None
         res = await store.append(self.account_id, folder.id, cmd.message, flags=cmd.flags,
-                                 internaldate=cmd.date, subject=subject, from_display=sender,
+                                 internaldate=when, subject=subject, from_display=sender,
                                  message_id=msgid)
         return Response("OK", "APPEND completed", enc.code_appenduid(res.uidvalidity, [res.uid]))
 
