@@ -62,6 +62,10 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
         from mailserver.smtp.queue import OutboundQueue
 
         outbound = OutboundQueue(config, db, ring)
+    if pharmacies is None:
+        from dossier_bridge.pharmacy import DossierPharmacies
+
+        pharmacies = DossierPharmacies(db, keys)
     delivery = Delivery(config=config, directory=directory, store=store,
                         conversations=conversations, jobs=jobs, trust=trust,
                         outbound=outbound, pharmacies=pharmacies)
