@@ -1,0 +1,257 @@
+"""JSON API under ``/api/`` (for a future mobile app): the same journeys and the same
+authorisation as the HTML views.
+
+Authentication: ``POST /api/login`` returns a token for the one-time-code step;
+``POST /api/otp`` returns a NEW token (rotation) for everything else. Send it as
+``Authorization: Bearer <token>``. A browser session cookie works too, but then every POST
+must carry the session's ``X-CSRF-Token`` (from ``GET /api/session``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from aiohttp import web
+
+from webmail.app import (
+    MAILBOX,
+    R_ATTACHMENT_CSP,
+    R_CSRF,
+    R_SESSION,
+    SERVICES,
+    SESSIONS,
+    current_account,
+)
+from webmail.flows import FlowError, first_check, first_finish, login, verify_otp
+from webmail.mail_views import attachment_response, conversation_view_model, uploads_of
+from webmail.mailbox import ReplyRefused, Upload
+from webmail.render import part_bytes
+from webmail.sessions import SessionInfo
+
+__all__ = ["setup"]
+
+
+def _error(messages: list[str], status: int) -> web.Response:
+    return web.json_response({"error": messages[0] if messages else "erreur",
+                              "details": messages}, status=status)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType()
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest() from exc
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest()
+    return data
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+def _stage(request: web.Request, stage: str) -> SessionInfo:
+    session: SessionInfo | None = request.get(R_SESSION)
+    if session is None or session.stage != stage:
+        raise web.HTTPUnauthorized(text='{"error": "non authentifié"}',
+                                   content_type="application/json")
+    return session
+
+
+async def first_connection(request: web.Request) -> web.StreamResponse:
+    data = await _json(request)
+    try:
+        account = await first_check(request.app, request.remote or "unknown",
+                                    _str(data, "code"), _str(data, "nir"), _str(data, "vitale"))
+    except FlowError as exc:
+        return _error(exc.messages, exc.status)
+    session = await request.app[SESSIONS].create(account.id, "first")
+    contact = await request.app[SERVICES].directory.contact(account.id)
+    return web.json_response({"token": session.token, "stage": "first",
+                              "contact": {"email": contact.get("email", ""),
+                                          "phone": contact.get("phone", "")}})
+
+
+async def first_credentials(request: web.Request) -> web.StreamResponse:
+    session = _stage(request, "first")
+    data = await _json(request)
+    try:
+        ident = await first_finish(request.app, session.account_id,
+                                   identifier=_str(data, "identifier"),
+                                   password=_str(data, "password"),
+                                   password2=_str(data, "password"),
+                                   email=_str(data, "email"), phone=_str(data, "phone"))
+    except FlowError as exc:
+        return _error(exc.messages, exc.status)
+    await request.app[SESSIONS].destroy(session.token)
+    return web.json_response({"identifier": ident})
+
+
+async def api_login(request: web.Request) -> web.StreamResponse:
+    data = await _json(request)
+    try:
+        session = await login(request.app, request.remote or "unknown",
+                              _str(data, "identifier"), _str(data, "password"))
+    except FlowError as exc:
+        return _error(exc.messages, exc.status)
+    return web.json_response({"token": session.token, "stage": "otp"})
+
+
+async def api_otp(request: web.Request) -> web.StreamResponse:
+    session = _stage(request, "otp")
+    data = await _json(request)
+    try:
+        active = await verify_otp(request.app, session, _str(data, "code"))
+    except FlowError as exc:
+        return _error(exc.messages, exc.status)
+    return web.json_response({"token": active.token, "stage": "active",
+                              "csrf": active.csrf})
+
+
+async def api_session(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    return web.json_response({"address": account.address, "csrf": request.get(R_CSRF, "")})
+
+
+async def api_logout(request: web.Request) -> web.StreamResponse:
+    session: SessionInfo | None = request.get(R_SESSION)
+    if session is not None:
+        await request.app[SESSIONS].destroy(session.token)
+    return web.json_response({"ok": True})
+
+
+async def api_conversations(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    try:
+        page = int(request.query.get("page", "1"))
+    except ValueError:
+        page = 1
+    items, pages = await request.app[MAILBOX].conversations(
+        account, query=request.query.get("q", "")[:100], page=page)
+    return web.json_response({"page": page, "pages": pages, "conversations": [
+        {"id": c.id, "title": c.title, "correspondent": c.correspondent, "unread": c.unread,
+         "messages": c.total, "updated_at": c.updated_at.isoformat(), "closed": c.closed}
+        for c in items]})
+
+
+async def api_conversation(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    try:
+        cid = int(request.match_info["cid"])
+    except ValueError as exc:
+        raise web.HTTPNotFound() from exc
+    show_images = request.query.get("images") == "1"
+    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images)
+    out = []
+    for x in model["messages"]:
+        r, m = x["r"], x["stored"]
+        out.append({
+            "id": m.id, "mine": x["mine"], "unread": x["unread"], "subject": r.subject,
+            "from": r.from_name if not x["mine"] else "", "date": r.date.isoformat()
+            if r.date else None, "html": r.html, "text": r.text,
+            "blocked_images": r.blocked_images,
+            "attachments": [{
+                "index": a.index, "filename": a.filename, "content_type": a.content_type,
+                "size": a.size, "filed_in": x["filings"].get(a.filename),
+                "url": f"/api/conversations/{cid}/messages/{m.id}/attachments/{a.index}"}
+                for a in r.attachments]})
+    return web.json_response({"id": cid, "title": model["title"],
+                              "correspondent": model["correspondent"],
+                              "closed": model["conv"].closed, "can_reply": model["can_reply"],
+                              "messages": out})
+
+
+def _json_uploads(data: dict[str, Any]) -> list[Upload]:
+    out = []
+    items = data.get("attachments", [])
+    if not isinstance(items, list):
+        raise web.HTTPBadRequest()
+    for item in items:
+        if not isinstance(item, dict):
+            raise web.HTTPBadRequest()
+        try:
+            payload = base64.b64decode(_str(item, "data"), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise web.HTTPBadRequest() from exc
+        out.append(Upload(_str(item, "filename") or "fichier",
+                          _str(item, "content_type") or "application/octet-stream", payload))
+    return out
+
+
+async def _body_and_uploads(request: web.Request) -> tuple[dict[str, str], list[Upload]]:
+    if request.content_type == "multipart/form-data":
+        form = await request.post()
+        return {k: v for k, v in form.items() if isinstance(v, str)}, uploads_of(form)
+    data = await _json(request)
+    return {k: v for k, v in data.items() if isinstance(v, str)}, _json_uploads(data)
+
+
+async def api_reply(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    try:
+        cid = int(request.match_info["cid"])
+    except ValueError as exc:
+        raise web.HTTPNotFound() from exc
+    fields, uploads = await _body_and_uploads(request)
+    try:
+        report = await request.app[MAILBOX].reply(account, cid, fields.get("body", ""), uploads)
+    except ReplyRefused as exc:
+        return _error([exc.text], exc.status)
+    return web.json_response({"sent": True, "recipients": report.accepted}, status=201)
+
+
+async def api_attachment(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    mailbox = request.app[MAILBOX]
+    try:
+        cid, mid, idx = (int(request.match_info[k]) for k in ("cid", "mid", "idx"))
+    except ValueError as exc:
+        raise web.HTTPNotFound() from exc
+    message = await mailbox.message(account, cid, mid) \
+        if await mailbox.conversation(account, cid) else None
+    found = part_bytes(await mailbox.read(message), idx) if message else None
+    if found is None:
+        raise web.HTTPNotFound()
+    att, data = found
+    response = attachment_response(data, att.filename, att.content_type, False)
+    request[R_ATTACHMENT_CSP] = response.headers["Content-Security-Policy"]
+    return response
+
+
+async def api_pharmacies(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    return web.json_response({"pharmacies": [
+        {"address": a, "name": n} for a, n in await request.app[MAILBOX].pharmacies(account)]})
+
+
+async def api_new_message(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    fields, uploads = await _body_and_uploads(request)
+    try:
+        await request.app[MAILBOX].new_message(account, fields.get("to", ""),
+                                               fields.get("subject", ""),
+                                               fields.get("body", ""), uploads)
+    except ReplyRefused as exc:
+        return _error([exc.text], exc.status)
+    return web.json_response({"sent": True}, status=201)
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/first-connection", first_connection)
+    r.add_post("/api/first-connection/credentials", first_credentials)
+    r.add_post("/api/login", api_login)
+    r.add_post("/api/otp", api_otp)
+    r.add_get("/api/session", api_session)
+    r.add_post("/api/logout", api_logout)
+    r.add_get("/api/conversations", api_conversations)
+    r.add_get("/api/conversations/{cid}", api_conversation)
+    r.add_post("/api/conversations/{cid}/reply", api_reply)
+    r.add_get("/api/conversations/{cid}/messages/{mid}/attachments/{idx}", api_attachment)
+    r.add_get("/api/pharmacies", api_pharmacies)
+    r.add_post("/api/messages", api_new_message)

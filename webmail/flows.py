@@ -1,0 +1,334 @@
+"""Authentication journeys shared by the HTML views and the JSON API: first connection,
+login with a one-time code, password reset. French messages (shown to patients).
+
+First connection checks three things the patient holds: the provisional code of the letter,
+their NIR (13 characters, or 15 with the key: the INS is NIR + key) and their Vitale card
+serial number. We have no access to Vitale card data: the serial is only checked for format
+(digits, 8 to 20 of them) and recorded, sealed with the patient's data key, as evidence of
+the declaration (see :class:`webmail.models.VitaleCard`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.directory.identifiers import ins_key, validate_ins
+from mailserver.directory.service import AccountInfo
+from mailserver.errors import AlreadyExists, AuthError, IdentifierError, ValidationError
+from mailserver.store.crypto import seal
+from mailserver.store.models import Account
+from webmail.mailer import PersonalMail
+from webmail.models import ResetToken, VitaleCard
+from webmail.passwords import identifier_problems, password_problems
+from webmail.sessions import SessionInfo, digest
+
+__all__ = ["FlowError", "normalise_nir", "check_vitale", "first_check", "first_finish",
+           "login", "verify_otp", "request_reset", "reset_password", "reset_account",
+           "STATUS_TEXT", "RESET_VALIDITY", "valid_email", "valid_phone"]
+
+log = logging.getLogger(__name__)
+
+RESET_VALIDITY = timedelta(minutes=30)
+_NIR = re.compile(r"^[12378]\d{4}(?:\d{2}|2A|2B)\d{6}$")
+_EMAIL = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_PHONE = re.compile(r"^(\+\d{6,15}|0\d{9})$")
+
+STATUS_TEXT = {
+    "pending": "Votre messagerie n'est pas encore ouverte. Elle le sera automatiquement ; "
+               "réessayez dans quelques jours.",
+    "opposed": "Vous vous êtes opposé(e) à l'ouverture de votre messagerie santé : elle ne "
+               "peut pas être utilisée. Vous pouvez revenir sur ce choix auprès de votre "
+               "caisse d'assurance maladie.",
+    "closed": "Votre messagerie santé a été fermée.",
+    "suspended": "Votre messagerie santé est suspendue. Contactez l'assistance.",
+}
+_GENERIC_FIRST = ("Ces informations ne correspondent pas à un courrier d'activation valide. "
+                  "Vérifiez le code provisoire, votre numéro de sécurité sociale et le numéro "
+                  "de votre carte Vitale.")
+
+
+@dataclass
+class FlowError(Exception):
+    """A journey step refused; ``messages`` are shown to the patient."""
+
+    messages: list[str]
+    status: int = 400
+    restart: bool = False
+
+
+def normalise_nir(value: str) -> str:
+    """NIR as typed (13, or 15 with key; spaces allowed) → the 15-character INS."""
+    v = re.sub(r"[\s.-]", "", value).upper()
+    if len(v) == 13 and _NIR.match(v):
+        return f"{v}{ins_key(v):02d}"
+    if len(v) == 15 and _NIR.match(v[:13]):
+        try:
+            return validate_ins(v)
+        except IdentifierError as exc:
+            raise FlowError(["La clé de votre numéro de sécurité sociale (les deux derniers "
+                             "chiffres) ne correspond pas."]) from exc
+    raise FlowError(["Le numéro de sécurité sociale doit comporter 13 caractères, ou 15 "
+                     "avec la clé (par exemple 2 79 03 51 215 189 89)."])
+
+
+def check_vitale(value: str) -> str:
+    """The Vitale card serial number: digits only, 8 to 20 of them (format check only)."""
+    v = re.sub(r"[\s.-]", "", value)
+    if not v.isdigit() or not 8 <= len(v) <= 20:
+        raise FlowError(["Le numéro de série de la carte Vitale se compose de chiffres "
+                         "(entre 8 et 20), imprimés au dos de la carte."])
+    return v
+
+
+def valid_email(value: str) -> bool:
+    return bool(_EMAIL.match(value)) and len(value) <= 254
+
+
+def valid_phone(value: str) -> bool:
+    return bool(_PHONE.match(re.sub(r"[\s.-]", "", value)))
+
+
+async def first_check(app: web.Application, client: str, code: str, nir: str,
+                      vitale: str) -> AccountInfo:
+    """Step 1 of the first connection: letter code + NIR + Vitale serial."""
+    from webmail.app import LIMITER, SERVICES
+
+    services, limiter = app[SERVICES], app[LIMITER]
+    if await limiter.blocked("first-client", client):
+        raise FlowError([_too_many()], 429)
+    ins = normalise_nir(nir)
+    serial = check_vitale(vitale)
+    account = await services.directory.by_ins(ins)
+    if account is not None and await limiter.blocked("first-account", str(account.id)):
+        raise FlowError([_too_many()], 429)
+    ok = (account is not None and account.is_patient
+          and await services.directory.check_provisional_code(account.id, code))
+    if not ok or account is None:
+        await limiter.fail("first-client", client)
+        if account is not None:
+            await limiter.fail("first-account", str(account.id))
+        raise FlowError([_GENERIC_FIRST])
+    if account.status != "open":
+        raise FlowError([STATUS_TEXT.get(account.status, "Votre messagerie est fermée.")], 403)
+    key = await services.keys.get(account.id)
+    sealed = seal(key, serial.encode(), f"vitale:{account.id}".encode())
+
+    async def op(s: AsyncSession) -> None:
+        row = await s.get(VitaleCard, account.id)
+        if row is None:
+            s.add(VitaleCard(account_id=account.id, serial_enc=sealed,
+                             recorded_at=datetime.now(UTC)))
+        else:
+            row.serial_enc, row.recorded_at = sealed, datetime.now(UTC)
+
+    await services.db.write(op)
+    await limiter.clear("first-account", str(account.id))
+    return account
+
+
+async def first_finish(app: web.Application, account_id: int, *, identifier: str,
+                       password: str, password2: str, email: str, phone: str) -> str:
+    """Step 2: choose identifier and password, confirm the contacts; consumes the code."""
+    from webmail.app import SERVICES
+
+    services = app[SERVICES]
+    account = await services.directory.get(account_id)
+    async with services.db.session() as s:
+        pending = (await s.execute(select(Account.provisional_code_hash).where(
+            Account.id == account_id))).scalar()
+    if not pending:
+        raise FlowError(["Ce code provisoire a déjà été utilisé. Connectez-vous avec votre "
+                         "identifiant."], 409, restart=True)
+    ident = identifier.strip().lower()
+    problems = identifier_problems(ident)
+    problems += password_problems(password, identifier=ident, nir=account.ins or "")
+    if password != password2:
+        problems.append("Les deux mots de passe saisis sont différents.")
+    email = email.strip()
+    phone = re.sub(r"[\s.-]", "", phone)
+    if not valid_email(email):
+        problems.append("L'adresse électronique de contact n'est pas valide.")
+    if phone and not valid_phone(phone):
+        problems.append("Le numéro de téléphone doit être au format 06 12 34 56 78 ou "
+                        "+33 6 12 34 56 78.")
+    if not problems and await services.directory.by_login(ident) is not None:
+        problems.append("Cet identifiant est déjà pris : choisissez-en un autre.")
+    if problems:
+        raise FlowError(problems)
+    try:
+        await services.directory.consume_provisional_code(account_id, login_id=ident,
+                                                          password=password)
+    except AlreadyExists as exc:
+        raise FlowError(["Cet identifiant est déjà pris : choisissez-en un autre."]) from exc
+    except ValidationError as exc:
+        raise FlowError(["Ce mot de passe n'est pas accepté."]) from exc
+    contact = {"email": email}
+    if phone:
+        contact["phone"] = phone
+    await services.directory.set_contact(account_id, contact)
+    return ident
+
+
+def _too_many() -> str:
+    return "Trop de tentatives. Patientez avant de réessayer (environ une heure au plus)."
+
+
+async def login(app: web.Application, client: str, identifier: str, password: str
+                ) -> SessionInfo:
+    """Check identifier + password; mail a one-time code; returns an ``otp`` session."""
+    from webmail.app import LIMITER, MAILER, SERVICES, SESSIONS
+
+    services, limiter = app[SERVICES], app[LIMITER]
+    ident = identifier.strip().lower()
+    if await limiter.blocked("login-client", client) or (
+            ident and await limiter.blocked("login-account", ident)):
+        raise FlowError([_too_many()], 429)
+    try:
+        account = await services.directory.authenticate(ident, password, client=client,
+                                                        allow_patients=True)
+    except AuthError as exc:
+        await limiter.fail("login-client", client)
+        if ident:
+            await limiter.fail("login-account", ident)
+        if exc.locked:
+            raise FlowError(["Votre compte est temporairement verrouillé après plusieurs "
+                             "échecs. Réessayez dans quelques minutes, ou réinitialisez votre "
+                             "mot de passe."], 429) from exc
+        if exc.not_allowed:
+            info = await services.directory.by_login(ident)
+            text = STATUS_TEXT.get(info.status if info else "", "Ce compte ne peut pas se "
+                                   "connecter ici.")
+            raise FlowError([text], 403) from exc
+        raise FlowError(["Identifiant ou mot de passe incorrect."], 401) from exc
+    if not account.is_patient:
+        raise FlowError(["Cette messagerie web est réservée aux patients. Les professionnels "
+                         "utilisent leur logiciel de messagerie."], 403)
+    if account.status != "open":
+        raise FlowError([STATUS_TEXT.get(account.status, "Votre messagerie est fermée.")], 403)
+    contact = await services.directory.contact(account.id)
+    if not contact.get("email"):
+        raise FlowError(["Aucune adresse électronique de contact n'est enregistrée : "
+                         "contactez l'assistance."], 409)
+    await limiter.clear("login-account", ident)
+    session = await app[SESSIONS].create(account.id, "otp")
+    code = await app[SESSIONS].set_otp(session)
+    await app[MAILER].send(PersonalMail(
+        contact["email"], "Votre code de connexion",
+        f"Bonjour,\n\nVotre code de connexion à votre messagerie santé est : {code}\n\n"
+        "Il est valable 10 minutes. Si vous n'avez pas demandé à vous connecter, changez "
+        "votre mot de passe.\n"))
+    return session
+
+
+async def verify_otp(app: web.Application, session: SessionInfo, code: str) -> SessionInfo:
+    """Check the mailed code; returns the NEW active session (rotation at login)."""
+    from webmail.app import LIMITER, SESSIONS
+
+    limiter, sessions = app[LIMITER], app[SESSIONS]
+    subject = str(session.account_id)
+    if await limiter.blocked("otp-account", subject):
+        await sessions.destroy(session.token)
+        raise FlowError([_too_many()], 429, restart=True)
+    result = await sessions.check_otp(session, re.sub(r"\s", "", code))
+    if result is None:
+        raise FlowError(["Ce code a expiré ou a été trop souvent mal saisi. Connectez-vous "
+                         "à nouveau pour recevoir un nouveau code."], 401, restart=True)
+    if not result:
+        await limiter.fail("otp-account", subject)
+        raise FlowError(["Code incorrect. Vérifiez le dernier code reçu par courriel."], 401)
+    await limiter.clear("otp-account", subject)
+    return await sessions.rotate(session, "active")
+
+
+async def request_reset(app: web.Application, client: str, identifier: str,
+                        base_url: str) -> None:
+    """Mail a reset link to the contact email of the account named by ``identifier`` (login
+    identifier or NIR). Always silent about whether the account exists."""
+    from webmail.app import LIMITER, MAILER, SERVICES
+
+    services, limiter = app[SERVICES], app[LIMITER]
+    if await limiter.fail("reset-client", client):
+        raise FlowError([_too_many()], 429)
+    account = await services.directory.by_login(identifier)
+    if account is None:
+        try:
+            account = await services.directory.by_ins(normalise_nir(identifier))
+        except FlowError:
+            account = None
+    if account is None or not account.is_patient or account.status != "open":
+        return
+    if await limiter.fail("reset-account", str(account.id)):
+        return
+    async with services.db.session() as s:
+        login_id = (await s.execute(select(Account.login_id).where(
+            Account.id == account.id))).scalar()
+    contact = await services.directory.contact(account.id)
+    if not login_id or not contact.get("email"):
+        return
+    token = secrets.token_urlsafe(32)
+    expires = datetime.now(UTC) + RESET_VALIDITY
+
+    async def op(s: AsyncSession) -> None:
+        await s.execute(delete(ResetToken).where(ResetToken.account_id == account.id))
+        s.add(ResetToken(token_hash=digest(token), account_id=account.id, expires=expires))
+
+    await services.db.write(op)
+    await app[MAILER].send(PersonalMail(
+        contact["email"], "Réinitialisation de votre mot de passe",
+        f"Bonjour,\n\nVotre identifiant est : {login_id}\n\nPour choisir un nouveau mot de "
+        f"passe, ouvrez ce lien (valable 30 minutes, une seule fois) :\n"
+        f"{base_url.rstrip('/')}/reinitialiser/{token}\n\nSi vous n'avez rien demandé, "
+        "ignorez ce message.\n"))
+
+
+async def reset_account(app: web.Application, token: str) -> int | None:
+    """The account of a live reset token, or None."""
+    from webmail.app import SERVICES
+
+    if not token or len(token) > 100:
+        return None
+    async with app[SERVICES].db.session() as s:
+        row = await s.get(ResetToken, digest(token))
+    if row is None:
+        return None
+    expires = row.expires if row.expires.tzinfo else row.expires.replace(tzinfo=UTC)
+    return row.account_id if expires > datetime.now(UTC) else None
+
+
+async def reset_password(app: web.Application, token: str, password: str,
+                         password2: str) -> None:
+    """Set a new password with a reset token (single use); ends every session."""
+    from webmail.app import SERVICES, SESSIONS
+
+    services = app[SERVICES]
+    account_id = await reset_account(app, token)
+    if account_id is None:
+        raise FlowError(["Ce lien a expiré ou a déjà servi. Faites une nouvelle demande."],
+                        410, restart=True)
+    account = await services.directory.get(account_id)
+    async with services.db.session() as s:
+        login_id = (await s.execute(select(Account.login_id).where(
+            Account.id == account_id))).scalar() or ""
+    problems = password_problems(password, identifier=login_id, nir=account.ins or "")
+    if password != password2:
+        problems.append("Les deux mots de passe saisis sont différents.")
+    if problems:
+        raise FlowError(problems)
+    h = digest(token)
+
+    async def op(s: AsyncSession) -> bool:
+        result = await s.execute(delete(ResetToken).where(ResetToken.token_hash == h))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    if not await services.db.write(op):
+        raise FlowError(["Ce lien a déjà servi."], 410, restart=True)
+    await services.directory.set_password(account_id, password)
+    await app[SESSIONS].destroy_all(account_id)

@@ -1,0 +1,189 @@
+"""HTML views of the mailbox: conversations, messages, attachments, replies, new messages."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from mailserver.directory.service import AccountInfo
+from webmail.app import MAILBOX, R_ATTACHMENT_CSP, R_SHOW_IMAGES, current_account, render, see_other
+from webmail.mailbox import Mailbox, ReplyRefused, StoredMessage, Upload
+from webmail.render import render_message
+
+__all__ = ["setup", "uploads_of", "conversation_view_model", "attachment_response"]
+
+
+def _int(value: str, default: int = 1) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+def uploads_of(form: MultiDictProxy[Any], name: str = "fichiers") -> list[Upload]:
+    """Files of a multipart form (empty file inputs are skipped)."""
+    out = []
+    for field in form.getall(name, []):
+        if isinstance(field, web.FileField):
+            data = field.file.read()
+            if field.filename or data:
+                out.append(Upload(field.filename or "fichier", field.content_type, data))
+    return out
+
+
+async def conversations(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    mailbox = request.app[MAILBOX]
+    query = request.query.get("q", "")[:100]
+    page = _int(request.query.get("page", "1"))
+    items, pages = await mailbox.conversations(account, query=query, page=page)
+    page = min(max(1, page), pages)
+    pharmacies = await mailbox.pharmacies(account)
+    return render(request, "conversations.html", {
+        "items": items, "query": query, "page": page, "pages": pages,
+        "can_start": bool(pharmacies), "qs": urllib.parse.quote(query),
+        "sent": request.query.get("envoye") == "1"})
+
+
+async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: int,
+                                  show_images: bool) -> dict[str, Any]:
+    """Everything a conversation page (or its JSON) shows; marks messages read and sends the
+    requested read receipts."""
+    conv = await mailbox.conversation(account, cid)
+    if conv is None:
+        raise web.HTTPNotFound()
+    stored = await mailbox.messages(account, cid)
+    messages = []
+    for m in stored:
+        raw = await mailbox.read(m)
+
+        def cid_url(content_id: str, m: StoredMessage = m, raw: bytes = raw) -> str | None:
+            for att in render_message(raw).attachments:
+                if att.content_id == content_id and att.content_type in (
+                        "image/png", "image/jpeg", "image/gif", "image/webp"):
+                    return f"/conversations/{cid}/messages/{m.id}/pieces/{att.index}?inline=1"
+            return None
+
+        rendered = render_message(raw, show_images=show_images, cid_url=cid_url)
+        filings = await mailbox.filings(account, m.id) if m.folder == "INBOX" else {}
+        messages.append({"stored": m, "r": rendered, "mine": m.folder == "Sent",
+                         "filings": filings, "unread": m.folder == "INBOX" and not m.seen})
+    await mailbox.mark_seen(stored)
+    await mailbox.send_receipts(account, cid, stored)
+    correspondent = await mailbox.correspondent(conv)
+    blocked = sum(x["r"].blocked_images for x in messages)
+    title = next((x["r"].subject for x in messages if x["r"].subject), "(sans objet)")
+    return {"conv": conv, "messages": messages, "correspondent": correspondent,
+            "blocked": blocked, "title": title,
+            "can_reply": not conv.closed and any(not x["mine"] for x in messages)}
+
+
+async def conversation(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    cid = _int(request.match_info["cid"], -1)
+    show_images = request.query.get("images") == "1"
+    request[R_SHOW_IMAGES] = show_images
+    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images)
+    model.update({"show_images": show_images, "errors": [],
+                  "sent": request.query.get("envoye") == "1"})
+    return render(request, "conversation.html", model)
+
+
+async def reply(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    cid = _int(request.match_info["cid"], -1)
+    form = await request.post()
+    body = str(form.get("message", ""))
+    try:
+        await request.app[MAILBOX].reply(account, cid, body, uploads_of(form))
+    except ReplyRefused as exc:
+        if exc.status == 404:
+            raise web.HTTPNotFound() from exc
+        model = await conversation_view_model(request.app[MAILBOX], account, cid, False)
+        model.update({"show_images": False, "errors": [exc.text], "sent": False,
+                      "draft": body})
+        return render(request, "conversation.html", model, status=exc.status)
+    return see_other(f"/conversations/{cid}?envoye=1#reponse")
+
+
+def attachment_response(data: bytes, filename: str, content_type: str, inline: bool
+                        ) -> web.Response:
+    """A download that can never run in our origin: attachment disposition and a generic
+    type, except known raster images shown inline (cid: images)."""
+    quoted = urllib.parse.quote(filename, safe="")
+    ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_"
+                         for c in filename)
+    disposition = "inline" if inline else "attachment"
+    ctype = content_type if inline else "application/octet-stream"
+    response = web.Response(body=data, content_type=ctype, headers={
+        "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; "
+                               f"filename*=UTF-8''{quoted}",
+    })
+    # No script may ever run from an attachment, even if a browser sniffed it.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+async def attachment(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    mailbox = request.app[MAILBOX]
+    cid = _int(request.match_info["cid"], -1)
+    mid = _int(request.match_info["mid"], -1)
+    idx = _int(request.match_info["idx"], -1)
+    if await mailbox.conversation(account, cid) is None:
+        raise web.HTTPNotFound()
+    message = await mailbox.message(account, cid, mid)
+    if message is None:
+        raise web.HTTPNotFound()
+    from webmail.render import part_bytes
+
+    found = part_bytes(await mailbox.read(message), idx)
+    if found is None:
+        raise web.HTTPNotFound()
+    att, data = found
+    inline = request.query.get("inline") == "1" and att.content_type in (
+        "image/png", "image/jpeg", "image/gif", "image/webp")
+    response = attachment_response(data, att.filename, att.content_type, inline)
+    # Our CSP for pages is set by the middleware; keep the attachment's own stricter one.
+    request[R_ATTACHMENT_CSP] = response.headers["Content-Security-Policy"]
+    return response
+
+
+async def new_message_get(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    pharmacies = await request.app[MAILBOX].pharmacies(account)
+    if not pharmacies:
+        raise web.HTTPNotFound()
+    return render(request, "new_message.html", {"pharmacies": pharmacies, "errors": [],
+                                                "form": {}})
+
+
+async def new_message_post(request: web.Request) -> web.StreamResponse:
+    account = current_account(request)
+    mailbox = request.app[MAILBOX]
+    pharmacies = await mailbox.pharmacies(account)
+    form = await request.post()
+    values = {k: str(form.get(k, "")) for k in ("pharmacie", "objet", "message")}
+    try:
+        await mailbox.new_message(account, values["pharmacie"], values["objet"],
+                                  values["message"], uploads_of(form))
+    except ReplyRefused as exc:
+        if not pharmacies:
+            raise web.HTTPForbidden() from exc
+        return render(request, "new_message.html", {"pharmacies": pharmacies,
+                                                    "errors": [exc.text], "form": values},
+                      status=exc.status)
+    return see_other("/conversations?envoye=1")
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/conversations", conversations)
+    r.add_get("/conversations/{cid}", conversation)
+    r.add_post("/conversations/{cid}/repondre", reply)
+    r.add_get("/conversations/{cid}/messages/{mid}/pieces/{idx}", attachment)
+    r.add_get("/nouveau-message", new_message_get)
+    r.add_post("/nouveau-message", new_message_post)

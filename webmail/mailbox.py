@@ -1,0 +1,368 @@
+"""The patient's mailbox as the webmail sees it: conversations, their messages, replies,
+new messages to pharmacies and read receipts. Front-end neutral (the HTML views and the JSON
+API both call it); all sending goes through ``services.delivery`` and therefore the one send
+policy (``mailserver.policy``) that SMTP submission also uses.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import importlib
+import inspect
+import logging
+import mimetypes
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.app import Services
+from mailserver.delivery import DeliveryReport
+from mailserver.directory.service import AccountInfo
+from mailserver.errors import PolicyDenied
+from mailserver.policy import Reason
+from mailserver.smtp.mdn import build_read_receipt
+from mailserver.store.conversations import ConversationInfo
+from mailserver.store.models import Folder, Message
+from webmail.models import MdnSent
+from webmail.render import Rendered, parse_message, render_message
+
+__all__ = ["Mailbox", "ConversationSummary", "StoredMessage", "Upload", "REASON_FR",
+           "PER_PAGE", "MAX_UPLOAD_TOTAL", "MAX_UPLOADS", "ReplyRefused"]
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 20
+MAX_UPLOAD_TOTAL = 20 * 1000 * 1000
+MAX_UPLOADS = 10
+_FOLDERS = ("INBOX", "Sent")
+
+REASON_FR: dict[Reason, str] = {
+    Reason.INVALID_ADDRESS: "L'adresse du destinataire n'est pas valide.",
+    Reason.UNKNOWN_RECIPIENT: "Ce destinataire est inconnu.",
+    Reason.RECIPIENT_NOT_OPEN: "La messagerie de ce destinataire est fermée.",
+    Reason.OUTSIDE_TRUST_SPACE: "Ce destinataire est hors de l'espace de confiance MSSanté.",
+    Reason.SENDER_OUTSIDE_TRUST_SPACE: "Envoi impossible depuis cette adresse.",
+    Reason.SENDER_NOT_AUTHORISED: "Votre messagerie ne permet pas d'envoyer de message "
+                                  "(compte fermé ou suspendu).",
+    Reason.PATIENT_TO_PATIENT: "Vous ne pouvez pas écrire à un autre patient.",
+    Reason.PATIENT_CANNOT_START: "Vous pouvez seulement répondre à un professionnel qui vous a "
+                                 "écrit, ou écrire à une pharmacie où vous avez été servi "
+                                 "dans l'année.",
+    Reason.CONVERSATION_CLOSED: "Le professionnel a clos cette conversation : vous ne pouvez "
+                                "plus y répondre.",
+    Reason.NOT_A_PARTICIPANT: "Ce destinataire ne participe pas à cette conversation.",
+    Reason.TOO_LARGE: "Le message dépasse la taille maximale (25 Mo).",
+}
+
+
+class ReplyRefused(Exception):
+    """The webmail refuses before asking delivery (French text for the patient)."""
+
+    def __init__(self, text: str, status: int = 403) -> None:
+        super().__init__(text)
+        self.text = text
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    folder: str
+    folder_id: int
+    uid: int
+    flags: frozenset[str]
+    internaldate: datetime
+
+    @property
+    def seen(self) -> bool:
+        return "\\Seen" in self.flags
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    id: int
+    title: str
+    correspondent: str
+    unread: int
+    total: int
+    updated_at: datetime
+    closed: bool
+
+
+def _fold(text: str) -> str:
+    """Case- and accent-insensitive form for search."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold())
+                   if not unicodedata.combining(c))
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+class Mailbox:
+    """Reading and writing a patient's conversations."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def _rows(self, account_id: int, conversation_id: int | None = None
+                    ) -> list[tuple[int | None, StoredMessage]]:
+        q = (select(Message.conversation_id, Message.id, Folder.name, Message.folder_id,
+                    Message.uid, Message.flags, Message.internaldate)
+             .join(Folder, Folder.id == Message.folder_id)
+             .where(Message.account_id == account_id, Folder.name.in_(_FOLDERS),
+                    Message.conversation_id.is_not(None)))
+        if conversation_id is not None:
+            q = q.where(Message.conversation_id == conversation_id)
+        async with self.s.db.session() as session:
+            rows = (await session.execute(q.order_by(Message.internaldate, Message.id))).all()
+        return [(r[0], StoredMessage(r[1], r[2], r[3], r[4], frozenset((r[5] or "").split()),
+                                     _utc(r[6]))) for r in rows]
+
+    async def correspondent(self, conv: ConversationInfo) -> str:
+        """The professional's name (patients see names, not necessarily addresses)."""
+        info = await self.s.directory.lookup(conv.started_by)
+        if info is not None and info.name:
+            return info.name
+        entry = await self.s.directory.national_entry(conv.started_by)
+        if entry is not None and entry.name:
+            return entry.name
+        return conv.started_by.partition("@")[0].replace(".", " ").title()
+
+    async def conversations(self, account: AccountInfo, *, query: str = "", page: int = 1
+                            ) -> tuple[list[ConversationSummary], int]:
+        """One page of the patient's conversations (newest first) and the number of pages."""
+        convs = await self.s.conversations.list_for_patient(account.id)
+        by_conv: dict[int, list[StoredMessage]] = {}
+        for cid, row in await self._rows(account.id):
+            if cid is not None:
+                by_conv.setdefault(cid, []).append(row)
+        out = []
+        for conv in convs:
+            rows = by_conv.get(conv.id, [])
+            title = ""
+            if rows:
+                subject, _ = await self.s.store.read_header_fields(rows[0].id)
+                title = subject or ""
+            summary = ConversationSummary(
+                conv.id, title or "(sans objet)", await self.correspondent(conv),
+                sum(1 for r in rows if r.folder == "INBOX" and not r.seen), len(rows),
+                _utc(conv.updated_at), conv.closed)
+            if query and _fold(query) not in _fold(f"{summary.title} {summary.correspondent}"):
+                continue
+            out.append(summary)
+        pages = max(1, -(-len(out) // PER_PAGE))
+        page = min(max(1, page), pages)
+        return out[(page - 1) * PER_PAGE: page * PER_PAGE], pages
+
+    async def conversation(self, account: AccountInfo, conversation_id: int
+                           ) -> ConversationInfo | None:
+        """The conversation if it belongs to this patient (else None: answer 404)."""
+        conv = await self.s.conversations.get(conversation_id)
+        if conv is None or conv.patient_account_id != account.id:
+            return None
+        return conv
+
+    async def messages(self, account: AccountInfo, conversation_id: int
+                       ) -> list[StoredMessage]:
+        return [r for _, r in await self._rows(account.id, conversation_id)]
+
+    async def message(self, account: AccountInfo, conversation_id: int, message_id: int
+                      ) -> StoredMessage | None:
+        for m in await self.messages(account, conversation_id):
+            if m.id == message_id:
+                return m
+        return None
+
+    async def read(self, message: StoredMessage) -> bytes:
+        return await self.s.store.read_raw(message.id)
+
+    async def mark_seen(self, messages: Sequence[StoredMessage]) -> None:
+        by_folder: dict[int, list[int]] = {}
+        for m in messages:
+            if m.folder == "INBOX" and not m.seen:
+                by_folder.setdefault(m.folder_id, []).append(m.uid)
+        for folder_id, uids in by_folder.items():
+            await self.s.store.store_flags(folder_id, uids, ["\\Seen"], "add")
+
+    async def filings(self, account: AccountInfo, message_id: int) -> dict[str, str]:
+        """filename → label of the attachments the dossier bridge filed (if it is installed)."""
+        try:
+            api = importlib.import_module("dossier_bridge.api")
+        except ModuleNotFoundError:
+            return {}
+        fn = getattr(api, "filings_for_message", None)
+        if fn is None:
+            return {}
+        try:
+            result: Any = fn(self.s, account.id, message_id)
+            if inspect.isawaitable(result):
+                result = await result
+            return {str(name): str(label) for name, label in result}
+        except Exception:  # noqa: BLE001 - the mailbox must render without the bridge
+            log.warning("webmail: dossier bridge filings unavailable")
+            return {}
+
+    async def pharmacies(self, account: AccountInfo) -> list[tuple[str, str]]:
+        """(address, name) of the pharmacies the patient may write to first."""
+        source = self.s.delivery.pharmacies
+        if source is None:
+            return []
+        out = []
+        for addr in sorted(await source.pharmacies_for(account.id)):
+            info = await self.s.directory.lookup(addr)
+            entry = None if info else await self.s.directory.national_entry(addr)
+            out.append((addr, (info.name if info else None)
+                        or (entry.name if entry else None) or addr))
+        return out
+
+    # -- read receipts (RFC 8098) -------------------------------------------------------
+
+    async def send_receipts(self, account: AccountInfo, conversation_id: int,
+                            messages: Sequence[StoredMessage]) -> int:
+        """Send the ``displayed`` MDN of every opened message that asked for one, once.
+
+        The patient cannot refuse (domain README 3). The marker is written before sending,
+        so a receipt is sent at most once even if two pages open at the same time.
+        """
+        sent = 0
+        for m in messages:
+            if m.folder != "INBOX":
+                continue
+            raw = await self.read(m)
+            rendered = render_message(raw)
+            pairs = email.utils.getaddresses([rendered.mdn_to]) if rendered.mdn_to else []
+            notify = pairs[0][1] if pairs else ""
+            if not notify or not await self._claim_receipt(account.id, m.id):
+                continue
+            mdn = build_read_receipt(
+                raw, notify_to=notify, final_recipient=account.address,
+                reporting_ua=f"{self.s.config.domain}; MSSante webmail",
+                our_domain=self.s.config.patient_domain)
+            message = message_from_bytes(mdn.message, policy=email_policy.compat32)
+            message.replace_header("From", account.address)
+            data = message.as_bytes(policy=email_policy.compat32.clone(linesep="\r\n"))
+            party = await self.s.delivery.party_of(account)
+            # RFC 8098 3.3: an MDN is sent with a null envelope sender; no Sent copy.
+            report = await self.s.delivery.deliver(party, "", [mdn.envelope_recipient], data,
+                                                   conversation_id=conversation_id)
+            if report.accepted:
+                sent += 1
+            else:
+                log.info("webmail: read receipt refused reason=%s",
+                         report.outcomes[0].decision.reason.name if report.outcomes else "-")
+        return sent
+
+    async def _claim_receipt(self, account_id: int, message_id: int) -> bool:
+        async def op(s: AsyncSession) -> bool:
+            exists = (await s.execute(select(MdnSent.id).where(
+                MdnSent.account_id == account_id, MdnSent.message_id == message_id))).first()
+            if exists:
+                return False
+            s.add(MdnSent(account_id=account_id, message_id=message_id,
+                          sent_at=datetime.now(UTC)))
+            await s.flush()
+            return True
+
+        try:
+            return await self.s.db.write(op)
+        except IntegrityError:
+            return False
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _compose(self, account: AccountInfo, display: str, to: Sequence[str], subject: str,
+                 body: str, uploads: Sequence[Upload], *, in_reply_to: str = "",
+                 references: Sequence[str] = ()) -> bytes:
+        if len(uploads) > MAX_UPLOADS:
+            raise ReplyRefused(f"Vous pouvez joindre au plus {MAX_UPLOADS} fichiers.", 400)
+        if sum(len(u.data) for u in uploads) > MAX_UPLOAD_TOTAL:
+            raise ReplyRefused("Les pièces jointes dépassent 20 Mo au total.", 413)
+        if not body.strip() and not uploads:
+            raise ReplyRefused("Le message est vide.", 400)
+        msg = EmailMessage()
+        msg["From"] = email.utils.formataddr((display, account.address)) if display \
+            else account.address
+        msg["To"] = ", ".join(to)
+        msg["Subject"] = " ".join(subject.split())[:200] or "(sans objet)"
+        msg["Date"] = email.utils.format_datetime(datetime.now(UTC))
+        msg["Message-ID"] = email.utils.make_msgid(domain=self.s.config.patient_domain)
+        if in_reply_to:
+            msg["In-Reply-To"] = in_reply_to  # RFC 5322 3.6.4
+            msg["References"] = " ".join(dict.fromkeys([*references, in_reply_to]))
+        msg["MIME-Version"] = "1.0"
+        msg.set_content(body.replace("\r\n", "\n"))
+        for u in uploads:
+            ctype = u.content_type if "/" in u.content_type else (
+                mimetypes.guess_type(u.filename)[0] or "application/octet-stream")
+            if ctype.startswith("text/") or ctype == "message/rfc822":
+                ctype = "application/octet-stream"  # keep the bytes exactly as uploaded
+            maintype, _, subtype = ctype.partition("/")
+            msg.add_attachment(u.data, maintype=maintype, subtype=subtype,
+                               filename=u.filename)
+        return msg.as_bytes(policy=email_policy.SMTP)
+
+    async def _submit(self, account: AccountInfo, rcpts: Sequence[str], raw: bytes,
+                      conversation_id: int | None) -> DeliveryReport:
+        try:
+            return await self.s.delivery.submit_as(account, rcpts, raw,
+                                                   conversation_id=conversation_id)
+        except PolicyDenied as exc:
+            reason = exc.reason if isinstance(exc.reason, Reason) else None
+            raise ReplyRefused(REASON_FR.get(reason, "Envoi refusé.") if reason
+                               else "Envoi refusé.") from exc
+
+    async def reply(self, account: AccountInfo, conversation_id: int, body: str,
+                    uploads: Sequence[Upload] = ()) -> DeliveryReport:
+        """Reply inside a conversation a professional started (policy-checked by delivery)."""
+        conv = await self.conversation(account, conversation_id)
+        if conv is None:
+            raise ReplyRefused("Conversation introuvable.", 404)
+        # Closed conversations, participants...: decided by the send policy in delivery,
+        # the same module SMTP submission uses.
+        messages = await self.messages(account, conversation_id)
+        last: Rendered | None = None
+        for m in reversed(messages):
+            if m.folder == "INBOX":
+                last = render_message(await self.read(m))
+                break
+        if last is None:
+            raise ReplyRefused(REASON_FR[Reason.PATIENT_CANNOT_START])
+        subject = last.subject
+        if not subject.lower().startswith(("re:", "re :")):
+            subject = f"RE: {subject}"
+        display = await self.s.directory.display_name(account)
+        raw = self._compose(account, display, sorted(conv.parties), subject, body, uploads,
+                            in_reply_to=last.message_id, references=last.references)
+        return await self._submit(account, sorted(conv.parties), raw, conversation_id)
+
+    async def new_message(self, account: AccountInfo, pharmacy: str, subject: str, body: str,
+                          uploads: Sequence[Upload] = ()) -> DeliveryReport:
+        """A first message to an allowed pharmacy (the only kind a patient may start)."""
+        # Whether this pharmacy may be written to is the send policy's decision.
+        display = await self.s.directory.display_name(account)
+        raw = self._compose(account, display, [pharmacy], subject, body, uploads)
+        return await self._submit(account, [pharmacy], raw, None)
+
+
+def message_headers(raw: bytes) -> EmailMessage:
+    """Parsed headers of a stored message (used by tests and the API)."""
+    return parse_message(raw)

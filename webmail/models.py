@@ -1,0 +1,79 @@
+"""Tables of the webmail: sessions, rate-limit counters, reset tokens, read-receipt markers,
+and the (sealed) Vitale card serial numbers recorded at first connection.
+
+Nothing here is readable by someone holding only the database: session and reset tokens are
+stored as SHA-256 digests (a stolen table cannot be replayed), one-time codes as keyed digests
+bound to their session, and the Vitale serial is sealed with the patient's data key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailserver.store.models import Base
+
+__all__ = ["WebSession", "RateCounter", "ResetToken", "MdnSent", "VitaleCard"]
+
+
+class WebSession(Base):
+    """A server-side session. ``stage``: ``first`` (first connection under way), ``otp``
+    (password checked, one-time code pending) or ``active`` (logged in)."""
+
+    __tablename__ = "webmail_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(8))
+    csrf: Mapped[str] = mapped_column(String(64))
+    otp_hash: Mapped[str | None] = mapped_column(String(64))
+    otp_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    otp_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RateCounter(Base):
+    """Failures counted per key (a digest of ``purpose:account`` or ``purpose:client``) in a
+    sliding window; ``locked_until`` set once the limit is reached."""
+
+    __tablename__ = "webmail_rate"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ResetToken(Base):
+    """A single-use password-reset link sent to the contact email."""
+
+    __tablename__ = "webmail_reset_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MdnSent(Base):
+    """The read receipt (RFC 8098) of this stored message has been sent (sent once only)."""
+
+    __tablename__ = "webmail_mdn_sent"
+    __table_args__ = (UniqueConstraint("account_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    message_id: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VitaleCard(Base):
+    """The Vitale card serial number the patient typed at first connection, sealed."""
+
+    __tablename__ = "webmail_vitale"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    serial_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,250 @@
+"""Stored message bytes → what the patient sees (pure: no I/O, no aiohttp).
+
+Theory of operation
+-------------------
+* Parsing uses the stdlib ``email`` package (policy ``default``); a malformed message still
+  renders (as much as can be read), it never raises.
+* The body is the HTML alternative when there is one (RFC 2046 5.1.4: the last alternative the
+  reader understands), sanitised by nh3 (ammonia) with a strict allow-list: no scripts, styles,
+  event handlers, forms, frames or ``style`` attributes; URLs only ``http``/``https``/``mailto``
+  (and ``cid:``/``data:`` images). Plain text is escaped by Jinja2 (autoescape).
+* Remote images are privacy leaks (read tracking): their ``src`` is replaced by a local
+  placeholder unless the patient asked to show them. ``cid:`` images (RFC 2392) point to the
+  message's own parts, served by the webmail.
+* Links keep their target but lose known tracking parameters (``utm_*``, ``fbclid``...); the
+  page shows each link's target next to it (CSS), and links open with ``rel=noreferrer``.
+* Attachments are every leaf part that is not the displayed body (nor its text alternative);
+  they are numbered by their position in ``Message.walk()`` order, which is stable for the
+  same bytes.
+"""
+
+from __future__ import annotations
+
+import email
+import email.utils
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage, Message
+from email.policy import default as default_policy
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import nh3
+
+__all__ = ["Attachment", "Rendered", "render_message", "part_bytes", "sanitise_html",
+           "strip_tracking", "BLOCKED_IMAGE", "parse_message"]
+
+BLOCKED_IMAGE = "/static/image-bloquee.svg"
+
+_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl",
+    "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li", "ol", "p",
+    "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot",
+    "th", "thead", "tr", "u", "ul",
+}
+_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "abbr": {"title"},
+}
+_TRACKING = re.compile(
+    r"^(utm_.*|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi|mkt_tok|"
+    r"igshid|yclid|oly_enc_id|oly_anon_id|vero_id|__s|ref_src|trk|trkCampaign|sc_cid)$",
+    re.IGNORECASE)
+
+
+def strip_tracking(url: str) -> str:
+    """``url`` without known tracking query parameters (utm_*, fbclid, gclid...)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+def sanitise_html(html: str, *, show_images: bool = False,
+                  cid_url: Callable[[str], str | None] | None = None) -> tuple[str, int]:
+    """Sanitise an HTML mail body; returns (safe HTML fragment, number of blocked images)."""
+    blocked = 0
+
+    def attribute_filter(tag: str, attr: str, value: str) -> str | None:
+        nonlocal blocked
+        if tag == "img" and attr == "src":
+            v = value.strip()
+            if v.lower().startswith("cid:"):
+                return cid_url(v[4:].strip("<>")) if cid_url else None
+            if v.lower().startswith("data:image/") and not v.lower().startswith(
+                    "data:image/svg"):
+                return v
+            if v.lower().startswith(("http://", "https://", "//")):
+                if show_images:
+                    return v
+                blocked += 1
+                return BLOCKED_IMAGE
+            return None
+        if tag == "a" and attr == "href":
+            v = value.strip()
+            if v.lower().startswith(("http://", "https://")):
+                return strip_tracking(v)
+            if v.lower().startswith("mailto:"):
+                return v
+            return None
+        return value
+
+    def relative(url: str) -> str | None:
+        # Only our own rewritten URLs may be relative (cid images, the placeholder).
+        return url if url.startswith(("/static/", "/conversations/")) else None
+
+    safe = nh3.clean(
+        html, tags=_TAGS, attributes=_ATTRIBUTES, attribute_filter=attribute_filter,
+        url_schemes={"http", "https", "mailto", "cid", "data"}, url_relative=relative,
+        link_rel="noopener noreferrer nofollow", strip_comments=True,
+        clean_content_tags={"script", "style", "title", "head", "template", "textarea",
+                            "iframe", "object", "embed", "noscript", "svg", "math"})
+    return safe, blocked
+
+
+@dataclass(frozen=True)
+class Attachment:
+    index: int
+    filename: str
+    content_type: str
+    size: int
+    content_id: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    from_name: str
+    from_address: str
+    date: datetime | None
+    html: str | None
+    text: str | None
+    attachments: tuple[Attachment, ...]
+    blocked_images: int
+    message_id: str
+    references: tuple[str, ...]
+    mdn_to: str
+    fin: bool
+
+
+def parse_message(raw: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(raw, policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def _header(msg: Message, name: str) -> str:
+    try:
+        v = msg.get(name)
+        return " ".join(str(v).split()) if v is not None else ""
+    except Exception:  # noqa: BLE001 - malformed header reads as empty
+        return ""
+
+
+def _text_of(part: Message) -> str:
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - unknown charset, bad encoding: decode by hand
+        content = None
+    if isinstance(content, str):
+        return content
+    payload = part.get_payload(decode=True)
+    return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def _filename(part: Message, index: int) -> str:
+    try:
+        name = part.get_filename()
+    except Exception:  # noqa: BLE001
+        name = None
+    name = (name or "").replace("/", "_").replace("\\", "_").strip()
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name)
+    if not name:
+        ext = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg",
+               "application/zip": ".zip"}.get(part.get_content_type(), ".bin")
+        name = f"piece-jointe-{index}{ext}"
+    return name[:200]
+
+
+def _leaves(msg: Message) -> list[tuple[int, Message]]:
+    return [(i, p) for i, p in enumerate(msg.walk()) if not p.is_multipart()]
+
+
+def _choose_body(msg: EmailMessage) -> tuple[Message | None, Message | None]:
+    """(html part, plain part) chosen for display."""
+    try:
+        html = msg.get_body(preferencelist=("html",))
+        plain = msg.get_body(preferencelist=("plain",))
+    except Exception:  # noqa: BLE001
+        return None, None
+    return html, plain
+
+
+def render_message(raw: bytes, *, show_images: bool = False,
+                   cid_url: Callable[[str], str | None] | None = None) -> Rendered:
+    """Parse and sanitise a stored message for display."""
+    msg = parse_message(raw)
+    html_part, plain_part = _choose_body(msg)
+    html: str | None = None
+    text: str | None = None
+    blocked = 0
+    if html_part is not None:
+        html, blocked = sanitise_html(_text_of(html_part), show_images=show_images,
+                                      cid_url=cid_url)
+    elif plain_part is not None:
+        text = _text_of(plain_part)
+    body_parts = {id(p) for p in (html_part, plain_part) if p is not None}
+    attachments = []
+    for index, part in _leaves(msg):
+        if id(part) in body_parts:
+            continue
+        ctype = part.get_content_type()
+        try:
+            has_name = bool(part.get_filename())
+        except Exception:  # noqa: BLE001
+            has_name = False
+        if ctype in ("text/plain", "text/html") and not has_name \
+                and part.get_content_disposition() != "attachment":
+            continue
+        payload = part.get_payload(decode=True)
+        attachments.append(Attachment(index, _filename(part, index), ctype,
+                                      len(payload) if isinstance(payload, bytes) else 0,
+                                      _header(part, "Content-ID").strip("<>")))
+    frm = _header(msg, "From")
+    pairs = email.utils.getaddresses([frm]) if frm else []
+    name, addr = pairs[0] if pairs else ("", "")
+    date = None
+    try:
+        date = email.utils.parsedate_to_datetime(_header(msg, "Date")) if _header(
+            msg, "Date") else None
+    except (TypeError, ValueError):
+        date = None
+    msgids = re.findall(r"<[^<>\s]+>", _header(msg, "Message-ID"))
+    refs = re.findall(r"<[^<>\s]+>", _header(msg, "References"))
+    return Rendered(
+        subject=_header(msg, "Subject"), from_name=name, from_address=addr.lower(), date=date,
+        html=html, text=text, attachments=tuple(attachments), blocked_images=blocked,
+        message_id=msgids[0] if msgids else "", references=tuple(refs),
+        mdn_to=_header(msg, "Disposition-Notification-To"),
+        fin=_header(msg, "X-MSS-MES").upper() == "FIN")
+
+
+def part_bytes(raw: bytes, index: int) -> tuple[Attachment, bytes] | None:
+    """The decoded bytes of leaf part ``index`` (as numbered by :func:`render_message`)."""
+    msg = parse_message(raw)
+    for i, part in _leaves(msg):
+        if i == index:
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+            return Attachment(i, _filename(part, i), part.get_content_type(), len(data),
+                              _header(part, "Content-ID").strip("<>")), data
+    return None
