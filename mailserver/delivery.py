@@ -22,7 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.policy import compat32
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +48,7 @@ __all__ = [
     "DeliveryReport",
     "HeaderFacts",
     "parse_header_facts",
+    "header_block",
     "JOB_FILE_DOCUMENTS",
     "JOB_NOTIFY_PATIENT",
 ]
@@ -104,32 +107,53 @@ def _addresses(value: str | None) -> list[str]:
     return [normalise_address(a) for _, a in email.utils.getaddresses([value]) if a]
 
 
-def parse_header_facts(raw: bytes) -> HeaderFacts:
-    """Read the headers delivery needs. Never raises on malformed headers."""
+def header_block(raw: bytes) -> bytes:
+    """The header section of a message (up to the first empty line), without the body, so
+    header parsing costs the same for a 10 KB and a 25 MB message."""
+    end = raw.find(b"\r\n\r\n")
+    lf_end = raw.find(b"\n\n")
+    if end < 0 or (0 <= lf_end < end):
+        return raw[: lf_end + 2] if lf_end >= 0 else raw[:1_000_000]
+    return raw[: end + 4]
+
+
+def _decode(value: str) -> str:
+    """RFC 2047 encoded words → text; malformed input is returned as it is."""
+    if "=?" not in value:
+        return " ".join(value.split())
     try:
-        msg = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+        return str(make_header(decode_header(value)))
+    except (HeaderParseError, LookupError, ValueError, UnicodeError):
+        return value
+
+
+def parse_header_facts(raw: bytes) -> HeaderFacts:
+    """Read the headers delivery needs. Never raises on malformed headers.
+
+    Uses the fast ``compat32`` header parser on the header block only (the ``default`` policy
+    costs close to a millisecond per message, a third of the SMTP acceptance budget).
+    """
+    try:
+        msg = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
 
         def get(name: str) -> str:
-            try:
-                v = msg.get(name)
-                return str(v) if v is not None else ""
-            except Exception:  # noqa: BLE001 - a malformed header reads as empty
-                return ""
+            v = msg.get(name)
+            return v if isinstance(v, str) else ("" if v is None else str(v))
 
         frm = get("From")
         pairs = email.utils.getaddresses([frm]) if frm else []
-        from_name, from_addr = pairs[0] if pairs else ("", "")
+        _from_name, from_addr = pairs[0] if pairs else ("", "")
         refs = _MSGID.findall(get("In-Reply-To")) + _MSGID.findall(get("References"))
         date = None
         if get("Date"):
             try:
                 date = email.utils.parsedate_to_datetime(get("Date"))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, IndexError):
                 date = None
         msgid = _MSGID.findall(get("Message-ID"))
         return HeaderFacts(
-            subject=get("Subject"),
-            from_display=frm,
+            subject=_decode(get("Subject")),
+            from_display=_decode(frm),
             from_address=normalise_address(from_addr) if from_addr else "",
             message_id=msgid[0] if msgid else "",
             references=tuple(dict.fromkeys(refs)),

@@ -36,6 +36,7 @@ class LocalBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._dirs: set[Path] = set()
 
     def _path(self, key: str) -> Path:
         if not key or not all(c in "0123456789abcdef" for c in key):
@@ -44,7 +45,9 @@ class LocalBlobStore:
 
     def _put_sync(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
         tmp = path.with_name(path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
