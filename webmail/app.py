@@ -132,7 +132,7 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
                                       "dans un instant."}, status=500)
     extra = " https:" if request.get(R_SHOW_IMAGES) else ""
     response.headers["Content-Security-Policy"] = request.get(
-        "attachment_csp") or CSP.format(extra=extra)
+        R_ATTACHMENT_CSP) or CSP.format(extra=extra)
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
