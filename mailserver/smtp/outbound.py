@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosmtplib
 from cryptography import x509
 
 from mailserver.config import Config
 from mailserver.smtp import dsn as D
+from mailserver.smtp.client import SmtpClient, SmtpClientError
 from mailserver.smtp.queue import ClaimedMessage, OutboundQueue, QueuedRecipient, backoff
 from mailserver.trust.resolver import ResolverError
 from mailserver.trust.space import TrustSpaceService
@@ -83,25 +83,20 @@ def _xtext(value: str) -> str:
 class _Peer:
     """One verified SMTP connection to a domain's next hop."""
 
-    def __init__(self, smtp: aiosmtplib.SMTP, host: str) -> None:
+    def __init__(self, smtp: SmtpClient, host: str) -> None:
         self.smtp = smtp
         self.host = host
         self.used = time.monotonic()
 
     @property
     def alive(self) -> bool:
-        return self.smtp.is_connected
+        return self.smtp.alive
 
     def supports(self, ext: str) -> bool:
-        return self.smtp.supports_extension(ext)
+        return self.smtp.supports(ext)
 
     async def close(self) -> None:
-        try:
-            if self.smtp.is_connected:
-                await asyncio.wait_for(self.smtp.quit(), 5)
-        except Exception:  # noqa: BLE001 - closing anyway
-            pass
-        self.smtp.close()
+        await self.smtp.quit()
 
 
 class PeerPool:
@@ -121,9 +116,9 @@ class PeerPool:
         if peer is not None:
             if peer.alive and time.monotonic() - peer.used < self.idle_seconds:
                 try:
-                    await peer.smtp.rset()
-                    return peer
-                except Exception:  # noqa: BLE001 - stale: reconnect
+                    if (await peer.smtp.rset()).code == 250:
+                        return peer
+                except SmtpClientError:  # stale: reconnect
                     pass
             await self.discard(domain)
         peer = await self._connect(domain)
@@ -163,32 +158,30 @@ class PeerPool:
             raise TempFailure(str(exc)) from exc
         errors = []
         for host, port in hops:
-            smtp = aiosmtplib.SMTP(hostname=host, port=port, start_tls=False,
-                                   tls_context=ctx, local_hostname=cfg.hostname,
-                                   timeout=cfg.queue.connect_timeout)
+            smtp: SmtpClient | None = None
             try:
-                await smtp.connect()
+                smtp = await SmtpClient.connect(host, port, timeout=cfg.queue.connect_timeout,
+                                                local_hostname=cfg.hostname)
                 await smtp.ehlo()
-                if not smtp.supports_extension("starttls"):
+                if not smtp.supports("STARTTLS"):
                     raise TempFailure(f"{host} does not offer STARTTLS")
                 # RFC 3207: never fall back to plaintext; the context verifies chain and name.
-                await smtp.starttls(tls_context=ctx, server_hostname=host)
-                await smtp.ehlo()
+                await smtp.starttls(ctx, server_hostname=host)
                 self._check_peer(domain, smtp, host)
-            except (TempFailure, aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-                smtp.close()
-                errors.append(f"{host}:{port}: {type(exc).__name__}: {exc}")
+            except (TempFailure, SmtpClientError) as exc:
+                if smtp is not None:
+                    smtp.close()
+                errors.append(f"{host}:{port}: {exc}")
                 log.warning("outbound: cannot use %s:%d for %s: %s", host, port, domain,
-                            type(exc).__name__)
+                            str(exc)[:200])
                 continue
             self.connections_opened += 1
             log.info("outbound: connected to %s:%d for %s", host, port, domain)
             return _Peer(smtp, host)
         raise TempFailure("; ".join(errors)[:500])
 
-    def _check_peer(self, domain: str, smtp: aiosmtplib.SMTP, host: str) -> None:
-        ssl_obj = smtp.transport.get_extra_info("ssl_object") if smtp.transport else None
-        der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
+    def _check_peer(self, domain: str, smtp: SmtpClient, host: str) -> None:
+        der = smtp.peer_certificate()
         if not der:
             raise TempFailure(f"{host}: no verified peer certificate")
         cert = x509.load_der_x509_certificate(der)
@@ -198,8 +191,7 @@ class PeerPool:
 
 
 async def _transaction(peer: _Peer, mail_from: str, rcpts: Sequence[QueuedRecipient],
-                       raw: bytes, envid: str | None, ret: str | None, timeout: float
-                       ) -> dict[int, RcptResult]:
+                       raw: bytes, envid: str | None, ret: str | None) -> dict[int, RcptResult]:
     """One SMTP transaction (MAIL, RCPT..., DATA), pipelined when offered (RFC 2920)."""
     smtp = peer.smtp
     dsn = peer.supports("dsn")
@@ -222,43 +214,39 @@ async def _transaction(peer: _Peer, mail_from: str, rcpts: Sequence[QueuedRecipi
             kind, _, addr = r.orcpt.partition(";")
             opts.append(f"ORCPT={kind.strip()};{_xtext(addr.strip())}")
         lines.append(" ".join([f"RCPT TO:<{r.address}>", *opts]))
-    protocol = smtp.protocol
-    if protocol is None:
-        raise TempFailure("connection lost")
     results: dict[int, RcptResult] = {}
     if peer.supports("pipelining"):
-        async with protocol._command_lock:  # type: ignore[union-attr]  # one writer at a time
-            protocol.write("".join(line + "\r\n" for line in lines).encode("utf-8"))
-            replies = [await protocol.read_response(timeout=timeout) for _ in lines]
+        replies = await smtp.pipeline(lines)
     else:
         replies = []
         for line in lines:
-            replies.append(await smtp.execute_command(line.encode("utf-8"), timeout=timeout))
+            replies.append(await smtp.command(line))
             if replies[0].code >= 400:
                 break
     first = replies[0]
     if first.code >= 400:
         kind = "perm" if first.code >= 500 else "temp"
-        text = f"{first.code} {first.message}"
+        text = str(first)
         return {r.id: RcptResult(kind, first.code, f"MAIL FROM: {text}", peer.host)
                 for r in rcpts}
     accepted = []
+    if len(replies) < len(lines):  # MAIL refused without pipelining: handled above
+        raise TempFailure("incomplete replies")
     for r, reply in zip(rcpts, replies[1:], strict=True):
         if reply.code < 300:
             accepted.append(r)
         else:
             kind = "perm" if reply.code >= 500 else "temp"
-            results[r.id] = RcptResult(kind, reply.code, f"{reply.code} {reply.message}",
-                                       peer.host)
+            results[r.id] = RcptResult(kind, reply.code, str(reply), peer.host)
     if not accepted:
         await smtp.rset()
         return results
-    try:
-        reply = await smtp.data(raw, timeout=timeout)
-        outcome = RcptResult("ok", reply.code, f"{reply.code} {reply.message}", peer.host)
-    except aiosmtplib.SMTPDataError as exc:
-        kind = "perm" if exc.code >= 500 else "temp"
-        outcome = RcptResult(kind, exc.code, f"{exc.code} {exc.message}", peer.host)
+    reply = await smtp.data(raw)
+    if reply.code < 300:
+        outcome = RcptResult("ok", reply.code, str(reply), peer.host)
+    else:
+        outcome = RcptResult("perm" if reply.code >= 500 else "temp", reply.code, str(reply),
+                             peer.host)
     for r in accepted:
         results[r.id] = outcome
     return results
@@ -283,7 +271,6 @@ class Courier:
             groups.setdefault(r.domain, []).append(r)
         results: dict[int, RcptResult] = {}
         dsn_capable: dict[str, bool] = {}
-        timeout = self.config.queue.connect_timeout
         for domain, rcpts in groups.items():
             if not self.trust.is_trusted_domain(domain):
                 # The domain left the trust space while the message waited.
@@ -295,12 +282,11 @@ class Courier:
                 peer = await self.pool.get(domain)
                 dsn_capable[domain] = peer.supports("dsn")
                 got = await _transaction(peer, entry.mail_from, rcpts, claimed.raw,
-                                         entry.envid, entry.ret, timeout)
+                                         entry.envid, entry.ret)
                 peer.used = time.monotonic()
             except PermFailure as exc:
                 got = {r.id: RcptResult("perm", 550, str(exc)) for r in rcpts}
-            except (TempFailure, aiosmtplib.SMTPException, OSError,
-                    asyncio.TimeoutError) as exc:
+            except (TempFailure, SmtpClientError, OSError, TimeoutError) as exc:
                 await self.pool.discard(domain)
                 text = str(exc) or type(exc).__name__
                 got = {r.id: RcptResult("temp", 451, text[:500]) for r in rcpts}
@@ -338,7 +324,8 @@ class Courier:
             else:
                 states[r.id] = ("pending", res.text, res.mta)
                 delayed.append((r, res))
-                log.info("outbound: deferred queue=%s domain=%s", entry.token[:8], r.domain)
+                log.info("outbound: deferred queue=%s domain=%s error=%s", entry.token[:8],
+                         r.domain, res.text[:200])
         if states:
             await self.queue.record(entry.id, states)
         still_pending = [r for r in claimed.pending if states.get(r.id, ("pending",))[0]

@@ -18,15 +18,20 @@ for the handler.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 from typing import Any
+
+from aiosmtpd.smtp import TLSSetupException
 
 from mailserver.config import Config
 from mailserver.delivery import Delivery
 from mailserver.directory.service import Directory
 from mailserver.smtp.handler import MailHandler
 from mailserver.smtp.protocol import MailSMTP
+
+log = logging.getLogger(__name__)
 
 __all__ = ["OperatorSMTP", "start_smtp", "smtp_factory", "xtext_decode"]
 
@@ -78,6 +83,17 @@ def _split_params(arg: str, keys: set[str]) -> tuple[str, dict[str, str], bool]:
 
 class OperatorSMTP(MailSMTP):
     """:class:`MailSMTP` accepting the RFC 3461 DSN parameters."""
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """STARTTLS; a refused client certificate is logged as such, not as a crash."""
+        try:
+            await super().smtp_STARTTLS(arg)
+        except TLSSetupException as exc:
+            cause = exc.__cause__
+            reason = getattr(cause, "verify_message", None) or type(cause).__name__
+            log.warning("trust: deny reason=TLS_HANDSHAKE_FAILED (%s)", reason)
+            if self.transport is not None:
+                self.transport.close()
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         """MAIL FROM with RET and ENVID (RFC 3461 4.3, 4.4) taken off first."""
