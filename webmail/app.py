@@ -237,9 +237,9 @@ async def start_http(services: Services, host: str, port: int
                      ) -> tuple[web.AppRunner, tuple[str, int]]:
     """Serve the webmail on ``host:port`` (0 = ephemeral); returns the runner and the bound
     address."""
-    runner = web.AppRunner(make_app(services), access_log=None)
+    runner = web.AppRunner(make_app(services), access_log=None, shutdown_timeout=2)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=2)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     server = site._server  # noqa: SLF001 - aiohttp exposes no public bound-port accessor
     assert server is not None and hasattr(server, "sockets")
