@@ -78,7 +78,7 @@ async def _run(data_dir: Path, kind: str, count: int, concurrency: int) -> None:
         d = services.directory
         dr = await d.lookup(f"dr.martin@{DOMAIN}") or await d.add_professional(
             rpps="10003244273", email=f"dr.martin@{DOMAIN}", name="Dr Martin", profession="10",
-            password="correct-horse-battery")
+            password="correct-horse-battery")  # noqa: S106 - bench credential
         assert dr is not None
         pt = await d.by_ins(INS) or (await d.add_patient(ins=INS, name="Marie Dupont"))[0]
         build = _pdf_message if kind == "pdf" else _xdm_message

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from attachments.labels import Label
 from dossier_bridge.filing import Filer
 from dossier_bridge.models import DossierDocument
 from mailserver.app import Services
-from attachments.labels import Label
 
 __all__ = ["filings_for_message"]
 

@@ -8,6 +8,7 @@ or an **establishment** (an idNat_Struct, matched against the professional's acc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -122,7 +123,7 @@ class Consents:
             )).scalars().all()
         return [ConsentInfo(r.scope, r.ref, r.granted_at) for r in rows]
 
-    async def create_team(self, name: str, members: list[int] | tuple[int, ...] = ()) -> int:
+    async def create_team(self, name: str, members: Sequence[int] = ()) -> int:
         """Create a care team with the given professionals' account ids; returns its id."""
         if not name.strip():
             raise ValidationError("care team name is empty")

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from dossier_bridge.models import DossierDocument
+from dossier_bridge.store import meta_aad
 from mailserver.errors import KeyDestroyed, NotFound
 from mailserver.store.crypto import DecryptError, unseal
 from mailserver.store.db import Database
@@ -51,9 +52,8 @@ class DossierPharmacies:
             return frozenset()
         out: set[str] = set()
         for storage_key, meta_enc, filed_at in rows:
-            aad = f"dossier-meta:{patient_account_id}:{storage_key}".encode()
             try:
-                meta = json.loads(unseal(key, meta_enc, aad))
+                meta = json.loads(unseal(key, meta_enc, meta_aad(patient_account_id, storage_key)))
             except (DecryptError, ValueError):
                 continue
             address = meta.get("pharmacy_address")

@@ -17,6 +17,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -42,7 +43,8 @@ from mailserver.store.crypto import seal, unseal
 from mailserver.store.db import Database
 from mailserver.store.keys import KeyManager
 
-__all__ = ["DocumentStore", "NewDocument", "DocumentInfo", "FileResult", "PATIENT_TYPE_CODES"]
+__all__ = ["DocumentStore", "NewDocument", "DocumentInfo", "FileResult", "PATIENT_TYPE_CODES",
+           "meta_aad"]
 
 # Type code given to documents the patient adds, per label (document-types.csv, class 90).
 PATIENT_TYPE_CODES: dict[Label, str] = {
@@ -137,6 +139,11 @@ def _utc(dt: datetime) -> datetime:
 
 def _aad(kind: str, patient_id: int, storage_key: str) -> bytes:
     return f"dossier-{kind}:{patient_id}:{storage_key}".encode()
+
+
+def meta_aad(patient_id: int, storage_key: str) -> bytes:
+    """Associated data of a document's sealed metadata."""
+    return _aad("meta", patient_id, storage_key)
 
 
 class DocumentStore:
@@ -314,7 +321,7 @@ class DocumentStore:
                        needs_review: bool | None = None, since: datetime | None = None,
                        until: datetime | None = None, type_code: str | None = None,
                        author_rpps: str | None = None, masked: bool | None = None
-                       ) -> list[DocumentInfo]:
+                       ) -> builtins.list[DocumentInfo]:
         """`list` for an already resolved viewer (the CLI uses a patient viewer)."""
         if viewer.role in (ViewerRole.NO_CONSENT, ViewerRole.OTHER):
             return []
@@ -432,21 +439,21 @@ class DocumentStore:
 
     # -- access log ---------------------------------------------------------------------------
 
-    async def _log_rows(self, patient_id: int) -> list[DossierLogEntry]:
+    async def _log_rows(self, patient_id: int) -> builtins.list[DossierLogEntry]:
         async with self.db.session() as s:
             return list((await s.execute(select(DossierLogEntry).where(
                 DossierLogEntry.patient_account_id == patient_id).order_by(DossierLogEntry.seq)
             )).scalars().all())
 
     async def access_log(self, account: AccountInfo, patient_id: int, *,
-                         reads_only: bool = False) -> list[audit.LogEntry]:
+                         reads_only: bool = False) -> builtins.list[audit.LogEntry]:
         """The record's access log for its patient ("Qui a consulté mes documents ?")."""
         if not (account.is_patient and account.id == patient_id):
             raise AccessDenied("only the patient reads their access log")
         return await self.log_entries(patient_id, reads_only=reads_only)
 
     async def log_entries(self, patient_id: int, *, reads_only: bool = False
-                          ) -> list[audit.LogEntry]:
+                          ) -> builtins.list[audit.LogEntry]:
         """Decoded log entries (administrative use; no access check)."""
         entries = audit.decode_entries(await self.keys.get(patient_id), patient_id,
                                        await self._log_rows(patient_id))

@@ -229,7 +229,7 @@ async def test_tampering_with_the_log_is_detected(services: Services, column: st
             await s.delete(row)
         else:
             await s.execute(update(DossierLogEntry).where(DossierLogEntry.id == row.id)
-                            .values(**values))  # type: ignore[arg-type]
+                            .values(**values))
         await s.commit()
     report = await store.verify_log(pt.id)
     assert not report.ok

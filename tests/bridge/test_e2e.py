@@ -13,6 +13,7 @@ import aiosmtplib
 import pytest
 from sqlalchemy import update
 
+import dossier_bridge.jobs  # noqa: F401,I001 - registers the file_documents handler
 import mailserver.workers as workers
 from attachments.labels import Label
 from mailserver.app import Services, open_services
@@ -32,8 +33,6 @@ from tests.bridge.helpers import (
     xdm_attachment,
 )
 from tests.conftest import DOMAIN, INS, PASSWORD, make_config, make_data_dir
-
-import dossier_bridge.jobs  # noqa: F401,I001 - registers the file_documents handler
 
 
 async def _inbox(s: Services, account_id: int) -> list[bytes]:

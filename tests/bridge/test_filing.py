@@ -7,6 +7,7 @@ from pathlib import Path
 
 from attachments.labels import Label
 from dossier_bridge.api import filings_for_message
+from dossier_bridge.filing import FilingOutcome
 from dossier_bridge.pharmacy import DossierPharmacies
 from mailserver.app import Services
 from mailserver.smtp.mdn import IntegrationError, parse_mdn
@@ -29,7 +30,7 @@ from tests.bridge.helpers import (
     store_of,
     xdm_attachment,
 )
-from tests.conftest import DOMAIN, INS
+from tests.conftest import DOMAIN, INS, PASSWORD
 
 SENDER = f"dr.martin@{DOMAIN}"
 
@@ -111,7 +112,7 @@ async def test_refiling_is_idempotent(services: Services) -> None:
         ("DOC0001.XML", "Comptes rendus")]
 
 
-async def _mdn_case(services: Services, raw: bytes) -> tuple[object, list[bytes]]:
+async def _mdn_case(services: Services, raw: bytes) -> tuple[FilingOutcome, list[bytes]]:
     dr = await pro(services, "dr.martin")
     pt = await patient(services)
     mid = await deliver_stored(services, pt, raw)
@@ -246,7 +247,7 @@ async def test_large_documents_go_to_blobs_and_nothing_is_in_clear(
 async def test_dispensation_opens_the_pharmacy_exception(services: Services) -> None:
     pharmacy = await services.directory.add_organisation(
         email=f"pharmacie.centrale@{DOMAIN}", name="Pharmacie Centrale",
-        structure_id="11750000001", password="correct-horse-battery", profession="21")
+        structure_id="11750000001", password=PASSWORD, profession="21")
     pt = await patient(services)
     now = datetime.now(UTC)
     recent = (now - timedelta(days=30)).strftime("%Y%m%d%H%M%S+0000")
@@ -266,7 +267,8 @@ async def test_dispensation_opens_the_pharmacy_exception(services: Services) -> 
     await filer_of(services).run(pt.id, await deliver_stored(services, pt, new_msg))
     assert await source.pharmacies_for(pt.id) == frozenset({pharmacy.address})
     # Wired into the send policy by open_services: the patient may now write first.
-    assert await services.delivery.pharmacies.pharmacies_for(pt.id) == {pharmacy.address}
+    wired = services.delivery.pharmacies
+    assert wired is not None and await wired.pharmacies_for(pt.id) == {pharmacy.address}
     report = await services.delivery.deliver(
         patient_party, pt.address, [pharmacy.address],
         b"From: " + pt.address.encode() + b"\r\nTo: " + pharmacy.address.encode()
