@@ -56,7 +56,7 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
     if conv is None:
         raise web.HTTPNotFound()
     stored = await mailbox.messages(account, cid)
-    messages = []
+    messages: list[dict[str, Any]] = []
     for m in stored:
         raw = await mailbox.read(m)
 

@@ -9,7 +9,7 @@ import types
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
-from tests.conftest import DOMAIN, INS, RPPS
+from tests.conftest import DOMAIN, INS, PASSWORD, RPPS
 from tests.webmail.conftest import World
 from webmail.mailbox import PER_PAGE
 
@@ -91,7 +91,8 @@ XSS = [
     '<object data="javascript:alert(1)"></object>',
     '<embed src="javascript:alert(1)">',
     '<form action="javascript:alert(1)"><input type=submit></form>',
-    '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mtext></math>',
+    ('<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph>'
+     '</table></mtext></math>'),
     '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
     '<base href="javascript:alert(1)//">',
     '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
@@ -294,10 +295,10 @@ async def test_new_message_only_to_allowed_pharmacies(logged_in: World) -> None:
     assert (await w.client.get("/nouveau-message")).status == 404
     pharmacy = await w.services.directory.add_organisation(
         email=f"pharmacie.centrale@{DOMAIN}", name="Pharmacie Centrale",
-        structure_id="1750000000", password="correct-horse-battery")
+        structure_id="1750000000", password=PASSWORD)
     other = await w.services.directory.add_professional(
         rpps=RPPS[1], email=f"dr.autre@{DOMAIN}", name="Dr Autre", profession="10",
-        password="correct-horse-battery")
+        password=PASSWORD)
     w.services.delivery.pharmacies = FakePharmacies(frozenset({pharmacy.address}))
     html = await (await w.client.get("/conversations")).text()
     assert 'href="/nouveau-message"' in html
@@ -316,8 +317,8 @@ async def test_new_message_only_to_allowed_pharmacies(logged_in: World) -> None:
 
 
 async def test_notification_job_has_no_health_content(logged_in: World) -> None:
-    from mailserver import workers
     import webmail.jobs  # noqa: F401 - registers the handler
+    from mailserver import workers
 
     w = logged_in
     before = len(w.outbox_messages())

@@ -1,0 +1,78 @@
+"""Property tests of the pure rendering layer: never raises, never lets script through."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from webmail.render import part_bytes, render_message, sanitise_html, strip_tracking
+
+_FRAGMENTS = st.sampled_from([
+    "<script>", "</script>", "<img src=x onerror=alert(1)>", "<a href='javascript:x'>",
+    "<svg onload=1>", "<style>", "</style>", "<iframe>", "<!--", "-->", "<p>", "</p>",
+    "<b>", "<table><tr><td>", "\"", "'", ">", "<", "=", " on", "error", "java", "script:",
+    "<a href=\"https://e.example/?utm_source=x\">", "<math>", "<noscript>", "&lt;", "&#x3c;",
+    "texte", "<img src='https://t.example/p.gif'>", "<base href=x>", "<form>",
+])
+_ALLOWED_TAGS = {"a", "b", "p", "img", "table", "tbody", "tr", "td", "html", "body", "div",
+                 "span"}
+
+
+def _active(fragment: str) -> list[str]:
+    """What a browser could execute in ``fragment``: parsed as HTML, not pattern-matched."""
+    import lxml.html
+
+    if not fragment.strip():
+        return []
+    root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    found = []
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.tag not in _ALLOWED_TAGS:
+            found.append(el.tag)
+        for name, value in el.attrib.items():
+            if name.startswith("on") or name in ("style", "srcdoc", "formaction"):
+                found.append(name)
+            if re.match(r"\s*(javascript|vbscript|data:text)", value, re.IGNORECASE):
+                found.append(value)
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_FRAGMENTS, max_size=40))
+def test_sanitised_html_has_no_active_content(parts: list[str]) -> None:
+    for show in (False, True):
+        safe, _ = sanitise_html("".join(parts), show_images=show)
+        assert not _active(safe), safe
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000))
+def test_render_never_raises_on_garbage(raw: bytes) -> None:
+    rendered = render_message(raw)
+    for att in rendered.attachments:
+        found = part_bytes(raw, att.index)
+        assert found is not None and found[0].filename == att.filename
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_render_never_raises_on_header_soup(text: str) -> None:
+    raw = ("Content-Type: multipart/mixed; boundary=b\r\nSubject: " + text
+           + "\r\n\r\n--b\r\nContent-Type: text/html; charset=x-unknown\r\n\r\n" + text
+           + "\r\n--b--\r\n").encode("utf-8", "surrogateescape")
+    render_message(raw)
+
+
+@given(st.dictionaries(st.sampled_from(["utm_source", "utm_medium", "fbclid", "gclid", "id",
+                                        "page"]), st.text(
+    alphabet="abc123", min_size=1, max_size=5), max_size=6))
+def test_strip_tracking_keeps_only_real_parameters(params: dict[str, str]) -> None:
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    url = "https://e.example/p?" + urlencode(params)
+    kept = parse_qs(urlsplit(strip_tracking(url)).query)
+    assert set(kept) == {k for k in params if k in ("id", "page")}
