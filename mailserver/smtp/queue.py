@@ -8,11 +8,13 @@ Theory of operation
 so the SMTP 250 (or the webmail's "sent") is given only once the message is committed, and it
 survives a restart. Signing at enqueue time means every retry sends the same bytes.
 
-Claiming (:meth:`OutboundQueue.claim`) picks due ``active`` messages and moves their
-``next_attempt`` forward by a lease, in one transaction. On PostgreSQL the rows are read with
-``SELECT ... FOR UPDATE SKIP LOCKED`` so several workers or server processes never take the
-same message; every claim is also a compare-and-set on ``next_attempt`` (the old value must
-still be there), which is what protects SQLite, where writers are serialised anyway. A worker
+Claiming (:meth:`OutboundQueue.claim`) moves the ``next_attempt`` of due ``active`` messages
+forward by a lease and tags them with a random claim id, in a single
+``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)`` statement (the locking clause on
+PostgreSQL only), then reads back the rows carrying its tag. Several workers or server
+processes sharing one database therefore never take the same message: PostgreSQL skips rows
+another transaction holds, SQLite serialises writers and the statement takes the write lock
+before it reads. A worker
 that dies leaves the message to be claimed again when the lease expires: at-least-once, as SMTP
 allows (RFC 5321 6.1). Each recipient's outcome is committed as soon as its transaction ends.
 
@@ -247,23 +249,26 @@ class OutboundQueue:
         now = datetime.now(UTC)
         lease = now + timedelta(seconds=self.config.queue.lease_seconds)
 
+        tag = f"{self.worker_id}:{secrets.token_hex(8)}"
+
         async def op(s: AsyncSession) -> list[int]:
-            q = (select(QueueMessage.id, QueueMessage.next_attempt)
-                 .where(QueueMessage.state == "active", QueueMessage.next_attempt <= now)
-                 .order_by(QueueMessage.next_attempt).limit(limit))
+            # One UPDATE ... WHERE id IN (SELECT ... [FOR UPDATE SKIP LOCKED]): on SQLite the
+            # statement takes the write lock first (no read-then-upgrade race between
+            # processes); on PostgreSQL rows locked by another claimer are skipped.
+            due = (select(QueueMessage.id)
+                   .where(QueueMessage.state == "active", QueueMessage.next_attempt <= now)
+                   .order_by(QueueMessage.next_attempt).limit(limit))
             if not self.db.is_sqlite:
-                q = q.with_for_update(skip_locked=True)
-            rows = (await s.execute(q)).all()
-            got = []
-            for mid, due in rows:
-                res = await s.execute(
-                    update(QueueMessage)
-                    .where(QueueMessage.id == mid, QueueMessage.next_attempt == due)
-                    .values(next_attempt=lease, attempts=QueueMessage.attempts + 1,
-                            claimed_by=self.worker_id))
-                if res.rowcount == 1:  # type: ignore[attr-defined]
-                    got.append(mid)
-            return got
+                due = due.with_for_update(skip_locked=True)
+            await s.execute(update(QueueMessage)
+                            .where(QueueMessage.id.in_(due))
+                            .values(next_attempt=lease, attempts=QueueMessage.attempts + 1,
+                                    claimed_by=tag)
+                            .execution_options(synchronize_session=False))
+            rows = await s.execute(select(QueueMessage.id)
+                                   .where(QueueMessage.claimed_by == tag)
+                                   .order_by(QueueMessage.id))
+            return [r[0] for r in rows.all()]
 
         ids = await self.db.write(op)
         out = []
