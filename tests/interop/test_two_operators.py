@@ -173,3 +173,32 @@ async def test_remote_domain_outside_trust_space_refused_at_submission(operators
     with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as err:
         await a.submit(alice, ["x@nowhere.example"], "hello")
     assert "trust space" in str(err.value)
+
+
+async def test_read_receipt_travels_back_to_the_sender(operators) -> None:  # type: ignore[no-untyped-def]
+    from mailserver.smtp.mdn import parse_mdn
+    from mailserver.smtp.receipts import MDN_SENT, send_read_receipt
+
+    a = await operators(A)
+    b = await operators(B)
+    a.trust_operator(b)
+    b.trust_operator(a)
+    alice = await a.add_pro("alice", RPPS[0])
+    bob = await b.add_pro("bob", RPPS[1])
+    await a.submit(alice, [bob], "Merci de confirmer la lecture",
+                   headers={"Disposition-Notification-To": alice})
+    assert len(await b.wait_messages(bob, 1)) == 1
+    reader = await b.services.directory.lookup(bob)
+    assert reader is not None
+    inbox = await b.services.store.get_folder(reader.id, "INBOX")
+    (info,) = await b.services.store.list_messages(inbox.id)
+    assert await send_read_receipt(b.services, reader, inbox.id, info.uid)
+    assert not await send_read_receipt(b.services, reader, inbox.id, info.uid)  # only once
+    (flagged,) = await b.services.store.list_messages(inbox.id)
+    assert MDN_SENT in flagged.flags
+    (receipt,) = await a.wait_messages(alice, 1)
+    parsed = parse_mdn(receipt)
+    assert parsed.disposition.endswith("displayed")
+    assert parsed.final_recipient.endswith(bob)
+    head = receipt.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.count("dkim=pass") == 2  # signed by B as MAILER-DAEMON@b.mssante.test
