@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -97,7 +98,7 @@ def _list(args: argparse.Namespace) -> int:
     tl = space.trustlist
     local_domains = {d.domain for d in tl.local.domains}
     national = tl.national.domains if tl.national else frozenset()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for domain in sorted(tl.domains):
         hop = tl.next_hop(domain)
         source = "+".join(s for s, ok in (("local", domain in local_domains),

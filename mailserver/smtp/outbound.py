@@ -24,7 +24,6 @@ retried with exponential back-off until the queue lifetime expires. Reports go t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence

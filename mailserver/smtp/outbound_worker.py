@@ -15,6 +15,7 @@ from typing import Any
 
 from mailserver import workers
 from mailserver.app import Services
+from mailserver.errors import StoreError
 from mailserver.policy import Kind, Party
 from mailserver.smtp.outbound import Courier
 from mailserver.smtp.queue import OutboundQueue
@@ -74,6 +75,9 @@ async def _worker(services: Services, queue: OutboundQueue, trust: TrustSpaceSer
             queue.wakeup.clear()
             try:
                 claimed = await queue.claim(limit=5)
+            except StoreError as exc:  # e.g. SQLite locked by another process: try again later
+                log.warning("outbound: claim failed (worker %d): %s", index, exc)
+                claimed = []
             except Exception:  # noqa: BLE001 - database hiccup: try again later
                 log.exception("outbound: claim failed (worker %d)", index)
                 claimed = []

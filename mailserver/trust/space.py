@@ -383,7 +383,7 @@ def dns_txt_lookup(timeout: float = 5.0) -> Callable[[str], str | None]:
         except dns.exception.DNSException as exc:
             raise TempDnsError(type(exc).__name__) from exc
         for rdata in answer:
-            return b"".join(rdata.strings).decode("ascii", "replace")  # type: ignore[attr-defined]
+            return b"".join(rdata.strings).decode("ascii", "replace")
         return None
 
     return lookup

@@ -20,7 +20,8 @@ from tests.interop.postfix import POSTFIX, PostfixOperator, start_postfix
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(POSTFIX is None, reason="Postfix is not installed (apt-get install postfix)"),
+    pytest.mark.skipif(POSTFIX is None,
+                       reason="Postfix is not installed (apt-get install postfix)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="starting Postfix needs root"),
 ]
 

@@ -16,8 +16,8 @@ import pytest
 
 from mailserver.app import open_services
 from mailserver.config import load
-from tests.interop.operators import RPPS, free_port, make_operator_dir, subject_dn
 from mailserver.trust.trustlist import NextHop, load_local, save_local
+from tests.interop.operators import PASSWORD, RPPS, free_port, make_operator_dir, subject_dn
 
 A, B = "a.mssante.test", "b.mssante.test"
 TOTAL = 120
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _serve(data_dir: Path, smtp: int, submission: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "mailserver", "serve", "--data-dir", str(data_dir),
          "--smtp", f"127.0.0.1:{smtp}", "--submission", f"127.0.0.1:{submission}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2],
@@ -60,7 +60,7 @@ async def test_kill_during_delivery_loses_nothing(operators, tmp_path: Path,  # 
     try:
         alice = (await services.directory.add_professional(
             rpps=RPPS[0], email=f"alice@{A}", name="Alice", profession="10",
-            password="correct-horse-battery")).address
+            password=PASSWORD)).address
         for i in range(TOTAL):
             raw = (f"From: {alice}\r\nTo: {bob}\r\nSubject: n{i:03d}\r\n\r\nbody {i}\r\n"
                    ).encode()
