@@ -14,13 +14,14 @@ Addresses and domains are in clear (needed to route, as in the directory); conte
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailserver.store.models import Base
 
-__all__ = ["QueueKey", "QueueMessage", "QueueRecipient"]
+__all__ = ["QueueKey", "QueueMessage", "QueueRecipient", "rewrap_queue_key"]
 
 
 class QueueKey(Base):
@@ -81,3 +82,20 @@ class QueueRecipient(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     message: Mapped[QueueMessage] = relationship(back_populates="recipients", lazy="raise")
+
+
+async def rewrap_queue_key(session: Any, ring: Any) -> int:
+    """Re-wrap the queue key under the ring's current master key (master key rotation).
+
+    ``KeyManager.rotate_master`` must call this before retiring old master keys, or queued
+    messages become unreadable. Associated data is ``datakey:-1`` (see smtp/queue.py).
+
+    Returns:
+        1 if a key was re-wrapped, 0 if there is no queue key yet.
+    """
+    row = await session.get(QueueKey, 1)
+    if row is None:
+        return 0
+    key = ring.unwrap(row.master_key_id, row.wrapped, -1)
+    row.master_key_id, row.wrapped = ring.wrap(key, -1)
+    return 1

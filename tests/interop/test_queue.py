@@ -185,3 +185,21 @@ async def test_inbound_dkim_failure_policy(operators, policy: str) -> None:  # t
             head = got.split(b"\r\n\r\n", 1)[0].decode()
             assert "Authentication-Results: b.mssante.test;" in head
             assert "dkim=fail" in head
+
+
+async def test_queue_key_survives_master_key_rotation(services) -> None:  # type: ignore[no-untyped-def]
+    from mailserver.store.queue import rewrap_queue_key
+
+    q = _queue(services)
+    await q.enqueue("alice@hopital.mssante.test", ["bob@remote.mssante.test"], RAW)
+    ring = services.keys.ring
+    ring.add_new_current()
+
+    async def op(s):  # type: ignore[no-untyped-def]
+        return await rewrap_queue_key(s, ring)
+
+    assert await services.db.write(op) == 1
+    ring.retire_others()
+    fresh = OutboundQueue(services.config, services.db, ring)
+    (claimed,) = await fresh.claim()
+    assert claimed.raw.endswith(RAW)

@@ -57,7 +57,10 @@ async def test_mail_both_ways_with_mutual_tls_and_dkim(operators) -> None:  # ty
     assert [r.state for r in done[0].recipients] == ["delivered"]
 
 
-async def test_connection_reuse_for_consecutive_messages(operators) -> None:  # type: ignore[no-untyped-def]
+async def test_connection_reuse_for_consecutive_messages(operators, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    caplog.set_level(logging.INFO, logger="mailserver.smtp.outbound")
     a = await operators(A, queue=QueueConfig(workers=1, poll_seconds=0.2,
                                              base_retry_seconds=0.3, lease_seconds=30))
     b = await operators(B)
@@ -70,6 +73,9 @@ async def test_connection_reuse_for_consecutive_messages(operators) -> None:  # 
         await a.submit(alice, [bob, carol], f"n{i}")
     assert len(await b.wait_messages(bob, 3)) == 3
     assert len(await b.wait_messages(carol, 3)) == 3
+    # One worker, one domain: a single verified connection carried all three transactions.
+    connects = [r for r in caplog.records if "outbound: connected to" in r.getMessage()]
+    assert len(connects) == 1
 
 
 async def test_inbound_refuses_peer_without_client_certificate(operators) -> None:  # type: ignore[no-untyped-def]
