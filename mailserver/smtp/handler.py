@@ -319,7 +319,38 @@ class MailHandler:
         refused = [o for o in report.outcomes if not o.decision.allowed]
         if refused:
             log.info("smtp: %d recipients refused at DATA", len(refused))
+        if self.role == "inbound" and envelope.mail_from:
+            await self._delivered_reports(envelope.mail_from, report.accepted, raw, options)
         return str(R.OK_QUEUED)
+
+    async def _delivered_reports(self, mail_from: str, accepted: list[str], raw: bytes,
+                                 options: dict[str, object]) -> None:
+        """RFC 3461 4.1: as the final MTA, report ``delivered`` to NOTIFY=SUCCESS recipients."""
+        from mailserver.smtp import dsn
+
+        per = options.get("rcpt")
+        wanted = [a for a in accepted if isinstance(per, dict)
+                  and "SUCCESS" in str((per.get(a) or {}).get("notify") or "")]
+        if not wanted:
+            return
+        outcomes = [dsn.RecipientOutcome(
+            final_recipient=a, action=dsn.Action.DELIVERED, reason=dsn.FailureReason.DELIVERED,
+            notify=frozenset({dsn.Notify.SUCCESS}),
+            original_recipient=str((per.get(a) or {}).get("orcpt") or "") or None)
+            for a in wanted if isinstance(per, dict)]
+        ret = options.get("ret")
+        report = dsn.build_dsn(
+            original=raw, envelope_sender=mail_from, outcomes=outcomes,
+            reporting_mta=self.config.hostname, our_domain=self.config.domain,
+            envid=str(options.get("envid") or "") or None,
+            ret=dsn.Ret.FULL if ret == "FULL" else None)
+        if report is None:
+            return
+        try:
+            await self.delivery.deliver(Party("", Kind.REMOTE_PROFESSIONAL), "",
+                                        [report.envelope_recipient], report.message)
+        except StoreError:
+            log.warning("smtp: could not queue a delivery report")
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("smtp: session error", exc_info=error)

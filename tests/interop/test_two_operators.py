@@ -208,3 +208,21 @@ async def test_read_receipt_travels_back_to_the_sender(operators) -> None:  # ty
     assert parsed.final_recipient.endswith(bob)
     head = receipt.split(b"\r\n\r\n", 1)[0].decode()
     assert head.count("dkim=pass") == 2  # signed by B as MAILER-DAEMON@b.mssante.test
+
+
+async def test_notify_success_is_reported_by_the_final_operator(operators) -> None:  # type: ignore[no-untyped-def]
+    a = await operators(A)
+    b = await operators(B)
+    a.trust_operator(b)
+    b.trust_operator(a)
+    alice = await a.add_pro("alice", RPPS[0])
+    bob = await b.add_pro("bob", RPPS[1])
+    await a.submit(alice, [bob], "Avec accusé de remise", mail_options=["ENVID=track-1"],
+                   rcpt_options=["NOTIFY=SUCCESS", f"ORCPT=rfc822;{bob}"])
+    assert len(await b.wait_messages(bob, 1)) == 1
+    (report,) = await a.wait_messages(alice, 1)
+    parsed = parse_dsn(report)
+    assert parsed.envid == "track-1"
+    assert [(r.action, r.status) for r in parsed.recipients] == [("delivered", "2.0.0")]
+    assert parsed.recipients[0].original_recipient == bob
+    assert parsed.reporting_mta is not None and B in parsed.reporting_mta
