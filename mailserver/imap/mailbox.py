@@ -20,7 +20,7 @@ responses to send:
 EXPUNGE may not be sent while answering FETCH, STORE or SEARCH (RFC 3501 7.4.1); the caller
 passes ``allow_expunge=False`` then and the vanished messages are reported at a later poll.
 
-\\Recent (RFC 3501 2.3.2) is kept in memory, per process: :data:`RECENT_MARKS` maps a folder
+\\Recent (RFC 3501 2.3.2) is kept in memory, per process: :func:`recent_marks` maps a folder
 to the highest UID some read-write session has already been told about.  A session that
 SELECTs (not EXAMINEs) a folder claims the messages above the mark as its recent ones and
 raises the mark; so does a session that learns of new mail while selected.  Marks start at the
@@ -30,6 +30,7 @@ is \\Recent until new mail arrives.  Nothing is written to the store for \\Recen
 
 from __future__ import annotations
 
+import weakref
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
@@ -43,10 +44,17 @@ from .seqset import SeqSet
 if TYPE_CHECKING:
     from mailserver.store.imapmeta import ImapStore
 
-__all__ = ["SelectedMailbox", "RECENT_MARKS", "format_flags"]
+__all__ = ["SelectedMailbox", "recent_marks", "format_flags"]
 
-#: folder id -> highest UID already announced as \Recent to some session (per process).
-RECENT_MARKS: dict[int, int] = {}
+_MARKS: weakref.WeakKeyDictionary[object, dict[int, int]] = weakref.WeakKeyDictionary()
+
+
+def recent_marks(store: object) -> dict[int, int]:
+    """folder id -> highest UID already announced as \\Recent, for one store (per process)."""
+    marks = _MARKS.get(store)
+    if marks is None:
+        marks = _MARKS[store] = {}
+    return marks
 
 
 def format_flags(flags: str | Sequence[str], recent: bool = False) -> bytes:
@@ -68,6 +76,7 @@ class SelectedMailbox:
     uidvalidity: int
     uids: array[int]
     modseq: int
+    marks: dict[int, int] = field(default_factory=dict)
     recent: set[int] = field(default_factory=set)
     #: uid -> modseq already reported to this session by STORE (not to be repeated).
     reported: dict[int, int] = field(default_factory=dict)
@@ -113,12 +122,12 @@ class SelectedMailbox:
         """Mark the new UIDs above the process-wide mark as recent for this session."""
         if not new_uids:
             return
-        mark = RECENT_MARKS.setdefault(self.folder_id, 0)
+        mark = self.marks.setdefault(self.folder_id, 0)
         if self.readonly:
             return
         mine = [u for u in new_uids if u > mark]
         self.recent.update(mine)
-        RECENT_MARKS[self.folder_id] = max(mark, new_uids[-1])
+        self.marks[self.folder_id] = max(mark, new_uids[-1])
 
     # -- changes ----------------------------------------------------------------------
     def remove(self, gone: Sequence[int]) -> list[bytes]:

@@ -50,6 +50,7 @@ IDLE_POLL = 30.0
 HIGH_WATER = 256 * 1024
 LOGIN_TIMEOUT = 120.0
 MAX_LINE = 8192
+MAX_TAG = 64
 _ids = itertools.count(1)
 
 
@@ -136,6 +137,8 @@ class Connection:
 
     async def _bad(self, tag: str | None, text: str) -> None:
         self.bad += 1
+        if tag is not None and len(tag) > MAX_TAG:  # junk taken for a tag: do not echo it
+            tag = None
         await self.send(enc.tagged(tag, "BAD", text) if tag else b"* BAD " +
                         text.encode("ascii", "replace") + b"\r\n")
         if self.bad >= MAX_BAD:

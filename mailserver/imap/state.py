@@ -33,7 +33,7 @@ from . import commands_selected as s
 from . import encoder as enc
 from .encoder import ResponseCode as RC
 from .listing import list_entries, list_line, pattern_regex
-from .mailbox import RECENT_MARKS, SelectedMailbox
+from .mailbox import SelectedMailbox, recent_marks
 from .search import decode_header_value
 from .selected import SYSTEM_FLAGS, No, SelectedCommands
 
@@ -266,9 +266,10 @@ class Session(SelectedCommands):
         if cmd.condstore:
             self.condstore = True
         uids = await self.store.uids(folder.id)
+        marks = recent_marks(self.services.store)
         mb = SelectedMailbox(folder.id, self.account_id, folder.name, readonly,
-                             folder.uidvalidity, uids, folder.highestmodseq)
-        mark = RECENT_MARKS.setdefault(folder.id, folder.uidnext - 1)
+                             folder.uidvalidity, uids, folder.highestmodseq, marks)
+        mark = marks.setdefault(folder.id, folder.uidnext - 1)
         if not readonly:
             above = uids[len(uids) - _count_above(uids, mark):] if uids else []
             mb.claim_recent(list(above))
@@ -386,7 +387,7 @@ class Session(SelectedCommands):
         out = []
         for item in items:
             if item == "RECENT":
-                mark = RECENT_MARKS.get(folder.id, folder.uidnext - 1)
+                mark = recent_marks(self.services.store).get(folder.id, folder.uidnext - 1)
                 out.append(f"RECENT {await self.store.count_above(folder.id, mark)}")
             else:
                 out.append(f"{item} {values[item]}")
