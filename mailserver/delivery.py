@@ -281,18 +281,19 @@ class Delivery:
     async def deliver(self, sender: Party, mail_from: str, rcpts: Sequence[str], raw: bytes, *,
                       authenticated: AccountInfo | None = None,
                       conversation_id: int | None = None,
-                      options: dict[str, object] | None = None) -> DeliveryReport:
+                      options: dict[str, object] | None = None,
+                      receipt: bool = False) -> DeliveryReport:
         """Decide for every recipient, then durably store everything in one transaction.
 
         Raises StoreError when the commit fails (nothing is then stored: answer 451).
         """
         hf = parse_header_facts(raw)
         report = DeliveryReport()
-        facts = Facts(size=len(raw))
+        facts = Facts(size=len(raw), receipt=receipt)
         if sender.kind is Kind.PATIENT:
             pf = await self._patient_facts(sender, hf.references, conversation_id)
             facts = Facts(size=len(raw), conversation=pf.conversation,
-                          pharmacies=pf.pharmacies)
+                          pharmacies=pf.pharmacies, receipt=receipt)
         local: list[_LocalTarget] = []
         remote: list[str] = []
         seen: set[str] = set()
@@ -360,6 +361,7 @@ class Delivery:
                 authenticated.id, raw, subject=hf.subject, from_display=hf.from_display,
                 message_id=hf.message_id, sent_date=hf.date)
         outbound_prepared = await self.outbound.prepare(raw) if (remote and self.outbound) else None
+        accepted_targets = frozenset([t.rcpt for t in local] + remote)
         professional = hf.from_address or normalise_address(mail_from)
         correspondents = [a for a in hf.reply_to if self._is_trust_space_pro(a)] or [professional]
 
@@ -389,6 +391,17 @@ class Delivery:
             if remote and self.outbound is not None:
                 self.outbound.enqueue_in(s, outbound_prepared, mail_from, remote,
                                          dict(options or {}))
+            nonlocal patient_conv
+            if (patient_conv is None and sender.kind is Kind.PATIENT and authenticated is not None
+                    and not receipt and accepted_targets
+                    and accepted_targets <= facts.pharmacies):
+                # A patient writing first to a pharmacy (the one exception to "patients only
+                # reply"): the message opens a conversation with that pharmacy, so its answer
+                # and the patient's follow-ups thread as usual.
+                first = sorted(accepted_targets)[0]
+                patient_conv = await Conversations.create_in(s, authenticated.id, first)
+                await Conversations.add_parties_in(s, patient_conv, sorted(accepted_targets),
+                                                   first)
             if sent_prepared is not None:
                 if patient_conv is not None:
                     await Conversations.touch_in(s, patient_conv)

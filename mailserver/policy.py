@@ -12,6 +12,8 @@ Rules (../shared/domain/README.md §3):
    participants (the professional, or the trust-space Reply-To they gave), and not once the
    professional closed it (``X-MSS-MES: FIN`` or a ``[FIN]`` subject).
 5. Patients never write to other patients, nor outside the trust space.
+6. The read receipt a professional asked for is sent when the patient opens the message; the
+   patient cannot refuse it, even in a closed conversation (it goes to professionals only).
 
 ``decide`` is synchronous and pure: callers gather the facts (directory, trust list,
 conversations) and map the :class:`Reason` to their protocol's reply.
@@ -95,6 +97,10 @@ class Facts:
     conversation: ConversationFacts | None = None
     pharmacies: frozenset[str] = field(default_factory=frozenset)
     """ORG pharmacy mailboxes the patient may write to first (dispensed in the past 12 months)."""
+    receipt: bool = False
+    """The message is the automatic read receipt (RFC 8098) of a message the patient opened:
+    the patient cannot refuse it (national rule), so it goes even when replies are closed, but
+    only to a professional (the Disposition-Notification-To the professional gave)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,8 @@ def decide(sender: Party, recipient: Party, facts: Facts) -> Decision:
         return _deny(Reason.PATIENT_TO_PATIENT)
     if sender.kind is Kind.REMOTE_PATIENT:
         # The patient's own operator enforced the reply rules before relaying to us.
+        return _ALLOW
+    if facts.receipt:
         return _ALLOW
     if recipient.address in facts.pharmacies and recipient.bal_type in (None, "ORG"):
         return _ALLOW

@@ -263,7 +263,8 @@ class Mailbox:
             party = await self.s.delivery.party_of(account)
             # RFC 8098 3.3: an MDN is sent with a null envelope sender; no Sent copy.
             report = await self.s.delivery.deliver(party, "", [mdn.envelope_recipient], data,
-                                                   conversation_id=conversation_id)
+                                                   conversation_id=conversation_id,
+                                                   receipt=True)
             if report.accepted:
                 sent += 1
             else:

@@ -62,8 +62,10 @@ def _demo(args: argparse.Namespace) -> int:
     fresh = not (data_dir / "mssante.toml").exists()
     if fresh:
         init_data_dir(data_dir, DEMO_DOMAIN)
-    config = dataclasses.replace(load_config(data_dir), webmail=dataclasses.replace(
-        load_config(data_dir).webmail, secure_cookies=False))
+    base = load_config(data_dir)
+    config = dataclasses.replace(base, webmail=dataclasses.replace(
+        base.webmail, secure_cookies=False,
+        base_url=base.webmail.base_url or f"http://{args.host}:{args.http_port}"))
     codes: list[tuple[str, str, str]] = []
 
     async def populate() -> None:

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.charset import QP, Charset
-from email.header import Header
+from email.errors import HeaderParseError
+from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -114,6 +115,16 @@ def _clean(value: str) -> str:
     return " ".join(value.replace("\r", " ").replace("\n", " ").split())
 
 
+def _decoded(value: str) -> str:
+    """RFC 2047 encoded words of the original's Subject, decoded (malformed: left as is)."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (LookupError, ValueError, UnicodeError, HeaderParseError):
+        return value
+
+
 def _ascii(value: str) -> str:
     """Fold to ASCII: message/disposition-notification fields are 7-bit (RFC 8098 3.1)."""
     folded = unicodedata.normalize("NFKD", _clean(value))
@@ -166,7 +177,7 @@ def build_mdn(
     """
     parsed = message_from_bytes(original, policy=_WIRE)
     message_id = _clean(str(parsed.get("Message-ID", ""))) or None
-    subject = _clean(str(parsed.get("Subject", "")))
+    subject = _decoded(_clean(str(parsed.get("Subject", ""))))
     now = now or datetime.now(timezone.utc)
 
     mode = ("automatic-action/MDN-sent-automatically" if automatic
@@ -190,7 +201,8 @@ def build_mdn(
     report = MIMEMultipart("report", report_type="disposition-notification")
     report["From"] = f"MAILER-DAEMON@{our_domain}"
     report["To"] = _clean(notify_to)
-    report["Subject"] = Header(title + (f" : {subject}" if subject else ""), "utf-8").encode()
+    # A Header object (not a pre-encoded string), so the generator folds and encodes it once.
+    report["Subject"] = Header(title + (f" : {subject}" if subject else ""), "utf-8")
     report["Date"] = format_datetime(now)
     report["Message-ID"] = make_msgid(domain=our_domain)
     if message_id:

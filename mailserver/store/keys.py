@@ -79,8 +79,9 @@ class KeyManager:
         file before any row changes, so an interruption leaves both keys usable.
         """
         new_id = self.ring.add_new_current()
-        count = 0
-        async with self.db.session() as session:
+
+        async def op(session: AsyncSession) -> int:
+            count = 0
             rows = (await session.execute(
                 select(MailboxKey).where(MailboxKey.wrapped.is_not(None))
             )).scalars().all()
@@ -91,7 +92,13 @@ class KeyManager:
                 key = self.ring.unwrap(row.master_key_id, row.wrapped, row.account_id)
                 row.master_key_id, row.wrapped = self.ring.wrap(key, row.account_id)
                 count += 1
-            await session.commit()
+            # Other keys wrapped by the master key (the outbound queue's) rotate with it.
+            from mailserver.store.queue import rewrap_queue_key
+
+            count += await rewrap_queue_key(session, self.ring)
+            return count
+
+        count = await self.db.write(op)
         self.ring.retire_others()
         log.info("keys: master key rotated, %d data keys re-wrapped", count)
         return count

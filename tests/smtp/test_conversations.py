@@ -188,3 +188,38 @@ async def test_jobs_enqueued_for_patient_delivery(runtime: Runtime, services: Se
         kinds = sorted((await s.execute(select(Job.kind).where(
             Job.account_id == patient.id))).scalars().all())
     assert kinds == ["file_documents", "notify_patient"]
+
+
+class _Pharmacies:
+    def __init__(self, allowed: frozenset[str]) -> None:
+        self.allowed = allowed
+
+    async def pharmacies_for(self, patient_account_id: int) -> frozenset[str]:
+        return self.allowed
+
+
+async def test_patient_may_write_first_to_a_pharmacy_it_visited(services: Services,
+                                                                 people: tuple) -> None:
+    _doctor, _nurse, patient, _other = people
+    pharmacy = await services.directory.add_organisation(
+        email="pharmacie@hopital.mssante.test", name="Pharmacie", structure_id="1750000000",
+        profession="21", password="a-long-password")
+    services.delivery.pharmacies = _Pharmacies(frozenset({pharmacy.address}))
+    raw = _reply(patient, pharmacy.address, body="Mon ordonnance est-elle prête ?")
+    report = await services.delivery.submit_as(patient, [pharmacy.address], raw)
+    assert report.accepted == [pharmacy.address]
+    # The message opened a conversation with the pharmacy, visible in the patient's Sent.
+    (conv,) = await services.conversations.list_for_patient(patient.id)
+    assert conv.parties == frozenset({pharmacy.address})
+    assert report.sent_copy is not None
+    # The pharmacy's answer threads into it.
+    answer = (f"From: {pharmacy.address}\r\nTo: {patient.address}\r\nSubject: Re\r\n"
+              f"In-Reply-To: {raw.decode().split('Message-ID: ')[1].split(chr(13))[0]}\r\n"
+              "\r\nOui\r\n").encode()
+    await services.delivery.submit_as(pharmacy, [patient.address], answer)
+    assert [c.id for c in await services.conversations.list_for_patient(patient.id)] == [conv.id]
+    # Not to a pharmacy it did not visit.
+    services.delivery.pharmacies = _Pharmacies(frozenset())
+    with pytest.raises(PolicyDenied):
+        await services.delivery.submit_as(patient, [pharmacy.address],
+                                          _reply(patient, pharmacy.address, body="Autre"))

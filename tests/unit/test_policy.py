@@ -140,3 +140,12 @@ def test_invariants(sk: Kind, rk: Kind, status: str, closed: bool, size: int) ->
         assert not d.allowed
     if sk is Kind.PATIENT and closed:
         assert not d.allowed
+
+
+def test_read_receipt_goes_even_when_replies_are_closed() -> None:
+    facts = Facts(conversation=conv(closed=True), receipt=True)
+    assert decide(PATIENT, PRO, facts).allowed
+    assert decide(PATIENT, REMOTE_PRO, Facts(receipt=True)).allowed
+    # ... but never to a patient, nor outside the trust space.
+    assert decide(PATIENT, PATIENT2, Facts(receipt=True)).reason is Reason.PATIENT_TO_PATIENT
+    assert decide(PATIENT, OUTSIDE, Facts(receipt=True)).reason is Reason.OUTSIDE_TRUST_SPACE
