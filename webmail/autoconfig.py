@@ -1,0 +1,147 @@
+"""Mail client set-up: Mozilla autoconfig and Outlook autodiscover, served by the HTTP listener.
+
+* Thunderbird (and K-9 / Thunderbird mobile, Evolution) fetch
+  ``/.well-known/autoconfig/mail/config-v1.1.xml`` or ``/mail/config-v1.1.xml``
+  (``?emailaddress=`` optional), the "clientConfig 1.1" format of the Mozilla ISPDB.
+* Outlook POSTs an autodiscover request to ``/autodiscover/autodiscover.xml`` (2006 "outlook"
+  response schema); we answer with IMAP and SMTP settings.
+
+Servers announced: IMAP with implicit TLS and with STARTTLS, SMTP submission with STARTTLS,
+at the host name of the configuration and the ports of ``[listen]`` (993 / 143 / 587 when a
+listener is not configured).  Patients have no IMAP access: their domain gets 404 and an
+autodiscover error.  Request bodies are parsed with defusedxml.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from defusedxml import ElementTree as SafeET
+from lxml import etree
+
+from mailserver.config import Config
+
+__all__ = ["setup_autoconfig", "mozilla_config", "autodiscover_response", "Endpoints"]
+
+_AD_REQ = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
+_AD_RESP = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
+_AD_OUTLOOK = "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+_MAX_BODY = 16 * 1024
+
+
+class Endpoints:
+    """Host name and ports announced to clients."""
+
+    def __init__(self, config: Config) -> None:
+        self.host = config.hostname
+        self.imaps = _port(config.listen.imaps, 993)
+        self.imap = _port(config.listen.imap, 143)
+        self.submission = _port(config.listen.submission, 587)
+
+
+def _port(listen: str, default: int) -> int:
+    _, _, port = listen.rpartition(":")
+    return int(port) if port.isdigit() and int(port) > 0 else default
+
+
+def _sub(parent: etree._Element, tag: str, text: str | int | None = None) -> etree._Element:
+    el = etree.SubElement(parent, tag)
+    if text is not None:
+        el.text = str(text)
+    return el
+
+
+def mozilla_config(config: Config) -> bytes:
+    """The clientConfig 1.1 document for the professional domain(s)."""
+    ep = Endpoints(config)
+    root = etree.Element("clientConfig", version="1.1")
+    prov = _sub(root, "emailProvider")
+    prov.set("id", config.domain)
+    for domain in sorted({config.domain, *config.extra_domains}):
+        _sub(prov, "domain", domain)
+    _sub(prov, "displayName", f"MSSanté {config.domain}")
+    _sub(prov, "displayShortName", "MSSanté")
+    for port, socket in ((ep.imaps, "SSL"), (ep.imap, "STARTTLS")):
+        srv = _sub(prov, "incomingServer")
+        srv.set("type", "imap")
+        for tag, value in (("hostname", ep.host), ("port", port), ("socketType", socket),
+                           ("authentication", "password-cleartext"),
+                           ("username", "%EMAILADDRESS%")):
+            _sub(srv, tag, value)
+    out = _sub(prov, "outgoingServer")
+    out.set("type", "smtp")
+    for tag, value in (("hostname", ep.host), ("port", ep.submission), ("socketType", "STARTTLS"),
+                       ("authentication", "password-cleartext"), ("username", "%EMAILADDRESS%")):
+        _sub(out, tag, value)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def autodiscover_response(config: Config, email: str) -> bytes:
+    """The Outlook autodiscover answer for ``email`` (an error for patients/unknown domains)."""
+    ep = Endpoints(config)
+    root = etree.Element("Autodiscover", nsmap={None: _AD_RESP})
+    domain = email.rpartition("@")[2].lower()
+    pro_domains = {config.domain, *config.extra_domains}
+    if domain not in pro_domains:
+        resp = _sub(root, "Response")
+        err = _sub(resp, "Error")
+        _sub(err, "ErrorCode", 600)
+        _sub(err, "Message", "No mail client access for this address: patients use the "
+                             "secure webmail.")
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    resp = etree.SubElement(root, "Response", nsmap={None: _AD_OUTLOOK})
+    acct = _sub(resp, "Account")
+    _sub(acct, "AccountType", "email")
+    _sub(acct, "Action", "settings")
+    for kind, port, ssl, enc in (("IMAP", ep.imaps, "on", None), ("SMTP", ep.submission, "on",
+                                                                   "TLS")):
+        proto = _sub(acct, "Protocol")
+        _sub(proto, "Type", kind)
+        _sub(proto, "Server", ep.host)
+        _sub(proto, "Port", port)
+        _sub(proto, "DomainRequired", "off")
+        _sub(proto, "LoginName", email)
+        _sub(proto, "SPA", "off")
+        _sub(proto, "SSL", ssl)
+        if enc:
+            _sub(proto, "Encryption", enc)
+        _sub(proto, "AuthRequired", "on")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _request_email(body: bytes) -> str | None:
+    try:
+        doc = SafeET.fromstring(body)
+    except Exception:  # noqa: BLE001 - defusedxml raises several kinds; all mean "bad request"
+        return None
+    el = doc.find(f".//{{{_AD_REQ}}}EMailAddress")
+    if el is None:
+        el = doc.find(".//EMailAddress")
+    return el.text.strip() if el is not None and el.text else None
+
+
+def setup_autoconfig(app: web.Application, config: Config) -> None:
+    """Add the autoconfig and autodiscover routes to ``app``."""
+    xml = "application/xml"
+
+    async def mozilla(request: web.Request) -> web.Response:
+        email = request.query.get("emailaddress", "")
+        if email and email.rpartition("@")[2].lower() == config.patient_domain:
+            raise web.HTTPNotFound(text="Pas d'accès par logiciel de messagerie pour les "
+                                        "patients : utilisez la messagerie sécurisée en ligne.")
+        return web.Response(body=mozilla_config(config), content_type=xml, charset="utf-8")
+
+    async def autodiscover(request: web.Request) -> web.Response:
+        body = await request.content.read(_MAX_BODY + 1) if request.can_read_body else b""
+        if len(body) > _MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=_MAX_BODY, actual_size=len(body))
+        email = _request_email(body) if body else request.query.get("emailaddress")
+        if not email:
+            raise web.HTTPBadRequest(text="autodiscover request without EMailAddress")
+        return web.Response(body=autodiscover_response(config, email), content_type=xml,
+                            charset="utf-8")
+
+    for path in ("/.well-known/autoconfig/mail/config-v1.1.xml", "/mail/config-v1.1.xml"):
+        app.router.add_get(path, mozilla)
+    for path in ("/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml"):
+        app.router.add_post(path, autodiscover)
+        app.router.add_get(path, autodiscover)
