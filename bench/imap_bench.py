@@ -50,7 +50,8 @@ async def populate(s: Services, account_id: int, n: int) -> None:
     have = (await s.store.get_folder(account_id, "INBOX")).message_count
     t0 = time.perf_counter()
     for start in range(have, n, 1000):
-        batch = [await s.store.prepare(account_id, _msg(i)) for i in range(start, min(n, start + 1000))]
+        batch = [await s.store.prepare(account_id, _msg(i))
+                 for i in range(start, min(n, start + 1000))]
 
         async def op(session, batch=batch, start=start):  # type: ignore[no-untyped-def]
             for k, p in enumerate(batch):

@@ -14,9 +14,11 @@ autodiscover error.  Request bodies are parsed with defusedxml.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from defusedxml import ElementTree as SafeET
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
 from mailserver.config import Config
 
@@ -43,7 +45,7 @@ def _port(listen: str, default: int) -> int:
     return int(port) if port.isdigit() and int(port) > 0 else default
 
 
-def _sub(parent: etree._Element, tag: str, text: str | int | None = None) -> etree._Element:
+def _sub(parent: Any, tag: str, text: str | int | None = None) -> Any:
     el = etree.SubElement(parent, tag)
     if text is not None:
         el.text = str(text)
@@ -72,7 +74,7 @@ def mozilla_config(config: Config) -> bytes:
     for tag, value in (("hostname", ep.host), ("port", ep.submission), ("socketType", "STARTTLS"),
                        ("authentication", "password-cleartext"), ("username", "%EMAILADDRESS%")):
         _sub(out, tag, value)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 def autodiscover_response(config: Config, email: str) -> bytes:
@@ -87,7 +89,7 @@ def autodiscover_response(config: Config, email: str) -> bytes:
         _sub(err, "ErrorCode", 600)
         _sub(err, "Message", "No mail client access for this address: patients use the "
                              "secure webmail.")
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
     resp = etree.SubElement(root, "Response", nsmap={None: _AD_OUTLOOK})
     acct = _sub(resp, "Account")
     _sub(acct, "AccountType", "email")
@@ -105,7 +107,7 @@ def autodiscover_response(config: Config, email: str) -> bytes:
         if enc:
             _sub(proto, "Encryption", enc)
         _sub(proto, "AuthRequired", "on")
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
 def _request_email(body: bytes) -> str | None:

@@ -20,6 +20,7 @@ from .searchkeys import SearchAnd, SearchKey, SearchModSeq, SearchNot, SearchOr
 
 if TYPE_CHECKING:
     from mailserver.app import Services
+    from mailserver.directory.service import AccountInfo
     from mailserver.store.imapmeta import ImapStore
 
     from .mailbox import SelectedMailbox
@@ -58,6 +59,10 @@ def _has_modseq(key: SearchKey | None) -> bool:
     return False
 
 
+def _const(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
 class SelectedCommands:
     """Handlers for the selected state (see the module docstring)."""
 
@@ -66,8 +71,14 @@ class SelectedCommands:
     selected: SelectedMailbox | None
     state: Any
     condstore: bool
-    account_id: int
+    account: AccountInfo | None
     send: Callable[[bytes], Awaitable[None]]
+
+    @property
+    def account_id(self) -> int:
+        """The logged-in account."""
+        assert self.account is not None
+        return self.account.id
 
     @property
     def mb(self) -> SelectedMailbox:
@@ -142,8 +153,8 @@ class SelectedCommands:
                 if r.uid in mb.recent:
                     flags.add("\\Recent")
                 msg = SearchMessage(seq, r.uid, frozenset(flags), r.internaldate, r.size,
-                                    header=(lambda m=meta: m.header if m else b""),
-                                    body=(lambda b=body: b), modseq=r.modseq)
+                                    header=_const(meta.header if meta else b""),
+                                    body=_const(body), modseq=r.modseq)
                 if prog.matches(msg):
                     found.append(r.uid if cmd.uid else seq)
                     top_modseq = max(top_modseq, r.modseq)

@@ -17,7 +17,10 @@ never reaches the client.  Selected-state commands live in :mod:`.selected`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from array import array
+from bisect import bisect_right
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -118,7 +121,7 @@ class Session(SelectedCommands):
         self.account: AccountInfo | None = None
         self.selected: SelectedMailbox | None = None
         self.condstore = False
-        self.events = None
+        self.events: asyncio.Event | None = None
         self._auth_tag = ""
 
     # -- dispatch -------------------------------------------------------------------------
@@ -251,12 +254,6 @@ class Session(SelectedCommands):
         return acct is not None and acct.kind == "patient"
 
     # -- authenticated: mailboxes --------------------------------------------------------
-    @property
-    def account_id(self) -> int:
-        """The logged-in account."""
-        assert self.account is not None
-        return self.account.id
-
     async def do_select(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Select)
         self.selected = None
@@ -395,6 +392,15 @@ class Session(SelectedCommands):
                         + " ".join(out).encode() + b")\r\n")
 
     async def do_append(self, cmd: c.Command) -> Response:
+        """APPEND (RFC 3501 6.3.11) with APPENDUID (RFC 4315); sealed like any stored message.
+
+        Sent copies: a message submitted over SMTP is already filed in the sender's Sent
+        folder by the delivery (one transaction with the recipients' copies).  Clients that
+        also APPEND their own copy to Sent (Thunderbird, Apple Mail, Outlook) would get it
+        twice, so an APPEND to the ``\\Sent`` folder whose Message-ID is already there stores
+        nothing and answers OK with the APPENDUID of the existing copy.  Other folders
+        (e.g. Drafts) are never de-duplicated.
+        """
         assert isinstance(cmd, c.Append)
         if not cmd.message:
             return Response("NO", "empty message", RC.CANNOT)
@@ -445,7 +451,5 @@ _STATE_TEXT = {
 }
 
 
-def _count_above(uids: object, mark: int) -> int:
-    from bisect import bisect_right
-
-    return len(uids) - bisect_right(uids, mark)  # type: ignore[arg-type]
+def _count_above(uids: array[int], mark: int) -> int:
+    return len(uids) - bisect_right(uids, mark)

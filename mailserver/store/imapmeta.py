@@ -17,6 +17,7 @@ transaction per batch; nothing is ever stored in clear.
 from __future__ import annotations
 
 import json
+import logging
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from mailserver.store.mailstore import FolderInfo, MailStore
 from mailserver.store.models import Folder, Message
 
 __all__ = ["ImapStore", "Row", "Meta", "Change"]
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 500
 
@@ -187,7 +190,7 @@ class ImapStore:
                         account_id, sealed, _aad(account_id, row.storage_key)))
                     continue
                 except Exception:  # noqa: BLE001 - stale or corrupt cache: recompute
-                    pass
+                    log.warning("imapmeta: unreadable cached summary, recomputing")
             meta = Meta.of(await self.raw(mid))
             out[mid] = meta
             missing.append((mid, await self.keys.seal(account_id, meta.to_json(),

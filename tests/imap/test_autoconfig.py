@@ -9,9 +9,8 @@ from aiohttp import web
 from lxml import etree
 
 from mailserver.config import Config, ListenConfig
-from webmail.autoconfig import setup_autoconfig
-
 from tests.conftest import DOMAIN, PATIENT_DOMAIN
+from webmail.autoconfig import setup_autoconfig
 
 AD_REQ = ("<?xml version='1.0'?><Autodiscover xmlns='http://schemas.microsoft.com/exchange/"
           "autodiscover/outlook/requestschema/2006'><Request><EMailAddress>{}</EMailAddress>"

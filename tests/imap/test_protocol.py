@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mailserver.imap.server import MAX_BAD
 
-from .conftest import Imap, Raw, message, open_raw
+from .conftest import Imap, message, open_raw
 
 
 async def test_synchronising_literal_and_literal_plus(imap: Imap) -> None:
@@ -163,5 +163,15 @@ async def test_reader_memory_is_bounded(imap: Imap) -> None:
     await raw.close()
 
 
-def _unused(_: Raw) -> None:  # keep the import for type checkers
-    return None
+
+
+async def test_non_protocol_first_line(imap: Imap) -> None:
+    """An HTTP request sent to the IMAP port gets BAD answers, never a crash or a login."""
+    raw = await open_raw(imap, login=False)
+    await raw.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = await raw.line()
+    assert first.startswith(b"GET BAD") or first.startswith(b"* BAD"), first
+    second = await raw.line()
+    assert b"BAD" in second
+    assert (await raw.cmd("CAPABILITY"))[-1].startswith(b"t1 OK")
+    await raw.close()

@@ -5,9 +5,10 @@ Format, one item per line:
 * ``# text``: a comment; ``@append FOLDER file.eml [flags...]``: store a message first
   (the .eml files sit beside the transcripts; ``\\n`` line ends become CRLF);
 * ``C: text``: sent with CRLF; ``${name}`` is replaced by a captured value;
-* ``S: text``: the next response line must match (``${name}`` is substituted too).  Literal octets are joined to their line
-  and written with ``\\r\\n`` escapes; ``{regex}`` is a hole, ``{name=regex}`` a named hole
-  whose match is captured; ``\\{`` and ``\\}`` stand for braces.
+* ``S: text``: the next response line must match (``${name}`` is substituted too).
+  Literal octets are joined to their line and written with ``\\r\\n`` escapes;
+  ``{regex}`` is a hole, ``{name=regex}`` a named hole whose match is captured;
+  ``\\{`` and ``\\}`` stand for braces.
 
 The session starts logged in on implicit TLS (the greeting and LOGIN are not part of it).
 """
