@@ -21,7 +21,7 @@ from .searchkeys import SearchAnd, SearchKey, SearchModSeq, SearchNot, SearchOr
 if TYPE_CHECKING:
     from mailserver.app import Services
     from mailserver.directory.service import AccountInfo
-    from mailserver.store.imapmeta import ImapStore
+    from mailserver.store.imapmeta import ImapStore, Row
 
     from .mailbox import SelectedMailbox
     from .state import Response
@@ -175,17 +175,23 @@ class SelectedCommands:
             self.condstore = True
         uids = self._uids(cmd.seqset, cmd.uid)
         set_seen = plan.sets_seen and not mb.readonly
+        changed: list[Row] | None = None
+        if cmd.changedsince is not None:  # RFC 7162 3.1.4: read the few changed rows only
+            wanted = set(uids)
+            changed = [r for r in await self.store.rows_changed_since(mb.folder_id,
+                                                                       cmd.changedsince)
+                       if r.uid in wanted]
+            uids = [r.uid for r in changed]
         for i in range(0, len(uids), CHUNK):
-            rows = await self.store.rows(mb.folder_id, uids[i:i + CHUNK])
-            if cmd.changedsince is not None:
-                rows = [r for r in rows if r.modseq > cmd.changedsince]
+            rows = (changed[i:i + CHUNK] if changed is not None
+                    else await self.store.rows(mb.folder_id, uids[i:i + CHUNK]))
             seen_now: dict[int, tuple[str, int]] = {}
             if set_seen:
                 unseen = [r.uid for r in rows if "\\Seen" not in r.flags.split()]
                 if unseen:
-                    changed, _ = await self.services.store.store_flags(
+                    now_seen, _ = await self.services.store.store_flags(
                         mb.folder_id, unseen, ["\\Seen"], "add")
-                    for m in changed:
+                    for m in now_seen:
                         seen_now[m.uid] = (" ".join(sorted(m.flags)), m.modseq)
                         mb.reported[m.uid] = m.modseq
             metas = await self.store.metas(self.account_id, rows) if plan.needs_meta else {}

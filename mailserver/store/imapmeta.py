@@ -151,6 +151,14 @@ class ImapStore:
                 out.extend(_row(r) for r in (await s.execute(q.order_by(Message.uid))).all())
         return out
 
+    async def rows_changed_since(self, folder_id: int, modseq: int) -> list[Row]:
+        """Rows whose modseq is above ``modseq`` (CHANGEDSINCE), via the modseq index."""
+        async with self.db.session() as s:
+            rows = (await s.execute(select(*_ROW_COLS).where(
+                Message.folder_id == folder_id, Message.modseq > modseq
+            ).order_by(Message.uid))).all()
+        return [_row(r) for r in rows]
+
     async def first_unseen_uid(self, folder_id: int) -> int | None:
         """Lowest UID without \\Seen (for SELECT's ``[UNSEEN n]``)."""
         async with self.db.session() as s:

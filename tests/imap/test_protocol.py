@@ -175,3 +175,15 @@ async def test_non_protocol_first_line(imap: Imap) -> None:
     assert b"BAD" in second
     assert (await raw.cmd("CAPABILITY"))[-1].startswith(b"t1 OK")
     await raw.close()
+
+
+async def test_changedsince_fetch_sets_seen_and_reports_flags(imap: Imap) -> None:
+    for i in range(3):
+        await imap.services.store.append(imap.account_id, "INBOX", message(i))
+    c = await open_raw(imap)
+    await c.cmd("SELECT INBOX")
+    res = await c.cmd("FETCH 1:* (BODY[TEXT]) (CHANGEDSINCE 1)")
+    assert sum(b"FLAGS (\\Seen) MODSEQ (" in line for line in res) == 3, res
+    res = await c.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE 100000)")
+    assert res == [res[-1]]
+    await c.close()
