@@ -127,3 +127,44 @@ async def test_imapclient(imap: Imap) -> None:
     assert r["search"] == [1]
     assert r["sent"] == "Sent"
     assert b"mssante" in r["id"][0]
+
+
+async def test_smtp_sent_copy_is_not_duplicated_by_client_append(imap: Imap,
+                                                                 runtime: Runtime) -> None:
+    """Thunderbird submits over SMTP, then APPENDs the same message to Sent: one copy only."""
+    await add_pro(imap.services, "dr.durand", RPPS[1])
+    host, port = runtime.ports["submission"]
+    raw_msg = message(1, msgid=f"<once@{DOMAIN}>").replace(
+        f"From: Dr Durand <dr.durand@{DOMAIN}>".encode(), f"From: <{imap.user}>".encode()).replace(
+        f"To: {imap.user}".encode(), f"To: dr.durand@{DOMAIN}".encode())
+    await aiosmtplib.send(raw_msg, sender=imap.user, recipients=[f"dr.durand@{DOMAIN}"],
+                          hostname=host, port=port, username=imap.user, password=imap.password,
+                          start_tls=True, tls_context=imap.tls)
+    c = await open_raw(imap)
+    await c.write(b"a APPEND Sent (\\Seen) {%d+}\r\n" % len(raw_msg) + raw_msg + b"\r\n")
+    res = await c.until("a")
+    assert res[-1].startswith(b"a OK [APPENDUID ") and b" 1] " in res[-1], res
+    res = await c.cmd("STATUS Sent (MESSAGES)")
+    assert res[0] == b"* STATUS Sent (MESSAGES 1)\r\n"
+    await c.close()
+
+
+async def test_nothing_is_stored_in_clear(imap: Imap) -> None:
+    from sqlalchemy import select
+
+    from mailserver.store.models import Message
+
+    secret = "Diagnostic-confidentiel-XYZ"
+    c = await open_raw(imap)
+    raw_msg = message(1, subject=secret, body=secret + "\r\n")
+    await c.write(b"a APPEND INBOX {%d+}\r\n" % len(raw_msg) + raw_msg + b"\r\n")
+    assert (await c.until("a"))[-1].startswith(b"a OK")
+    await c.cmd("SELECT INBOX")
+    res = await c.cmd("FETCH 1 (ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER])")
+    assert secret.encode() in res[0]
+    await c.close()
+    async with imap.services.db.session() as s:
+        row = (await s.execute(select(Message))).scalars().one()
+    assert row.meta_enc is not None  # the summary cache was written ...
+    for blob in (row.content_enc, row.meta_enc, row.subject_enc, row.from_enc):
+        assert blob is None or secret.encode() not in blob  # ... sealed, like the message
