@@ -154,17 +154,17 @@ async def test_nothing_is_stored_in_clear(imap: Imap) -> None:
 
     from mailserver.store.models import Message
 
-    secret = "Diagnostic-confidentiel-XYZ"
+    marker = "Diagnostic-confidentiel-XYZ"
     c = await open_raw(imap)
-    raw_msg = message(1, subject=secret, body=secret + "\r\n")
+    raw_msg = message(1, subject=marker, body=marker + "\r\n")
     await c.write(b"a APPEND INBOX {%d+}\r\n" % len(raw_msg) + raw_msg + b"\r\n")
     assert (await c.until("a"))[-1].startswith(b"a OK")
     await c.cmd("SELECT INBOX")
     res = await c.cmd("FETCH 1 (ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER])")
-    assert secret.encode() in res[0]
+    assert marker.encode() in res[0]
     await c.close()
     async with imap.services.db.session() as s:
         row = (await s.execute(select(Message))).scalars().one()
     assert row.meta_enc is not None  # the summary cache was written ...
     for blob in (row.content_enc, row.meta_enc, row.subject_enc, row.from_enc):
-        assert blob is None or secret.encode() not in blob  # ... sealed, like the message
+        assert blob is None or marker.encode() not in blob  # ... sealed, like the message
