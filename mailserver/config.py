@@ -61,6 +61,10 @@ class TlsConfig:
     ca_file: Path = Path("tls/ca.pem")
     """The CA that signed our certificate (development CA in the demo)."""
     ca_key_file: Path = Path("tls/ca.key")
+    ec_cert_file: Path = Path("tls/server-ec.pem")
+    """An optional ECDSA certificate offered beside the RSA one to mail and web clients
+    (cheaper handshakes); the inter-operator listener presents RSA-2048 only."""
+    ec_key_file: Path = Path("tls/server-ec.key")
 
 
 @dataclass(frozen=True)

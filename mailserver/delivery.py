@@ -282,12 +282,13 @@ class Delivery:
                       authenticated: AccountInfo | None = None,
                       conversation_id: int | None = None,
                       options: dict[str, object] | None = None,
-                      receipt: bool = False) -> DeliveryReport:
+                      receipt: bool = False,
+                      headers: HeaderFacts | None = None) -> DeliveryReport:
         """Decide for every recipient, then durably store everything in one transaction.
 
         Raises StoreError when the commit fails (nothing is then stored: answer 451).
         """
-        hf = parse_header_facts(raw)
+        hf = headers or parse_header_facts(raw)
         report = DeliveryReport()
         facts = Facts(size=len(raw), receipt=receipt)
         if sender.kind is Kind.PATIENT:

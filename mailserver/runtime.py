@@ -109,7 +109,9 @@ def _inbound_tls(config: Config, services: Services, default: ssl.SSLContext
 async def start_runtime(config: Config, listen: ListenConfig, *,
                         services: Services | None = None) -> Runtime:
     services = services or await open_services(config)
-    tls = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file))
+    tls = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file),
+                         extra=[(config.path(config.tls.ec_cert_file),
+                                 config.path(config.tls.ec_key_file))])
     rt = Runtime(config, services, tls)
     try:
         if listen.submission:

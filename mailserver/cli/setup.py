@@ -32,6 +32,9 @@ def init_data_dir(data_dir: Path, domain: str, *, patient_domain: str = "") -> N
     issue_certificate(tls / "ca.pem", tls / "ca.key", tls / "server.pem", tls / "server.key",
                       [domain, f"mail.{domain}", "localhost", "127.0.0.1"],
                       organisation=f"Operateur {domain}")
+    issue_certificate(tls / "ca.pem", tls / "ca.key", tls / "server-ec.pem", tls / "server-ec.key",
+                      [domain, f"mail.{domain}", "localhost", "127.0.0.1"],
+                      organisation=f"Operateur {domain}", key_type="ec")
     _make_dkim(data_dir)
     import asyncio
 

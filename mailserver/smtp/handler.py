@@ -33,7 +33,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 from cryptography import x509
 
 from mailserver.config import Config
-from mailserver.delivery import Delivery, parse_header_facts
+from mailserver.delivery import Delivery, HeaderFacts, parse_header_facts
 from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.errors import AuthError, StoreError
@@ -286,6 +286,7 @@ class MailHandler:
             return str(R.TOO_BIG)
         sender: Party = session.mss_sender  # type: ignore[attr-defined]
         account: AccountInfo | None = None
+        hf: HeaderFacts | None = None
         if self.role == "submission":
             account = session.auth_data if isinstance(session.auth_data, AccountInfo) else None
             if account is None:
@@ -294,7 +295,9 @@ class MailHandler:
             if hf.from_address != account.address:
                 log.info("policy: deny reason=FROM_NOT_OWNED")
                 return str(R.FROM_NOT_OWNED)
-            raw = self._complete_submission(raw, hf.message_id, hf.date is not None)
+            if not hf.message_id or hf.date is None:
+                raw = self._complete_submission(raw, hf.message_id, hf.date is not None)
+                hf = None  # headers changed: delivery parses them again
         else:
             refusal, raw = await self._dkim(raw)
             if refusal is not None:
@@ -308,7 +311,7 @@ class MailHandler:
         try:
             report = await self.delivery.deliver(sender, envelope.mail_from or "",
                                                  envelope.rcpt_tos, raw, authenticated=account,
-                                                 options=options)
+                                                 options=options, headers=hf)
         except StoreError:
             log.exception("smtp: could not store message")
             return str(R.TEMP_FAILURE.with_text(

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import warnings
 from collections.abc import Awaitable, Callable
@@ -213,6 +214,13 @@ class MailSession(Session):
         self._login_data = value
 
 
+# RFC 5321 4.1.2 Path = "<" Mailbox ">" with a dot-atom local part and a plain domain.
+_SIMPLE_PATH = re.compile(
+    r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)>"
+    r"(.*)\Z", re.DOTALL)
+
+
 class MailSMTP(SMTP):
     """aiosmtpd ``SMTP`` with a chunked DATA reader, error/command limits and safe errors.
 
@@ -278,6 +286,23 @@ class MailSMTP(SMTP):
             await method(arg)
 
         return run
+
+    # -- addresses -----------------------------------------------------------------------------
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's address parser with a fast path for the plain ``<local@domain>`` form.
+
+        The stock path runs the RFC 5322 header parser of the email package (a tenth of a
+        millisecond per MAIL/RCPT); anything but the simple form still goes through it.
+        """
+        if arg:
+            m = _SIMPLE_PATH.match(arg)
+            if m is not None:
+                addr = m.group(1)
+                if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
+                    return None, None
+                return addr, m.group(2)
+        return super()._getaddr(arg)  # type: ignore[no-any-return]
 
     # -- replies -------------------------------------------------------------------------------
 
