@@ -107,7 +107,8 @@ def _demo(args: argparse.Namespace) -> int:
     for _, local, name, _ in DEMO_PROS:
         print(f"  {name:<20} {local}@{DEMO_DOMAIN}")
     print(f"  {'Pharmacie Centrale':<20} pharmacie.centrale@{DEMO_DOMAIN}")
-    print("Patients (webmail first connection: provisional code + NIR):")
+    print("Patients (webmail first connection: provisional code, NIR = the first 13 characters"
+          " of the address, and any Vitale card serial of 8 to 20 digits in the demo):")
     for name, address, code in codes:
         print(f"  {name:<20} {address}  code {code}")
     print("Mail client settings: SMTP submission with STARTTLS on "
