@@ -17,7 +17,7 @@ without an initial response: ``+`` then one continuation line), ``idle`` (RFC 21
 ``DONE`` while pushing mailbox changes as soon as the store publishes them, or at least every
 :data:`IDLE_POLL` seconds), ``logout``.
 
-Limits: line 8 kB, literal ``config.imap.max_literal``; 2 minutes to log in; the autologout
+Limits: line 64 kB, literal ``config.imap.max_literal``; 2 minutes to log in; the autologout
 timer (RFC 3501 5.4) is ``config.imap.idle_timeout`` once authenticated.  A failure inside one
 session is logged with its connection id and answered NO; it never touches another session.
 """
@@ -49,7 +49,7 @@ MAX_BAD = 20
 IDLE_POLL = 30.0
 HIGH_WATER = 256 * 1024
 LOGIN_TIMEOUT = 120.0
-MAX_LINE = 8192
+MAX_LINE = 65536  # RFC 7162 4 asks for at least 8192; long UID sets from clients
 MAX_TAG = 64
 _ids = itertools.count(1)
 

@@ -91,7 +91,7 @@ async def test_too_many_bad_commands_close_the_connection(imap: Imap) -> None:
 
 async def test_long_line_and_huge_literal_are_refused(imap: Imap) -> None:
     raw = await open_raw(imap)
-    await raw.write(b"a1 NOOP " + b"x" * 20000 + b"\r\n")
+    await raw.write(b"a1 NOOP " + b"x" * 70000 + b"\r\n")
     assert (await raw.line()).startswith(b"a1 BAD line too long")
     await raw.write(b"a2 APPEND INBOX {999999999999}\r\n")
     assert (await raw.line()).startswith(b"a2 BAD")
