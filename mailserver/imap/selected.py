@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from mailserver.errors import NotFound
+
 from . import commands_selected as s
 from . import encoder as enc
 from .encoder import ResponseCode as RC
@@ -147,8 +149,13 @@ class SelectedCommands:
                     continue
                 meta = metas.get(r.id)
                 body = b""
+                if (prog.needs_headers or prog.needs_body) and meta is None:
+                    continue  # gone meanwhile
                 if prog.needs_body and meta is not None:
-                    body = (await self.store.raw(r.id))[meta.summary.root.body_start:]
+                    try:
+                        body = (await self.store.raw(r.id))[meta.summary.root.body_start:]
+                    except NotFound:
+                        continue
                 flags = set(r.flags.split())
                 if r.uid in mb.recent:
                     flags.add("\\Recent")
@@ -201,7 +208,12 @@ class SelectedCommands:
                     continue
                 flags, modseq = seen_now.get(r.uid, (r.flags, r.modseq))
                 meta = metas.get(r.id)
-                raw = await self.store.raw(r.id) if plan.needs_raw else None
+                if plan.needs_meta and meta is None:
+                    continue  # expunged by another session while we were reading
+                try:
+                    raw = await self.store.raw(r.id) if plan.needs_raw else None
+                except NotFound:
+                    continue
                 items = fetch_items(
                     plan, uid=r.uid, flags=flags, recent=r.uid in mb.recent,
                     internaldate=r.internaldate, size=r.size, modseq=modseq,
@@ -252,8 +264,6 @@ class SelectedCommands:
         return await self._copy(cmd, move=True)
 
     async def _copy(self, cmd: s.Copy, *, move: bool) -> Response:
-        from mailserver.errors import NotFound
-
         mb = self.mb
         uids = self._uids(cmd.seqset, cmd.uid)
         try:

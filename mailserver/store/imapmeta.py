@@ -27,6 +27,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailserver.errors import NotFound
 from mailserver.imap.message import MessageSummary
 from mailserver.store.mailstore import FolderInfo, MailStore
 from mailserver.store.models import Folder, Message
@@ -177,7 +178,10 @@ class ImapStore:
         return await self.store.read_raw(message_id)
 
     async def metas(self, account_id: int, rows: Iterable[Row]) -> dict[int, Meta]:
-        """Summaries by message id; computes and caches (sealed) the missing ones."""
+        """Summaries by message id; computes and caches (sealed) the missing ones.
+
+        Messages that disappeared meanwhile are left out of the result.
+        """
         wanted = {r.id: r for r in rows}
         out: dict[int, Meta] = {}
         if not wanted:
@@ -199,7 +203,11 @@ class ImapStore:
                     continue
                 except Exception:  # noqa: BLE001 - stale or corrupt cache: recompute
                     log.warning("imapmeta: unreadable cached summary, recomputing")
-            meta = Meta.of(await self.raw(mid))
+            try:
+                raw = await self.raw(mid)
+            except NotFound:  # expunged by another session meanwhile
+                continue
+            meta = Meta.of(raw)
             out[mid] = meta
             missing.append((mid, await self.keys.seal(account_id, meta.to_json(),
                                                       _aad(account_id, row.storage_key))))
