@@ -156,6 +156,11 @@ class Connection:
             await self.writer.drain()
             self.receiver.discard_buffered()  # CVE-2011-0411: nothing pipelined in clear
             self.events.clear()
+            # Clear-text bytes that reached the stream after our last read must not be
+            # read as TLS-protected commands either (StreamReader keeps them across start_tls).
+            buffered = getattr(self.reader, "_buffer", None)
+            if isinstance(buffered, bytearray):
+                buffered.clear()
             await self.writer.start_tls(self.tls_ctx)
             self.session.tls = True
         elif resp.action == "challenge":

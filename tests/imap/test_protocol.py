@@ -187,3 +187,4 @@ async def test_changedsince_fetch_sets_seen_and_reports_flags(imap: Imap) -> Non
     res = await c.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE 100000)")
     assert res == [res[-1]]
     await c.close()
+
