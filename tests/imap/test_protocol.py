@@ -188,3 +188,22 @@ async def test_changedsince_fetch_sets_seen_and_reports_flags(imap: Imap) -> Non
     assert res == [res[-1]]
     await c.close()
 
+
+
+async def test_closed_sessions_leave_no_subscriptions(imap: Imap) -> None:
+    """Sessions that end (LOGOUT, dropped connection, IDLE then drop) release what they held."""
+    events = imap.services.events
+    for i in range(10):
+        c = await open_raw(imap)
+        await c.cmd("SELECT INBOX")
+        if i % 3 == 0:
+            await c.cmd("LOGOUT")
+        elif i % 3 == 1:
+            await c.write(b"i IDLE\r\n")
+            await c.line()
+        await c.close()
+    for _ in range(50):
+        if not events._subs.get(imap.account_id):  # noqa: SLF001
+            break
+        await asyncio.sleep(0.02)
+    assert not events._subs.get(imap.account_id)  # noqa: SLF001
