@@ -248,6 +248,12 @@ class SelectedCommands:
                                       with_modseq=self.condstore)
                 if line is not None:
                     await self.send(line)
+        elif self.condstore:  # RFC 7162 3.1.3 example 3: .SILENT still reports MODSEQ
+            for m in sorted(changed, key=lambda m: m.uid):
+                if (seq := mb.seq_of(m.uid)) is not None:
+                    items: list[tuple[str, enc.Value]] = [("UID", m.uid)] if cmd.uid else []
+                    items.append(("MODSEQ", enc.Raw(b"(%d)" % m.modseq)))
+                    await self.send(enc.fetch(seq, items))
         if failed:  # RFC 7162 3.1.3
             nums = failed if cmd.uid else [n for u in failed if (n := mb.seq_of(u))]
             return _resp("OK", "conditional STORE failed for some messages",
