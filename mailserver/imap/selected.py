@@ -137,7 +137,7 @@ class SelectedCommands:
             self.condstore = True
         found: list[int] = []
         top_modseq = 0
-        uids = list(mb.uids)
+        uids = mb.uids  # an array: slices are cheap, no list of 100k ints
         step = CHUNK if prog.needs_headers or prog.needs_body else CHUNK * 10
         for i in range(0, len(uids), step):
             rows = await self.store.rows(mb.folder_id, uids[i:i + step])

@@ -145,11 +145,17 @@ class ImapStore:
         async with self.db.session() as s:
             for chunk in _chunks(uids):
                 q = select(*_ROW_COLS).where(Message.folder_id == folder_id)
-                if len(chunk) > 1 and chunk[-1] - chunk[0] + 1 == len(chunk):
-                    q = q.where(and_(Message.uid >= chunk[0], Message.uid <= chunk[-1]))
+                lo, hi = min(chunk), max(chunk)
+                dense = hi - lo + 1 <= 4 * len(chunk)
+                if dense:  # a range scan on (folder_id, uid) beats a long IN list
+                    q = q.where(and_(Message.uid >= lo, Message.uid <= hi))
                 else:
                     q = q.where(Message.uid.in_(list(chunk)))
-                out.extend(_row(r) for r in (await s.execute(q.order_by(Message.uid))).all())
+                result = (await s.execute(q.order_by(Message.uid))).all()
+                if dense and hi - lo + 1 != len(chunk):
+                    keep = set(chunk)
+                    result = [r for r in result if r[1] in keep]
+                out.extend(_row(r) for r in result)
         return out
 
     async def rows_changed_since(self, folder_id: int, modseq: int) -> list[Row]:
