@@ -111,9 +111,12 @@ def header_block(raw: bytes) -> bytes:
     """The header section of a message (up to the first empty line), without the body, so
     header parsing costs the same for a 10 KB and a 25 MB message."""
     end = raw.find(b"\r\n\r\n")
-    lf_end = raw.find(b"\n\n")
-    if end < 0 or (0 <= lf_end < end):
-        return raw[: lf_end + 2] if lf_end >= 0 else raw[:1_000_000]
+    # A bare-LF blank line counts only if it comes first; never scan the body for one.
+    lf_end = raw.find(b"\n\n", 0, end if end >= 0 else 1_000_000)
+    if lf_end >= 0 and (end < 0 or lf_end < end):
+        return raw[: lf_end + 2]
+    if end < 0:
+        return raw[:1_000_000]
     return raw[: end + 4]
 
 
