@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python bench/imap_bench.py [--messages 100000] [--data-dir DIR] [--rounds 5]
+        [--database-url postgresql+asyncpg://...]
 
 Builds a data dir (or reuses ``--data-dir`` if it already holds the mailbox), fills INBOX with
 ``--messages`` small sealed messages through ``MailStore.prepare``/``append_in`` (1,000 per
@@ -93,6 +94,9 @@ async def main(args: argparse.Namespace, data: Path) -> None:
     config = load(data / "mssante.toml")
     config = dataclasses.replace(config, auth=dataclasses.replace(
         config.auth, fail_delay=0.0, max_fail_delay=0.0))
+    if args.database_url:
+        config = dataclasses.replace(config, store=dataclasses.replace(
+            config.store, database_url=args.database_url))
     s = await open_services(config, fast_passwords=True)
     acct = await s.directory.lookup(USER)
     if acct is None:
@@ -146,6 +150,8 @@ if __name__ == "__main__":
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--data-dir", type=Path)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--database-url", default="",
+                    help="e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/imapbench")
     ns = ap.parse_args()
     ddir = ns.data_dir or Path(tempfile.mkdtemp(prefix="imap-bench-"))
     if not (ddir / "mssante.toml").exists():
