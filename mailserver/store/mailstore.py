@@ -324,7 +324,7 @@ class MailStore:
         message_id = (await conn.execute(_INSERT_MESSAGE, {
             "account_id": prepared.account_id, "folder_id": folder_id, "uid": uid,
             "modseq": modseq, "flags": flag_text,
-            "internaldate": internaldate or datetime.now(UTC), "size": prepared.size,
+            "internaldate": _as_utc(internaldate), "size": prepared.size,
             "content_enc": prepared.content_enc, "blob_key": prepared.storage_key,
             "subject_enc": prepared.subject_enc, "from_enc": prepared.from_enc,
             "meta_enc": None, "message_id_hash": prepared.message_id_hash,
@@ -576,6 +576,13 @@ class MailStore:
 def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def _as_utc(dt: datetime | None) -> datetime:
+    """Store instants in UTC: SQLite keeps no offset, so a local time would shift."""
+    if dt is None:
+        return datetime.now(UTC)
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _utc(dt: datetime) -> datetime:

@@ -194,3 +194,13 @@ async def test_patient_name_sealed(services: Services, config: Config) -> None:
     assert await services.directory.check_provisional_code(info.id, code)
     assert await services.directory.check_provisional_code(info.id, code.lower().replace("-", ""))
     assert not await services.directory.check_provisional_code(info.id, "AAAA-BBBB-CCCC")
+
+
+async def test_internaldate_keeps_its_instant(services: Services) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    pro = await add_pro(services)
+    paris = datetime(2026, 11, 27, 14, 30, tzinfo=timezone(timedelta(hours=1)))
+    res = await services.store.append(pro.id, "INBOX", _msg("dated"), internaldate=paris)
+    (info,) = await services.store.list_messages(res.folder_id)
+    assert info.internaldate == paris  # same instant, whatever the database keeps
