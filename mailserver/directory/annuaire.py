@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -23,8 +23,8 @@ import secrets
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
