@@ -157,6 +157,8 @@ class WebmailConfig:
 class ListenConfig:
     smtp: str = ""
     submission: str = ""
+    submissions: str = ""
+    """Submission over implicit TLS (RFC 8314, the port-465 role)."""
     imap: str = ""
     imaps: str = ""
     http: str = ""
@@ -288,7 +290,7 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
         if key not in _SECTIONS and key not in {"domain", "patient_domain", "extra_domains"}:
             problems.append(f"unknown top-level key {key!r}")
     listen = sections["listen"]
-    for name in ("smtp", "submission", "imap", "imaps", "http"):
+    for name in ("smtp", "submission", "submissions", "imap", "imaps", "http"):
         value = getattr(listen, name)
         if value:
             try:
@@ -358,6 +360,7 @@ def dump(domain: str, patient_domain: str = "") -> str:
         "[listen]",
         '# smtp = "0.0.0.0:25"',
         '# submission = "0.0.0.0:587"',
+        '# submissions = "0.0.0.0:465"',
         '# imap = "0.0.0.0:143"',
         '# imaps = "0.0.0.0:993"',
         '# http = "0.0.0.0:8080"',

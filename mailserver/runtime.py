@@ -119,6 +119,11 @@ async def start_runtime(config: Config, listen: ListenConfig, *,
             rt.listening("submission", await start_smtp(
                 config, services.directory, services.delivery, role="submission",
                 host=host, port=port, tls=tls))
+        if listen.submissions:
+            host, port = parse_hostport(listen.submissions)
+            rt.listening("submissions", await start_smtp(
+                config, services.directory, services.delivery, role="submission",
+                host=host, port=port, tls=tls, implicit_tls=True))
         if listen.smtp:
             host, port = parse_hostport(listen.smtp)
             rt.listening("smtp", await start_smtp(

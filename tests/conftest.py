@@ -99,6 +99,7 @@ async def services(config: Config) -> AsyncIterator[Services]:
 async def runtime(config: Config, services: Services) -> AsyncIterator[Runtime]:
     """The real server (submission + inbound SMTP) on ephemeral 127.0.0.1 ports."""
     rt = await start_runtime(config, ListenConfig(submission="127.0.0.1:0",
+                                                  submissions="127.0.0.1:0",
                                                   smtp="127.0.0.1:0"), services=services)
     try:
         yield rt

@@ -18,7 +18,7 @@ DEMO_PASSWORD = "demo-mssante-2026"  # noqa: S105 - printed demo credentials, de
 
 def _listen_from_args(base: ListenConfig, args: argparse.Namespace) -> ListenConfig:
     values = {}
-    for name in ("smtp", "submission", "imap", "imaps", "http"):
+    for name in ("smtp", "submission", "submissions", "imap", "imaps", "http"):
         value = getattr(args, name, None)
         if value:
             parse_hostport(value)
@@ -32,7 +32,8 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.data_dir)
     listen = _listen_from_args(config.listen, args)
     if not any(dataclasses.astuple(listen)):
-        print("mssante: nothing to serve: give --smtp, --submission, --imap, --imaps or --http")
+        print("mssante: nothing to serve: give --smtp, --submission, --submissions, --imap, "
+              "--imaps or --http")
         return 2
     asyncio.run(run(config, listen))
     return 0
@@ -97,6 +98,7 @@ def _demo(args: argparse.Namespace) -> int:
     host = args.host
     listen = ListenConfig(smtp=f"{host}:{args.base_port + 25}",
                           submission=f"{host}:{args.base_port + 87}",
+                          submissions=f"{host}:{args.base_port + 65}",
                           imap=f"{host}:{args.base_port + 43}",
                           imaps=f"{host}:{args.base_port + 93}",
                           http=f"{host}:{args.http_port}")
@@ -112,7 +114,8 @@ def _demo(args: argparse.Namespace) -> int:
     for name, address, code in codes:
         print(f"  {name:<20} {address}  code {code}")
     print("Mail client settings: SMTP submission with STARTTLS on "
-          f"{listen.submission}, IMAP with STARTTLS on {listen.imap or '(not yet)'}, "
+          f"{listen.submission} (or SSL/TLS on {listen.submissions}), IMAP with STARTTLS on "
+          f"{listen.imap or '(not yet)'} (or SSL/TLS on {listen.imaps or '-'}), "
           f"user = your address; trust the CA {data_dir / 'tls' / 'ca.pem'}")
     print(f"One-time codes and notifications are written to {data_dir / 'outbox'}")
     if listen.http:
@@ -140,7 +143,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the server")
     data_dir_arg(p)
     for name, role in (("smtp", "inbound SMTP between operators (port-25 role)"),
-                       ("submission", "SMTP submission for mail clients (587 role)"),
+                       ("submission", "SMTP submission with STARTTLS (587 role)"),
+                       ("submissions", "SMTP submission over implicit TLS (465 role)"),
                        ("imap", "IMAP with STARTTLS (143 role)"),
                        ("imaps", "IMAP over implicit TLS (993 role)"),
                        ("http", "patient webmail and client autoconfiguration")):
@@ -151,6 +155,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.add_argument("--data-dir", type=Path, default=None, help="default: ./demo-data")
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--base-port", type=int, default=2500,
-                   help="SMTP on base+25, submission base+87, IMAP base+43, IMAPS base+93")
+                   help="SMTP on base+25, submission base+87 (implicit TLS base+65), IMAP "
+                        "base+43, IMAPS base+93")
     d.add_argument("--http-port", type=int, default=8080)
     d.set_defaults(func=_demo)

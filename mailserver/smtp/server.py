@@ -33,7 +33,7 @@ from mailserver.smtp.protocol import MailSMTP
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OperatorSMTP", "start_smtp", "smtp_factory", "xtext_decode"]
+__all__ = ["OperatorSMTP", "ImplicitTlsSMTP", "start_smtp", "smtp_factory", "xtext_decode"]
 
 TlsSource = ssl.SSLContext | Callable[[], ssl.SSLContext]
 
@@ -140,19 +140,43 @@ class OperatorSMTP(MailSMTP):
             table[addr] = {"notify": params.get("NOTIFY"), "orcpt": params.get("ORCPT")}
 
 
+class _ImplicitTls:
+    """Stands for aiosmtpd's STARTTLS protocol object on an implicit-TLS connection: aiosmtpd
+    treats a connection as encrypted only when ``_tls_protocol`` is set."""
+
+    def __init__(self, transport: asyncio.BaseTransport) -> None:
+        self._extra = {name: transport.get_extra_info(name)
+                       for name in ("sslcontext", "ssl_object", "peercert", "cipher")}
+
+
+class ImplicitTlsSMTP(OperatorSMTP):
+    """Submission over implicit TLS (RFC 8314 3.3, the port-465 role): the TLS handshake is
+    done by the listener before the greeting; STARTTLS is not offered."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if transport.get_extra_info("sslcontext") is not None and self.session is not None:
+            marker = _ImplicitTls(transport)
+            self._tls_protocol = marker  # type: ignore[assignment]
+            self.session.ssl = marker._extra
+
+
 def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, role: str,
-                 tls: TlsSource, handler: object | None = None) -> Callable[[], MailSMTP]:
+                 tls: TlsSource, handler: object | None = None,
+                 implicit_tls: bool = False) -> Callable[[], MailSMTP]:
     h = handler or MailHandler(config, directory, delivery, role=role)
     submission = role == "submission"
+    cls = ImplicitTlsSMTP if implicit_tls else OperatorSMTP
 
     def make() -> MailSMTP:
-        ctx: Any = tls() if callable(tls) else tls
-        return OperatorSMTP(
+        ctx: Any = None if implicit_tls else (tls() if callable(tls) else tls)
+        return cls(
             h,
             hostname=config.hostname,
             ident="mssante ESMTP",
             tls_context=ctx,
-            require_starttls=submission,  # RFC 3207; inbound offers it, the trust space needs it
+            # RFC 3207; inbound offers it, the trust space needs it.
+            require_starttls=submission and not implicit_tls,
             auth_required=submission,
             auth_require_tls=True,  # AUTH is not even advertised before STARTTLS
             data_size_limit=config.smtp.max_message_size,
@@ -167,7 +191,13 @@ def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, ro
 
 async def start_smtp(config: Config, directory: Directory, delivery: Delivery, *, role: str,
                      host: str, port: int, tls: TlsSource,
-                     handler: object | None = None) -> asyncio.Server:
+                     handler: object | None = None, implicit_tls: bool = False) -> asyncio.Server:
+    """Start an SMTP listener. ``implicit_tls`` (submission only) wraps every connection in TLS
+    from the first byte (RFC 8314)."""
+    if implicit_tls and role != "submission":
+        raise ValueError("implicit TLS is for submission only")
     loop = asyncio.get_running_loop()
-    factory = smtp_factory(config, directory, delivery, role=role, tls=tls, handler=handler)
-    return await loop.create_server(factory, host, port, reuse_address=True)
+    factory = smtp_factory(config, directory, delivery, role=role, tls=tls, handler=handler,
+                           implicit_tls=implicit_tls)
+    ssl_ctx = (tls() if callable(tls) else tls) if implicit_tls else None
+    return await loop.create_server(factory, host, port, reuse_address=True, ssl=ssl_ctx)

@@ -267,3 +267,32 @@ async def test_exception_text_never_reaches_client(runtime: Runtime, services: S
 
     code, text = await asyncio.to_thread(run)
     assert code == 451 and b"SECRET" not in text and b"ref" in text
+
+
+async def test_implicit_tls_submission(runtime: Runtime, services: Services,
+                                       client_tls: ssl.SSLContext) -> None:
+    """RFC 8314: submission with TLS from the first byte (the port-465 role)."""
+    a = await add_pro(services)
+    host, port = runtime.ports["submissions"]
+
+    def run() -> bytes:
+        with smtplib.SMTP_SSL(host, port, context=client_tls, timeout=10) as c:
+            ehlo = c.ehlo()[1]
+            c.login(a.address, PASSWORD)
+            c.sendmail(a.address, [a.address], message(a.address, a.address, body="over 465"))
+            return ehlo
+
+    ehlo = await asyncio.to_thread(run)
+    assert b"AUTH" in ehlo and b"STARTTLS" not in ehlo
+    assert b"over 465" in (await _inbox(services, a.id))[0]
+    assert b"with ESMTPSA" in (await _inbox(services, a.id))[0]
+
+
+async def test_implicit_tls_port_refuses_plaintext(runtime: Runtime) -> None:
+    host, port = runtime.ports["submissions"]
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"EHLO plain\r\n")
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(100), 5)
+    assert not data.startswith(b"220") and not data.startswith(b"250")
+    writer.close()
