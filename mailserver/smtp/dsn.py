@@ -26,17 +26,28 @@ only :class:`DsnParseError`.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
-from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
+
+from mailserver.smtp.reports import (
+    WIRE,
+    as_part,
+    clean,
+    get_field,
+    header_block,
+    headers_part,
+    new_report,
+    report_parts,
+    strip_type,
+    text_of,
+    text_part,
+    typed,
+)
 
 __all__ = [
     "Action",
@@ -51,11 +62,6 @@ __all__ = [
     "build_dsn",
     "parse_dsn",
 ]
-
-
-_WIRE = policy.compat32.clone(linesep="\r\n")
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP  # readable, 7-bit safe text parts
 
 
 class Notify(enum.Enum):
@@ -173,20 +179,9 @@ class Dsn:
     message: bytes
 
 
-def _clean(value: str) -> str:
-    # Header field values must not carry CR/LF (header injection).
-    return " ".join(value.replace("\r", " ").replace("\n", " ").split())
-
-
-_TYPED_RE = re.compile(r"^[A-Za-z0-9-]+;")
-
-
 def _typed(value: str | None, default_type: str) -> str | None:
     """Prefix an RFC 3464 type (``rfc822;``, ``smtp;``) unless one is present."""
-    if not value:
-        return None
-    value = _clean(value)
-    return value if _TYPED_RE.match(value) else f"{default_type}; {value}"
+    return typed(value, default_type) if value else None
 
 
 def _address_type(value: str) -> str:
@@ -197,7 +192,7 @@ def _fields(pairs: Iterable[tuple[str, str | None]]) -> Message:
     block = Message(policy=policy.compat32)
     for name, value in pairs:
         if value:
-            block[name] = _clean(value)
+            block[name] = clean(value)
     return block
 
 
@@ -217,18 +212,9 @@ def _human_text(outcomes: list[RecipientOutcome]) -> str:
             fr.append(f"Le message a été remis à {o.final_recipient}.")
             en.append(f"The message was delivered to {o.final_recipient}.")
         if o.diagnostic:
-            fr.append(f"Réponse du serveur distant : {_clean(o.diagnostic)}")
-            en.append(f"Remote server said: {_clean(o.diagnostic)}")
+            fr.append(f"Réponse du serveur distant : {clean(o.diagnostic)}")
+            en.append(f"Remote server said: {clean(o.diagnostic)}")
     return "\r\n".join(fr + ["", "-" * 40, ""] + en) + "\r\n"
-
-
-def _header_block(original: bytes) -> str:
-    end = original.find(b"\r\n\r\n")
-    sep = 4
-    if end < 0:
-        end, sep = original.find(b"\n\n"), 2
-    head = original if end < 0 else original[: end + sep]
-    return head.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 def build_dsn(
@@ -272,14 +258,13 @@ def build_dsn(
     else:
         subject = "Avis de remise / Delivery status notification"
 
-    report = MIMEMultipart("report", report_type="delivery-status")
-    report["From"] = f"MAILER-DAEMON@{our_domain}"
-    report["To"] = _clean(envelope_sender)
-    report["Subject"] = Header(subject, "utf-8").encode()  # RFC 2047 encoded-word
-    report["Date"] = format_datetime(now)
-    report["Message-ID"] = make_msgid(domain=reporting_mta)
+    report = new_report(
+        "delivery-status", our_domain=our_domain, to=envelope_sender,
+        subject=Header(subject, "utf-8").encode(),  # RFC 2047 encoded-word
+        msgid_domain=reporting_mta, now=now,
+    )
     report["Auto-Submitted"] = "auto-replied"  # RFC 3834 5
-    report.attach(MIMEText(_human_text(selected), "plain", _UTF8_QP))  # type: ignore[arg-type]  # stub: str only
+    report.attach(text_part(_human_text(selected)))
 
     status = Message(policy=policy.compat32)
     status["Content-Type"] = "message/delivery-status"
@@ -309,11 +294,9 @@ def build_dsn(
         returned["Content-Type"] = "message/rfc822"
         returned.set_payload([message_from_bytes(original, policy=policy.compat32)])
     else:
-        headers = _header_block(original)
-        charset = "us-ascii" if headers.isascii() else _UTF8_QP
-        returned = MIMEText(headers, "rfc822-headers", charset)  # type: ignore[arg-type]
+        returned = headers_part(original)
     report.attach(returned)
-    data = report.as_bytes(policy=_WIRE)
+    data = report.as_bytes(policy=WIRE)
     return Dsn(envelope_sender="", envelope_recipient=envelope_sender, message=data)
 
 
@@ -347,19 +330,6 @@ class ParsedDsn:
     returned_full: bool
 
 
-def _part(value: object) -> Message:
-    """A MIME part from ``get_payload()``; anything else is a malformed report."""
-    if not isinstance(value, Message):
-        raise DsnParseError("malformed MIME structure")
-    return value
-
-
-def _strip_type(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return value.split(";", 1)[1].strip() if ";" in value else value.strip()
-
-
 def parse_dsn(data: bytes) -> ParsedDsn:
     """Parse a ``multipart/report; report-type=delivery-status`` message.
 
@@ -374,59 +344,32 @@ def parse_dsn(data: bytes) -> ParsedDsn:
         raise DsnParseError("unreadable DSN") from exc
 
 
-def _text_of(part: Message) -> str:
-    """Decoded text of a leaf part; unknown charsets fall back to UTF-8."""
-    if part.is_multipart():
-        return ""
-    raw = part.get_payload(decode=True)
-    if not isinstance(raw, bytes):
-        return ""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        return raw.decode(charset, "replace")
-    except LookupError:
-        return raw.decode("utf-8", "replace")
-
-
-def _get(block: Message, name: str) -> str | None:
-    value = block.get(name)
-    return None if value is None else str(value)
-
-
 def _parse_dsn(data: bytes) -> ParsedDsn:
-    msg = message_from_bytes(data, policy=policy.compat32)
-    if msg.get_content_type() != "multipart/report" or (
-        str(msg.get_param("report-type") or "") != "delivery-status"
-    ):
-        raise DsnParseError("not a delivery-status report")
-    payload = msg.get_payload()
-    if not isinstance(payload, list) or len(payload) < 2:
-        raise DsnParseError("report has too few parts")
-    parts = [_part(p) for p in payload]
-    human_text = _text_of(parts[0])
+    parts = report_parts(data, "delivery-status", DsnParseError)
+    human_text = text_of(parts[0])
     status = next((p for p in parts if p.get_content_type() == "message/delivery-status"), None)
     if status is None:
         raise DsnParseError("no message/delivery-status part")
     raw_blocks = status.get_payload()
     if not isinstance(raw_blocks, list) or len(raw_blocks) < 2:
         raise DsnParseError("delivery-status needs per-message and per-recipient fields")
-    blocks = [_part(b) for b in raw_blocks]
+    blocks = [as_part(b, DsnParseError) for b in raw_blocks]
     per_message = blocks[0]
     recipients = []
     for block in blocks[1:]:
-        final, action, code = (_get(block, "Final-Recipient"), _get(block, "Action"),
-                               _get(block, "Status"))
+        final, action, code = (get_field(block, "Final-Recipient"), get_field(block, "Action"),
+                               get_field(block, "Status"))
         if not (final and action and code and code.strip()):
             raise DsnParseError("per-recipient block lacks Final-Recipient/Action/Status")
         recipients.append(ParsedRecipient(
-            final_recipient=_strip_type(final) or "",
+            final_recipient=strip_type(final) or "",
             action=action.strip().lower(),
             status=code.split()[0],
-            original_recipient=_strip_type(_get(block, "Original-Recipient")),
-            diagnostic=_strip_type(_get(block, "Diagnostic-Code")),
-            remote_mta=_strip_type(_get(block, "Remote-MTA")),
-            last_attempt=_get(block, "Last-Attempt-Date"),
-            will_retry_until=_get(block, "Will-Retry-Until"),
+            original_recipient=strip_type(get_field(block, "Original-Recipient")),
+            diagnostic=strip_type(get_field(block, "Diagnostic-Code")),
+            remote_mta=strip_type(get_field(block, "Remote-MTA")),
+            last_attempt=get_field(block, "Last-Attempt-Date"),
+            will_retry_until=get_field(block, "Will-Retry-Until"),
         ))
     returned_headers: str | None = None
     returned_full = False
@@ -435,14 +378,15 @@ def _parse_dsn(data: bytes) -> ParsedDsn:
         if ctype == "message/rfc822":
             inner = part.get_payload()
             if isinstance(inner, list) and inner:
-                returned_headers = _header_block(_part(inner[0]).as_bytes(policy=_WIRE))
+                embedded = as_part(inner[0], DsnParseError)
+                returned_headers = header_block(embedded.as_bytes(policy=WIRE))
             returned_full = True
         elif ctype == "text/rfc822-headers":
-            returned_headers = _text_of(part)
+            returned_headers = text_of(part)
     return ParsedDsn(
-        reporting_mta=_strip_type(_get(per_message, "Reporting-MTA")),
-        envid=_get(per_message, "Original-Envelope-Id"),
-        arrival_date=_get(per_message, "Arrival-Date"),
+        reporting_mta=strip_type(get_field(per_message, "Reporting-MTA")),
+        envid=get_field(per_message, "Original-Envelope-Id"),
+        arrival_date=get_field(per_message, "Arrival-Date"),
         recipients=tuple(recipients),
         human_text=human_text,
         returned_headers=returned_headers,

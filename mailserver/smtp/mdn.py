@@ -33,13 +33,23 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
-from email.charset import QP, Charset
 from email.errors import HeaderParseError
 from email.header import Header, decode_header, make_header
 from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime, make_msgid
+
+from mailserver.smtp.reports import (
+    WIRE,
+    as_part,
+    clean,
+    get_field,
+    headers_part,
+    new_report,
+    report_parts,
+    strip_type,
+    text_of,
+    text_part,
+    typed,
+)
 
 __all__ = [
     "Disposition",
@@ -52,11 +62,6 @@ __all__ = [
     "build_read_receipt",
     "parse_mdn",
 ]
-
-_WIRE = policy.compat32.clone(linesep="\r\n")
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
-
 
 class Disposition(enum.Enum):
     """RFC 8098 3.2.6.2 disposition types used here."""
@@ -111,10 +116,6 @@ class Mdn:
     message: bytes
 
 
-def _clean(value: str) -> str:
-    return " ".join(value.replace("\r", " ").replace("\n", " ").split())
-
-
 def _decoded(value: str) -> str:
     """RFC 2047 encoded words of the original's Subject, decoded (malformed: left as is)."""
     if "=?" not in value:
@@ -127,22 +128,8 @@ def _decoded(value: str) -> str:
 
 def _ascii(value: str) -> str:
     """Fold to ASCII: message/disposition-notification fields are 7-bit (RFC 8098 3.1)."""
-    folded = unicodedata.normalize("NFKD", _clean(value))
+    folded = unicodedata.normalize("NFKD", clean(value))
     return "".join(c for c in folded if c.isascii() and not unicodedata.combining(c))
-
-
-def _typed(address: str) -> str:
-    address = _clean(address)
-    return address if re.match(r"^[A-Za-z0-9-]+;", address) else f"rfc822; {address}"
-
-
-def _header_block(original: bytes) -> str:
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        end = original.find(sep)
-        if end >= 0:
-            original = original[: end + len(sep)]
-            break
-    return original.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 def build_mdn(
@@ -175,9 +162,9 @@ def build_mdn(
     Returns:
         The MDN to queue.
     """
-    parsed = message_from_bytes(original, policy=_WIRE)
-    message_id = _clean(str(parsed.get("Message-ID", ""))) or None
-    subject = _decoded(_clean(str(parsed.get("Subject", ""))))
+    parsed = message_from_bytes(original, policy=WIRE)
+    message_id = clean(str(parsed.get("Message-ID", ""))) or None
+    subject = _decoded(clean(str(parsed.get("Subject", ""))))
     now = now or datetime.now(timezone.utc)
 
     mode = ("automatic-action/MDN-sent-automatically" if automatic
@@ -198,25 +185,24 @@ def build_mdn(
         en = f"The message sent to {final_recipient} has been processed."
         title = "Accusé de traitement / Processing receipt"
 
-    report = MIMEMultipart("report", report_type="disposition-notification")
-    report["From"] = f"MAILER-DAEMON@{our_domain}"
-    report["To"] = _clean(notify_to)
-    # A Header object (not a pre-encoded string), so the generator folds and encodes it once.
-    report["Subject"] = Header(title + (f" : {subject}" if subject else ""), "utf-8")
-    report["Date"] = format_datetime(now)
-    report["Message-ID"] = make_msgid(domain=our_domain)
+    report = new_report(
+        "disposition-notification", our_domain=our_domain, to=notify_to,
+        # A Header object (not a pre-encoded string), so the generator folds and encodes it once.
+        subject=Header(title + (f" : {subject}" if subject else ""), "utf-8"),
+        msgid_domain=our_domain, now=now,
+    )
     if message_id:
         report["In-Reply-To"] = message_id
         report["References"] = message_id
     report["Auto-Submitted"] = "auto-replied"
-    report.attach(MIMEText(f"{fr}\r\n\r\n{en}\r\n", "plain", _UTF8_QP))  # type: ignore[arg-type]  # stub: str only
+    report.attach(text_part(f"{fr}\r\n\r\n{en}\r\n"))
 
     fields = Message(policy=policy.compat32)
     fields["Content-Type"] = "message/disposition-notification"
     body = [f"Reporting-UA: {_ascii(reporting_ua)}"]
     if original_recipient:
-        body.append(f"Original-Recipient: {_typed(original_recipient)}")
-    body.append(f"Final-Recipient: {_typed(final_recipient)}")
+        body.append(f"Original-Recipient: {typed(original_recipient, 'rfc822')}")
+    body.append(f"Final-Recipient: {typed(final_recipient, 'rfc822')}")
     if message_id:
         body.append(f"Original-Message-ID: {message_id}")
     body.append(f"Disposition: {value}")
@@ -225,10 +211,8 @@ def build_mdn(
     fields.set_payload("\r\n".join(body) + "\r\n")
     report.attach(fields)
 
-    headers = _header_block(original)
-    charset = "us-ascii" if headers.isascii() else _UTF8_QP
-    report.attach(MIMEText(headers, "rfc822-headers", charset))  # type: ignore[arg-type]
-    return Mdn("", _clean(notify_to), report.as_bytes(policy=_WIRE))
+    report.attach(headers_part(original))
+    return Mdn("", clean(notify_to), report.as_bytes(policy=WIRE))
 
 
 def build_read_receipt(
@@ -289,19 +273,6 @@ _DISPOSITION_RE = re.compile(
 _ERROR_RE = re.compile(r"^\s*(\d{3})\s*\^\s*(.*)$", re.DOTALL)
 
 
-def _part(value: object) -> Message:
-    """A MIME part from ``get_payload()``; anything else is a malformed report."""
-    if not isinstance(value, Message):
-        raise MdnParseError("malformed MIME structure")
-    return value
-
-
-def _strip_type(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return value.split(";", 1)[1].strip() if ";" in value else value.strip()
-
-
 def parse_mdn(data: bytes) -> ParsedMdn:
     """Parse a ``multipart/report; report-type=disposition-notification``.
 
@@ -316,34 +287,8 @@ def parse_mdn(data: bytes) -> ParsedMdn:
         raise MdnParseError("unreadable MDN") from exc
 
 
-def _text_of(part: Message) -> str:
-    """Decoded text of a leaf part; unknown charsets fall back to UTF-8."""
-    if part.is_multipart():
-        return ""
-    raw = part.get_payload(decode=True)
-    if not isinstance(raw, bytes):
-        return ""
-    try:
-        return raw.decode(part.get_content_charset() or "utf-8", "replace")
-    except LookupError:
-        return raw.decode("utf-8", "replace")
-
-
-def _get(block: Message, name: str) -> str | None:
-    value = block.get(name)
-    return None if value is None else str(value)
-
-
 def _parse(data: bytes) -> ParsedMdn:
-    msg = message_from_bytes(data, policy=policy.compat32)
-    if msg.get_content_type() != "multipart/report" or (
-        str(msg.get_param("report-type") or "") != "disposition-notification"
-    ):
-        raise MdnParseError("not a disposition-notification report")
-    payload = msg.get_payload()
-    if not isinstance(payload, list) or len(payload) < 2:
-        raise MdnParseError("report has too few parts")
-    parts = [_part(p) for p in payload]
+    parts = report_parts(data, "disposition-notification", MdnParseError)
     part = next((p for p in parts
                  if p.get_content_type() == "message/disposition-notification"), None)
     if part is None:
@@ -352,15 +297,15 @@ def _parse(data: bytes) -> ParsedMdn:
     # The stdlib parses any message/* subtype other than delivery-status as
     # one embedded message: the MDN fields arrive as its header block.
     if isinstance(inner, list) and inner:
-        fields = _part(inner[0])
+        fields = as_part(inner[0], MdnParseError)
     elif isinstance(inner, str):
         fields = message_from_bytes(
             inner.lstrip("\r\n").encode("utf-8", "surrogateescape"), policy=policy.compat32
         )
     else:
         raise MdnParseError("disposition fields unreadable")
-    final = _get(fields, "Final-Recipient")
-    disp = _get(fields, "Disposition")
+    final = get_field(fields, "Final-Recipient")
+    disp = get_field(fields, "Disposition")
     if not final or not disp:
         raise MdnParseError("Final-Recipient and Disposition are required")
     match = _DISPOSITION_RE.match(" ".join(disp.split()))
@@ -377,20 +322,20 @@ def _parse(data: bytes) -> ParsedMdn:
             found = _ERROR_RE.match(tail)
             if found:
                 error_code, error_text = int(found.group(1)), found.group(2).strip()
-    error_field = _get(fields, "Error")
+    error_field = get_field(fields, "Error")
     if error_field is not None:
         found = _ERROR_RE.match(" ".join(error_field.split()))
         if found:
             error_code, error_text = int(found.group(1)), found.group(2).strip()
     return ParsedMdn(
-        reporting_ua=_get(fields, "Reporting-UA"),
-        original_recipient=_strip_type(_get(fields, "Original-Recipient")),
-        final_recipient=_strip_type(final) or "",
-        original_message_id=_get(fields, "Original-Message-ID"),
+        reporting_ua=get_field(fields, "Reporting-UA"),
+        original_recipient=strip_type(get_field(fields, "Original-Recipient")),
+        final_recipient=strip_type(final) or "",
+        original_message_id=get_field(fields, "Original-Message-ID"),
         disposition=match.group("type").lower(),
         automatic=match.group("action").lower() == "automatic-action",
         modifiers=tuple(modifiers),
         error_code=error_code,
         error_text=error_text,
-        human_text=_text_of(parts[0]),
+        human_text=text_of(parts[0]),
     )
