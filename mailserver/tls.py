@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import ssl
 from pathlib import Path
 
@@ -17,16 +16,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mailserver.files import atomic_write
+
 __all__ = ["make_ca", "issue_certificate", "server_context", "client_context", "write_private"]
 
 
 def write_private(path: Path, data: bytes) -> None:
+    """Write a private key file (mode 0600) atomically, creating its folder if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    atomic_write(path, data)
 
 
 def _key() -> rsa.RSAPrivateKey:

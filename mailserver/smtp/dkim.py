@@ -35,6 +35,8 @@ import dkim  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from mailserver.files import atomic_write
+
 __all__ = [
     "DEFAULT_SIGNED_HEADERS",
     "DictTxtLookup",
@@ -135,12 +137,6 @@ def _pkcs8(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
 def generate_keys(directory: str | os.PathLike[str], selector: str) -> SelectorKeys:
     """Generate an RSA-2048 and an Ed25519 key and write them as PEM files.
 
@@ -156,8 +152,8 @@ def generate_keys(directory: str | os.PathLike[str], selector: str) -> SelectorK
         rsa_pem=_pkcs8(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
         ed25519_pem=_pkcs8(ed25519.Ed25519PrivateKey.generate()),
     )
-    _write_private(base / f"{selector}.rsa.pem", keys.rsa_pem)
-    _write_private(base / f"{selector}.ed25519.pem", keys.ed25519_pem)
+    atomic_write(base / f"{selector}.rsa.pem", keys.rsa_pem, exclusive=True)
+    atomic_write(base / f"{selector}.ed25519.pem", keys.ed25519_pem, exclusive=True)
     return keys
 
 

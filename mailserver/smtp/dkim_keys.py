@@ -13,10 +13,10 @@ old records can be removed a few days later (messages in transit are verified wi
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from mailserver.config import Config
+from mailserver.files import atomic_write
 from mailserver.smtp.dkim import DkimError, KeyRotation, generate_keys, load_keys
 
 __all__ = ["keys_dir", "load_rotation", "prepare_next", "promote_next"]
@@ -43,10 +43,7 @@ def _state(config: Config) -> dict[str, str]:
 
 
 def _save(config: Config, state: dict[str, str]) -> None:
-    path = keys_dir(config) / _STATE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(keys_dir(config) / _STATE, (json.dumps(state) + "\n").encode(), mode=0o644)
 
 
 def load_rotation(config: Config) -> KeyRotation:

@@ -9,12 +9,12 @@ the same :class:`BlobStore` protocol.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from pathlib import Path
 from typing import Protocol
 
 from mailserver.errors import NotFound, StoreError
+from mailserver.files import atomic_write
 
 __all__ = ["BlobStore", "LocalBlobStore", "new_blob_key"]
 
@@ -48,22 +48,7 @@ class LocalBlobStore:
         if path.parent not in self._dirs:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._dirs.add(path.parent)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(path, data)
 
     async def put(self, key: str, data: bytes) -> None:
         try:

@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from mailserver.errors import StoreError
+from mailserver.files import atomic_write
 
 __all__ = ["MasterKeyring", "seal", "unseal", "new_data_key", "KeyCache", "DecryptError"]
 
@@ -62,19 +63,7 @@ def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
 def _write_private(path: Path, text: str) -> None:
     """Atomically write a file readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, text.encode())
 
 
 @dataclass

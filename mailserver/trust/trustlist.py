@@ -25,13 +25,14 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+
+from mailserver.files import atomic_write
 
 from .dn import DistinguishedName, DnParseError, dn_from_name, parse_dn
 from .domains import InvalidDomainError, normalise_domain
@@ -241,24 +242,7 @@ def load_local(path: str | os.PathLike[str]) -> LocalTrust:
 
 def save_local(path: str | os.PathLike[str], local: LocalTrust) -> None:
     """Write the local trust file atomically (temp file, fsync, rename)."""
-    target = Path(path)
-    data = dumps_local(local).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(Path(path), dumps_local(local).encode("utf-8"), mode=0o644)
 
 
 @dataclass(frozen=True)
