@@ -3,8 +3,8 @@
 Works on the raw RFC 5322 octets.  The MIME tree is found with our own
 boundary scan so every part is a pair of offsets into the original bytes;
 section fetches therefore return the exact original octets (RFC 3501 6.4.5).
-Header *values* are read with the stdlib ``email`` package (compat32 policy,
-which keeps encoded words and 8-bit octets as sent).
+Header *values* are read with the stdlib ``email`` package (a compat32 policy that keeps
+encoded words and 8-bit octets as sent: :mod:`.rawheaders`).
 
 :class:`MessageSummary` is the cacheable result: pre-encoded ENVELOPE, BODY
 and BODYSTRUCTURE plus the part offsets, serialisable to JSON.
@@ -17,15 +17,18 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import collapse_rfc2231_value
 
 from .encoder import Value, encode_value
 from .envelope import envelope, unfold
 from .fetchspec import Section
+from .rawheaders import RAW_POLICY
 
 __all__ = ["Part", "parse_structure", "MessageSummary", "fetch_section", "apply_partial",
            "header_fields"]
+
+#: Bumped when the summary's content changes (2: 8-bit header octets kept as sent).
+_CACHE_VERSION = 2
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MAX_DEPTH = 50  # RFC 2046 puts no limit; we stop treating deeper parts as containers
@@ -70,13 +73,13 @@ def _split_header(raw: bytes, start: int, end: int) -> int:
 
 
 def _headers(raw: bytes, part: Part) -> Message:
-    return BytesHeaderParser(policy=compat32).parsebytes(raw[part.start:part.body_start])
+    return BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[part.start:part.body_start])
 
 
 def _parse(raw: bytes, start: int, end: int, digest: bool, depth: int,
            info: list[tuple[Part, Message]]) -> Part:
     body_start = _split_header(raw, start, end)
-    hdr = BytesHeaderParser(policy=compat32).parsebytes(raw[start:body_start])
+    hdr = BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[start:body_start])
     if digest:
         hdr.set_default_type("message/rfc822")  # RFC 2046 5.1.5
     ctype = hdr.get_content_type()
@@ -204,7 +207,8 @@ class MessageSummary:
 
     def to_json(self) -> bytes:
         """Serialise (byte strings are stored as latin-1 text, losslessly)."""
-        return json.dumps({"v": 1, "size": self.size, "env": self.envelope.decode("latin-1"),
+        return json.dumps({"v": _CACHE_VERSION, "size": self.size,
+                           "env": self.envelope.decode("latin-1"),
                            "body": self.body.decode("latin-1"),
                            "bs": self.bodystructure.decode("latin-1"),
                            "root": self.root.to_json()}, separators=(",", ":")).encode()
@@ -213,6 +217,8 @@ class MessageSummary:
     def from_json(cls, data: bytes) -> MessageSummary:
         """Inverse of :meth:`to_json`."""
         d = json.loads(data)
+        if d.get("v") != _CACHE_VERSION:  # older summaries: the caller recomputes
+            raise ValueError("stale message summary")
         return cls(d["size"], d["env"].encode("latin-1"), d["body"].encode("latin-1"),
                    d["bs"].encode("latin-1"), Part.from_json(d["root"]))
 

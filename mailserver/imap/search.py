@@ -13,15 +13,14 @@ header values decoded from RFC 2047 and on decoded text parts.
 from __future__ import annotations
 
 import email
-import email.errors
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from email.header import decode_header, make_header
 from email.message import Message
 from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
+from .rawheaders import RAW_POLICY, header_text
 from .searchkeys import (
     SearchAll, SearchAnd, SearchDate, SearchFlag, SearchHeader, SearchKey, SearchModSeq,
     SearchNot, SearchOr, SearchSet, SearchSize, SearchText,
@@ -64,7 +63,7 @@ class SearchMessage:
     def headers(self) -> Message:
         """The parsed header block (cached)."""
         if self._parsed is None:
-            self._parsed = email.message_from_bytes(self.header(), policy=compat32)
+            self._parsed = email.message_from_bytes(self.header(), policy=RAW_POLICY)
         return self._parsed
 
     def body_text(self) -> str:
@@ -87,11 +86,8 @@ class SearchMessage:
 
 
 def decode_header_value(value: str) -> str:
-    """Decode RFC 2047 encoded words; fall back to the raw text."""
-    try:
-        return str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
-        return value
+    """Decode raw 8-bit (RFC 6532) octets and RFC 2047 encoded words; else the raw text."""
+    return header_text(value)
 
 
 Matcher = Callable[[SearchMessage], bool]

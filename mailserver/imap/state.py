@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
 from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import TYPE_CHECKING, Literal
 
 from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, StoreError
@@ -37,6 +36,7 @@ from . import encoder as enc
 from .encoder import ResponseCode as RC
 from .listing import list_entries, list_line, pattern_regex
 from .mailbox import SelectedMailbox, recent_marks
+from .rawheaders import RAW_POLICY
 from .search import decode_header_value
 from .selected import SYSTEM_FLAGS, No, SelectedCommands
 
@@ -409,7 +409,7 @@ class Session(SelectedCommands):
             folder = await store.get_folder(self.account_id, cmd.mailbox)
         except NotFound:
             return Response("NO", "no such mailbox", RC.TRYCREATE)
-        hdr = BytesHeaderParser(policy=compat32).parsebytes(cmd.message[:65536])
+        hdr = BytesHeaderParser(policy=RAW_POLICY).parsebytes(cmd.message[:65536])
         msgid = str(hdr.get("Message-ID", "")).strip() or None
         if msgid and folder.special_use == "\\Sent":
             # The SMTP submission already filed a Sent copy: do not store a second one.
