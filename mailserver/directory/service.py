@@ -22,9 +22,10 @@ import logging
 import secrets
 import time
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +48,8 @@ from mailserver.store.mailstore import MailStore
 from mailserver.store.models import Account, DirectoryEntry
 
 __all__ = ["Directory", "AccountInfo", "PATIENT_STATUSES", "new_provisional_code"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +369,8 @@ class Directory:
         await self._write(op)
         return code
 
-    async def _write(self, op: Any) -> Any:
+    async def _write(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run a write transaction (:meth:`Database.write`), then drop cached lookups."""
         try:
             return await self.db.write(op)
         finally:
@@ -385,7 +389,7 @@ class Directory:
         return len(window) >= self.auth.lockout_threshold * 4
 
     def _fail_delay(self, n: int) -> float:
-        return min(self.auth.fail_delay * (2 ** max(0, n - 1)), self.auth.max_fail_delay)
+        return min(self.auth.fail_delay * (1 << max(0, n - 1)), self.auth.max_fail_delay)
 
     async def authenticate(self, identifier: str, password: str, *, client: str | None = None,
                            allow_patients: bool = False) -> AccountInfo:
