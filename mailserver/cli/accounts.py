@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from mailserver.app import Services
-from mailserver.cli.common import read_password, with_services
+from mailserver.cli.common import (
+    Subparsers,
+    add_command,
+    command_group,
+    read_password,
+    with_services,
+)
 
 __all__ = ["register"]
 
@@ -52,41 +58,31 @@ def _patient_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mailserver.cli import data_dir_arg
-
-    pro = sub.add_parser("pro", help="professional mailboxes (BAL PER)")
-    pro_sub = pro.add_subparsers(dest="pro_command", required=True)
-    p = pro_sub.add_parser("add", help="register a professional with a mailbox")
-    data_dir_arg(p)
+def register(sub: Subparsers) -> None:
+    pro_sub = command_group(sub, "pro", help="professional mailboxes (BAL PER)")
+    p = add_command(pro_sub, "add", _pro_add, help="register a professional with a mailbox")
     p.add_argument("--rpps", required=True, help="RPPS number (11 digits, Luhn)")
     p.add_argument("--email", required=True, help="mailbox address on our domain")
     p.add_argument("--name", required=True)
     p.add_argument("--profession", required=True, help="profession code (TRE_G15, e.g. 10)")
     p.add_argument("--structure", help="idNat_Struct of the place of practice")
     p.add_argument("--password-stdin", action="store_true", help="read the password on stdin")
-    p.set_defaults(func=_pro_add)
 
-    org = sub.add_parser("org", help="organisation (ORG) and application (APP) mailboxes")
-    org_sub = org.add_subparsers(dest="org_command", required=True)
-    p = org_sub.add_parser("add", help="register an organisation mailbox")
-    data_dir_arg(p)
+    org_sub = command_group(sub, "org", help="organisation (ORG) and application (APP) mailboxes")
+    p = add_command(org_sub, "add", _org_add, help="register an organisation mailbox")
     p.add_argument("--email", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--structure", required=True, help="idNat_Struct (1+FINESS, 3+SIRET...)")
     p.add_argument("--profession", help="profession code (21 for a pharmacy)")
     p.add_argument("--type", choices=("ORG", "APP"), default="ORG")
     p.add_argument("--password-stdin", action="store_true")
-    p.set_defaults(func=_org_add)
 
-    pat = sub.add_parser("patient", help="patient mailboxes")
-    pat_sub = pat.add_subparsers(dest="patient_command", required=True)
-    p = pat_sub.add_parser("add", help="register a patient (prints the provisional code)")
-    data_dir_arg(p)
+    pat_sub = command_group(sub, "patient", help="patient mailboxes")
+    p = add_command(pat_sub, "add", _patient_add,
+                    help="register a patient (prints the provisional code)")
     p.add_argument("--ins", required=True, help="INS (NIR + key, 15 characters)")
     p.add_argument("--name", required=True)
     p.add_argument("--status", default="open",
                    choices=("pending", "open", "opposed", "closed", "suspended"))
     p.add_argument("--contact-email")
     p.add_argument("--contact-phone")
-    p.set_defaults(func=_patient_add)

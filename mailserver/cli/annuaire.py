@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from mailserver.cli.common import load_config
+from mailserver.cli.common import Subparsers, add_command, command_group, load_config
 from mailserver.directory.annuaire import count_rows, import_extraction
 from mailserver.store.db import Database
 
@@ -39,13 +39,9 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mailserver.cli import data_dir_arg
-
-    d = sub.add_parser("directory", help="the national MSSante directory")
-    ds = d.add_subparsers(dest="directory_command", required=True)
-    p = ds.add_parser("import", help="import an 'Extraction Correspondance MSSante' file")
-    data_dir_arg(p)
+def register(sub: Subparsers) -> None:
+    ds = command_group(sub, "directory", help="the national MSSante directory")
+    p = add_command(ds, "import", _import,
+                    help="import an 'Extraction Correspondance MSSante' file")
     p.add_argument("file")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_import)

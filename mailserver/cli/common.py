@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 from mailserver.app import Services, open_services
+from mailserver.cli import data_dir_arg
 from mailserver.config import CONFIG_NAME, Config, load
 
-__all__ = ["load_config", "with_services", "read_password"]
+__all__ = [
+    "Handler", "Subparsers", "add_command", "command_group", "load_config", "read_password",
+    "with_services",
+]
 
 T = TypeVar("T")
+
+# A string: _SubParsersAction is generic only in the type stubs, not at run time.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Handler = Callable[[argparse.Namespace], int]
+"""A command handler: returns the process exit code."""
+
+
+def command_group(sub: Subparsers, name: str, *, help: str) -> Subparsers:
+    """Add ``mssante <name> <subcommand>``; returns the subparsers to add subcommands to."""
+    group = sub.add_parser(name, help=help)
+    return group.add_subparsers(dest=f"{name}_command", required=True)
+
+
+def add_command(sub: Subparsers, name: str, func: Handler, *,
+                help: str) -> argparse.ArgumentParser:
+    """Add a (sub)command that takes ``--data-dir`` and is run by ``func``.
+
+    Returns its parser, for the command's own arguments.
+    """
+    parser = sub.add_parser(name, help=help)
+    data_dir_arg(parser)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def load_config(data_dir: Path) -> Config:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mailserver.cli.common import load_config
+from mailserver.cli.common import Subparsers, add_command, command_group, load_config
 from mailserver.errors import ValidationError
 from mailserver.smtp.dkim import DkimError, dns_txt_records
 from mailserver.smtp.dkim_keys import load_rotation, prepare_next, promote_next
@@ -53,18 +53,9 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mailserver.cli import data_dir_arg
-
-    dkim = sub.add_parser("dkim", help="DKIM signing keys")
-    ds = dkim.add_subparsers(dest="dkim_command", required=True)
-    p = ds.add_parser("show", help="print the DNS TXT records to publish")
-    data_dir_arg(p)
-    p.set_defaults(func=_show)
-    p = ds.add_parser("prepare", help="generate the next selector's keys")
-    data_dir_arg(p)
+def register(sub: Subparsers) -> None:
+    ds = command_group(sub, "dkim", help="DKIM signing keys")
+    add_command(ds, "show", _show, help="print the DNS TXT records to publish")
+    p = add_command(ds, "prepare", _prepare, help="generate the next selector's keys")
     p.add_argument("selector")
-    p.set_defaults(func=_prepare)
-    p = ds.add_parser("rotate", help="make the prepared selector current")
-    data_dir_arg(p)
-    p.set_defaults(func=_rotate)
+    add_command(ds, "rotate", _rotate, help="make the prepared selector current")

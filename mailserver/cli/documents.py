@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from mailserver.app import Services
-from mailserver.cli.common import with_services
+from mailserver.cli.common import Subparsers, add_command, command_group, with_services
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import UnknownAddress, ValidationError
 
@@ -145,43 +145,31 @@ def _treating(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mailserver.cli import data_dir_arg
+def register(sub: Subparsers) -> None:
+    ds = command_group(sub, "documents", help="patients' document store")
 
-    docs = sub.add_parser("documents", help="patients' document store")
-    ds = docs.add_subparsers(dest="documents_command", required=True)
-
-    p = ds.add_parser("list", help="a patient's documents (what the patient sees)")
-    data_dir_arg(p)
+    p = add_command(ds, "list", _list, help="a patient's documents (what the patient sees)")
     p.add_argument("--ins", required=True)
     p.add_argument("--label", help="only this label (RADIO_SC, SYNTHESE, ...)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_list)
 
-    p = ds.add_parser("audit", help="verify a patient's access log (hash chain)")
-    data_dir_arg(p)
+    p = add_command(ds, "audit", _audit, help="verify a patient's access log (hash chain)")
     p.add_argument("--ins", required=True)
     p.add_argument("--show", action="store_true", help="also print the entries")
-    p.set_defaults(func=_audit)
 
-    p = ds.add_parser("consent", help="a patient's consents (care team or establishment)")
-    data_dir_arg(p)
+    p = add_command(ds, "consent", _consent,
+                    help="a patient's consents (care team or establishment)")
     p.add_argument("action", choices=("list", "grant", "revoke"))
     p.add_argument("--ins", required=True)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--structure", help="establishment idNat_Struct (1+FINESS, 3+SIRET...)")
     g.add_argument("--team", type=int, help="care team id")
-    p.set_defaults(func=_consent)
 
-    p = ds.add_parser("team", help="create a care team")
-    data_dir_arg(p)
+    p = add_command(ds, "team", _team, help="create a care team")
     p.add_argument("name")
     p.add_argument("--member", action="append", default=[], help="professional address")
-    p.set_defaults(func=_team)
 
-    p = ds.add_parser("treating-doctor", help="set a patient's treating doctor")
-    data_dir_arg(p)
+    p = add_command(ds, "treating-doctor", _treating, help="set a patient's treating doctor")
     p.add_argument("--ins", required=True)
     p.add_argument("address", nargs="?")
     p.add_argument("--clear", action="store_true")
-    p.set_defaults(func=_treating)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mailserver.app import Services
-from mailserver.cli.common import with_services
+from mailserver.cli.common import Subparsers, add_command, command_group, with_services
 from mailserver.errors import UnknownAddress
 
 __all__ = ["register"]
@@ -35,16 +35,9 @@ def _shred(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mailserver.cli import data_dir_arg
-
-    keys = sub.add_parser("keys", help="encryption keys")
-    ks = keys.add_subparsers(dest="keys_command", required=True)
-    p = ks.add_parser("rotate", help="rotate the master key (re-wraps mailbox keys)")
-    data_dir_arg(p)
-    p.set_defaults(func=_rotate)
-    p = ks.add_parser("shred", help="destroy a mailbox's data key (crypto-shredding)")
-    data_dir_arg(p)
+def register(sub: Subparsers) -> None:
+    ks = command_group(sub, "keys", help="encryption keys")
+    add_command(ks, "rotate", _rotate, help="rotate the master key (re-wraps mailbox keys)")
+    p = add_command(ks, "shred", _shred, help="destroy a mailbox's data key (crypto-shredding)")
     p.add_argument("address")
     p.add_argument("--yes", action="store_true")
-    p.set_defaults(func=_shred)

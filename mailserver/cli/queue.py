@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 from mailserver.app import Services
-from mailserver.cli.common import with_services
+from mailserver.cli.common import Subparsers, add_command, command_group, with_services
 from mailserver.smtp.queue import OutboundQueue, QueueEntry
 
 __all__ = ["register"]
@@ -107,22 +107,15 @@ def _drop(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mailserver.cli import data_dir_arg
-
-    queue = sub.add_parser("queue", help="the outbound queue")
-    qs = queue.add_subparsers(dest="queue_command", required=True)
-    p = qs.add_parser("list", help="queued messages")
-    data_dir_arg(p)
+def register(sub: Subparsers) -> None:
+    qs = command_group(sub, "queue", help="the outbound queue")
+    p = add_command(qs, "list", _list, help="queued messages")
     p.add_argument("--all", action="store_true", help="include finished messages")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_list)
     for name, func, text in (("show", _show, "one message with its recipients"),
                              ("retry", _retry, "attempt a message now"),
                              ("drop", _drop, "delete a message without notice")):
-        p = qs.add_parser(name, help=text)
-        data_dir_arg(p)
+        p = add_command(qs, name, func, help=text)
         p.add_argument("id", type=int)
         if name == "show":
             p.add_argument("--json", action="store_true")
-        p.set_defaults(func=func)

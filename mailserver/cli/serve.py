@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
-from mailserver.cli.common import load_config
+from mailserver.cli.common import Subparsers, add_command, load_config
 from mailserver.config import ListenConfig, parse_hostport
 
 __all__ = ["register", "DEMO_DOMAIN", "DEMO_PASSWORD"]
@@ -137,11 +137,8 @@ def _available(listen: ListenConfig) -> ListenConfig:
     return ListenConfig(**values)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mailserver.cli import data_dir_arg
-
-    p = sub.add_parser("serve", help="run the server")
-    data_dir_arg(p)
+def register(sub: Subparsers) -> None:
+    p = add_command(sub, "serve", _serve, help="run the server")
     for name, role in (("smtp", "inbound SMTP between operators (port-25 role)"),
                        ("submission", "SMTP submission with STARTTLS (587 role)"),
                        ("submissions", "SMTP submission over implicit TLS (465 role)"),
@@ -149,7 +146,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        ("imaps", "IMAP over implicit TLS (993 role)"),
                        ("http", "patient webmail and client autoconfiguration")):
         p.add_argument(f"--{name}", metavar="HOST:PORT", help=role)
-    p.set_defaults(func=_serve)
 
     d = sub.add_parser("demo", help="initialise a demo data dir with a demo directory, serve")
     d.add_argument("--data-dir", type=Path, default=None, help="default: ./demo-data")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mailserver.cli.common import Subparsers, add_command
 from mailserver.config import CONFIG_NAME, dump
 from mailserver.errors import ValidationError
 from mailserver.store.crypto import MasterKeyring
@@ -66,11 +67,7 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mailserver.cli import data_dir_arg
-
-    p = sub.add_parser("init", help="create a data directory")
-    data_dir_arg(p)
+def register(sub: Subparsers) -> None:
+    p = add_command(sub, "init", _cmd_init, help="create a data directory")
     p.add_argument("--domain", required=True, help="the operator's professional domain")
     p.add_argument("--patient-domain", help="patients' domain (default patient.<domain>)")
-    p.set_defaults(func=_cmd_init)

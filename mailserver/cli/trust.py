@@ -17,7 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mailserver.cli.common import load_config
+from mailserver.cli.common import Subparsers, add_command, command_group, load_config
 from mailserver.config import Config, parse_hostport
 from mailserver.errors import ValidationError
 from mailserver.trust.space import TrustSpaceService, describe_diff
@@ -135,29 +135,19 @@ def _refresh(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mailserver.cli import data_dir_arg
-
-    trust = sub.add_parser("trust", help="operators of the trust space")
-    ts = trust.add_subparsers(dest="trust_command", required=True)
-    p = ts.add_parser("add", help="trust an operator domain (and its CA, DNs, next hop)")
-    data_dir_arg(p)
+def register(sub: Subparsers) -> None:
+    ts = command_group(sub, "trust", help="operators of the trust space")
+    p = add_command(ts, "add", _add, help="trust an operator domain (and its CA, DNs, next hop)")
     p.add_argument("--domain", required=True)
     p.add_argument("--ca", action="append", help="CA certificate (PEM file) to trust")
     p.add_argument("--dn", action="append", help="certificate subject DN allowed to send")
     p.add_argument("--mx", help="fixed next hop HOST:PORT instead of DNS MX")
-    p.set_defaults(func=_add)
-    p = ts.add_parser("list", help="show the trust list (local entries and whitelist)")
-    data_dir_arg(p)
+    p = add_command(ts, "list", _list, help="show the trust list (local entries and whitelist)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_list)
-    p = ts.add_parser("remove", help="remove a local domain entry or a trusted CA")
-    data_dir_arg(p)
+    p = add_command(ts, "remove", _remove, help="remove a local domain entry or a trusted CA")
     p.add_argument("--domain")
     p.add_argument("--ca", help="part of the CA subject or fingerprint")
-    p.set_defaults(func=_remove)
-    p = ts.add_parser("refresh", help="load the national whitelist now, print the changes")
-    data_dir_arg(p)
+    p = add_command(ts, "refresh", _refresh,
+                    help="load the national whitelist now, print the changes")
     p.add_argument("--file", help="whitelist XML file (instead of the configured source)")
     p.add_argument("--url", help="whitelist HTTPS URL (instead of the configured source)")
-    p.set_defaults(func=_refresh)
