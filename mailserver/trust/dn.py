@@ -150,8 +150,8 @@ def _unescape(raw: str) -> str:
         raise DnParseError("escaped bytes are not UTF-8") from exc
 
 
-def _split(text: str, separators: str) -> list[str]:
-    """Split on unescaped separators outside double quotes."""
+def _split(text: str, separators: str, *, quotes: bool = True) -> list[str]:
+    """Split on unescaped separators (outside double quotes when ``quotes``)."""
     parts: list[str] = []
     current: list[str] = []
     quoted = False
@@ -162,7 +162,7 @@ def _split(text: str, separators: str) -> list[str]:
             current.append(text[i : i + 2])
             i += 2
             continue
-        if ch == '"':
+        if ch == '"' and quotes:
             quoted = not quoted
         elif ch in separators and not quoted:
             parts.append("".join(current))
@@ -174,27 +174,7 @@ def _split(text: str, separators: str) -> list[str]:
     if quoted:
         # An odd number of quotes (``O=CRLCC "PAUL``): reread without quote
         # handling rather than reject a DN the national file may carry.
-        return _split_unquoted(text, separators)
-    parts.append("".join(current))
-    return parts
-
-
-def _split_unquoted(text: str, separators: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            current.append(text[i : i + 2])
-            i += 2
-            continue
-        if ch in separators:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-        i += 1
+        return _split(text, separators, quotes=False)
     parts.append("".join(current))
     return parts
 
