@@ -10,7 +10,7 @@ from multidict import MultiDictProxy
 
 from mailserver.directory.service import AccountInfo
 from webmail.app import MAILBOX, R_ATTACHMENT_CSP, R_SHOW_IMAGES, current_account, render, see_other
-from webmail.mailbox import Mailbox, ReplyRefused, StoredMessage, Upload
+from webmail.mailbox import Mailbox, ReplyRefused, StoredMessage, Upload, display_title
 from webmail.render import render_message
 
 __all__ = ["setup", "uploads_of", "conversation_view_model", "attachment_response"]
@@ -75,7 +75,7 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
     await mailbox.send_receipts(account, cid, stored)
     correspondent = await mailbox.correspondent(conv)
     blocked = sum(x["r"].blocked_images for x in messages)
-    title = next((x["r"].subject for x in messages if x["r"].subject), "(sans objet)")
+    title = display_title(next((x["r"].subject for x in messages if x["r"].subject), ""))
     return {"conv": conv, "messages": messages, "correspondent": correspondent,
             "blocked": blocked, "title": title,
             "can_reply": not conv.closed and any(not x["mine"] for x in messages)}

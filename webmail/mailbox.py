@@ -105,6 +105,18 @@ class ConversationSummary:
     closed: bool
 
 
+def display_title(subject: str) -> str:
+    """The conversation title a patient reads.
+
+    A subject of exactly ``[FIN]`` is the professional's way of closing the exchanges
+    (MSSanté convention): say so in words instead of showing the bare marker.
+    """
+    subject = " ".join(subject.split())
+    if subject.upper() == "[FIN]":
+        return "Fin des échanges"
+    return subject or "(sans objet)"
+
+
 def _fold(text: str) -> str:
     """Case- and accent-insensitive form for search."""
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold())
@@ -162,8 +174,10 @@ class Mailbox:
             if rows:
                 subject, _ = await self.s.store.read_header_fields(rows[0].id)
                 title = subject or ""
+                if "\ufffd" in title:  # raw UTF-8 subject (RFC 6532) stored lossily: re-read
+                    title = await self._raw_subject(rows[0].id) or title
             summary = ConversationSummary(
-                conv.id, title or "(sans objet)", await self.correspondent(conv),
+                conv.id, display_title(title), await self.correspondent(conv),
                 sum(1 for r in rows if r.folder == "INBOX" and not r.seen), len(rows),
                 _utc(conv.updated_at), conv.closed)
             if query and _fold(query) not in _fold(f"{summary.title} {summary.correspondent}"):
@@ -172,6 +186,13 @@ class Mailbox:
         pages = max(1, -(-len(out) // PER_PAGE))
         page = min(max(1, page), pages)
         return out[(page - 1) * PER_PAGE: page * PER_PAGE], pages
+
+    async def _raw_subject(self, message_id: int) -> str:
+        """The subject read from the message itself (8-bit headers decoded as UTF-8)."""
+        raw = await self.s.store.read_raw(message_id)
+        end = raw.find(b"\r\n\r\n")
+        header = raw if end < 0 else raw[:end + 4]
+        return " ".join(str(parse_message(header).get("Subject", "")).split())
 
     async def conversation(self, account: AccountInfo, conversation_id: int
                            ) -> ConversationInfo | None:
