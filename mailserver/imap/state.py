@@ -75,6 +75,10 @@ _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMES
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
+# RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
+# never be listed on its own, so it is not created (as Dovecot and Cyrus do).
+_WILDCARDS = frozenset("%*")
+_WILDCARD_TEXT = "mailbox names cannot contain % or *"
 
 
 def capabilities(*, tls: bool, authenticated: bool, starttls_port: bool) -> list[str]:
@@ -292,19 +296,26 @@ class Session(SelectedCommands):
         name = cmd.mailbox.rstrip("/")
         if not name or "//" in name or name.upper() == "INBOX" or len(name) > 400:
             return Response("NO", "invalid mailbox name", RC.CANNOT)
+        if _WILDCARDS & set(name):
+            return Response("NO", _WILDCARD_TEXT, RC.CANNOT)
         use = cmd.special_use[0] if cmd.special_use else None
         if use is not None and (len(cmd.special_use) > 1 or use not in _SPECIAL):
             return Response("NO", "unsupported special use", RC("USEATTR"))
         existing = {f.name for f in await self.services.store.list_folders(self.account_id)}
         if name in existing:
             return Response("NO", "mailbox already exists", RC.ALREADYEXISTS)
+        await self._create_superiors(name, existing)  # RFC 3501 6.3.3
+        await self.services.store.create_folder(self.account_id, name, use)
+        return Response("OK", "CREATE completed")
+
+    async def _create_superiors(self, name: str, existing: set[str]) -> None:
+        """Create the missing superior names of ``name`` ("a" and "a/b" for "a/b/c")."""
         parts = name.split("/")
-        for i in range(1, len(parts)):  # RFC 3501 6.3.3: create the superiors too
+        for i in range(1, len(parts)):
             parent = "/".join(parts[:i])
             if parent not in existing and parent.upper() != "INBOX":
                 await self.services.store.create_folder(self.account_id, parent)
-        await self.services.store.create_folder(self.account_id, name, use)
-        return Response("OK", "CREATE completed")
+                existing.add(parent)
 
     async def do_delete(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Delete)
@@ -326,8 +337,17 @@ class Session(SelectedCommands):
         assert isinstance(cmd, c.Rename)
         if cmd.old in _PROTECTED or not cmd.new.strip("/") or cmd.new.upper() == "INBOX":
             return Response("NO", "this mailbox cannot be renamed", RC.CANNOT)
+        if _WILDCARDS & set(cmd.new):
+            return Response("NO", _WILDCARD_TEXT, RC.CANNOT)
+        if cmd.new.startswith(cmd.old + "/"):
+            return Response("NO", "a mailbox cannot be moved under itself", RC.CANNOT)
+        new = cmd.new.rstrip("/")
         await self.services.store.get_folder(self.account_id, cmd.old)
-        await self.services.store.rename_folder(self.account_id, cmd.old, cmd.new.rstrip("/"))
+        await self.services.store.rename_folder(self.account_id, cmd.old, new)
+        # RFC 3501 6.3.5: the superiors of the new name are created, or a hierarchical
+        # client (LIST "" "%") could never reach the renamed mailbox.
+        existing = {f.name for f in await self.services.store.list_folders(self.account_id)}
+        await self._create_superiors(new, existing)
         return Response("OK", "RENAME completed")
 
     async def do_subscribe(self, cmd: c.Command) -> Response:

@@ -81,3 +81,39 @@ def test_header_text_round_trips_raw_utf8(text: str) -> None:
     # What the parser holds for raw header octets: the UTF-8 bytes as surrogate escapes.
     escaped = text.encode("utf-8").decode("ascii", "surrogateescape")
     assert header_text(escaped) == text or "=?" in text
+
+
+
+async def test_wildcards_are_refused_in_new_mailbox_names(imap: Imap) -> None:
+    raw = await open_raw(imap)
+    for cmd in ('CREATE "a%b"', 'CREATE "a*b"'):
+        res = await raw.cmd(cmd)
+        assert res[-1].split()[1:3] == [b"NO", b"[CANNOT]"], res
+    assert (await raw.cmd("CREATE Plain"))[-1].split()[1] == b"OK"
+    res = await raw.cmd('RENAME Plain "P*"')
+    assert res[-1].split()[1:3] == [b"NO", b"[CANNOT]"], res
+    listing = b"".join(await raw.cmd('LIST "" "*"'))
+    assert b"a%b" not in listing and b"a*b" not in listing and b"P*" not in listing
+    await raw.close()
+
+
+async def test_rename_under_itself_is_refused_and_keeps_the_tree(imap: Imap) -> None:
+    raw = await open_raw(imap)
+    await raw.cmd("CREATE Zed/child")
+    res = await raw.cmd("RENAME Zed Zed/child/sub")
+    assert res[-1].split()[1:3] == [b"NO", b"[CANNOT]"], res
+    listing = b"".join(await raw.cmd('LIST "" "Zed*"'))
+    assert b'"/" Zed\r\n' in listing and b'"/" Zed/child\r\n' in listing
+    await raw.close()
+
+
+async def test_rename_creates_the_superiors_of_the_new_name(imap: Imap) -> None:
+    raw = await open_raw(imap)
+    await raw.cmd("CREATE Old")
+    assert (await raw.cmd("RENAME Old New/Deep/Name"))[-1].split()[1] == b"OK"
+    top = b"".join(await raw.cmd('LIST "" "%"'))
+    assert b'(\\HasChildren) "/" New\r\n' in top  # reachable by a hierarchical client
+    mid = b"".join(await raw.cmd('LIST "" "New/%"'))
+    assert b'"/" New/Deep\r\n' in mid
+    assert b"Old" not in b"".join(await raw.cmd('LIST "" "*"'))
+    await raw.close()
