@@ -20,10 +20,10 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.parser import BytesHeaderParser
+from datetime import datetime
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Protocol
 

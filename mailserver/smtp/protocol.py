@@ -302,7 +302,7 @@ class MailSMTP(SMTP):
                 if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
                     return None, None
                 return addr, m.group(2)
-        return super()._getaddr(arg)  # type: ignore[no-any-return]
+        return super()._getaddr(arg)
 
     # -- replies -------------------------------------------------------------------------------
 

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from mailserver.errors import MssanteError, StoreError
 from mailserver.store import sqlite_inline
@@ -120,7 +125,7 @@ class Database:
                     except SQLAlchemyError as exc:
                         log.warning("store: write op failed: %s", type(exc).__name__)
                         outcomes.append((fut, None, StoreError(type(exc).__name__)))
-                    except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
+                    except Exception:  # noqa: BLE001 - reported to the waiting caller
                         log.exception("store: write op crashed")
                         outcomes.append((fut, None, StoreError("internal error")))
                 callbacks = list(session.info.pop("after_commit", []))
@@ -135,13 +140,13 @@ class Database:
             return
         self.batches += 1
         self.ops += len(outcomes)
-        for fut, result, exc in outcomes:
+        for fut, result, failure in outcomes:
             if fut.done():
                 continue
-            if exc is None:
+            if failure is None:
                 fut.set_result(result)
             else:
-                fut.set_exception(exc)
+                fut.set_exception(failure)
         for cb in callbacks:
             try:
                 cb()

@@ -19,8 +19,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import AlreadyExists, NotFound, StoreError
@@ -59,7 +60,10 @@ def message_id_hash(message_id: str) -> str:
 
 
 def normalise_flags(flags: Iterable[str]) -> str:
-    """Sorted, de-duplicated, system flags capitalised as in RFC 3501 2.3.2; \\Recent is never stored."""
+    """Sorted, de-duplicated flags; system flags capitalised (RFC 3501 2.3.2).
+
+    ``\\Recent`` is never stored.
+    """
     out: set[str] = set()
     for flag in flags:
         if not flag:
@@ -133,7 +137,7 @@ class AppendResult:
 
 
 # Prebuilt statements of the append hot path (built once: SQLAlchemy memoises their cache key).
-_FT = Folder.__table__
+_FT = cast(Table, Folder.__table__)
 _ALLOC_VALUES = {
     "uidnext": _FT.c.uidnext + 1,
     "highestmodseq": _FT.c.highestmodseq + 1,
@@ -146,7 +150,8 @@ _ALLOC_BY_NAME = (update(_FT).where(_FT.c.account_id == bindparam("a"),
                   .values(_ALLOC_VALUES).returning(*_ALLOC_RETURNING))
 _ALLOC_BY_ID = (update(_FT).where(_FT.c.account_id == bindparam("a"), _FT.c.id == bindparam("f"))
                 .values(_ALLOC_VALUES).returning(*_ALLOC_RETURNING))
-_INSERT_MESSAGE = insert(Message.__table__).returning(Message.__table__.c.id)
+_MT = cast(Table, Message.__table__)
+_INSERT_MESSAGE = insert(_MT).returning(_MT.c.id)
 
 
 def _aad(kind: str, account_id: int, storage_key: str) -> bytes:

@@ -123,7 +123,9 @@ class Message(Base):
     internaldate: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     size: Mapped[int] = mapped_column(Integer)
     content_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    blob_key: Mapped[str | None] = mapped_column(String(64))
+    blob_key: Mapped[str] = mapped_column(String(64))
+    """The message's storage key: its blob's name when large, and part of the associated
+    data of all its ciphertexts."""
     subject_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     from_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     meta_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # cached IMAP summary
