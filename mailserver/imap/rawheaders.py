@@ -27,7 +27,7 @@ __all__ = ["RAW_POLICY", "header_text", "to_text"]
 class _RawCompat32(Compat32):
     """``compat32`` without the lossy ``Header`` conversion of 8-bit values on fetch."""
 
-    def header_fetch_parse(self, name: str, value: str) -> str:  # type: ignore[override]
+    def header_fetch_parse(self, name: str, value: str) -> str:
         return value
 
 
