@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
+from email.parser import HeaderParser
 from email.policy import compat32
 from typing import Protocol
 
@@ -137,7 +137,12 @@ def parse_header_facts(raw: bytes) -> HeaderFacts:
     costs close to a millisecond per message, a third of the SMTP acceptance budget).
     """
     try:
-        msg = BytesHeaderParser(policy=compat32).parsebytes(header_block(raw))
+        block = header_block(raw)
+        try:
+            text = block.decode("utf-8")  # RFC 6532: raw UTF-8 in headers is common
+        except UnicodeDecodeError:
+            text = block.decode("latin-1")
+        msg = HeaderParser(policy=compat32).parsestr(text)
 
         def get(name: str) -> str:
             v = msg.get(name)
@@ -329,6 +334,7 @@ class Delivery:
             if not local:
                 return report
 
+        professional = hf.from_address or normalise_address(mail_from)
         # Conversation bookkeeping needs reads before the write transaction.
         sender_is_pro = sender.kind in (Kind.PROFESSIONAL, Kind.REMOTE_PROFESSIONAL)
         for t in local:
@@ -339,6 +345,10 @@ class Delivery:
                         if m.conversation_id is not None:
                             conv_id = m.conversation_id
                             break
+                if conv_id is None and hf.subject.strip() == "[FIN]":
+                    # A bare "[FIN]" closes the earlier threads with this professional; it
+                    # belongs to the latest of them rather than opening a new one.
+                    conv_id = await self._latest_conversation_with(t.account.id, professional)
                 t.conversation_id = conv_id
                 t.new_conversation = conv_id is None
             elif t.account.is_patient:
@@ -366,7 +376,6 @@ class Delivery:
                 message_id=hf.message_id, sent_date=hf.date)
         outbound_prepared = await self.outbound.prepare(raw) if (remote and self.outbound) else None
         accepted_targets = frozenset([t.rcpt for t in local] + remote)
-        professional = hf.from_address or normalise_address(mail_from)
         correspondents = [a for a in hf.reply_to if self._is_trust_space_pro(a)] or [professional]
 
         async def op(s: AsyncSession) -> DeliveryReport:
@@ -416,6 +425,12 @@ class Delivery:
             return report
 
         return await self.store.db.write(op)
+
+    async def _latest_conversation_with(self, patient_id: int, professional: str) -> int | None:
+        for conv in await self.conversations.list_for_patient(patient_id):  # newest first
+            if conv.started_by == professional or professional in conv.parties:
+                return conv.id
+        return None
 
     def _is_trust_space_pro(self, address: str) -> bool:
         domain = address.rpartition("@")[2]

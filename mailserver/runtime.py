@@ -10,6 +10,7 @@ closed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -82,6 +83,14 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
                                                    implicit_tls=True))
     if listen.http:
         from webmail.app import start_http
+
+        # The web app announces the mail listeners to clients (autoconfig): give it the
+        # addresses actually bound (port 0 resolved).
+        bound = {name: f"{h}:{p}" for name, (h, p) in rt.ports.items()}
+        rt.services.config = dataclasses.replace(
+            rt.services.config, listen=dataclasses.replace(listen, **{
+                k: v for k, v in bound.items() if k in ("smtp", "submission", "submissions",
+                                                        "imap", "imaps")}))
 
         host, port = parse_hostport(listen.http)
         runner, bound = await start_http(rt.services, host, port)

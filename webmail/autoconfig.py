@@ -38,6 +38,8 @@ class Endpoints:
         self.imaps = _port(config.listen.imaps, 993)
         self.imap = _port(config.listen.imap, 143)
         self.submission = _port(config.listen.submission, 587)
+        self.submissions = _port(config.listen.submissions, 465)
+        self.has_submissions = bool(config.listen.submissions)
 
 
 def _port(listen: str, default: int) -> int:
@@ -69,11 +71,16 @@ def mozilla_config(config: Config) -> bytes:
                            ("authentication", "password-cleartext"),
                            ("username", "%EMAILADDRESS%")):
             _sub(srv, tag, value)
-    out = _sub(prov, "outgoingServer")
-    out.set("type", "smtp")
-    for tag, value in (("hostname", ep.host), ("port", ep.submission), ("socketType", "STARTTLS"),
-                       ("authentication", "password-cleartext"), ("username", "%EMAILADDRESS%")):
-        _sub(out, tag, value)
+    outgoing = [(ep.submission, "STARTTLS")]
+    if ep.has_submissions:
+        outgoing.insert(0, (ep.submissions, "SSL"))  # RFC 8314 prefers implicit TLS
+    for port, socket in outgoing:
+        out = _sub(prov, "outgoingServer")
+        out.set("type", "smtp")
+        for tag, value in (("hostname", ep.host), ("port", port), ("socketType", socket),
+                           ("authentication", "password-cleartext"),
+                           ("username", "%EMAILADDRESS%")):
+            _sub(out, tag, value)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 

@@ -64,9 +64,15 @@ def _demo(args: argparse.Namespace) -> int:
     if fresh:
         init_data_dir(data_dir, DEMO_DOMAIN)
     base = load_config(data_dir)
-    config = dataclasses.replace(base, webmail=dataclasses.replace(
-        base.webmail, secure_cookies=False,
-        base_url=base.webmail.base_url or f"http://{args.host}:{args.http_port}"))
+    # Clients connect to the demo by a name its certificate carries ("localhost" for
+    # loopback: some clients, mbsync among them, do not match certificate IP addresses).
+    public = "localhost" if args.host in ("127.0.0.1", "::1", "localhost") else args.host
+    config = dataclasses.replace(
+        base,
+        webmail=dataclasses.replace(
+            base.webmail, secure_cookies=False,
+            base_url=base.webmail.base_url or f"http://{public}:{args.http_port}"),
+        smtp=dataclasses.replace(base.smtp, hostname=base.smtp.hostname or public))
     codes: list[tuple[str, str, str]] = []
 
     async def populate() -> None:
@@ -113,13 +119,16 @@ def _demo(args: argparse.Namespace) -> int:
           " of the address, and any Vitale card serial of 8 to 20 digits in the demo):")
     for name, address, code in codes:
         print(f"  {name:<20} {address}  code {code}")
-    print("Mail client settings: SMTP submission with STARTTLS on "
-          f"{listen.submission} (or SSL/TLS on {listen.submissions}), IMAP with STARTTLS on "
-          f"{listen.imap or '(not yet)'} (or SSL/TLS on {listen.imaps or '-'}), "
+    def port(value: str) -> str:
+        return value.rpartition(":")[2] or "-"
+
+    print(f"Mail client settings: server {public}; SMTP submission port "
+          f"{port(listen.submission)} (STARTTLS) or {port(listen.submissions)} (SSL/TLS); "
+          f"IMAP port {port(listen.imap)} (STARTTLS) or {port(listen.imaps)} (SSL/TLS); "
           f"user = your address; trust the CA {data_dir / 'tls' / 'ca.pem'}")
     print(f"One-time codes and notifications are written to {data_dir / 'outbox'}")
     if listen.http:
-        print(f"Patient webmail: http://{listen.http}/")
+        print(f"Patient webmail: http://{public}:{args.http_port}/")
     print()
     asyncio.run(run(config, listen))
     return 0

@@ -25,6 +25,7 @@ import base64
 import binascii
 import email.utils
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +53,15 @@ def _peer_host(session: Session) -> str | None:
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
     return None
+
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+def _crlf(raw: bytes) -> bytes:
+    """RFC 5322 2.3 lines end in CRLF; as a submission server (RFC 6409 8) we repair bare LF
+    line ends that some clients send, so IMAP clients and DKIM see standard messages."""
+    return _BARE_LF.sub(b"\r\n", raw) if b"\n" in raw.replace(b"\r\n", b"") else raw
 
 
 def _parse_size(options: list[str]) -> int:
@@ -291,6 +301,7 @@ class MailHandler:
             account = session.auth_data if isinstance(session.auth_data, AccountInfo) else None
             if account is None:
                 return str(R.AUTH_REQUIRED)
+            raw = _crlf(raw)
             hf = parse_header_facts(raw)
             if hf.from_address != account.address:
                 log.info("policy: deny reason=FROM_NOT_OWNED")

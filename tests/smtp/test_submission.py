@@ -296,3 +296,22 @@ async def test_implicit_tls_port_refuses_plaintext(runtime: Runtime) -> None:
     data = await asyncio.wait_for(reader.read(100), 5)
     assert not data.startswith(b"220") and not data.startswith(b"250")
     writer.close()
+
+
+async def test_bare_lf_lines_are_repaired_at_submission(runtime: Runtime, services: Services,
+                                                         client_tls: ssl.SSLContext) -> None:
+    a = await add_pro(services)
+    raw = (f"From: {a.address}\nTo: {a.address}\nSubject: Rendez-vous de contrôle\n"
+           "Message-ID: <lf@test>\n\nligne 1\nligne 2\n").encode()
+
+    def run() -> None:
+        with submission(runtime, client_tls, a.address) as c:
+            c.sendmail(a.address, [a.address], raw)
+
+    await asyncio.to_thread(run)
+    got = (await _inbox(services, a.id))[0]
+    assert b"\r\nSubject: Rendez-vous de contr\xc3\xb4le\r\n" in got
+    assert b"ligne 1\r\nligne 2\r\n" in got and b"\n" not in got.replace(b"\r\n", b"")
+    folder = await services.store.get_folder(a.id, "INBOX")
+    (info,) = await services.store.list_messages(folder.id)
+    assert (await services.store.read_header_fields(info.id))[0] == "Rendez-vous de contrôle"
