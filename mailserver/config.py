@@ -151,6 +151,9 @@ class WebmailConfig:
     relay: str = ""
     """host:port of the relay for notifications and one-time codes; empty = outbox folder."""
     base_url: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses of reverse proxies in front of the webmail: for requests from them, the
+    client address (for rate limits and lockouts) is read from X-Forwarded-For."""
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,11 @@ def _build_section(name: str, cls: type[Any], raw: Any, problems: list[str]) -> 
         elif isinstance(default, str) and not isinstance(value, str):
             problems.append(f"[{name}] {key} must be a string")
             continue
+        elif isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                problems.append(f"[{name}] {key} must be a list of strings")
+                continue
+            value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
 

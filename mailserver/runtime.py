@@ -86,11 +86,10 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
 
         # The web app announces the mail listeners to clients (autoconfig): give it the
         # addresses actually bound (port 0 resolved).
-        bound = {name: f"{h}:{p}" for name, (h, p) in rt.ports.items()}
+        actual = {name: f"{h}:{p}" for name, (h, p) in rt.ports.items()
+                  if name in ("smtp", "submission", "submissions", "imap", "imaps")}
         rt.services.config = dataclasses.replace(
-            rt.services.config, listen=dataclasses.replace(listen, **{
-                k: v for k, v in bound.items() if k in ("smtp", "submission", "submissions",
-                                                        "imap", "imaps")}))
+            rt.services.config, listen=dataclasses.replace(listen, **actual))
 
         host, port = parse_hostport(listen.http)
         runner, bound = await start_http(rt.services, host, port)

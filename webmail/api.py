@@ -33,6 +33,13 @@ from webmail.sessions import SessionInfo
 __all__ = ["setup"]
 
 
+def _client(request: web.Request) -> str:
+    """The client's address for rate limits (see webmail.clientaddr)."""
+    from webmail.clientaddr import client_address
+
+    return client_address(request, request.app[SERVICES].config.webmail.trusted_proxies)
+
+
 def _error(messages: list[str], status: int) -> web.Response:
     return web.json_response({"error": messages[0] if messages else "erreur",
                               "details": messages}, status=status)
@@ -66,7 +73,7 @@ def _stage(request: web.Request, stage: str) -> SessionInfo:
 async def first_connection(request: web.Request) -> web.StreamResponse:
     data = await _json(request)
     try:
-        account = await first_check(request.app, request.remote or "unknown",
+        account = await first_check(request.app, _client(request),
                                     _str(data, "code"), _str(data, "nir"), _str(data, "vitale"))
     except FlowError as exc:
         return _error(exc.messages, exc.status)
@@ -95,7 +102,7 @@ async def first_credentials(request: web.Request) -> web.StreamResponse:
 async def api_login(request: web.Request) -> web.StreamResponse:
     data = await _json(request)
     try:
-        session = await login(request.app, request.remote or "unknown",
+        session = await login(request.app, _client(request),
                               _str(data, "identifier"), _str(data, "password"))
     except FlowError as exc:
         return _error(exc.messages, exc.status)

@@ -15,6 +15,7 @@ from webmail.app import (
     see_other,
     set_session_cookie,
 )
+from webmail.clientaddr import client_address
 from webmail.flows import (
     FlowError,
     first_check,
@@ -39,7 +40,7 @@ INFO_TEXT = {
 
 
 def _client(request: web.Request) -> str:
-    return request.remote or "unknown"
+    return client_address(request, request.app[SERVICES].config.webmail.trusted_proxies)
 
 
 def _base_url(request: web.Request) -> str:

@@ -6,6 +6,7 @@ Every class has ``uid: bool``: True when the command came as ``UID <verb>``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -192,7 +193,9 @@ class Move(Copy):
     verb: ClassVar[str] = "MOVE"
 
 
-_UID_VERBS = {"FETCH": Fetch, "SEARCH": Search, "STORE": Store, "COPY": Copy, "MOVE": Move}
+_UID_VERBS: dict[str, Callable[..., Command]] = {
+    "FETCH": Fetch.parse, "SEARCH": Search.parse, "STORE": Store.parse, "COPY": Copy.parse,
+    "MOVE": Move.parse}
 
 
 def parse_uid(tag: str, cur: Cursor) -> Command:
@@ -201,7 +204,7 @@ def parse_uid(tag: str, cur: Cursor) -> Command:
     sub = cur.atom("UID command").upper()
     if sub == "EXPUNGE":
         return Expunge.parse_uid(tag, cur)
-    cls = _UID_VERBS.get(sub)
-    if cls is None:
+    parse = _UID_VERBS.get(sub)
+    if parse is None:
         raise ParseError("unknown UID command")
-    return cls.parse(tag, cur, uid=True)
+    return parse(tag, cur, uid=True)

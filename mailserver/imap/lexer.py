@@ -31,7 +31,8 @@ _SEQSET = re.compile(rb"[0-9*:,]+")
 _TAG = re.compile(rb'[^(){ \x00-\x1f\x7f%*"\\+\x80-\xff]+')
 _DATE = re.compile(rb"([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4})")
 _DATETIME = re.compile(
-    rb'"([ 0-9][0-9])-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"'
+    rb'"([ 0-9][0-9])-([A-Za-z]{3})-([0-9]{4}) '
+    rb'([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"'
 )
 
 
@@ -266,7 +267,8 @@ class Cursor:
         if quoted:
             self.expect(b'"', "closing quote")
         try:
-            return datetime(int(m.group(3)), _month(m.group(2)), int(m.group(1)), tzinfo=timezone.utc)
+            return datetime(int(m.group(3)), _month(m.group(2)), int(m.group(1)),
+                            tzinfo=timezone.utc)
         except ValueError:
             raise ParseError("invalid date") from None
 
@@ -281,7 +283,8 @@ class Cursor:
             offset = timedelta(hours=int(g[7]), minutes=int(g[8]))
             tz = timezone(-offset if g[6] == b"-" else offset)
             return datetime(
-                int(g[2]), _month(g[1]), int(g[0].strip()), int(g[3]), int(g[4]), int(g[5]), tzinfo=tz
+                int(g[2]), _month(g[1]), int(g[0].strip()), int(g[3]), int(g[4]), int(g[5]),
+                tzinfo=tz
             )
         except ValueError:
             raise ParseError("invalid date-time") from None

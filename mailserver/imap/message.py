@@ -131,7 +131,8 @@ def _lines(data: bytes) -> int:
 
 
 def _params(hdr: Message, name: str = "content-type") -> Value:
-    if name == "content-type" and hdr.get("Content-Type") is None and hdr.get_content_maintype() == "text":
+    if (name == "content-type" and hdr.get("Content-Type") is None
+            and hdr.get_content_maintype() == "text"):
         return ["charset", "us-ascii"]  # RFC 2045 5.2 default
     params = hdr.get_params(header=name) or []
     out: list[Value] = []

@@ -22,8 +22,18 @@ from email.utils import parsedate_to_datetime
 
 from .rawheaders import RAW_POLICY, header_text
 from .searchkeys import (
-    SearchAll, SearchAnd, SearchDate, SearchFlag, SearchHeader, SearchKey, SearchModSeq,
-    SearchNot, SearchOr, SearchSet, SearchSize, SearchText,
+    SearchAll,
+    SearchAnd,
+    SearchDate,
+    SearchFlag,
+    SearchHeader,
+    SearchKey,
+    SearchModSeq,
+    SearchNot,
+    SearchOr,
+    SearchSet,
+    SearchSize,
+    SearchText,
 )
 
 __all__ = ["SearchMessage", "SearchProgram", "BadCharset", "compile_search", "SUPPORTED_CHARSETS",
