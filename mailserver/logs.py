@@ -10,7 +10,8 @@ import contextvars
 import logging
 import secrets
 
-__all__ = ["conn_id", "new_conn_id", "ConnIdFilter", "setup", "redact_address"]
+__all__ = ["conn_id", "new_conn_id", "ConnIdFilter", "setup", "redact_address",
+           "quiet_protocol_libraries"]
 
 conn_id: contextvars.ContextVar[str] = contextvars.ContextVar("conn_id", default="-")
 
@@ -38,6 +39,20 @@ def redact_address(address: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+class _BelowWarningDropped(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+def quiet_protocol_libraries() -> None:
+    """aiosmtpd logs every command line (addresses with patients' INS, AUTH data) at
+    INFO/DEBUG on ``mail.log``: drop those records at the logger itself, whatever the root
+    configuration (an embedding application, pytest's caplog...)."""
+    logger = logging.getLogger("mail.log")
+    if not any(isinstance(f, _BelowWarningDropped) for f in logger.filters):
+        logger.addFilter(_BelowWarningDropped())
+
+
 def setup(level: str = "INFO") -> None:
     """Configure the root logger once for the command line."""
     handler = logging.StreamHandler()
@@ -50,3 +65,4 @@ def setup(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # aiosmtpd logs whole SMTP lines (including AUTH and DATA) at DEBUG/INFO: keep it quiet.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    quiet_protocol_libraries()

@@ -28,12 +28,15 @@ from aiosmtpd.smtp import TLSSetupException
 from mailserver.config import Config
 from mailserver.delivery import Delivery
 from mailserver.directory.service import Directory
+from mailserver.logs import quiet_protocol_libraries
 from mailserver.smtp.handler import MailHandler
 from mailserver.smtp.protocol import MailSMTP
 
 log = logging.getLogger(__name__)
 
 __all__ = ["OperatorSMTP", "ImplicitTlsSMTP", "start_smtp", "smtp_factory", "xtext_decode"]
+
+quiet_protocol_libraries()
 
 TlsSource = ssl.SSLContext | Callable[[], ssl.SSLContext]
 
