@@ -21,10 +21,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.errors import HeaderParseError
-from email.header import decode_header, make_header
-from email.parser import HeaderParser
-from email.policy import compat32
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +29,7 @@ from mailserver.config import Config
 from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.errors import PolicyDenied
+from mailserver.headers import decode_words, header_block, parse_headers
 from mailserver.policy import ConversationFacts, Decision, Facts, Kind, Party, Reason, decide
 from mailserver.store.conversations import Conversations
 from mailserver.store.jobs import Jobs
@@ -107,29 +104,6 @@ def _addresses(value: str | None) -> list[str]:
     return [normalise_address(a) for _, a in email.utils.getaddresses([value]) if a]
 
 
-def header_block(raw: bytes) -> bytes:
-    """The header section of a message (up to the first empty line), without the body, so
-    header parsing costs the same for a 10 KB and a 25 MB message."""
-    end = raw.find(b"\r\n\r\n")
-    # A bare-LF blank line counts only if it comes first; never scan the body for one.
-    lf_end = raw.find(b"\n\n", 0, end if end >= 0 else 1_000_000)
-    if lf_end >= 0 and (end < 0 or lf_end < end):
-        return raw[: lf_end + 2]
-    if end < 0:
-        return raw[:1_000_000]
-    return raw[: end + 4]
-
-
-def _decode(value: str) -> str:
-    """RFC 2047 encoded words → text; malformed input is returned as it is."""
-    if "=?" not in value:
-        return " ".join(value.split())
-    try:
-        return str(make_header(decode_header(value)))
-    except (HeaderParseError, LookupError, ValueError, UnicodeError):
-        return value
-
-
 def parse_header_facts(raw: bytes) -> HeaderFacts:
     """Read the headers delivery needs. Never raises on malformed headers.
 
@@ -137,12 +111,7 @@ def parse_header_facts(raw: bytes) -> HeaderFacts:
     costs close to a millisecond per message, a third of the SMTP acceptance budget).
     """
     try:
-        block = header_block(raw)
-        try:
-            text = block.decode("utf-8")  # RFC 6532: raw UTF-8 in headers is common
-        except UnicodeDecodeError:
-            text = block.decode("latin-1")
-        msg = HeaderParser(policy=compat32).parsestr(text)
+        msg = parse_headers(raw)
 
         def get(name: str) -> str:
             v = msg.get(name)
@@ -160,8 +129,8 @@ def parse_header_facts(raw: bytes) -> HeaderFacts:
                 date = None
         msgid = _MSGID.findall(get("Message-ID"))
         return HeaderFacts(
-            subject=_decode(get("Subject")),
-            from_display=_decode(frm),
+            subject=decode_words(get("Subject")),
+            from_display=decode_words(frm),
             from_address=normalise_address(from_addr) if from_addr else "",
             message_id=msgid[0] if msgid else "",
             references=tuple(dict.fromkeys(refs)),

@@ -33,10 +33,10 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
-from email.errors import HeaderParseError
-from email.header import Header, decode_header, make_header
+from email.header import Header
 from email.message import Message
 
+from mailserver.headers import decode_words, parse_headers
 from mailserver.smtp.reports import (
     WIRE,
     as_part,
@@ -116,16 +116,6 @@ class Mdn:
     message: bytes
 
 
-def _decoded(value: str) -> str:
-    """RFC 2047 encoded words of the original's Subject, decoded (malformed: left as is)."""
-    if "=?" not in value:
-        return value
-    try:
-        return str(make_header(decode_header(value)))
-    except (LookupError, ValueError, UnicodeError, HeaderParseError):
-        return value
-
-
 def _ascii(value: str) -> str:
     """Fold to ASCII: message/disposition-notification fields are 7-bit (RFC 8098 3.1)."""
     folded = unicodedata.normalize("NFKD", clean(value))
@@ -164,7 +154,7 @@ def build_mdn(
     """
     parsed = message_from_bytes(original, policy=WIRE)
     message_id = clean(str(parsed.get("Message-ID", ""))) or None
-    subject = _decoded(clean(str(parsed.get("Subject", ""))))
+    subject = decode_words(clean(str(parse_headers(original).get("Subject", ""))))
     now = now or datetime.now(timezone.utc)
 
     mode = ("automatic-action/MDN-sent-automatically" if automatic
