@@ -99,6 +99,7 @@ class Conn:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.r, self.w, self.n, self.exists = reader, writer, 0, 0
+        self.done: dict[bytes, bytes] = {}  # tagged completions read ahead of their turn
 
     @classmethod
     async def open(cls, args: argparse.Namespace, ctx: ssl.SSLContext,
@@ -144,6 +145,9 @@ class Conn:
 
     async def wait(self, tag: bytes) -> None:
         """Read responses up to ``tag``'s completion; raise on NO/BAD."""
+        done = self.done.pop(tag, None)
+        if done is not None:
+            return self._check(tag, done)
         r = self.r
         while True:
             line = await r.readline()
@@ -153,14 +157,20 @@ class Conn:
                 await r.readexactly(int(m.group(1)))
                 line = await r.readline()
             if line.startswith(tag):
-                if line[len(tag):len(tag) + 2] != b"OK":
-                    raise ImapError(line.decode(errors="replace").strip())
-                return
+                return self._check(tag, line)
+            if line[:1] == b"x":  # RFC 3501 5.5: pipelined commands may complete out of order
+                self.done[line[:line.index(b" ") + 1]] = line
+                continue
             if line[:2] == b"* " and (m := _COUNT.match(line)):
                 if m.group(2) == b"EXISTS":
                     self.exists = int(m.group(1))
                 else:
                     self.exists -= 1
+
+    @staticmethod
+    def _check(tag: bytes, line: bytes) -> None:
+        if line[len(tag):len(tag) + 2] != b"OK":
+            raise ImapError(line.decode(errors="replace").strip())
 
     def close(self) -> None:
         self.w.close()
