@@ -94,6 +94,8 @@ def _demo(args: argparse.Namespace) -> int:
                 if existing is None:
                     info, code = await s.directory.add_patient(
                         ins=ins, name=name, contact={"email": f"{nir}@perso.example"})
+                elif await s.directory.is_activated(existing.id):
+                    info, code = existing, "(already activated: log in with your identifier)"
                 else:
                     info, code = existing, await s.directory.new_provisional_code(existing.id)
                 codes.append((name, info.address, code))
@@ -118,7 +120,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("Patients (webmail first connection: provisional code, NIR = the first 13 characters"
           " of the address, and any Vitale card serial of 8 to 20 digits in the demo):")
     for name, address, code in codes:
-        print(f"  {name:<20} {address}  code {code}")
+        print(f"  {name:<20} {address}  {'code ' + code if not code.startswith('(') else code}")
     def port(value: str) -> str:
         return value.rpartition(":")[2] or "-"
 

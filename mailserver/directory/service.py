@@ -245,6 +245,12 @@ class Directory:
                 Account.login_id == login_id.strip().lower()))).scalars().first()
         return AccountInfo.of(a) if a else None
 
+    async def is_activated(self, account_id: int) -> bool:
+        """True once the account holder chose their own credentials (first connection)."""
+        async with self.db.session() as s:
+            a = await s.get(Account, account_id)
+        return a is not None and a.password_hash is not None
+
     async def patient_name(self, account_id: int) -> str:
         async with self.db.session() as s:
             a = await s.get(Account, account_id)
