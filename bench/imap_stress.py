@@ -206,7 +206,7 @@ class Worker:
     def __init__(self, args: argparse.Namespace, ctx: ssl.SSLContext, stats: Stats,
                  prob: dict[str, tuple[int, int]], seed: int) -> None:
         self.a, self.ctx, self.s, self.prob = args, ctx, stats, prob
-        self.rnd = random.Random(seed)
+        self.rnd = random.Random(seed)  # noqa: S311 - reproducible load, not crypto
         self.seq = seed * 1_000_000
 
     def want(self, name: str) -> bool:
@@ -334,7 +334,7 @@ async def prefill(args: argparse.Namespace, ctx: ssl.SSLContext) -> None:
     await c.cmd(f'LOGIN "{args.user}" "{args.password}"')
     await c.cmd("SELECT INBOX")
     missing = args.prefill - c.exists
-    rnd = random.Random(0)
+    rnd = random.Random(0)  # noqa: S311 - reproducible load, not crypto
     t0 = time.perf_counter()
     for i in range(max(missing, 0)):
         await c.cmd("APPEND INBOX", make_message(i, rnd))
