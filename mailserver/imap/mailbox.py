@@ -10,11 +10,15 @@ the highest modseq it has reported.
 :meth:`SelectedMailbox.poll` brings the view up to date with the store and returns the untagged
 responses to send:
 
-1. read the folder row and the messages whose modseq is above the known one, in one snapshot;
-2. UIDs above the highest known one are new (``EXISTS``);
-3. if the folder's message count differs from ``known + new``, some messages went away
-   (EXPUNGE or MOVE by another session): the UID list is re-read and the missing ones are
-   reported as ``EXPUNGE``, highest sequence number first so each number is valid when sent;
+1. read the folder row (:meth:`ImapStore.delta`); if neither its highest modseq nor its
+   message count moved, nothing changed;
+2. otherwise read the messages whose modseq is above the known one and the UIDs above the
+   highest known one, which are new (``EXISTS``);
+3. if the folder's message count is below ``known + new``, some messages went away (EXPUNGE
+   or MOVE by another session): the store compares per-bucket counts over the known UID
+   range and reads only the UIDs of the buckets that shrank (never the whole folder for a
+   few expunges); the missing ones are reported as ``EXPUNGE``, highest sequence number
+   first so each number is valid when sent;
 4. other changed messages get ``FETCH (FLAGS ...)`` (with ``MODSEQ`` once CONDSTORE is on).
 
 EXPUNGE may not be sent while answering FETCH, STORE or SEARCH (RFC 3501 7.4.1); the caller
@@ -156,21 +160,18 @@ class SelectedMailbox:
     async def poll(self, store: ImapStore, *, allow_expunge: bool, condstore: bool
                    ) -> list[bytes] | None:
         """Bring the view up to date (see the module docstring); None if the folder is gone."""
-        info, changes = await store.snapshot(self.folder_id, self.modseq)
-        if info is None:
+        delta = await store.delta(self.folder_id, self.modseq, self.uids,
+                                  find_gone=allow_expunge)
+        if delta is None:
             return None
         out: list[bytes] = []
-        if info.highestmodseq <= self.modseq and info.message_count == len(self.uids):
+        info, changes, new = delta.info, delta.changes, delta.new
+        if info.highestmodseq <= self.modseq and not new and not delta.gone \
+                and info.message_count == len(self.uids):
             return out
         top = self.max_uid
-        new = [c.uid for c in changes if c.uid > top]
-        if info.message_count != len(self.uids) + len(new):
-            current = await store.uids(self.folder_id)
-            cur_set = set(current)
-            gone = [u for u in self.uids if u not in cur_set]
-            new = [u for u in current if u > top]
-            if gone and allow_expunge:
-                out += self.remove(gone)
+        if delta.gone:
+            out += self.remove(delta.gone)
         if new:
             self.uids.extend(new)
             self.claim_recent(new)

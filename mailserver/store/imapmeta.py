@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import logging
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import NotFound
@@ -32,7 +33,7 @@ from mailserver.imap.message import MessageSummary
 from mailserver.store.mailstore import FolderInfo, MailStore
 from mailserver.store.models import Folder, Message
 
-__all__ = ["ImapStore", "Row", "Meta", "Change"]
+__all__ = ["ImapStore", "Row", "Meta", "Change", "Delta"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,26 @@ class Meta:
         """Parse a message once."""
         summary = MessageSummary.from_bytes(raw)
         return cls(summary, raw[summary.root.start:summary.root.body_start])
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What changed in a folder relative to a session's view, read in one snapshot.
+
+    ``new`` are the UIDs above the highest one the session knows; ``gone`` the known UIDs
+    that no longer exist (None when not asked for or nothing vanished: then ``[]``).
+    """
+
+    info: FolderInfo
+    changes: list[Change]
+    new: array[int]
+    gone: list[int]
+
+
+#: Buckets the known UID range is cut into when looking for vanished messages.
+_BUCKETS = 64
+#: Above this many buckets with missing messages, the whole known range is read.
+_MAX_DIRTY = 16
 
 
 def _aad(account_id: int, storage_key: str) -> bytes:
@@ -138,6 +159,40 @@ class ImapStore:
                 Message.folder_id == folder_id, Message.modseq > since_modseq
             ).order_by(Message.uid))).all()
         return info, [Change(r[0], r[1], r[2]) for r in rows]
+
+    async def delta(self, folder_id: int, since_modseq: int, known: array[int], *,
+                    find_gone: bool) -> Delta | None:
+        """Changes since a session's view (``known`` UIDs, ascending; ``since_modseq``).
+
+        Reads, in one snapshot: the folder row; if it moved, the messages whose modseq is
+        above ``since_modseq``, the UIDs above ``known[-1]`` and, when the folder has fewer
+        messages than known + new (an EXPUNGE or MOVE elsewhere) and ``find_gone`` is set,
+        which known UIDs vanished.  That last step counts messages per UID bucket first and
+        reads only the UIDs of the buckets whose count dropped, so a few expunges in a large
+        folder do not reload every UID.  None if the folder is gone.
+        """
+        top = known[-1] if known else 0
+        empty: array[int] = array("Q")
+        async with self.db.session() as s:
+            f = await s.get(Folder, folder_id)
+            if f is None:
+                return None
+            info = FolderInfo.of(f)
+            if info.highestmodseq <= since_modseq and info.message_count == len(known):
+                return Delta(info, [], empty, [])
+            changes: list[Change] = []
+            if info.highestmodseq > since_modseq:
+                changes = [Change(r[0], r[1], r[2]) for r in (await s.execute(
+                    select(Message.uid, Message.modseq, Message.flags).where(
+                        Message.folder_id == folder_id, Message.modseq > since_modseq
+                    ).order_by(Message.uid))).all()]
+            new = array("Q", (await s.execute(select(Message.uid).where(
+                Message.folder_id == folder_id, Message.uid > top
+            ).order_by(Message.uid))).scalars())
+            gone: list[int] = []
+            if find_gone and known and info.message_count < len(known) + len(new):
+                gone = await _vanished(s, folder_id, known)
+        return Delta(info, changes, new, gone)
 
     async def rows(self, folder_id: int, uids: Sequence[int]) -> list[Row]:
         """Rows of the given UIDs (those that still exist), in UID order."""
@@ -225,6 +280,33 @@ class ImapStore:
 
             await self.db.write(op)
         return out
+
+
+async def _vanished(s: AsyncSession, folder_id: int, known: array[int]) -> list[int]:
+    """Known UIDs that no longer exist: per-bucket counts first, then the dirty buckets' UIDs."""
+    lo, hi = known[0], known[-1]
+    width = max(32, (hi - lo) // _BUCKETS + 1)
+    bucket = ((Message.uid - lo) // width).label("b")
+    counts = dict((await s.execute(select(bucket, func.count()).where(
+        Message.folder_id == folder_id, Message.uid >= lo, Message.uid <= hi
+    ).group_by(bucket))).all())
+    dirty: list[tuple[int, int]] = []  # index ranges into ``known``
+    n_buckets = (hi - lo) // width + 1
+    start = 0
+    for b in range(n_buckets):
+        end = bisect_left(known, lo + (b + 1) * width, start)
+        if end - start != counts.get(b, 0):
+            dirty.append((start, end))
+        start = end
+    if not dirty:
+        return []
+    if len(dirty) > _MAX_DIRTY:
+        dirty = [(0, len(known))]
+    cond = or_(*(and_(Message.uid >= known[a], Message.uid <= known[e - 1])
+                 for a, e in dirty))
+    present = set((await s.execute(select(Message.uid).where(
+        Message.folder_id == folder_id, cond))).scalars())
+    return [u for a, e in dirty for u in known[a:e] if u not in present]
 
 
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
