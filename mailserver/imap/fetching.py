@@ -25,6 +25,12 @@ class Unsupported(Exception):
     """A FETCH item the server does not implement (answered BAD)."""
 
 
+def _whole(a: FetchAttr) -> bool:
+    """``BODY[]`` / ``BODY.PEEK[]``: the whole message (RFC 3501 6.4.5)."""
+    s = a.section
+    return a.name == "BODY" and s is not None and not s.parts and s.specifier is None
+
+
 def _header_only(a: FetchAttr) -> bool:
     if a.name == "RFC822.HEADER":
         return True
@@ -57,7 +63,9 @@ class FetchPlan:
                 meta = True
             elif _header_only(a):
                 meta = True
-            elif a.name in ("RFC822", "RFC822.TEXT") or a.section is not None:
+            elif a.name == "RFC822" or _whole(a):
+                raw = True  # the octets as stored: no summary to unseal and parse
+            elif a.name == "RFC822.TEXT" or a.section is not None:
                 meta = raw = True
         return cls(items, meta, raw, any(a.sets_seen for a in items))
 
@@ -99,9 +107,12 @@ def fetch_items(plan: FetchPlan, *, uid: int, flags: str, recent: bool, internal
             out.append((name, enc.Raw(data)))
         elif name == "RFC822.HEADER":
             out.append((name, enc.Raw(enc.literal(header or b""))))
-        elif name in ("RFC822", "RFC822.TEXT"):
+        elif name == "RFC822":
+            assert raw is not None
+            out.append((name, enc.Raw(enc.literal(raw))))
+        elif name == "RFC822.TEXT":
             assert raw is not None and isinstance(summary, MessageSummary)
-            data = raw if name == "RFC822" else raw[summary.root.body_start:]
+            data = raw[summary.root.body_start:]
             out.append((name, enc.Raw(enc.literal(data))))
         else:  # BODY[section]<partial>
             assert a.section is not None
@@ -122,6 +133,9 @@ def _section(section: Section, summary: object, header: bytes | None,
              raw: bytes | None) -> bytes | None:
     from .message import MessageSummary
 
+    if not section.parts and section.specifier is None:
+        assert raw is not None
+        return raw
     if not section.parts and section.specifier in ("HEADER", "HEADER.FIELDS",
                                                    "HEADER.FIELDS.NOT") and header is not None:
         if section.specifier == "HEADER":

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import collapse_rfc2231_value
+from typing import Any
 
 from .encoder import Value, encode_value
 from .envelope import envelope, unfold
@@ -206,22 +207,34 @@ class MessageSummary:
                    encode_value(_body(raw, root, hdrs, False)),
                    encode_value(_body(raw, root, hdrs, True)), root)
 
+    def to_obj(self) -> dict[str, object]:
+        """JSON-ready form (byte strings as latin-1 text, losslessly)."""
+        return {"v": _CACHE_VERSION, "size": self.size,
+                "env": self.envelope.decode("latin-1"),
+                "body": self.body.decode("latin-1"),
+                "bs": self.bodystructure.decode("latin-1"),
+                "root": self.root.to_json()}
+
     def to_json(self) -> bytes:
-        """Serialise (byte strings are stored as latin-1 text, losslessly)."""
-        return json.dumps({"v": _CACHE_VERSION, "size": self.size,
-                           "env": self.envelope.decode("latin-1"),
-                           "body": self.body.decode("latin-1"),
-                           "bs": self.bodystructure.decode("latin-1"),
-                           "root": self.root.to_json()}, separators=(",", ":")).encode()
+        """Serialise (see :meth:`to_obj`)."""
+        return json.dumps(self.to_obj(), separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> MessageSummary:
-        """Inverse of :meth:`to_json`."""
-        d = json.loads(data)
+    def from_obj(cls, d: dict[str, Any]) -> MessageSummary:
+        """Inverse of :meth:`to_obj`.
+
+        Raises:
+            ValueError: a summary from another cache version (the caller recomputes it).
+        """
         if d.get("v") != _CACHE_VERSION:  # older summaries: the caller recomputes
             raise ValueError("stale message summary")
         return cls(d["size"], d["env"].encode("latin-1"), d["body"].encode("latin-1"),
                    d["bs"].encode("latin-1"), Part.from_json(d["root"]))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> MessageSummary:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_obj(json.loads(data))
 
 
 # -- sections ---------------------------------------------------------------------

@@ -68,15 +68,19 @@ class Meta:
     header: bytes
 
     def to_json(self) -> bytes:
-        """Serialise for sealing."""
-        return json.dumps({"s": self.summary.to_json().decode(),
-                           "h": self.header.decode("latin-1")}, separators=(",", ":")).encode()
+        """Serialise for sealing: one JSON document, the summary nested as an object."""
+        return json.dumps({"s": self.summary.to_obj(), "h": self.header.decode("latin-1")},
+                          separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Meta:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json` (one ``json.loads``); also reads the older form whose
+        summary was a nested JSON string."""
         d = json.loads(data)
-        return cls(MessageSummary.from_json(d["s"].encode()), d["h"].encode("latin-1"))
+        s = d["s"]
+        summary = (MessageSummary.from_json(s.encode()) if isinstance(s, str)
+                   else MessageSummary.from_obj(s))
+        return cls(summary, d["h"].encode("latin-1"))
 
     @classmethod
     def of(cls, raw: bytes) -> Meta:
