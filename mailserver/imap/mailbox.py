@@ -165,9 +165,9 @@ class SelectedMailbox:
         if delta is None:
             return None
         out: list[bytes] = []
-        info, changes, new = delta.info, delta.changes, delta.new
-        if info.highestmodseq <= self.modseq and not new and not delta.gone \
-                and info.message_count == len(self.uids):
+        changes, new = delta.changes, delta.new
+        if delta.highestmodseq <= self.modseq and not new and not delta.gone \
+                and delta.message_count == len(self.uids):
             return out
         top = self.max_uid
         if delta.gone:
@@ -185,5 +185,5 @@ class SelectedMailbox:
             if line is not None:
                 out.append(line)
         self.reported.clear()
-        self.modseq = max(self.modseq, info.highestmodseq)
+        self.modseq = max(self.modseq, delta.highestmodseq)
         return out

@@ -23,9 +23,9 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import NotFound
@@ -97,11 +97,23 @@ class Delta:
     that no longer exist (None when not asked for or nothing vanished: then ``[]``).
     """
 
-    info: FolderInfo
+    highestmodseq: int
+    message_count: int
     changes: list[Change]
     new: array[int]
     gone: list[int]
 
+
+# Prebuilt Core statements of the per-command poll (built once: no ORM instance, no statement
+# construction per call; SQLAlchemy memoises their compiled form).
+_FT = cast(Table, Folder.__table__)
+_MT = cast(Table, Message.__table__)
+_FOLDER_STATE = select(_FT.c.highestmodseq, _FT.c.message_count).where(
+    _FT.c.id == bindparam("f"))
+_CHANGED = select(_MT.c.uid, _MT.c.modseq, _MT.c.flags).where(
+    _MT.c.folder_id == bindparam("f"), _MT.c.modseq > bindparam("m")).order_by(_MT.c.uid)
+_NEW_UIDS = select(_MT.c.uid).where(
+    _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")).order_by(_MT.c.uid)
 
 #: Buckets the known UID range is cut into when looking for vanished messages.
 _BUCKETS = 64
@@ -119,6 +131,16 @@ def _utc(dt: datetime) -> datetime:
 
 _ROW_COLS = (Message.id, Message.uid, Message.modseq, Message.flags, Message.internaldate,
              Message.size, Message.blob_key)
+
+
+_ROWS_RANGE = select(*_ROW_COLS).where(
+    Message.folder_id == bindparam("f"), Message.uid >= bindparam("lo"),
+    Message.uid <= bindparam("hi")).order_by(Message.uid)
+_ROWS_IN = select(*_ROW_COLS).where(
+    Message.folder_id == bindparam("f"),
+    Message.uid.in_(bindparam("u", expanding=True))).order_by(Message.uid)
+_METAS = select(Message.id, Message.meta_enc).where(
+    Message.id.in_(bindparam("ids", expanding=True)))
 
 
 def _row(r: Sequence[object]) -> Row:
@@ -176,41 +198,36 @@ class ImapStore:
         folder do not reload every UID.  None if the folder is gone.
         """
         top = known[-1] if known else 0
-        empty: array[int] = array("Q")
         async with self.db.session() as s:
-            f = await s.get(Folder, folder_id)
-            if f is None:
+            state = (await s.execute(_FOLDER_STATE, {"f": folder_id})).first()
+            if state is None:
                 return None
-            info = FolderInfo.of(f)
-            if info.highestmodseq <= since_modseq and info.message_count == len(known):
-                return Delta(info, [], empty, [])
+            highest, count = int(state[0]), int(state[1])
+            if highest <= since_modseq and count == len(known):
+                return Delta(highest, count, [], array("Q"), [])
             changes: list[Change] = []
-            if info.highestmodseq > since_modseq:
-                changes = [Change(r[0], r[1], r[2]) for r in (await s.execute(
-                    select(Message.uid, Message.modseq, Message.flags).where(
-                        Message.folder_id == folder_id, Message.modseq > since_modseq
-                    ).order_by(Message.uid))).all()]
-            new = array("Q", (await s.execute(select(Message.uid).where(
-                Message.folder_id == folder_id, Message.uid > top
-            ).order_by(Message.uid))).scalars())
+            if highest > since_modseq:
+                changes = [Change(*r) for r in (await s.execute(
+                    _CHANGED, {"f": folder_id, "m": since_modseq})).all()]
+            new = array("Q", (await s.execute(_NEW_UIDS, {"f": folder_id, "u": top})).scalars())
             gone: list[int] = []
-            if find_gone and known and info.message_count < len(known) + len(new):
+            if find_gone and known and count < len(known) + len(new):
                 gone = await _vanished(s, folder_id, known)
-        return Delta(info, changes, new, gone)
+        return Delta(highest, count, changes, new, gone)
 
     async def rows(self, folder_id: int, uids: Sequence[int]) -> list[Row]:
         """Rows of the given UIDs (those that still exist), in UID order."""
         out: list[Row] = []
         async with self.db.session() as s:
             for chunk in _chunks(uids):
-                q = select(*_ROW_COLS).where(Message.folder_id == folder_id)
                 lo, hi = min(chunk), max(chunk)
                 dense = hi - lo + 1 <= 4 * len(chunk)
                 if dense:  # a range scan on (folder_id, uid) beats a long IN list
-                    q = q.where(and_(Message.uid >= lo, Message.uid <= hi))
+                    result = (await s.execute(_ROWS_RANGE, {"f": folder_id, "lo": lo,
+                                                            "hi": hi})).all()
                 else:
-                    q = q.where(Message.uid.in_(list(chunk)))
-                result = (await s.execute(q.order_by(Message.uid))).all()
+                    result = (await s.execute(_ROWS_IN, {"f": folder_id,
+                                                         "u": list(chunk)})).all()
                 if dense and hi - lo + 1 != len(chunk):
                     keep = set(chunk)
                     result = [r for r in result if r[1] in keep]
@@ -256,8 +273,7 @@ class ImapStore:
             found: list[tuple[int, bytes | None]] = []
             for chunk in _chunks(ids):
                 found.extend((r[0], r[1]) for r in (await s.execute(
-                    select(Message.id, Message.meta_enc).where(Message.id.in_(list(chunk)))
-                )).all())
+                    _METAS, {"ids": list(chunk)})).all())
         missing: list[tuple[int, bytes]] = []
         for mid, sealed in found:
             row = wanted[mid]
