@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import BigInteger, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import NotFound
@@ -114,6 +114,14 @@ _CHANGED = select(_MT.c.uid, _MT.c.modseq, _MT.c.flags).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.modseq > bindparam("m")).order_by(_MT.c.uid)
 _NEW_UIDS = select(_MT.c.uid).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")).order_by(_MT.c.uid)
+_BUCKET = ((_MT.c.uid - bindparam("lo", type_=BigInteger)) // bindparam("w", type_=BigInteger)
+           ).label("b")
+_BUCKET_COUNTS = select(_BUCKET, func.count()).where(
+    _MT.c.folder_id == bindparam("f"), _MT.c.uid >= bindparam("lo"),
+    _MT.c.uid <= bindparam("hi")).group_by(_BUCKET)
+_UIDS_RANGE = select(_MT.c.uid).where(
+    _MT.c.folder_id == bindparam("f"), _MT.c.uid >= bindparam("lo"),
+    _MT.c.uid <= bindparam("hi"))
 
 #: Buckets the known UID range is cut into when looking for vanished messages.
 _BUCKETS = 64
@@ -306,10 +314,8 @@ async def _vanished(s: AsyncSession, folder_id: int, known: array[int]) -> list[
     """Known UIDs that no longer exist: per-bucket counts first, then the dirty buckets' UIDs."""
     lo, hi = known[0], known[-1]
     width = max(32, (hi - lo) // _BUCKETS + 1)
-    bucket = ((Message.uid - lo) // width).label("b")
-    counts = dict((await s.execute(select(bucket, func.count()).where(
-        Message.folder_id == folder_id, Message.uid >= lo, Message.uid <= hi
-    ).group_by(bucket))).all())
+    counts: dict[int, int] = dict((await s.execute(
+        _BUCKET_COUNTS, {"f": folder_id, "lo": lo, "hi": hi, "w": width})).all())
     dirty: list[tuple[int, int]] = []  # index ranges into ``known``
     n_buckets = (hi - lo) // width + 1
     start = 0
@@ -322,10 +328,10 @@ async def _vanished(s: AsyncSession, folder_id: int, known: array[int]) -> list[
         return []
     if len(dirty) > _MAX_DIRTY:
         dirty = [(0, len(known))]
-    cond = or_(*(and_(Message.uid >= known[a], Message.uid <= known[e - 1])
-                 for a, e in dirty))
-    present = set((await s.execute(select(Message.uid).where(
-        Message.folder_id == folder_id, cond))).scalars())
+    present: set[int] = set()
+    for a, e in dirty:  # a few short range scans on (folder_id, uid)
+        present.update((await s.execute(_UIDS_RANGE, {"f": folder_id, "lo": known[a],
+                                                      "hi": known[e - 1]})).scalars())
     return [u for a, e in dirty for u in known[a:e] if u not in present]
 
 
