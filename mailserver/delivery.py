@@ -334,15 +334,20 @@ class Delivery:
                         patient_conv = m.conversation_id
                         break
 
+        # A large message stored for several accounts is sealed and written once (its content
+        # key is sealed per account), not once per copy.
+        copies = len(local) + (1 if authenticated is not None else 0)
+        shared = (await self.store.share(raw)
+                  if copies > 1 and len(raw) > self.store.inline_max else None)
         for t in local:
             t.prepared = await self.store.prepare(
                 t.account.id, raw, subject=hf.subject, from_display=hf.from_display,
-                message_id=hf.message_id, sent_date=hf.date)
+                message_id=hf.message_id, sent_date=hf.date, shared=shared)
         sent_prepared: Prepared | None = None
         if authenticated is not None:
             sent_prepared = await self.store.prepare(
                 authenticated.id, raw, subject=hf.subject, from_display=hf.from_display,
-                message_id=hf.message_id, sent_date=hf.date)
+                message_id=hf.message_id, sent_date=hf.date, shared=shared)
         outbound_prepared = await self.outbound.prepare(raw) if (remote and self.outbound) else None
         accepted_targets = frozenset([t.rcpt for t in local] + remote)
         correspondents = [a for a in hf.reply_to if self._is_trust_space_pro(a)] or [professional]

@@ -81,6 +81,7 @@ class Database:
         try:
             async with self.engine.begin() as conn:
                 await conn.run_sync(Base.metadata.create_all)
+                await conn.run_sync(_add_missing_columns)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot create schema: {type(exc).__name__}") from exc
 
@@ -152,6 +153,28 @@ class Database:
                 cb()
             except Exception:  # noqa: BLE001
                 log.exception("store: after-commit callback failed")
+
+
+def _add_missing_columns(sync_conn: Any) -> None:
+    """Additive schema upgrades: a nullable column added to a model since the database was
+    created is added to its table (``ALTER TABLE ... ADD COLUMN``). Anything else (renames,
+    type changes, new constraints) needs a real migration."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateColumn
+
+    inspector = inspect(sync_conn)
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise StoreError(f"schema upgrade needs a migration: {table.name}.{column.name}")
+            ddl = CreateColumn(column).compile(dialect=sync_conn.dialect)
+            sync_conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN {ddl}')
+            log.info("store: added column %s.%s", table.name, column.name)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

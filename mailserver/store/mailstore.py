@@ -36,6 +36,7 @@ __all__ = [
     "FolderInfo",
     "MessageInfo",
     "Prepared",
+    "SharedContent",
     "AppendResult",
     "DEFAULT_FOLDERS",
     "message_id_hash",
@@ -126,6 +127,19 @@ class Prepared:
     from_enc: bytes | None
     message_id_hash: str | None
     sent_date: datetime | None
+    content_key_enc: bytes | None = None
+    """For a shared blob: the message's content key, sealed with this account's key."""
+
+
+@dataclass(frozen=True)
+class SharedContent:
+    """A large message sealed once under its own random content key and written once as a blob,
+    for several accounts (every recipient here and the sender's Sent copy). Each account's row
+    holds the content key sealed with that account's data key, so destroying one account's key
+    still shreds that account's access, and the blob goes when its last row goes."""
+
+    storage_key: str
+    content_key: bytes
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,10 @@ _ALLOC_BY_ID = (update(_FT).where(_FT.c.account_id == bindparam("a"), _FT.c.id =
                 .values(_ALLOC_VALUES).returning(*_ALLOC_RETURNING))
 _MT = cast(Table, Message.__table__)
 _INSERT_MESSAGE = insert(_MT).returning(_MT.c.id)
+
+
+def _shared_aad(storage_key: str) -> bytes:
+    return f"msg-shared:{storage_key}".encode()
 
 
 def _aad(kind: str, account_id: int, storage_key: str) -> bytes:
@@ -279,19 +297,40 @@ class MailStore:
 
     # -- appending --------------------------------------------------------------------------
 
+    async def share(self, raw: bytes) -> SharedContent:
+        """Seal and write a large message once, for several :meth:`prepare` calls."""
+        from mailserver.store.crypto import new_data_key, seal
+
+        shared = SharedContent(new_blob_key(), new_data_key())
+        await self.blobs.put(shared.storage_key, seal(
+            shared.content_key, raw, _shared_aad(shared.storage_key)))
+        return shared
+
     async def prepare(self, account_id: int, raw: bytes, *, subject: str | None = None,
                       from_display: str | None = None, message_id: str | None = None,
-                      sent_date: datetime | None = None) -> Prepared:
-        """Seal a message for ``account_id`` (and write its blob if large). No transaction."""
+                      sent_date: datetime | None = None,
+                      shared: SharedContent | None = None) -> Prepared:
+        """Seal a message for ``account_id`` (and write its blob if large). No transaction.
+
+        With ``shared`` (from :meth:`share`), the content is the shared blob and only its key is
+        sealed for this account.
+        """
         key = await self.keys.get(account_id)
         from mailserver.store.crypto import seal
 
-        storage_key = new_blob_key()
-        content = seal(key, raw, _aad("msg", account_id, storage_key))
-        inline: bytes | None = content
-        if len(raw) > self.inline_max:
-            await self.blobs.put(storage_key, content)
+        content_key_enc: bytes | None = None
+        inline: bytes | None
+        if shared is not None:
+            storage_key = shared.storage_key
             inline = None
+            content_key_enc = seal(key, shared.content_key, _aad("ck", account_id, storage_key))
+        else:
+            storage_key = new_blob_key()
+            content = seal(key, raw, _aad("msg", account_id, storage_key))
+            inline = content
+            if len(raw) > self.inline_max:
+                await self.blobs.put(storage_key, content)
+                inline = None
         return Prepared(
             account_id=account_id,
             size=len(raw),
@@ -303,6 +342,7 @@ class MailStore:
                       if from_display is not None else None),
             message_id_hash=message_id_hash(message_id) if message_id else None,
             sent_date=sent_date,
+            content_key_enc=content_key_enc,
         )
 
     async def append_in(self, s: AsyncSession, prepared: Prepared, folder: str | int, *,
@@ -334,6 +374,7 @@ class MailStore:
             "subject_enc": prepared.subject_enc, "from_enc": prepared.from_enc,
             "meta_enc": None, "message_id_hash": prepared.message_id_hash,
             "conversation_id": conversation_id, "sent_date": prepared.sent_date,
+            "content_key_enc": prepared.content_key_enc,
         })).scalar_one()
         account_id = prepared.account_id
         after_commit(s, lambda: self.events.publish(account_id))
@@ -374,11 +415,18 @@ class MailStore:
         """The exact stored octets of a message."""
         async with self.db.session() as s:
             row = (await s.execute(select(
-                Message.account_id, Message.blob_key, Message.content_enc
+                Message.account_id, Message.blob_key, Message.content_enc, Message.content_key_enc
             ).where(Message.id == message_id))).first()
         if row is None:
             raise NotFound("no such message")
-        account_id, storage_key, content = row
+        account_id, storage_key, content, content_key_enc = row
+        if content_key_enc is not None:
+            from mailserver.store.crypto import unseal
+
+            content_key = await self.keys.unseal(account_id, content_key_enc,
+                                                 _aad("ck", account_id, storage_key))
+            return unseal(content_key, await self.blobs.get(storage_key),
+                          _shared_aad(storage_key))
         if content is None:
             content = await self.blobs.get(storage_key)
         return await self.keys.unseal(account_id, content, _aad("msg", account_id, storage_key))
@@ -548,6 +596,7 @@ class MailStore:
                             modseq=dst.highestmodseq, flags=m.flags,
                             internaldate=m.internaldate, size=m.size,
                             content_enc=m.content_enc, blob_key=m.blob_key,
+                            content_key_enc=m.content_key_enc,
                             subject_enc=m.subject_enc, from_enc=m.from_enc,
                             meta_enc=m.meta_enc, message_id_hash=m.message_id_hash,
                             conversation_id=m.conversation_id, sent_date=m.sent_date))

@@ -126,6 +126,8 @@ class Message(Base):
     blob_key: Mapped[str] = mapped_column(String(64))
     """The message's storage key: its blob's name when large, and part of the associated
     data of all its ciphertexts."""
+    content_key_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """For a blob shared between accounts: its content key sealed with this account's key."""
     subject_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     from_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     meta_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # cached IMAP summary

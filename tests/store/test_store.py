@@ -204,3 +204,50 @@ async def test_internaldate_keeps_its_instant(services: Services) -> None:
     res = await services.store.append(pro.id, "INBOX", _msg("dated"), internaldate=paris)
     (info,) = await services.store.list_messages(res.folder_id)
     assert info.internaldate == paris  # same instant, whatever the database keeps
+
+
+async def test_large_message_for_several_accounts_is_written_once(services: Services,
+                                                                   config: Config) -> None:
+    a = await add_pro(services)
+    b = await add_pro(services, "other", "10000000017")
+    raw = _msg("SHAREDMARK", size=config.store.inline_max + 5000)
+    shared = await services.store.share(raw)
+    pa = await services.store.prepare(a.id, raw, shared=shared)
+    pb = await services.store.prepare(b.id, raw, shared=shared)
+
+    async def op(s: object) -> tuple[int, int]:
+        ra = await services.store.append_in(s, pa, "INBOX")  # type: ignore[arg-type]
+        rb = await services.store.append_in(s, pb, "Sent")  # type: ignore[arg-type]
+        return ra.message_id, rb.message_id
+
+    ida, idb = await services.db.write(op)
+    blob_files = [p for p in config.path(config.store.blob_dir).rglob("*") if p.is_file()]
+    assert len(blob_files) == 1
+    assert await services.store.read_raw(ida) == raw == await services.store.read_raw(idb)
+    assert _all_files_contain(config.data_dir, b"SHAREDMARK") == []
+    # Shredding one account's key cuts that account off only.
+    await services.keys.destroy(a.id)
+    with pytest.raises(KeyDestroyed):
+        await services.store.read_raw(ida)
+    assert await services.store.read_raw(idb) == raw
+    # The blob goes with its last row.
+    sent = await services.store.get_folder(b.id, "Sent")
+    await services.store.store_flags(sent.id, [1], ["\\Deleted"], "add")
+    await services.store.expunge(sent.id)
+    assert [p for p in blob_files if p.exists()] == blob_files  # a's row still holds it
+    inbox = await services.store.get_folder(a.id, "INBOX")
+    await services.store.store_flags(inbox.id, [1], ["\\Deleted"], "add")
+    await services.store.expunge(inbox.id)
+    assert not any(p.exists() for p in blob_files)
+
+
+async def test_new_nullable_columns_are_added_to_old_databases(services: Services) -> None:
+    from sqlalchemy import inspect, text
+
+    async with services.db.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE messages DROP COLUMN content_key_enc"))
+    await services.db.create_schema()
+    async with services.db.engine.connect() as conn:
+        names = await conn.run_sync(
+            lambda c: {col["name"] for col in inspect(c).get_columns("messages")})
+    assert "content_key_enc" in names
