@@ -101,6 +101,16 @@ def _ambiguous_in(translated: bytes | bytearray) -> int:
     return translated.find(b"\n.\n")
 
 
+def _has_dot_line(buf: bytearray) -> bool:
+    """True if some "." directly follows a CR or LF (``buf`` starts with the virtual CRLF)."""
+    i = buf.find(b".", 1)
+    while i >= 0:
+        if buf[i - 1] in (10, 13):
+            return True
+        i = buf.find(b".", i + 1)
+    return False
+
+
 class DataDecoder:
     """Sans-I/O decoder of SMTP mail data (RFC 5321 4.1.1.4 and 4.5.2).
 
@@ -173,12 +183,12 @@ class DataDecoder:
         if self.too_big:
             buf.clear()
         else:
-            translated = buf.translate(_CR_TO_LF)
             # Fast path: no dot right after a CR or LF means nothing to un-stuff and no
-            # smuggling sequence (most mail; base64 has no dots at all).
-            first = translated.find(b"\n.")
-            self._dot_lines = first >= 0
-            self.ambiguous = first >= 0 and _ambiguous_in(translated) >= 0
+            # smuggling sequence (most mail; base64 has no dots at all). Dots are found with
+            # memchr-speed find() calls, so a 1 MiB base64 attachment costs microseconds
+            # instead of translating and scanning the whole buffer.
+            self._dot_lines = _has_dot_line(buf)
+            self.ambiguous = self._dot_lines and _ambiguous_in(buf.translate(_CR_TO_LF)) >= 0
         return rest
 
     def content(self) -> bytes:
