@@ -8,6 +8,7 @@ from mailserver.config import Config
 from mailserver.delivery import Delivery, Outbound, PharmacySource, TrustSpace
 from mailserver.directory.passwords import Passwords
 from mailserver.directory.service import Directory
+from mailserver.schema import create_schema
 from mailserver.store.blobs import LocalBlobStore
 from mailserver.store.conversations import Conversations
 from mailserver.store.crypto import MasterKeyring
@@ -45,7 +46,7 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
                         pharmacies: PharmacySource | None = None) -> Services:
     """Open the database (creating the schema), load the master key, wire the services."""
     db = Database(config.database_url, group_commit_max=config.store.group_commit_max)
-    await db.create_schema()
+    await create_schema(db)
     ring = MasterKeyring.load(config.path(config.store.master_key_file))
     keys = KeyManager(db, ring, config.store.key_cache_size)
     events = MailboxEvents()

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from mailserver.cli.common import Subparsers, add_command, command_group, load_config
 from mailserver.directory.annuaire import count_rows, import_extraction
+from mailserver.schema import create_schema
 from mailserver.store.db import Database
 
 __all__ = ["register"]
@@ -22,7 +23,7 @@ def _import(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         db = Database(config.database_url)
-        await db.create_schema()
+        await create_schema(db)
         try:
             with Progress("[progress.description]{task.description}", BarColumn(),
                           MofNCompleteColumn(), TimeRemainingColumn(),

@@ -40,13 +40,14 @@ def init_data_dir(data_dir: Path, domain: str, *, patient_domain: str = "") -> N
     import asyncio
 
     from mailserver.config import load
+    from mailserver.schema import create_schema
     from mailserver.store.db import Database
 
     config = load(data_dir / CONFIG_NAME)
 
     async def create() -> None:
         db = Database(config.database_url)
-        await db.create_schema()
+        await create_schema(db)
         await db.close()
 
     asyncio.run(create())

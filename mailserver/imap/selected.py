@@ -17,6 +17,7 @@ from . import commands_selected as s
 from . import encoder as enc
 from .encoder import ResponseCode as RC
 from .fetching import FetchPlan, Unsupported, fetch_items
+from .meta import META_CODEC
 from .search import BadCharset, SearchMessage, compile_search
 from .searchkeys import SearchAnd, SearchKey, SearchModSeq, SearchNot, SearchOr
 
@@ -141,8 +142,9 @@ class SelectedCommands:
         step = CHUNK if prog.needs_headers or prog.needs_body else CHUNK * 10
         for i in range(0, len(uids), step):
             rows = await self.store.rows(mb.folder_id, uids[i:i + step])
-            metas = await self.store.metas(self.account_id, rows) if prog.needs_headers \
-                or prog.needs_body else {}
+            wants_meta = prog.needs_headers or prog.needs_body
+            metas = (await self.store.metas(self.account_id, rows, META_CODEC)
+                     if wants_meta else {})
             for r in rows:
                 seq = mb.seq_of(r.uid)
                 if seq is None:
@@ -201,7 +203,8 @@ class SelectedCommands:
                     for m in now_seen:
                         seen_now[m.uid] = (" ".join(sorted(m.flags)), m.modseq)
                         mb.reported[m.uid] = m.modseq
-            metas = await self.store.metas(self.account_id, rows) if plan.needs_meta else {}
+            metas = (await self.store.metas(self.account_id, rows, META_CODEC)
+                     if plan.needs_meta else {})
             for r in rows:
                 seq = mb.seq_of(r.uid)
                 if seq is None:

@@ -75,9 +75,6 @@ class Database:
         self.ops = 0
 
     async def create_schema(self) -> None:
-        # Import the modules that add tables to Base so create_all sees them.
-        from mailserver.store import schema  # noqa: F401
-
         try:
             async with self.engine.begin() as conn:
                 await conn.run_sync(Base.metadata.create_all)

@@ -7,7 +7,7 @@ just to answer SELECT, so :meth:`ImapStore.uids` returns an ``array('Q')`` of UI
 other reads fetch only the rows (and columns) a command needs, in UID chunks.
 
 FETCH ENVELOPE / BODYSTRUCTURE / header sections are served from a cached summary: the
-:class:`~mailserver.imap.message.MessageSummary` JSON plus the raw header block, sealed with
+protocol layer's summary of each message (opaque bytes, see ``SummaryCodec``), sealed with
 the account's data key into ``messages.meta_enc`` (associated data ``imapmeta:<account>:<storage
 key>``, so a COPY, which shares the storage key and the column, stays valid). The summary is
 computed the first time a message is asked for and written back in one group-committed
@@ -16,24 +16,24 @@ transaction per batch; nothing is ever stored in clear.
 
 from __future__ import annotations
 
-import json
 import logging
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, cast
+from typing import NamedTuple, Protocol, TypeVar, cast
 
 from sqlalchemy import BigInteger, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import NotFound
-from mailserver.imap.message import MessageSummary
 from mailserver.store.mailstore import FolderInfo, MailStore
 from mailserver.store.models import Folder, Message
 
-__all__ = ["ImapStore", "Row", "Meta", "Change", "Delta"]
+__all__ = ["ImapStore", "Row", "SummaryCodec", "Change", "Delta"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -60,33 +60,15 @@ class Change(NamedTuple):
     flags: str
 
 
-@dataclass(frozen=True, slots=True)
-class Meta:
-    """Cached, decrypted summary of one message: structure and its raw header block."""
+class SummaryCodec(Protocol[T]):
+    """How the protocol layer turns a message into its cached summary and back. The store only
+    seals, stores and unseals the bytes; it knows nothing of their format."""
 
-    summary: MessageSummary
-    header: bytes
+    def of(self, raw: bytes) -> T: ...
 
-    def to_json(self) -> bytes:
-        """Serialise for sealing: one JSON document, the summary nested as an object."""
-        return json.dumps({"s": self.summary.to_obj(), "h": self.header.decode("latin-1")},
-                          separators=(",", ":")).encode()
+    def loads(self, data: bytes) -> T: ...
 
-    @classmethod
-    def from_json(cls, data: bytes) -> Meta:
-        """Inverse of :meth:`to_json` (one ``json.loads``); also reads the older form whose
-        summary was a nested JSON string."""
-        d = json.loads(data)
-        s = d["s"]
-        summary = (MessageSummary.from_json(s.encode()) if isinstance(s, str)
-                   else MessageSummary.from_obj(s))
-        return cls(summary, d["h"].encode("latin-1"))
-
-    @classmethod
-    def of(cls, raw: bytes) -> Meta:
-        """Parse a message once."""
-        summary = MessageSummary.from_bytes(raw)
-        return cls(summary, raw[summary.root.start:summary.root.body_start])
+    def dumps(self, value: T) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,13 +249,14 @@ class ImapStore:
         """Decrypted message octets."""
         return await self.store.read_raw(message_id)
 
-    async def metas(self, account_id: int, rows: Iterable[Row]) -> dict[int, Meta]:
+    async def metas(self, account_id: int, rows: Iterable[Row],
+                    codec: SummaryCodec[T]) -> dict[int, T]:
         """Summaries by message id; computes and caches (sealed) the missing ones.
 
         Messages that disappeared meanwhile are left out of the result.
         """
         wanted = {r.id: r for r in rows}
-        out: dict[int, Meta] = {}
+        out: dict[int, T] = {}
         if not wanted:
             return out
         ids = list(wanted)
@@ -287,7 +270,7 @@ class ImapStore:
             row = wanted[mid]
             if sealed is not None:
                 try:
-                    out[mid] = Meta.from_json(await self.keys.unseal(
+                    out[mid] = codec.loads(await self.keys.unseal(
                         account_id, sealed, _aad(account_id, row.storage_key)))
                     continue
                 except Exception:  # noqa: BLE001 - stale or corrupt cache: recompute
@@ -296,9 +279,9 @@ class ImapStore:
                 raw = await self.raw(mid)
             except NotFound:  # expunged by another session meanwhile
                 continue
-            meta = Meta.of(raw)
+            meta = codec.of(raw)
             out[mid] = meta
-            missing.append((mid, await self.keys.seal(account_id, meta.to_json(),
+            missing.append((mid, await self.keys.seal(account_id, codec.dumps(meta),
                                                       _aad(account_id, row.storage_key))))
         if missing:
             async def op(s: AsyncSession) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from mailserver.imap import encoder as enc
 from mailserver.imap.fetching import FetchPlan, fetch_items
 from mailserver.imap.fetchspec import FetchAttr, Section
-from mailserver.store.imapmeta import Meta
+from mailserver.imap.meta import Meta
 from tests.imap.conftest import message
 
 MULTI = (b"From: a@b.test\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
