@@ -13,23 +13,34 @@ stamps the message's ``modseq`` (RFC 7162). Reads never load more than they are 
 
 from __future__ import annotations
 
-import hashlib
-import random
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailserver.errors import AlreadyExists, NotFound, StoreError
+from mailserver.errors import NotFound
 from mailserver.store.blobs import BlobStore, new_blob_key
 from mailserver.store.db import Database, after_commit
 from mailserver.store.events import MailboxEvents
+from mailserver.store.folders import FolderOps
 from mailserver.store.keys import KeyManager
 from mailserver.store.models import Folder, Message
+from mailserver.store.records import (
+    DEFAULT_FOLDERS,
+    SEEN,
+    AppendResult,
+    FolderInfo,
+    MessageInfo,
+    Prepared,
+    SharedContent,
+    as_utc,
+    chunks,
+    message_id_hash,
+    normalise_flags,
+    utc,
+)
 
 __all__ = [
     "MailStore",
@@ -42,113 +53,6 @@ __all__ = [
     "message_id_hash",
     "normalise_flags",
 ]
-
-DEFAULT_FOLDERS: tuple[tuple[str, str | None], ...] = (
-    ("INBOX", None),
-    ("Sent", "\\Sent"),
-    ("Drafts", "\\Drafts"),
-    ("Trash", "\\Trash"),
-    ("Archive", "\\Archive"),
-    ("Junk", "\\Junk"),
-)
-
-SEEN = "\\Seen"
-
-
-def message_id_hash(message_id: str) -> str:
-    """Index key of a Message-ID (hashed: the store keeps no header text in clear)."""
-    return hashlib.sha256(message_id.strip().strip("<>").lower().encode()).hexdigest()
-
-
-def normalise_flags(flags: Iterable[str]) -> str:
-    """Sorted, de-duplicated flags; system flags capitalised (RFC 3501 2.3.2).
-
-    ``\\Recent`` is never stored.
-    """
-    out: set[str] = set()
-    for flag in flags:
-        if not flag:
-            continue
-        if flag.startswith("\\"):
-            cap = flag[1:].capitalize()
-            if cap == "Recent":
-                continue
-            out.add("\\" + cap)
-        else:
-            out.add(flag)
-    return " ".join(sorted(out))
-
-
-def _uidvalidity() -> int:
-    # RFC 3501 2.3.1.1: strictly increasing across re-creations; seconds since epoch plus noise.
-    return (int(time.time()) & 0x7FFFFFFF) ^ random.randint(0, 0xFF)  # noqa: S311
-
-
-@dataclass(frozen=True)
-class FolderInfo:
-    id: int
-    account_id: int
-    name: str
-    special_use: str | None
-    uidvalidity: int
-    uidnext: int
-    highestmodseq: int
-    subscribed: bool
-    message_count: int
-    unseen_count: int
-
-    @classmethod
-    def of(cls, f: Folder) -> FolderInfo:
-        return cls(f.id, f.account_id, f.name, f.special_use, f.uidvalidity, f.uidnext,
-                   f.highestmodseq, f.subscribed, f.message_count, f.unseen_count)
-
-
-@dataclass(frozen=True)
-class MessageInfo:
-    id: int
-    folder_id: int
-    uid: int
-    modseq: int
-    flags: frozenset[str]
-    internaldate: datetime
-    size: int
-    conversation_id: int | None
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A message sealed for one account, ready to be appended in a transaction."""
-
-    account_id: int
-    size: int
-    storage_key: str
-    content_enc: bytes | None
-    subject_enc: bytes | None
-    from_enc: bytes | None
-    message_id_hash: str | None
-    sent_date: datetime | None
-    content_key_enc: bytes | None = None
-    """For a shared blob: the message's content key, sealed with this account's key."""
-
-
-@dataclass(frozen=True)
-class SharedContent:
-    """A large message sealed once under its own random content key and written once as a blob,
-    for several accounts (every recipient here and the sender's Sent copy). Each account's row
-    holds the content key sealed with that account's data key, so destroying one account's key
-    still shreds that account's access, and the blob goes when its last row goes."""
-
-    storage_key: str
-    content_key: bytes
-
-
-@dataclass(frozen=True)
-class AppendResult:
-    message_id: int
-    folder_id: int
-    uidvalidity: int
-    uid: int
-
 
 # Prebuilt statements of the append hot path (built once: SQLAlchemy memoises their cache key).
 _FT = cast(Table, Folder.__table__)
@@ -176,7 +80,7 @@ def _aad(kind: str, account_id: int, storage_key: str) -> bytes:
     return f"{kind}:{account_id}:{storage_key}".encode()
 
 
-class MailStore:
+class MailStore(FolderOps):
     """Repository of folders and messages. Knows nothing of protocols."""
 
     def __init__(self, db: Database, keys: KeyManager, blobs: BlobStore, *,
@@ -188,114 +92,6 @@ class MailStore:
         self.events = events or MailboxEvents()
 
     # -- folders ----------------------------------------------------------------------------
-
-    async def create_default_folders(self, session: AsyncSession, account_id: int) -> None:
-        for name, special in DEFAULT_FOLDERS:
-            session.add(Folder(account_id=account_id, name=name, special_use=special,
-                               uidvalidity=_uidvalidity(), uidnext=1, highestmodseq=1,
-                               subscribed=True, message_count=0, unseen_count=0))
-
-    async def list_folders(self, account_id: int) -> list[FolderInfo]:
-        async with self.db.session() as s:
-            rows = (await s.execute(
-                select(Folder).where(Folder.account_id == account_id).order_by(Folder.name)
-            )).scalars().all()
-        return [FolderInfo.of(f) for f in rows]
-
-    async def get_folder(self, account_id: int, name: str) -> FolderInfo:
-        async with self.db.session() as s:
-            f = await self._folder_by_name(s, account_id, name)
-        return FolderInfo.of(f)
-
-    async def folder_by_special_use(self, account_id: int, special: str) -> FolderInfo | None:
-        async with self.db.session() as s:
-            f = (await s.execute(select(Folder).where(
-                Folder.account_id == account_id, Folder.special_use == special
-            ))).scalars().first()
-        return FolderInfo.of(f) if f else None
-
-    @staticmethod
-    async def _folder_by_name(s: AsyncSession, account_id: int, name: str,
-                              lock: bool = False) -> Folder:
-        if name.upper() == "INBOX":
-            name = "INBOX"
-        q = select(Folder).where(Folder.account_id == account_id, Folder.name == name)
-        if lock:
-            q = q.with_for_update().execution_options(populate_existing=True)
-        f = (await s.execute(q)).scalars().first()
-        if f is None:
-            raise NotFound(f"no folder {name!r}")
-        return f
-
-    async def create_folder(self, account_id: int, name: str,
-                            special_use: str | None = None) -> FolderInfo:
-        async def op(s: AsyncSession) -> FolderInfo:
-            exists = (await s.execute(select(Folder.id).where(
-                Folder.account_id == account_id, Folder.name == name))).first()
-            if exists or name.upper() == "INBOX":
-                raise AlreadyExists(f"folder {name!r} exists")
-            f = Folder(account_id=account_id, name=name, special_use=special_use,
-                       uidvalidity=_uidvalidity(), uidnext=1, highestmodseq=1,
-                       subscribed=True, message_count=0, unseen_count=0)
-            s.add(f)
-            await s.flush()
-            return FolderInfo.of(f)
-
-        return await self.db.write(op)
-
-    async def delete_folder(self, account_id: int, name: str) -> None:
-        blob_keys: list[str] = []
-
-        async def op(s: AsyncSession) -> None:
-            f = await self._folder_by_name(s, account_id, name, lock=True)
-            if f.name == "INBOX":
-                raise StoreError("INBOX cannot be deleted")
-            keys = (await s.execute(select(Message.blob_key).where(
-                Message.folder_id == f.id, Message.content_enc.is_(None)))).scalars().all()
-            blob_keys.extend(k for k in keys if k)
-            await s.execute(delete(Message).where(Message.folder_id == f.id))
-            await s.delete(f)
-
-        await self.db.write(op)
-        await self._gc_blobs(blob_keys)
-
-    async def rename_folder(self, account_id: int, old: str, new: str) -> None:
-        async def op(s: AsyncSession) -> None:
-            if (await s.execute(select(Folder.id).where(
-                    Folder.account_id == account_id, Folder.name == new))).first():
-                raise AlreadyExists(f"folder {new!r} exists")
-            f = await self._folder_by_name(s, account_id, old, lock=True)
-            if f.name == "INBOX":
-                # RFC 3501 6.3.5: renaming INBOX moves its messages to a new folder.
-                nf = Folder(account_id=account_id, name=new, special_use=None,
-                            uidvalidity=_uidvalidity(), uidnext=f.uidnext,
-                            highestmodseq=f.highestmodseq, subscribed=True,
-                            message_count=f.message_count, unseen_count=f.unseen_count)
-                s.add(nf)
-                await s.flush()
-                await s.execute(update(Message).where(Message.folder_id == f.id)
-                                .values(folder_id=nf.id))
-                f.message_count = 0
-                f.unseen_count = 0
-                return
-            prefix = old + "/"
-            children = (await s.execute(select(Folder).where(
-                Folder.account_id == account_id, Folder.name.startswith(prefix)
-            ))).scalars().all()
-            f.name = new
-            for child in children:
-                child.name = new + "/" + child.name[len(prefix):]
-
-        await self.db.write(op)
-
-    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
-        async def op(s: AsyncSession) -> None:
-            f = await self._folder_by_name(s, account_id, name)
-            f.subscribed = subscribed
-
-        await self.db.write(op)
-
-    # -- appending --------------------------------------------------------------------------
 
     async def share(self, raw: bytes) -> SharedContent:
         """Seal and write a large message once, for several :meth:`prepare` calls."""
@@ -369,7 +165,7 @@ class MailStore:
         message_id = (await conn.execute(_INSERT_MESSAGE, {
             "account_id": prepared.account_id, "folder_id": folder_id, "uid": uid,
             "modseq": modseq, "flags": flag_text,
-            "internaldate": _as_utc(internaldate), "size": prepared.size,
+            "internaldate": as_utc(internaldate), "size": prepared.size,
             "content_enc": prepared.content_enc, "blob_key": prepared.storage_key,
             "subject_enc": prepared.subject_enc, "from_enc": prepared.from_enc,
             "meta_enc": None, "message_id_hash": prepared.message_id_hash,
@@ -408,7 +204,7 @@ class MailStore:
             q = q.where(Message.uid <= max_uid)
         async with self.db.session() as s:
             rows = (await s.execute(q.order_by(Message.uid))).all()
-        return [MessageInfo(r[0], r[1], r[2], r[3], frozenset(r[4].split()), _utc(r[5]), r[6],
+        return [MessageInfo(r[0], r[1], r[2], r[3], frozenset(r[4].split()), utc(r[5]), r[6],
                             r[7]) for r in rows]
 
     async def read_raw(self, message_id: int) -> bytes:
@@ -456,7 +252,7 @@ class MailStore:
             Message.account_id == account_id, Message.message_id_hash.in_(hashes))
         async with self.db.session() as s:
             rows = (await s.execute(q)).all()
-        return [MessageInfo(r[0], r[1], r[2], r[3], frozenset(r[4].split()), _utc(r[5]), r[6],
+        return [MessageInfo(r[0], r[1], r[2], r[3], frozenset(r[4].split()), utc(r[5]), r[6],
                             r[7]) for r in rows]
 
     # -- changing ---------------------------------------------------------------------------
@@ -482,7 +278,7 @@ class MailStore:
                 raise NotFound("no such folder")
             changed: list[MessageInfo] = []
             failed: list[int] = []
-            for chunk in _chunks(uid_list, 500):
+            for chunk in chunks(uid_list, 500):
                 msgs = (await s.execute(select(Message).where(
                     Message.folder_id == folder_id, Message.uid.in_(chunk)))).scalars().all()
                 for m in msgs:
@@ -504,7 +300,7 @@ class MailStore:
                     if (SEEN in old) != (SEEN in new):
                         f.unseen_count += -1 if SEEN in new else 1
                     changed.append(MessageInfo(m.id, m.folder_id, m.uid, m.modseq,
-                                               frozenset(new), _utc(m.internaldate), m.size,
+                                               frozenset(new), utc(m.internaldate), m.size,
                                                m.conversation_id))
             if changed:
                 account_id = f.account_id
@@ -541,7 +337,7 @@ class MailStore:
                     f.unseen_count -= 1
                 if is_blob:
                     blob_keys.append(bkey)
-            for chunk in _chunks(ids, 500):
+            for chunk in chunks(ids, 500):
                 await s.execute(delete(Message).where(Message.id.in_(chunk)))
             if gone:
                 f.highestmodseq += 1
@@ -570,7 +366,7 @@ class MailStore:
             pairs: list[tuple[int, int]] = []
             if src.id == dst.id and move:
                 return pairs
-            for chunk in _chunks(uid_list, 500):
+            for chunk in chunks(uid_list, 500):
                 msgs = (await s.execute(select(Message).where(
                     Message.folder_id == src.id, Message.uid.in_(chunk)
                 ).order_by(Message.uid))).scalars().all()
@@ -625,19 +421,3 @@ class MailStore:
         async with self.db.session() as s:
             return int((await s.execute(select(func.count()).select_from(Message).where(
                 Message.account_id == account_id))).scalar_one())
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _as_utc(dt: datetime | None) -> datetime:
-    """Store instants in UTC: SQLite keeps no offset, so a local time would shift."""
-    if dt is None:
-        return datetime.now(UTC)
-    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

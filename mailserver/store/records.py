@@ -1,0 +1,150 @@
+"""Values of the mail store (folders, messages, prepared appends) and pure helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mailserver.store.models import Folder
+
+__all__ = [
+    "DEFAULT_FOLDERS",
+    "SEEN",
+    "FolderInfo",
+    "MessageInfo",
+    "Prepared",
+    "SharedContent",
+    "AppendResult",
+    "message_id_hash",
+    "normalise_flags",
+    "new_uidvalidity",
+    "as_utc",
+    "utc",
+    "chunks",
+]
+
+DEFAULT_FOLDERS: tuple[tuple[str, str | None], ...] = (
+    ("INBOX", None),
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Archive", "\\Archive"),
+    ("Junk", "\\Junk"),
+)
+
+SEEN = "\\Seen"
+
+
+def message_id_hash(message_id: str) -> str:
+    """Index key of a Message-ID (hashed: the store keeps no header text in clear)."""
+    return hashlib.sha256(message_id.strip().strip("<>").lower().encode()).hexdigest()
+
+
+def normalise_flags(flags: Iterable[str]) -> str:
+    """Sorted, de-duplicated flags; system flags capitalised (RFC 3501 2.3.2).
+
+    ``\\Recent`` is never stored.
+    """
+    out: set[str] = set()
+    for flag in flags:
+        if not flag:
+            continue
+        if flag.startswith("\\"):
+            cap = flag[1:].capitalize()
+            if cap == "Recent":
+                continue
+            out.add("\\" + cap)
+        else:
+            out.add(flag)
+    return " ".join(sorted(out))
+
+
+def new_uidvalidity() -> int:
+    # RFC 3501 2.3.1.1: strictly increasing across re-creations; seconds since epoch plus noise.
+    return (int(time.time()) & 0x7FFFFFFF) ^ random.randint(0, 0xFF)  # noqa: S311
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    id: int
+    account_id: int
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    subscribed: bool
+    message_count: int
+    unseen_count: int
+
+    @classmethod
+    def of(cls, f: Folder) -> FolderInfo:
+        return cls(f.id, f.account_id, f.name, f.special_use, f.uidvalidity, f.uidnext,
+                   f.highestmodseq, f.subscribed, f.message_count, f.unseen_count)
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    id: int
+    folder_id: int
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+    internaldate: datetime
+    size: int
+    conversation_id: int | None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A message sealed for one account, ready to be appended in a transaction."""
+
+    account_id: int
+    size: int
+    storage_key: str
+    content_enc: bytes | None
+    subject_enc: bytes | None
+    from_enc: bytes | None
+    message_id_hash: str | None
+    sent_date: datetime | None
+    content_key_enc: bytes | None = None
+    """For a shared blob: the message's content key, sealed with this account's key."""
+
+
+@dataclass(frozen=True)
+class SharedContent:
+    """A large message sealed once under its own random content key and written once as a blob,
+    for several accounts (every recipient here and the sender's Sent copy). Each account's row
+    holds the content key sealed with that account's data key, so destroying one account's key
+    still shreds that account's access, and the blob goes when its last row goes."""
+
+    storage_key: str
+    content_key: bytes
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    message_id: int
+    folder_id: int
+    uidvalidity: int
+    uid: int
+
+
+def chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def as_utc(dt: datetime | None) -> datetime:
+    """Store instants in UTC: SQLite keeps no offset, so a local time would shift."""
+    if dt is None:
+        return datetime.now(UTC)
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
