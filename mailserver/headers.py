@@ -13,7 +13,7 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 
-__all__ = ["header_block", "parse_headers", "decode_words"]
+__all__ = ["header_block", "parse_headers", "decode_words", "decode_encoded_words"]
 
 _MAX_HEADER = 1_000_000
 
@@ -41,11 +41,18 @@ def parse_headers(raw: bytes) -> Message:
     return HeaderParser(policy=compat32).parsestr(text)
 
 
-def decode_words(value: str) -> str:
-    """RFC 2047 encoded words → text; malformed input is returned as it is."""
+def decode_encoded_words(value: str) -> str:
+    """RFC 2047 encoded words → text, white space kept; malformed input is returned as is."""
     if "=?" not in value:
-        return " ".join(value.split())
+        return value
     try:
         return str(make_header(decode_header(value)))
     except (HeaderParseError, LookupError, ValueError, UnicodeError):
         return value
+
+
+def decode_words(value: str) -> str:
+    """A header value as one line of text: encoded words decoded, folding white space joined."""
+    if "=?" not in value:
+        return " ".join(value.split())
+    return decode_encoded_words(value)

@@ -17,9 +17,9 @@ escapes (``_b`` in :mod:`.encoder` turns them back into the original octets);
 
 from __future__ import annotations
 
-import email.errors
-from email.header import decode_header, make_header
 from email.policy import Compat32
+
+from mailserver.headers import decode_encoded_words
 
 __all__ = ["RAW_POLICY", "header_text", "to_text"]
 
@@ -48,10 +48,4 @@ def to_text(value: str) -> str:
 
 def header_text(value: object) -> str:
     """The readable text of a header value: raw 8-bit decoded, RFC 2047 words decoded."""
-    text = to_text(str(value))
-    if "=?" not in text:
-        return text
-    try:
-        return str(make_header(decode_header(text)))
-    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
-        return text
+    return decode_encoded_words(to_text(str(value)))
