@@ -1,4 +1,5 @@
-# Convenience targets; the README's two commands are scripts/demo and scripts/test.
+# Shortcuts for developers. The README's two commands are ./scripts/demo and ./scripts/test
+# (the second is what .ci/run calls); these targets only call them.
 .PHONY: run test bench
 run:
 	./scripts/demo
