@@ -8,7 +8,8 @@ Format, one item per line:
 * ``S: text``: the next response line must match (``${name}`` is substituted too).
   Literal octets are joined to their line and written with ``\\r\\n`` escapes;
   ``{regex}`` is a hole, ``{name=regex}`` a named hole whose match is captured;
-  ``\\{`` and ``\\}`` stand for braces.
+  ``\\{`` and ``\\}`` stand for braces.  Every ``* n FETCH`` line received must also parse
+  with the strict RFC 3501 9 grammar checker (tests/imap_unit/grammar.py).
 
 The session starts logged in on implicit TLS (the greeting and LOGIN are not part of it).
 """
@@ -19,6 +20,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from tests.imap_unit.grammar import parse_fetch
 
 from .conftest import Imap, open_raw
 
@@ -70,7 +73,10 @@ async def test_transcript(imap: Imap, path: Path) -> None:
             text = re.sub(r"\$\{(\w+)\}", lambda m: captured[m.group(1)], line[3:])
             await client.write(text.encode("utf-8") + b"\r\n")
         elif line.startswith("S: "):
-            got = show(await client.line())
+            raw_line = await client.line()
+            if re.match(rb"\* \d+ FETCH ", raw_line):
+                parse_fetch(raw_line)  # every FETCH reply obeys RFC 3501 9 strictly
+            got = show(raw_line)
             want = re.sub(r"\$\{(\w+)\}", lambda m: captured[m.group(1)], line[3:])
             m = compile_expected(want).match(got)
             assert m, f"{path.name}:{n}\nexpected: {line[3:]}\n     got: {got}"
