@@ -6,7 +6,11 @@ Values for :func:`encode_value`:
 * ``bytes``/``str`` → a quoted string when every octet is 7-bit, not CR,
   LF or NUL, and the text is short; otherwise a literal (RFC 3501 4.3);
 * ``Raw`` → pre-encoded octets (e.g. a cached BODYSTRUCTURE);
-* ``list``/``tuple`` → a parenthesised list.
+* ``list``/``tuple`` → a parenthesised list, elements separated by one space;
+* ``Adjacent`` → its elements written back to back, no separator and no parentheses: the
+  repetitions RFC 3501 9 writes without ``SP``, ``1*body`` in ``body-type-mpart`` and
+  ``1*address`` in the ENVELOPE address lists, e.g. ``[Adjacent(kids), "mixed"]`` →
+  ``((...)(...) "mixed")``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from .seqset import format_uid_set
 from .utf7 import encode_mutf7
 
 __all__ = [
-    "Atom", "Raw", "Value", "encode_value", "quote", "literal", "astring", "nstring",
+    "Atom", "Raw", "Adjacent", "Value", "encode_value", "quote", "literal", "astring", "nstring",
     "mailbox", "ResponseCode", "tagged", "untagged", "continuation", "bye", "fetch",
     "format_datetime", "code_appenduid", "code_copyuid",
 ]
@@ -40,7 +44,15 @@ class Raw:
     data: bytes
 
 
-Value = None | int | str | bytes | Atom | Raw | Sequence["Value"]
+@dataclass(frozen=True, slots=True)
+class Adjacent:
+    """Values written one after the other without separator (RFC 3501 9 ``1*body``,
+    ``1*address``); each element is normally a list, so the result is ``(...)(...)``."""
+
+    items: tuple[Value, ...]
+
+
+Value = None | int | str | bytes | Atom | Raw | Adjacent | Sequence["Value"]
 
 
 def _b(text: str | bytes) -> bytes:
@@ -67,8 +79,12 @@ def literal(data: bytes, *, binary: bool = False) -> bytes:
 
 
 def string(data: str | bytes) -> bytes:
-    """``string``: quoted when possible, else a literal (RFC 3501 4.3)."""
-    raw = _b(data)
+    """``string``: quoted when possible, else a literal (RFC 3501 4.3).
+
+    A NUL (possible in a raw header value) is allowed neither in a quoted string nor in a
+    literal (RFC 3501 9 ``CHAR8``): it is sent as 0x80, as Dovecot does.
+    """
+    raw = _b(data).replace(b"\x00", b"\x80")
     return quote(raw) if _quotable(raw) else literal(raw)
 
 
@@ -99,6 +115,8 @@ def encode_value(value: Value) -> bytes:
         return b"NIL"
     if isinstance(value, Raw):
         return value.data
+    if isinstance(value, Adjacent):
+        return b"".join(encode_value(v) for v in value.items)
     if isinstance(value, Atom):
         return value.encode("ascii")
     if isinstance(value, bool):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from .encoder import Value
+from .encoder import Adjacent, Value
 
 __all__ = ["envelope", "parse_addresses", "unfold"]
 
@@ -123,7 +123,8 @@ def _addr_list(msg: Message, name: str) -> Value:
     if not values:
         return None
     addrs = [a for v in values for a in parse_addresses(str(v))]
-    return [list(a) for a in addrs] or None
+    # RFC 3501 9: env-from = "(" 1*address ")": the addresses follow each other without SP.
+    return [Adjacent(tuple(list(a) for a in addrs))] if addrs else None
 
 
 def envelope(msg: Message) -> list[Value]:

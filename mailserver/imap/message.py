@@ -20,7 +20,7 @@ from email.parser import BytesHeaderParser
 from email.utils import collapse_rfc2231_value
 from typing import Any
 
-from .encoder import Value, encode_value
+from .encoder import Adjacent, Value, encode_value
 from .envelope import envelope, unfold
 from .fetchspec import Section
 from .rawheaders import RAW_POLICY
@@ -28,10 +28,13 @@ from .rawheaders import RAW_POLICY
 __all__ = ["Part", "parse_structure", "MessageSummary", "fetch_section", "apply_partial",
            "header_fields"]
 
-#: Bumped when the summary's content changes (2: 8-bit header octets kept as sent).
-_CACHE_VERSION = 2
+#: Bumped when the summary's content changes (2: 8-bit header octets kept as sent; 3: no SP
+#: between the parts of a multipart and between addresses, unfolded Content-Type parameters,
+#: empty parts between adjacent delimiters, message/rfc822 parsed whatever its encoding).
+_CACHE_VERSION = 3
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _MAX_DEPTH = 50  # RFC 2046 puts no limit; we stop treating deeper parts as containers
 
 
@@ -73,26 +76,33 @@ def _split_header(raw: bytes, start: int, end: int) -> int:
     return end if m is None else m.end()
 
 
+def _parse_header(block: bytes) -> Message:
+    """Parse a header block, unfolded first (RFC 5322 2.2.3): a folded parameter such as
+    ``boundary="a\r\n b"`` then reads ``a b`` instead of keeping the line break."""
+    return BytesHeaderParser(policy=RAW_POLICY).parsebytes(_FOLD.sub(b"", block))
+
+
 def _headers(raw: bytes, part: Part) -> Message:
-    return BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[part.start:part.body_start])
+    return _parse_header(raw[part.start:part.body_start])
 
 
 def _parse(raw: bytes, start: int, end: int, digest: bool, depth: int,
            info: list[tuple[Part, Message]]) -> Part:
     body_start = _split_header(raw, start, end)
-    hdr = BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[start:body_start])
+    hdr = _parse_header(raw[start:body_start])
     if digest:
         hdr.set_default_type("message/rfc822")  # RFC 2046 5.1.5
     ctype = hdr.get_content_type()
     children: tuple[Part, ...] = ()
     message = None
-    cte = str(hdr.get("Content-Transfer-Encoding", "7bit")).strip().lower()
     if depth < _MAX_DEPTH and ctype.startswith("multipart/") and hdr.get_boundary():
         boundary = hdr.get_boundary() or ""
         spans = _split_multipart(raw, body_start, end, boundary.encode("utf-8", "surrogateescape"))
         children = tuple(_parse(raw, a, b, ctype == "multipart/digest", depth + 1, info)
                          for a, b in spans)
-    elif depth < _MAX_DEPTH and ctype == "message/rfc822" and cte in ("7bit", "8bit", "binary"):
+    elif depth < _MAX_DEPTH and ctype == "message/rfc822":
+        # Whatever its (forbidden, RFC 2046 5.2.1) encoding, as Dovecot does: RFC 3501 9
+        # body-type-msg must carry an envelope and a body, and clients expect them.
         message = _parse(raw, body_start, end, False, depth + 1, info)
     part = Part(start, body_start, end, children, message)
     info.append((part, hdr))
@@ -100,14 +110,25 @@ def _parse(raw: bytes, start: int, end: int, digest: bool, depth: int,
 
 
 def _split_multipart(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
-    """Body spans of a multipart's parts (RFC 2046 5.1.1: CRLF before a delimiter is its own)."""
+    """Body spans of a multipart's parts (RFC 2046 5.1.1: CRLF before a delimiter is its own).
+
+    A delimiter is a line starting with ``--boundary``; the line break ending the previous
+    delimiter line is not looked for again, so two delimiter lines in a row enclose an empty
+    part instead of merging the parts around them.
+    """
     body = raw[start:end]
-    delim = re.compile(rb"(?:\r?\n|\A)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|\Z)")
+    delim = re.compile(rb"(?:(?<=\n)|\A)--" + re.escape(boundary)
+                       + rb"(--)?[ \t]*(?:\r?\n|\Z)")
     spans: list[tuple[int, int]] = []
     open_at: int | None = None
     for m in delim.finditer(body):
         if open_at is not None:
-            spans.append((start + open_at, start + m.start()))
+            close = m.start()
+            for eol in (b"\r\n", b"\n"):  # the CRLF before the delimiter, if the part has one
+                if close - len(eol) >= open_at and body.startswith(eol, close - len(eol)):
+                    close -= len(eol)
+                    break
+            spans.append((start + open_at, start + close))
         if m.group(1):
             return spans
         open_at = m.end()
@@ -138,8 +159,8 @@ def _params(hdr: Message, name: str = "content-type") -> Value:
     params = hdr.get_params(header=name) or []
     out: list[Value] = []
     for i, (k, v) in enumerate(params):
-        if i == 0:
-            continue  # the type/subtype or disposition type itself
+        if i == 0 or not k:
+            continue  # the type/subtype or disposition type itself; "" from a stray ";"
         out += [k, collapse_rfc2231_value(v) if isinstance(v, tuple) else str(v)]
     return out or None
 
@@ -152,8 +173,9 @@ def _field(hdr: Message, name: str) -> str | None:
 def _body(raw: bytes, part: Part, hdrs: dict[int, Message], extensible: bool) -> Value:
     hdr = hdrs[id(part)]
     if part.children:
-        kids: list[Value] = [_body(raw, c, hdrs, extensible) for c in part.children]
-        out: list[Value] = [*kids, hdr.get_content_subtype()]
+        # RFC 3501 9: body-type-mpart = 1*body SP media-subtype: no SP between the parts.
+        kids = Adjacent(tuple(_body(raw, c, hdrs, extensible) for c in part.children))
+        out: list[Value] = [kids, hdr.get_content_subtype()]
         if extensible:
             out += [_params(hdr), *_ext(hdr)]
         return out
@@ -240,20 +262,25 @@ class MessageSummary:
 # -- sections ---------------------------------------------------------------------
 
 def _resolve(root: Part, parts: tuple[int, ...]) -> Part | None:
-    """Follow part numbers (RFC 3501 6.4.5); a message/rfc822 part is entered transparently."""
+    """Follow part numbers (RFC 3501 6.4.5), as Dovecot does.
+
+    The parts of a multipart are numbered from 1; a non-multipart entity has only part 1,
+    itself (its body is the part's content, its header the part's MIME header).  A number
+    *after* a message/rfc822 part goes into the encapsulated message, so for a top-level
+    message/rfc822 ``1`` is the encapsulated message (as a body part), ``1.HEADER`` its header
+    (see :func:`fetch_section`) and ``1.1`` the first part of its body.
+    """
     cur = root
-    for n in parts:
-        if cur.message is not None:
-            cur = cur.message
+    for i, n in enumerate(parts):
+        more = i + 1 < len(parts)
         if cur.children:
             if n > len(cur.children):
                 return None
             cur = cur.children[n - 1]
-        elif n == 1 and cur.message is None:
-            # a non-multipart entity has only part 1: its body (MIME header = its header)
-            cur = Part(cur.start, cur.body_start, cur.end)
-        else:
-            return None
+        elif n != 1 or (more and cur.message is None):
+            return None  # no such part; nothing lies below a non-message leaf
+        if more and cur.message is not None:
+            cur = cur.message
     return cur
 
 

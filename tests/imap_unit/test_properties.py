@@ -79,7 +79,7 @@ def test_imap_like_garbage_never_raises(tokens: list[bytes], cuts: list[int]) ->
 @given(st.binary(max_size=300))
 def test_string_quoting_round_trips(data: bytes) -> None:
     encoded = string(data)
-    assert Cursor(encoded).string() == data
+    assert Cursor(encoded).string() == data.replace(b"\x00", b"\x80")  # no NUL: RFC 3501 9
     if b"\r" in data or b"\n" in data or any(b >= 0x80 for b in data):
         assert encoded.startswith(b"{")
 
