@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mailserver.cli.common import Subparsers, add_command, load_config
 from mailserver.config import ListenConfig, parse_hostport
 
-__all__ = ["register", "DEMO_DOMAIN", "DEMO_PASSWORD"]
+if TYPE_CHECKING:
+    from mailserver.app import Services
+    from mailserver.directory.service import AccountInfo
+
+__all__ = ["register", "populate_demo", "DEMO_DOMAIN", "DEMO_PASSWORD"]
 
 DEMO_DOMAIN = "demo.mssante.test"
 DEMO_PASSWORD = "demo-mssante-2026"  # noqa: S105 - printed demo credentials, demo only
@@ -54,9 +60,7 @@ DEMO_PATIENTS = (
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mailserver.app import open_services
     from mailserver.cli.setup import init_data_dir
-    from mailserver.directory.identifiers import ins_key
     from mailserver.runtime import run
 
     data_dir: Path = args.data_dir or Path("demo-data")
@@ -73,36 +77,17 @@ def _demo(args: argparse.Namespace) -> int:
             base.webmail, secure_cookies=False,
             base_url=base.webmail.base_url or f"http://{public}:{args.http_port}"),
         smtp=dataclasses.replace(base.smtp, hostname=base.smtp.hostname or public))
-    codes: list[tuple[str, str, str]] = []
 
-    async def populate() -> None:
-        s = await open_services(config)
+    async def populate() -> list[tuple[str, str, str]]:
+        from mailserver.app import open_services
+
+        services = await open_services(config)
         try:
-            for rpps, local, name, prof in DEMO_PROS:
-                if await s.directory.lookup(f"{local}@{DEMO_DOMAIN}") is None:
-                    await s.directory.add_professional(
-                        rpps=rpps, email=f"{local}@{DEMO_DOMAIN}", name=name, profession=prof,
-                        password=DEMO_PASSWORD)
-            if await s.directory.lookup(f"pharmacie.centrale@{DEMO_DOMAIN}") is None:
-                await s.directory.add_organisation(
-                    email=f"pharmacie.centrale@{DEMO_DOMAIN}", name="Pharmacie Centrale",
-                    structure_id="1750000000", profession="21", password=DEMO_PASSWORD)
-            for ins, name in DEMO_PATIENTS:
-                nir = ins[:13]
-                ins = f"{nir}{ins_key(nir):02d}"
-                existing = await s.directory.by_ins(ins)
-                if existing is None:
-                    info, code = await s.directory.add_patient(
-                        ins=ins, name=name, contact={"email": f"{nir}@perso.example"})
-                elif await s.directory.is_activated(existing.id):
-                    info, code = existing, "(already activated: log in with your identifier)"
-                else:
-                    info, code = existing, await s.directory.new_provisional_code(existing.id)
-                codes.append((name, info.address, code))
+            return await populate_demo(services, seed=fresh)
         finally:
-            await s.close()
+            await services.close()
 
-    asyncio.run(populate())
+    codes = asyncio.run(populate())
     host = args.host
     listen = ListenConfig(smtp=f"{host}:{args.base_port + 25}",
                           submission=f"{host}:{args.base_port + 87}",
@@ -134,6 +119,71 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     asyncio.run(run(config, listen))
     return 0
+
+
+async def populate_demo(s: Services, *, seed: bool) -> list[tuple[str, str, str]]:
+    """Create the demo accounts that are missing; seed demo mail into a fresh data dir.
+
+    Returns (name, address, provisional code or a note) for each demo patient.
+    """
+    codes: list[tuple[str, str, str]] = []
+    for rpps, local, name, prof in DEMO_PROS:
+        if await s.directory.lookup(f"{local}@{DEMO_DOMAIN}") is None:
+            await s.directory.add_professional(
+                rpps=rpps, email=f"{local}@{DEMO_DOMAIN}", name=name, profession=prof,
+                password=DEMO_PASSWORD)
+    if await s.directory.lookup(f"pharmacie.centrale@{DEMO_DOMAIN}") is None:
+        await s.directory.add_organisation(
+            email=f"pharmacie.centrale@{DEMO_DOMAIN}", name="Pharmacie Centrale",
+            structure_id="1750000000", profession="21", password=DEMO_PASSWORD)
+    for ins, name in DEMO_PATIENTS:
+        nir = ins[:13]
+        ins = _full_ins(ins)
+        existing = await s.directory.by_ins(ins)
+        if existing is None:
+            info, code = await s.directory.add_patient(
+                ins=ins, name=name, contact={"email": f"{nir}@perso.example"})
+        elif await s.directory.is_activated(existing.id):
+            info, code = existing, "(already activated: log in with your identifier)"
+        else:
+            info, code = existing, await s.directory.new_provisional_code(existing.id)
+        codes.append((name, info.address, code))
+    if seed:
+        await _seed(s)
+    return codes
+
+
+async def _seed(s: Services) -> None:
+    """Seed a fresh demo with a few conversations (see demo_seed)."""
+    from mailserver.cli.demo_seed import DemoParties, seed_demo_mail
+
+    async def account(address: str) -> AccountInfo:
+        info = await s.directory.lookup(address)
+        assert info is not None, address  # noqa: S101 - created just above
+        return info
+
+    async def submit(sender: Any, rcpts: Sequence[str], raw: bytes,
+                     conversation: int | None) -> dict[str, int]:
+        report = await s.delivery.submit_as(sender, rcpts, raw, conversation_id=conversation)
+        return dict(report.conversation_ids)
+
+    (doctor_rpps, doctor_local, doctor_name, _), (_, specialist_local, _, _) = DEMO_PROS[:2]
+    patients = [await s.directory.by_ins(_full_ins(ins)) for ins, _ in DEMO_PATIENTS]
+    assert patients[0] is not None and patients[1] is not None  # noqa: S101
+    parties = DemoParties(
+        doctor=await account(f"{doctor_local}@{DEMO_DOMAIN}"), doctor_name=doctor_name,
+        doctor_rpps=doctor_rpps,
+        specialist=await account(f"{specialist_local}@{DEMO_DOMAIN}"),
+        pharmacy=await account(f"pharmacie.centrale@{DEMO_DOMAIN}"),
+        patient=patients[0], patient_ins=_full_ins(DEMO_PATIENTS[0][0]),
+        patient_name=DEMO_PATIENTS[0][1], other_patient=patients[1])
+    await seed_demo_mail(parties, submit)
+
+
+def _full_ins(ins: str) -> str:
+    from mailserver.directory.identifiers import ins_key
+
+    return f"{ins[:13]}{ins_key(ins[:13]):02d}"
 
 
 def _available(listen: ListenConfig) -> ListenConfig:
