@@ -72,8 +72,9 @@ _AUTHOR_FIELDS = frozenset({"from", "sender"})
 _BARE_CR = re.compile(rb"\r(?!\n)")
 
 
-def _authors_refusal(raw: bytes, own: frozenset[str]) -> R.Reply | None:
-    """Submission check of the author fields (RFC 5322 3.6.2); None when they are ``own``.
+def _authors_refusal(raw: bytes, own: frozenset[str]) -> tuple[str, R.Reply] | None:
+    """Submission check of the author fields (RFC 5322 3.6.2): None when they are ``own``,
+    else (reason for the log, reply).
 
     Exactly one ``From:`` field (RFC 5322 3.6) and at most one ``Sender:``; every address of
     both must be one the authenticated mailbox may write as. Fields are read as the most
@@ -83,17 +84,17 @@ def _authors_refusal(raw: bytes, own: frozenset[str]) -> R.Reply | None:
     ends a line.
     """
     if _BARE_CR.search(header_block(raw)):
-        return R.BARE_CR_IN_HEADER
+        return "BARE_CR_IN_HEADER", R.BARE_CR_IN_HEADER
     fields = raw_fields(raw, _AUTHOR_FIELDS)
     if len(fields["from"]) != 1 or len(fields["sender"]) > 1:
-        return R.AUTHOR_FIELD_COUNT
+        return "AUTHOR_FIELD_COUNT", R.AUTHOR_FIELD_COUNT
     for name, refusal in (("from", R.FROM_NOT_OWNED), ("sender", R.SENDER_HEADER_NOT_OWNED)):
         for value in fields[name]:
             addresses = strict_addresses(value)
             if not addresses:
-                return R.AUTHOR_FIELD_MALFORMED
+                return "AUTHOR_FIELD_MALFORMED", R.AUTHOR_FIELD_MALFORMED
             if any(normalise_address(a) not in own for a in addresses):
-                return refusal
+                return f"{name.upper()}_NOT_OWNED", refusal
     return None
 
 
@@ -339,8 +340,8 @@ class MailHandler:
             raw = _crlf(raw)
             refusal = _authors_refusal(raw, self._own_addresses(account))
             if refusal is not None:
-                log.info("policy: deny reason=AUTHOR_NOT_OWNED (%s)", refusal.status)
-                return str(refusal)
+                log.info("policy: deny reason=%s", refusal[0])
+                return str(refusal[1])
             hf = parse_header_facts(raw)
             if not hf.message_id or hf.date is None:
                 raw = self._complete_submission(raw, hf.message_id, hf.date is not None)
