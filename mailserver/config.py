@@ -89,6 +89,10 @@ class SmtpConfig:
     max_recipients: int = 100
     hostname: str = ""
     """Name announced in the greeting; defaults to the domain."""
+    postmaster: str = ""
+    """Operator mailbox that receives mail for ``postmaster`` (RFC 5321 4.5.1: ``<postmaster>``
+    and ``postmaster@`` any local domain, case-insensitive); a local professional address,
+    default ``postmaster@<domain>`` (create that mailbox with ``mssante org add``)."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,11 @@ class Config:
     def hostname(self) -> str:
         return self.smtp.hostname or self.domain
 
+    @property
+    def postmaster(self) -> str:
+        """The mailbox mail for postmaster goes to (``[smtp] postmaster``)."""
+        return self.smtp.postmaster.strip().lower() or f"postmaster@{self.domain}"
+
 
 _SECTIONS: dict[str, type[Any]] = {
     "store": StoreConfig,
@@ -305,6 +314,12 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
                 parse_hostport(value)
             except ValueError as exc:
                 problems.append(f"[listen] {name}: {exc}")
+    postmaster = sections["smtp"].postmaster.strip().lower()
+    if postmaster:
+        local, at, pm_domain = postmaster.rpartition("@")
+        hosted = {domain.lower(), *(d.lower() for d in extra)}
+        if not local or not at or pm_domain not in hosted:
+            problems.append("[smtp] postmaster must be a mailbox of domain or extra_domains")
     if sections["dkim"].failure_policy not in {"mark", "reject"}:
         problems.append("[dkim] failure_policy must be 'mark' or 'reject'")
     trust = sections["trust"]
@@ -353,6 +368,9 @@ def dump(domain: str, patient_domain: str = "") -> str:
         "",
         "[smtp]",
         f"max_message_size = {25 * MB}",
+        "# Mail for postmaster (RFC 5321 4.5.1) goes to this mailbox; create it with",
+        "# 'mssante org add' or name an existing one.",
+        f'# postmaster = "postmaster@{domain}"',
         "",
         "[auth]",
         "lockout_threshold = 5",

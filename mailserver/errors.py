@@ -13,7 +13,8 @@ The tree::
     ├── PolicyDenied           the send policy refused (carries a policy.Reason)
     └── StoreError             storage failure (database or blobs); server-side, retryable
         ├── NotFound           the object does not exist
-        └── KeyDestroyed       the mailbox data key was destroyed (crypto-shredded)
+        ├── KeyDestroyed       the mailbox data key was destroyed (crypto-shredded)
+        └── StorageFull        no space left (disk, quota, "database or disk is full")
 
 Domain errors carry no protocol codes: each front end maps them through its own table
 (``smtp/replies.py``, the IMAP state machine, the webmail views).
@@ -36,6 +37,7 @@ __all__ = [
     "StoreError",
     "NotFound",
     "KeyDestroyed",
+    "StorageFull",
 ]
 
 
@@ -98,3 +100,9 @@ class NotFound(StoreError):
 
 class KeyDestroyed(StoreError):
     """The mailbox's data key has been destroyed: its data can no longer be read."""
+
+
+class StorageFull(StoreError):
+    """The storage has no space left (ENOSPC/EDQUOT, SQLite SQLITE_FULL, PostgreSQL 53100).
+
+    Retryable once space is freed; front ends answer it apart from other store errors."""

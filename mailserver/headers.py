@@ -7,15 +7,21 @@ body) and give text, never mojibake.
 
 from __future__ import annotations
 
-from email.errors import HeaderParseError
+import re
+from email.errors import HeaderParseError, ObsoleteHeaderDefect
 from email.header import decode_header, make_header
+from email.headerregistry import AddressHeader, HeaderRegistry
 from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
 
-__all__ = ["header_block", "parse_headers", "decode_words", "decode_encoded_words"]
+__all__ = ["header_block", "parse_headers", "decode_words", "decode_encoded_words",
+           "raw_fields", "strict_addresses"]
 
 _MAX_HEADER = 1_000_000
+# Any of CRLF, CR, LF ends a line for some reader (the stdlib parser splits on all three).
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_REGISTRY = HeaderRegistry()
 
 
 def header_block(raw: bytes) -> bytes:
@@ -56,3 +62,66 @@ def decode_words(value: str) -> str:
     if "=?" not in value:
         return " ".join(value.split())
     return decode_encoded_words(value)
+
+
+def raw_fields(raw: bytes, names: frozenset[str]) -> dict[str, list[str]]:
+    """Every field of the header section named in ``names`` (lower case), unfolded.
+
+    Read as the most lenient recipient would: a line ends at CRLF, bare CR or bare LF; a
+    field name may be followed by white space before its colon (RFC 5322 4.5 obsolete
+    syntax); a line that is neither a field nor a continuation does not end the header
+    section. Unfolding removes the line breaks only (RFC 5322 2.2.3): the white space that
+    starts a continuation line stays. Values are UTF-8 (RFC 6532), else Latin-1.
+
+    Returns:
+        ``{name: [value, ...]}`` with one entry per field, in order; absent names map to [].
+    """
+    fields: list[tuple[str, list[bytes]]] = []
+    current: list[bytes] | None = None
+    for line in _LINE_END.split(header_block(raw)):
+        if not line:
+            break  # the empty line that ends the header section
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                current.append(line)
+            continue
+        name, colon, value = line.partition(b":")
+        key = name.rstrip(b" \t").decode("latin-1").lower() if colon else ""
+        current = [value] if key in names else None
+        if current is not None:
+            fields.append((key, current))
+    found: dict[str, list[str]] = {n: [] for n in names}
+    for key, parts in fields:
+        found[key].append(_field_text(parts))
+    return found
+
+
+def _field_text(parts: list[bytes]) -> str:
+    data = b"".join(parts)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def strict_addresses(value: str) -> tuple[str, ...] | None:
+    """The addr-specs of an address-list header value, or None when it is malformed.
+
+    Parsed with the stdlib RFC 5322 parser (``email.headerregistry``); any defect other than
+    accepted obsolete syntax (e.g. ``Dr. Martin <...>`` with an unquoted dot) makes the value
+    malformed, as does an address without a domain or text left after an address (a folded
+    ``a@b.test<CRLF><TAB>foo`` that some readers join into ``a@b.testfoo``).
+    """
+    try:
+        header = _REGISTRY("From", value)
+    except (HeaderParseError, IndexError, ValueError):
+        return None
+    if not isinstance(header, AddressHeader) or any(
+            not isinstance(d, ObsoleteHeaderDefect) for d in header.defects):
+        return None
+    out: list[str] = []
+    for address in header.addresses:
+        if not address.username or not address.domain:
+            return None
+        out.append(address.addr_spec)
+    return tuple(out)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import secrets
 
 __all__ = ["conn_id", "new_conn_id", "ConnIdFilter", "setup", "redact_address",
-           "quiet_protocol_libraries"]
+           "quiet_protocol_libraries", "escape_controls"]
 
 conn_id: contextvars.ContextVar[str] = contextvars.ContextVar("conn_id", default="-")
 
@@ -39,6 +40,27 @@ def redact_address(address: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def escape_controls(text: str) -> str:
+    """Client bytes made safe for a log line: control characters (NUL, CR, LF...) and the
+    backslash become ``\\xNN`` / ``\\\\``, so a client cannot forge or split log lines."""
+    return _CONTROLS.sub(
+        lambda m: "\\\\" if m.group() == "\\" else f"\\x{ord(m.group()):02x}", text)
+
+
+class _ControlsEscaped(logging.Filter):
+    """Escapes the string arguments of a record (aiosmtpd logs an unrecognised command verb
+    as the client sent it, with ``%s``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(escape_controls(a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
 class _BelowWarningDropped(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.WARNING
@@ -51,6 +73,8 @@ def quiet_protocol_libraries() -> None:
     logger = logging.getLogger("mail.log")
     if not any(isinstance(f, _BelowWarningDropped) for f in logger.filters):
         logger.addFilter(_BelowWarningDropped())
+    if not any(isinstance(f, _ControlsEscaped) for f in logger.filters):
+        logger.addFilter(_ControlsEscaped())
 
 
 def setup(level: str = "INFO") -> None:

@@ -102,6 +102,7 @@ def _demo(args: argparse.Namespace) -> int:
     for _, local, name, _ in DEMO_PROS:
         print(f"  {name:<20} {local}@{DEMO_DOMAIN}")
     print(f"  {'Pharmacie Centrale':<20} pharmacie.centrale@{DEMO_DOMAIN}")
+    print(f"  {'Postmaster':<20} {config.postmaster}")
     print("Patients (webmail first connection: provisional code, NIR = the first 13 characters"
           " of the address, and any Vitale card serial of 8 to 20 digits in the demo):")
     for name, address, code in codes:
@@ -136,6 +137,11 @@ async def populate_demo(s: Services, *, seed: bool) -> list[tuple[str, str, str]
         await s.directory.add_organisation(
             email=f"pharmacie.centrale@{DEMO_DOMAIN}", name="Pharmacie Centrale",
             structure_id="1750000000", profession="21", password=DEMO_PASSWORD)
+    if await s.directory.lookup(s.config.postmaster) is None:
+        # RFC 5321 4.5.1: mail for postmaster goes here ([smtp] postmaster).
+        await s.directory.add_organisation(
+            email=s.config.postmaster, name="Postmaster", structure_id="1750000000",
+            password=DEMO_PASSWORD)
     for ins, name in DEMO_PATIENTS:
         nir = ins[:13]
         ins = _full_ins(ins)

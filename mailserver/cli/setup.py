@@ -65,6 +65,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
     print(f"Initialised {args.data_dir} for {args.domain}")
     print(f"  configuration: {args.data_dir / CONFIG_NAME}")
     print(f"  development CA: {args.data_dir / 'tls' / 'ca.pem'}")
+    print(f"  postmaster: mail for postmaster goes to postmaster@{args.domain.strip().lower()};"
+          " create it with 'mssante org add' or set [smtp] postmaster")
     return 0
 
 

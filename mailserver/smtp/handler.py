@@ -3,7 +3,9 @@
 One handler class serves both roles:
 
 * ``submission`` (port 587 role, RFC 6409): STARTTLS then AUTH are required; the envelope
-  sender and the From: header must be the authenticated mailbox's own address.
+  sender must be the authenticated mailbox's own address, and so must every address of the
+  message's one ``From:`` field and of its ``Sender:`` field if any (read as recipients read
+  them: unfolded by removing line breaks only, parsed strictly; see :func:`_authors_refusal`).
 * ``inbound`` (port 25 role, between operators): no AUTH; only local recipients are accepted
   (never an open relay); the sender's domain must be in the trust space. When the trust list
   names at least one domain and ``[trust] require_client_cert`` is on (the default), MAIL FROM
@@ -37,7 +39,8 @@ from mailserver.config import Config
 from mailserver.delivery import Delivery, HeaderFacts, parse_header_facts
 from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.directory.service import AccountInfo, Directory
-from mailserver.errors import AuthError, StoreError
+from mailserver.errors import AuthError, StorageFull, StoreError
+from mailserver.headers import header_block, raw_fields, strict_addresses
 from mailserver.logs import conn_id
 from mailserver.policy import Kind, Party, Reason
 from mailserver.smtp import dkim as D
@@ -63,6 +66,36 @@ def _crlf(raw: bytes) -> bytes:
     line ends that some clients send, so IMAP clients and DKIM see standard messages."""
     # Counting is cheap (no copy of a 25 MB message); substitute only when needed.
     return _BARE_LF.sub(b"\r\n", raw) if raw.count(b"\n") != raw.count(b"\r\n") else raw
+
+
+_AUTHOR_FIELDS = frozenset({"from", "sender"})
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _authors_refusal(raw: bytes, own: frozenset[str]) -> tuple[str, R.Reply] | None:
+    """Submission check of the author fields (RFC 5322 3.6.2): None when they are ``own``,
+    else (reason for the log, reply).
+
+    Exactly one ``From:`` field (RFC 5322 3.6) and at most one ``Sender:``; every address of
+    both must be one the authenticated mailbox may write as. Fields are read as the most
+    lenient recipient would (:func:`mailserver.headers.raw_fields`) and parsed strictly
+    (:func:`mailserver.headers.strict_addresses`), so no reader can find another author.
+    A bare CR in the header section is refused (RFC 5322 2.2): readers disagree on whether it
+    ends a line.
+    """
+    if _BARE_CR.search(header_block(raw)):
+        return "BARE_CR_IN_HEADER", R.BARE_CR_IN_HEADER
+    fields = raw_fields(raw, _AUTHOR_FIELDS)
+    if len(fields["from"]) != 1 or len(fields["sender"]) > 1:
+        return "AUTHOR_FIELD_COUNT", R.AUTHOR_FIELD_COUNT
+    for name, refusal in (("from", R.FROM_NOT_OWNED), ("sender", R.SENDER_HEADER_NOT_OWNED)):
+        for value in fields[name]:
+            addresses = strict_addresses(value)
+            if not addresses:
+                return "AUTHOR_FIELD_MALFORMED", R.AUTHOR_FIELD_MALFORMED
+            if any(normalise_address(a) not in own for a in addresses):
+                return f"{name.upper()}_NOT_OWNED", refusal
+    return None
 
 
 def _parse_size(options: list[str]) -> int:
@@ -274,6 +307,8 @@ class MailHandler:
         if len(envelope.rcpt_tos) >= self.config.smtp.max_recipients:
             return str(R.TOO_MANY_RCPTS)
         addr = normalise_address(address)
+        if self._is_postmaster(addr):
+            addr = address = self.config.postmaster
         if not is_valid_address(addr):
             return str(R.BAD_SYNTAX)
         if self.role == "inbound" and not self.delivery.is_local_domain(addr.rpartition("@")[2]):
@@ -303,10 +338,11 @@ class MailHandler:
             if account is None:
                 return str(R.AUTH_REQUIRED)
             raw = _crlf(raw)
+            refusal = _authors_refusal(raw, self._own_addresses(account))
+            if refusal is not None:
+                log.info("policy: deny reason=%s", refusal[0])
+                return str(refusal[1])
             hf = parse_header_facts(raw)
-            if hf.from_address != account.address:
-                log.info("policy: deny reason=FROM_NOT_OWNED")
-                return str(R.FROM_NOT_OWNED)
             if not hf.message_id or hf.date is None:
                 raw = self._complete_submission(raw, hf.message_id, hf.date is not None)
                 hf = None  # headers changed: delivery parses them again
@@ -324,6 +360,10 @@ class MailHandler:
             report = await self.delivery.deliver(sender, envelope.mail_from or "",
                                                  envelope.rcpt_tos, raw, authenticated=account,
                                                  options=options, headers=hf)
+        except StorageFull:
+            # RFC 3463 4.3.1 "mail system full"; RFC 5321 452 insufficient system storage.
+            log.error("smtp: could not store message: storage full")
+            return str(R.STORAGE_FULL)
         except StoreError:
             log.exception("smtp: could not store message")
             return str(R.TEMP_FAILURE.with_text(
@@ -372,6 +412,19 @@ class MailHandler:
         return f"451 4.3.0 Internal error (ref {conn_id.get()})"
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _is_postmaster(self, addr: str) -> bool:
+        """RFC 5321 4.5.1: ``<Postmaster>`` without a domain, and postmaster at any domain we
+        serve (case-insensitive; ``addr`` is normalised), must be accepted."""
+        local, at, domain = addr.rpartition("@")
+        if not at:
+            return domain == "postmaster"
+        return local == "postmaster" and self.delivery.is_local_domain(domain)
+
+    def _own_addresses(self, account: AccountInfo) -> frozenset[str]:
+        """Addresses ``account`` may put in From:/Sender: (its own; delegations would go
+        here)."""
+        return frozenset({account.address})
 
     def _complete_submission(self, raw: bytes, message_id: str, has_date: bool) -> bytes:
         """RFC 6409 8.2/8.3: the MSA may add a missing Date and Message-ID."""

@@ -82,6 +82,11 @@ REPLY_TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
 REPLY_TOO_MANY_COMMANDS = "421 4.7.0 Too many commands, closing connection"
 REPLY_START_DATA = "354 End data with <CR><LF>.<CR><LF>"
 
+NOT_ERRORS = (b"452 4.5.3",)
+"""Replies that do not count towards ``max_errors``: ``452 4.5.3`` too many recipients is not a
+client error; the transaction goes on with the recipients already accepted and the client sends
+the others in another one (RFC 5321 4.5.3.1.10)."""
+
 DEFAULT_CHUNK = 256 * 1024
 """Largest read during DATA; also the StreamReader high-water mark while in DATA."""
 
@@ -324,8 +329,8 @@ class MailSMTP(SMTP):
             await super().push(status)
         else:
             await super().push(status)
-        code = status[:1] if isinstance(status, bytes) else status[:1].encode()
-        if code in (b"4", b"5"):
+        head = status[:9] if isinstance(status, bytes) else status[:9].encode()
+        if head[:1] in (b"4", b"5") and not head.startswith(NOT_ERRORS):
             self._errors += 1
             if self._errors >= self.max_errors:
                 log.warning("too many errors (%d), closing", self._errors)

@@ -31,6 +31,12 @@ OK_QUEUED = Reply(250, "2.0.0", "OK: message stored")
 AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required")  # RFC 4954 6
 SENDER_NOT_OWNED = Reply(553, "5.7.1", "Sender address is not yours")
 FROM_NOT_OWNED = Reply(550, "5.7.1", "From: header must be your own address")
+SENDER_HEADER_NOT_OWNED = Reply(550, "5.7.1", "Sender: header must be your own address")
+# RFC 5322 3.6: exactly one From:, at most one Sender:.
+AUTHOR_FIELD_COUNT = Reply(550, "5.6.0", "A message has exactly one From: header and at most "
+                                         "one Sender: header")
+AUTHOR_FIELD_MALFORMED = Reply(550, "5.6.0", "Malformed address in the From: or Sender: header")
+BARE_CR_IN_HEADER = Reply(550, "5.6.0", "Bare CR in the message header")  # RFC 5322 2.2
 LOCAL_SENDER_INBOUND = Reply(550, "5.7.1", "Mail from our own domains must be submitted "
                                            "with authentication")
 RELAY_DENIED = Reply(550, "5.7.1", "Relaying denied")  # RFC 5321 3.6.2: never an open relay
@@ -38,6 +44,8 @@ TOO_MANY_RCPTS = Reply(452, "4.5.3", "Too many recipients")  # RFC 5321 4.5.3.1.
 TOO_BIG = Reply(552, "5.3.4", "Message too big")  # RFC 1870 6.3
 NO_RCPTS = Reply(554, "5.5.1", "No valid recipients")
 TEMP_FAILURE = Reply(451, "4.3.0", "Temporary server error, try again later")
+# RFC 5321 4.2.2 452 insufficient system storage; RFC 3463 4.3.1 mail system full.
+STORAGE_FULL = Reply(452, "4.3.1", "Insufficient system storage, try again later")
 BAD_SYNTAX = Reply(501, "5.1.7", "Bad address syntax")
 AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
 AUTH_LOCKED = Reply(454, "4.7.0", "Too many failures, temporarily locked; try again later")

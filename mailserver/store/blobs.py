@@ -9,14 +9,19 @@ the same :class:`BlobStore` protocol.
 from __future__ import annotations
 
 import asyncio
+import errno
 import secrets
 from pathlib import Path
 from typing import Protocol
 
-from mailserver.errors import NotFound, StoreError
+from mailserver.errors import NotFound, StorageFull, StoreError
 from mailserver.files import atomic_write
 
 __all__ = ["BlobStore", "LocalBlobStore", "new_blob_key"]
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""Write errors meaning "no space left" (disk full, quota exceeded)."""
 
 
 def new_blob_key() -> str:
@@ -54,6 +59,8 @@ class LocalBlobStore:
         try:
             await asyncio.to_thread(self._put_sync, key, data)
         except OSError as exc:
+            if exc.errno in _FULL:
+                raise StorageFull(f"blob write failed: {exc.strerror}") from exc
             raise StoreError(f"blob write failed: {exc.strerror}") from exc
 
     async def get(self, key: str) -> bytes:

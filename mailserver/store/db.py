@@ -18,7 +18,9 @@ IDLE sessions).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -32,16 +34,50 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from mailserver.errors import MssanteError, StoreError
+from mailserver.errors import MssanteError, StorageFull, StoreError
 from mailserver.store import sqlite_inline
 from mailserver.store.models import Base
 
-__all__ = ["Database", "after_commit"]
+__all__ = ["Database", "after_commit", "is_storage_full"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Op = Callable[[AsyncSession], Awaitable[Any]]
+
+
+_SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
+_PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it wraps) says the storage has no space left:
+    ENOSPC/EDQUOT, SQLite's SQLITE_FULL ("database or disk is full"), PostgreSQL 53100."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(e, sqlite3.Error) and (
+                getattr(e, "sqlite_errorcode", None) == _SQLITE_FULL
+                or "database or disk is full" in str(e)):
+            return True
+        if _PG_DISK_FULL in (getattr(e, "sqlstate", None), getattr(e, "pgcode", None)):
+            return True
+        orig = getattr(e, "orig", None)  # SQLAlchemy DBAPIError wraps the driver's error
+        todo += [orig if isinstance(orig, BaseException) else None, e.__cause__, e.__context__]
+    return False
+
+
+def _store_error(exc: BaseException, text: str) -> StoreError:
+    """The domain error for a failed write: :class:`StorageFull` when space ran out."""
+    error = StorageFull(text) if is_storage_full(exc) else StoreError(text)
+    error.__cause__ = exc
+    return error
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
@@ -122,16 +158,15 @@ class Database:
                         outcomes.append((fut, None, exc))
                     except SQLAlchemyError as exc:
                         log.warning("store: write op failed: %s", type(exc).__name__)
-                        outcomes.append((fut, None, StoreError(type(exc).__name__)))
-                    except Exception:  # noqa: BLE001 - reported to the waiting caller
+                        outcomes.append((fut, None, _store_error(exc, type(exc).__name__)))
+                    except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
                         log.exception("store: write op crashed")
-                        outcomes.append((fut, None, StoreError("internal error")))
+                        outcomes.append((fut, None, _store_error(exc, "internal error")))
                 callbacks = list(session.info.pop("after_commit", []))
                 await session.commit()
         except Exception as exc:  # noqa: BLE001 - the whole batch failed to commit
             log.error("store: group commit failed: %s", type(exc).__name__)
-            error = StoreError("commit failed")
-            error.__cause__ = exc
+            error = _store_error(exc, "commit failed")
             for op_fut in batch:
                 if not op_fut[1].done():
                     op_fut[1].set_exception(error)
