@@ -11,16 +11,10 @@ from multidict import MultiDictProxy
 from mailserver.directory.service import AccountInfo
 from webmail.app import MAILBOX, R_ATTACHMENT_CSP, R_SHOW_IMAGES, current_account, render, see_other
 from webmail.mailbox import Mailbox, ReplyRefused, StoredMessage, Upload, display_title
+from webmail.params import page_param, path_id
 from webmail.render import render_message
 
 __all__ = ["setup", "uploads_of", "conversation_view_model", "attachment_response"]
-
-
-def _int(value: str, default: int = 1) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        return default
 
 
 def uploads_of(form: MultiDictProxy[Any], name: str = "fichiers") -> list[Upload]:
@@ -38,7 +32,7 @@ async def conversations(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     mailbox = request.app[MAILBOX]
     query = request.query.get("q", "")[:100]
-    page = _int(request.query.get("page", "1"))
+    page = page_param(request)
     items, pages = await mailbox.conversations(account, query=query, page=page)
     page = min(max(1, page), pages)
     pharmacies = await mailbox.pharmacies(account)
@@ -83,7 +77,7 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
 
 async def conversation(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
-    cid = _int(request.match_info["cid"], -1)
+    cid = path_id(request, "cid")
     show_images = request.query.get("images") == "1"
     request[R_SHOW_IMAGES] = show_images
     model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images)
@@ -94,7 +88,7 @@ async def conversation(request: web.Request) -> web.StreamResponse:
 
 async def reply(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
-    cid = _int(request.match_info["cid"], -1)
+    cid = path_id(request, "cid")
     form = await request.post()
     body = str(form.get("message", ""))
     try:
@@ -130,9 +124,9 @@ def attachment_response(data: bytes, filename: str, content_type: str, inline: b
 async def attachment(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     mailbox = request.app[MAILBOX]
-    cid = _int(request.match_info["cid"], -1)
-    mid = _int(request.match_info["mid"], -1)
-    idx = _int(request.match_info["idx"], -1)
+    cid = path_id(request, "cid")
+    mid = path_id(request, "mid")
+    idx = path_id(request, "idx", low=0)
     if await mailbox.conversation(account, cid) is None:
         raise web.HTTPNotFound()
     message = await mailbox.message(account, cid, mid)
