@@ -14,7 +14,8 @@ Requests pass three middlewares, outermost first:
 3. ``csrf``: every state-changing request must carry the session's CSRF token (form field
    ``csrf`` or header ``X-CSRF-Token``). Before login, the token is a double-submit cookie.
    Bearer-authenticated API calls and JSON logins are exempt: browsers never attach those
-   credentials on their own, which is what CSRF abuses.
+   credentials on their own, which is what CSRF abuses. So is Outlook's autodiscover POST: it
+   takes no session and changes nothing (it only describes the mail listeners).
 
 Views live in ``auth_views.py`` (first connection, login, one-time code, reset),
 ``mail_views.py`` (conversations) and ``api.py`` (JSON for a future mobile app).
@@ -67,6 +68,7 @@ CSP = ("default-src 'self'; img-src 'self' data:{extra}; style-src 'self'; scrip
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 _HERE = Path(__file__).parent
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_CSRF_EXEMPT = frozenset({"/autodiscover/autodiscover.xml"})  # compared in lower case
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -180,7 +182,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method in _SAFE_METHODS or request[R_BEARER]:
+    if request.method in _SAFE_METHODS or request[R_BEARER] \
+            or request.path.lower() in _CSRF_EXEMPT:
         return await handler(request)
     is_api = request.path.startswith("/api/")
     if is_api and request[R_SESSION] is None and request.content_type == "application/json" \
