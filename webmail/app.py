@@ -7,7 +7,10 @@ Requests pass three middlewares, outermost first:
 1. ``headers``: every response (errors included) gets the security headers: a CSP without
    ``unsafe-inline`` (``frame-ancestors 'none'``, ``form-action 'self'``, ``base-uri 'none'``),
    ``Referrer-Policy: no-referrer``, ``X-Content-Type-Options: nosniff``, no caching of
-   pages; HTTP errors become French pages (or JSON under ``/api/``).
+   pages, HSTS only when the request came over HTTPS (directly or from a trusted proxy
+   saying ``X-Forwarded-Proto: https``); HTTP errors become French pages (or JSON under
+   ``/api/``). A signal replaces aiohttp's ``Server`` header (which names Python and aiohttp
+   versions) by a neutral one.
 2. ``session``: the session token comes from the ``mss_session`` cookie or from
    ``Authorization: Bearer`` (API clients); the live session and its account are attached to
    the request.
@@ -37,13 +40,14 @@ from aiohttp import web
 from mailserver.app import Services
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import NotFound
+from webmail.clientaddr import is_https
 from webmail.mailbox import Mailbox
 from webmail.mailer import Mailer
 from webmail.sessions import RateLimiter, SessionInfo, Sessions
 
 __all__ = ["make_app", "start_http", "render", "SERVICES", "SESSIONS", "LIMITER", "MAILER",
            "MAILBOX", "SESSION_COOKIE", "CSRF_COOKIE", "set_session_cookie", "CSP",
-           "current_account", "MAX_REQUEST", "see_other"]
+           "current_account", "MAX_REQUEST", "see_other", "SERVER_HEADER"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,7 @@ R_ATTACHMENT_CSP = web.RequestKey("attachment_csp", object)  # str
 SESSION_COOKIE = "mss_session"
 CSRF_COOKIE = "mss_csrf"
 MAX_REQUEST = 26 * 1000 * 1000
+SERVER_HEADER = "webmail"
 CSP = ("default-src 'self'; img-src 'self' data:{extra}; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 _HERE = Path(__file__).parent
@@ -142,7 +147,8 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
-    if request.app[SERVICES].config.webmail.secure_cookies:
+    # RFC 6797 7.2: HSTS only in responses sent over HTTPS (or by a trusted TLS proxy).
+    if is_https(request, request.app[SERVICES].config.webmail.trusted_proxies):
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
     pre = request.get(R_NEW_CSRF_COOKIE)
     if pre and not response.prepared:
@@ -204,6 +210,11 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+async def _neutral_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp would announce "Python/3.x aiohttp/3.y": no versions for scanners to match.
+    response.headers["Server"] = SERVER_HEADER
+
+
 async def _cleanup(app: web.Application) -> Any:
     yield
     # Nothing long-running is owned by the app; sessions expire lazily.
@@ -232,6 +243,7 @@ def make_app(services: Services) -> web.Application:
     if importlib.util.find_spec("webmail.autoconfig") is not None:
         autoconfig = importlib.import_module("webmail.autoconfig")
         autoconfig.setup_autoconfig(app, services.config)
+    app.on_response_prepare.append(_neutral_server_header)
     app.cleanup_ctx.append(_cleanup)
     return app
 
