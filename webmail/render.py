@@ -11,6 +11,9 @@ Theory of operation
 * Remote images are privacy leaks (read tracking): their ``src`` is replaced by a local
   placeholder unless the patient asked to show them. ``cid:`` images (RFC 2392) point to the
   message's own parts, served by the webmail.
+* An image left without ``src`` (a refused URL, an unknown ``cid:``) is dropped: it would show
+  nothing but a broken icon and, without ``alt``, is an accessibility failure (axe
+  ``image-alt``); an image without ``alt`` gets ``alt=""``.
 * Links keep their target but lose known tracking parameters (``utm_*``, ``fbclid``...); the
   page shows each link's target next to it (CSS), and links open with ``rel=noreferrer``.
 * Attachments are every leaf part that is not the displayed body (nor its text alternative);
@@ -108,7 +111,26 @@ def sanitise_html(html: str, *, show_images: bool = False,
         link_rel="noopener noreferrer nofollow", strip_comments=True,
         clean_content_tags={"script", "style", "title", "head", "template", "textarea",
                             "iframe", "object", "embed", "noscript", "svg", "math"})
-    return safe, blocked
+    return _fix_images(safe), blocked
+
+
+# nh3's serialiser quotes every attribute value with '"' and escapes '"', '<' and '>' inside.
+_IMG = re.compile(r'<img(?:\s+[\w:-]+(?:="[^"]*")?)*\s*/?>', re.IGNORECASE)
+_HAS_SRC = re.compile(r'\ssrc="', re.IGNORECASE)
+_HAS_ALT = re.compile(r'\salt="', re.IGNORECASE)
+
+
+def _fix_images(safe: str) -> str:
+    """Drop images without ``src``; give ``alt=""`` to images without ``alt``."""
+    def fix(m: re.Match[str]) -> str:
+        tag = m.group(0)
+        if not _HAS_SRC.search(tag):
+            return ""
+        if not _HAS_ALT.search(tag):
+            return '<img alt=""' + tag[4:]
+        return tag
+
+    return _IMG.sub(fix, safe)
 
 
 @dataclass(frozen=True)
