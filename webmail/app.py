@@ -19,6 +19,10 @@ Requests pass three middlewares, outermost first:
    Bearer-authenticated API calls and JSON logins are exempt: browsers never attach those
    credentials on their own, which is what CSRF abuses. So is Outlook's autodiscover POST: it
    takes no session and changes nothing (it only describes the mail listeners).
+   A form posted after the session ended (typically a reply typed for longer than
+   ``session_idle_seconds``) cannot carry a valid token any more: routes that registered an
+   "expired" view in ``EXPIRED_VIEWS`` get it instead of a bare 403. Such a view changes
+   nothing; it gives the typed text back and asks the patient to log in again.
 
 Views live in ``auth_views.py`` (first connection, login, one-time code, reset),
 ``mail_views.py`` (conversations) and ``api.py`` (JSON for a future mobile app).
@@ -47,7 +51,7 @@ from webmail.sessions import RateLimiter, SessionInfo, Sessions
 
 __all__ = ["make_app", "start_http", "render", "SERVICES", "SESSIONS", "LIMITER", "MAILER",
            "MAILBOX", "SESSION_COOKIE", "CSRF_COOKIE", "set_session_cookie", "CSP",
-           "current_account", "MAX_REQUEST", "see_other", "SERVER_HEADER"]
+           "current_account", "MAX_REQUEST", "see_other", "SERVER_HEADER", "EXPIRED_VIEWS"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,8 @@ _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _CSRF_EXEMPT = frozenset({"/autodiscover/autodiscover.xml"})  # compared in lower case
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+EXPIRED_VIEWS: web.AppKey[dict[str, Handler]] = web.AppKey("expired_views")
+"""Route (canonical path) → the view answering a form posted without a live login."""
 
 ERROR_TEXT = {
     400: "La demande est incomplète ou mal formée.",
@@ -93,8 +99,10 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
     """Render a Jinja2 template (autoescaped) with the common context."""
     env = request.app[JINJA]
     session: SessionInfo | None = request.get(R_SESSION)
+    account: AccountInfo | None = request.get(R_ACCOUNT)
     ctx = {"csrf": request.get(R_CSRF, ""), "logged_in": bool(
-        session and session.stage == "active"), "request_path": request.path}
+        session and session.stage == "active"), "request_path": request.path,
+        "my_address": account.address if account is not None else ""}
     ctx.update(context or {})
     return web.Response(text=env.get_template(template).render(**ctx), status=status,
                         content_type="text/html", charset="utf-8")
@@ -192,6 +200,10 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
             or request.path.lower() in _CSRF_EXEMPT:
         return await handler(request)
     is_api = request.path.startswith("/api/")
+    resource = request.match_info.route.resource
+    expired = request.app[EXPIRED_VIEWS].get(resource.canonical) if resource else None
+    if expired is not None and request.get(R_ACCOUNT) is None and not request[R_BEARER]:
+        return await expired(request)  # no login, so nothing to forge: see the docstring
     if is_api and request[R_SESSION] is None and request.content_type == "application/json" \
             and SESSION_COOKIE not in request.cookies:
         # A JSON call without any ambient credential (API login): nothing to forge.
@@ -229,6 +241,7 @@ def make_app(services: Services) -> web.Application:
     app[LIMITER] = RateLimiter(services.db)
     app[MAILER] = Mailer(services.config)
     app[MAILBOX] = Mailbox(services)
+    app[EXPIRED_VIEWS] = {}
     app[JINJA] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_HERE / "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined)

@@ -9,7 +9,15 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from mailserver.directory.service import AccountInfo
-from webmail.app import MAILBOX, R_ATTACHMENT_CSP, R_SHOW_IMAGES, current_account, render, see_other
+from webmail.app import (
+    EXPIRED_VIEWS,
+    MAILBOX,
+    R_ATTACHMENT_CSP,
+    R_SHOW_IMAGES,
+    current_account,
+    render,
+    see_other,
+)
 from webmail.mailbox import Mailbox, ReplyRefused, StoredMessage, Upload, display_title
 from webmail.params import page_param, path_id
 from webmail.render import render_message
@@ -100,7 +108,17 @@ async def reply(request: web.Request) -> web.StreamResponse:
         model.update({"show_images": False, "errors": [exc.text], "sent": False,
                       "draft": body})
         return render(request, "conversation.html", model, status=exc.status)
-    return see_other(f"/conversations/{cid}?envoye=1#reponse")
+    return see_other(f"/conversations/{cid}?envoye=1#confirmation")
+
+
+async def reply_expired(request: web.Request) -> web.StreamResponse:
+    """A reply posted after the session ended: nothing is sent; the typed text comes back
+    with a request to log in again (app.js then restores it in the conversation's form)."""
+    cid = path_id(request, "cid")
+    form = await request.post()
+    return render(request, "reponse_non_envoyee.html", {
+        "cid": cid, "draft": str(form.get("message", "")),
+        "had_files": bool(uploads_of(form))}, status=403)
 
 
 def attachment_response(data: bytes, filename: str, content_type: str, inline: bool
@@ -170,7 +188,7 @@ async def new_message_post(request: web.Request) -> web.StreamResponse:
         return render(request, "new_message.html", {"pharmacies": pharmacies,
                                                     "errors": [exc.text], "form": values},
                       status=exc.status)
-    return see_other("/conversations?envoye=1")
+    return see_other("/conversations?envoye=1#confirmation")
 
 
 def setup(app: web.Application) -> None:
@@ -178,6 +196,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/conversations", conversations)
     r.add_get("/conversations/{cid}", conversation)
     r.add_post("/conversations/{cid}/repondre", reply)
+    app[EXPIRED_VIEWS]["/conversations/{cid}/repondre"] = reply_expired
     r.add_get("/conversations/{cid}/messages/{mid}/pieces/{idx}", attachment)
     r.add_get("/nouveau-message", new_message_get)
     r.add_post("/nouveau-message", new_message_post)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from tests.webmail.conftest import LOGIN, World
@@ -31,3 +32,100 @@ def test_lockout_text_follows_the_limits() -> None:
         "b": Limit(3, timedelta(hours=1), timedelta(minutes=30))})
     assert "(30 minutes au plus)" in _too_many(limiter, "a", "b")
     assert "(5 minutes au plus)" in _too_many(limiter, "a")
+
+
+async def test_own_secure_address_is_shown_once_logged_in(logged_in: World) -> None:
+    w = logged_in
+    for path in ("/conversations", "/nexiste-pas"):
+        html = await (await w.client.get(path)).text()
+        assert "Mon adresse sécurisée" in html and w.patient.address in html
+    r = await w.client.post("/deconnexion", data={"csrf": await w.csrf("/conversations")},
+                            allow_redirects=False)
+    assert r.status == 303
+    html = await (await w.client.get("/connexion")).text()
+    assert w.patient.address not in html
+
+
+async def test_confirmation_after_reply_gets_the_focus_without_js(logged_in: World) -> None:
+    w = logged_in
+    await w.pro_writes("Bilan", "Merci de confirmer.")
+    (cid,) = await w.conversation_ids()
+    r = await w.post(f"/conversations/{cid}/repondre", {"message": "Bien reçu."},
+                     csrf_from=f"/conversations/{cid}")
+    assert r.status == 303
+    location = r.headers["Location"]
+    assert location.endswith("#confirmation")
+    html = await (await w.client.get(location.partition("#")[0])).text()
+    assert re.search(r'<div id="confirmation" [^>]*role="status" tabindex="-1" autofocus>',
+                     html), html
+
+
+async def test_wide_html_content_scrolls_inside_the_message() -> None:
+    """<pre> and tables of an HTML mail get horizontal scrolling inside the message body
+    (checked in a real browser by tests/e2e/test_webmail_browser.py)."""
+    from pathlib import Path
+
+    import webmail
+
+    css = (Path(webmail.__file__).parent / "static" / "style.css").read_text()
+    rules = dict(re.findall(r"^([^{}/\n]+?)\s*\{([^}]*)\}", css, re.MULTILINE))
+    assert "overflow-x: auto" in rules[".corps pre"]
+    assert "overflow-x: auto" in rules[".corps.html"]
+
+
+async def _expire_sessions(w: World) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from webmail.models import WebSession
+
+    async def op(s):  # type: ignore[no-untyped-def]
+        await s.execute(update(WebSession).values(
+            last_seen=datetime.now(UTC) - timedelta(hours=2)))
+
+    await w.services.db.write(op)
+
+
+async def test_reply_typed_while_the_session_expired_is_given_back(logged_in: World) -> None:
+    import aiohttp
+
+    w = logged_in
+    await w.pro_writes("Bilan", "Merci de confirmer.")
+    (cid,) = await w.conversation_ids()
+    token = await w.csrf(f"/conversations/{cid}")
+    await _expire_sessions(w)
+    text = "Bonjour docteur, <je confirme> le rendez-vous du 12."
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("message", text)
+    form.add_field("fichiers", b"%PDF-1.4", filename="scan.pdf", content_type="application/pdf")
+    r = await w.client.post(f"/conversations/{cid}/repondre", data=form, allow_redirects=False)
+    html = await r.text()
+    assert r.status == 403 and "Erreur 403" not in html
+    assert "Votre session a expiré" in html and "n'a pas été envoyée" in html
+    assert "Bonjour docteur, &lt;je confirme&gt; le rendez-vous du 12." in html
+    assert f'data-brouillon-pour="/conversations/{cid}"' in html
+    assert "devront être choisis à nouveau" in html and 'href="/connexion?info=expire"' in html
+    folder = await w.services.store.get_folder(w.pro.id, "INBOX")
+    assert await w.services.store.list_messages(folder.id) == []
+    # Log in again: the reply can then be sent as usual.
+    await w.login()
+    r = await w.post(f"/conversations/{cid}/repondre", {"message": text},
+                     csrf_from=f"/conversations/{cid}")
+    assert r.status == 303
+    assert len(await w.services.store.list_messages(folder.id)) == 1
+
+
+async def test_other_refused_forms_still_get_403(logged_in: World) -> None:
+    """Only a reply without a live login gets the "session expired" page: a live session with
+    a wrong token is still refused (CSRF), and nothing is sent."""
+    w = logged_in
+    await w.pro_writes("Bilan", "Merci de confirmer.")
+    (cid,) = await w.conversation_ids()
+    r = await w.client.post(f"/conversations/{cid}/repondre",
+                            data={"csrf": "faux", "message": "x"}, allow_redirects=False)
+    assert r.status == 403 and "Erreur 403" in await r.text()
+    r = await w.client.post(f"/api/conversations/{cid}/reply", json={"body": "x"},
+                            headers={"Authorization": "Bearer expire"})
+    assert r.status == 401
