@@ -129,3 +129,41 @@ async def test_other_refused_forms_still_get_403(logged_in: World) -> None:
     r = await w.client.post(f"/api/conversations/{cid}/reply", json={"body": "x"},
                             headers={"Authorization": "Bearer expire"})
     assert r.status == 401
+
+
+async def test_notices_are_grouped_while_unread(logged_in: World) -> None:
+    import webmail.jobs  # noqa: F401 - registers the handler
+    from mailserver import workers
+    from webmail.models import NoticeSent
+
+    w = logged_in
+
+    def notices() -> int:
+        return sum(1 for m in w.outbox_messages() if "nouveau message" in str(m["Subject"]))
+
+    for i in range(3):
+        await w.pro_writes(f"Message {i}", "texte")
+    assert await workers.run_due_jobs(w.services) >= 3
+    assert notices() == 1  # three messages, one notice
+    await w.pro_writes("Message 3", "texte")
+    await workers.run_due_jobs(w.services)
+    assert notices() == 1  # still unread, within the hour
+    # The patient reads everything: the next message is announced at once.
+    for cid in await w.conversation_ids():
+        assert (await w.client.get(f"/conversations/{cid}")).status == 200
+    await w.pro_writes("Message 4", "texte")
+    await workers.run_due_jobs(w.services)
+    assert notices() == 2
+    # Unread again, but an hour has passed since that notice: one more.
+    await w.pro_writes("Message 5", "texte")
+    await workers.run_due_jobs(w.services)
+    assert notices() == 2
+
+    async def an_hour_ago(s):  # type: ignore[no-untyped-def]
+        row = await s.get(NoticeSent, w.patient.id)
+        row.sent_at = row.sent_at - timedelta(minutes=61)
+
+    await w.services.db.write(an_hour_ago)
+    await w.pro_writes("Message 6", "texte")
+    await workers.run_due_jobs(w.services)
+    assert notices() == 3
