@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage, Message
 from email.policy import default as default_policy
+from html import unescape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
 
 __all__ = ["Attachment", "Rendered", "render_message", "part_bytes", "sanitise_html",
-           "strip_tracking", "BLOCKED_IMAGE", "parse_message"]
+           "strip_tracking", "BLOCKED_IMAGE", "parse_message", "body_text"]
 
 BLOCKED_IMAGE = "/static/image-bloquee.svg"
 
@@ -258,6 +259,20 @@ def render_message(raw: bytes, *, show_images: bool = False,
         message_id=msgids[0] if msgids else "", references=tuple(refs),
         mdn_to=_header(msg, "Disposition-Notification-To"),
         fin=_header(msg, "X-MSS-MES").upper() == "FIN")
+
+
+def body_text(raw: bytes, limit: int = 100_000) -> str:
+    """The words of a message's body, for search: the HTML part without its markup (what the
+    patient reads) and the plain-text part; at most ``limit`` characters of each."""
+    html_part, plain_part = _choose_body(parse_message(raw))
+    texts = []
+    if html_part is not None:
+        markup = _text_of(html_part)[:4 * limit]
+        texts.append(unescape(nh3.clean(markup, tags=set(), clean_content_tags={
+            "script", "style", "title", "head", "template"}))[:limit])
+    if plain_part is not None:
+        texts.append(_text_of(plain_part)[:limit])
+    return "\n".join(texts)
 
 
 def part_bytes(raw: bytes, index: int) -> tuple[Attachment, bytes] | None:

@@ -167,3 +167,26 @@ async def test_notices_are_grouped_while_unread(logged_in: World) -> None:
     await w.pro_writes("Message 6", "texte")
     await workers.run_due_jobs(w.services)
     assert notices() == 3
+
+
+async def test_search_finds_a_word_in_message_bodies(logged_in: World) -> None:
+    w = logged_in
+    await w.pro_writes("Résultats", "Votre taux de CHOLESTÉROL est normal.")
+    await w.pro_writes("Rendez-vous", "Texte", html="<p>Apportez votre <b>carte&nbsp;Vitale</b> "
+                       "et l'ordonnance.</p><script>ordonnance-cachee</script>")
+    await w.pro_writes("Autre", "Rien à voir")
+    html = await (await w.client.get("/conversations?q=cholesterol")).text()
+    assert "Résultats" in html and html.count('class="correspondant"') == 1
+    html = await (await w.client.get("/conversations?q=carte%20vitale")).text()
+    assert "Rendez-vous" in html and html.count('class="correspondant"') == 1
+    html = await (await w.client.get("/conversations?q=ordonnance-cachee")).text()
+    assert html.count('class="correspondant"') == 0
+    r = await w.client.get("/api/conversations?q=Cholest%C3%A9rol")
+    assert [c["title"] for c in (await r.json())["conversations"]] == ["Résultats"]
+    # The patient's own replies are searched too.
+    (cid,) = [c for c in await w.conversation_ids()][-1:]
+    r = await w.post(f"/conversations/{cid}/repondre", {"message": "Je viendrai jeudi matin."},
+                     csrf_from=f"/conversations/{cid}")
+    assert r.status == 303
+    html = await (await w.client.get("/conversations?q=jeudi")).text()
+    assert html.count('class="correspondant"') == 1
