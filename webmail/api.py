@@ -27,6 +27,7 @@ from webmail.app import (
 from webmail.flows import FlowError, first_check, first_finish, login, verify_otp
 from webmail.mail_views import attachment_response, conversation_view_model, uploads_of
 from webmail.mailbox import ReplyRefused, Upload
+from webmail.params import page_param, path_id
 from webmail.render import part_bytes
 from webmail.sessions import SessionInfo
 
@@ -134,13 +135,10 @@ async def api_logout(request: web.Request) -> web.StreamResponse:
 
 async def api_conversations(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
-    try:
-        page = int(request.query.get("page", "1"))
-    except ValueError:
-        page = 1
+    page = page_param(request)
     items, pages = await request.app[MAILBOX].conversations(
         account, query=request.query.get("q", "")[:100], page=page)
-    return web.json_response({"page": page, "pages": pages, "conversations": [
+    return web.json_response({"page": min(page, pages), "pages": pages, "conversations": [
         {"id": c.id, "title": c.title, "correspondent": c.correspondent, "unread": c.unread,
          "messages": c.total, "updated_at": c.updated_at.isoformat(), "closed": c.closed}
         for c in items]})
@@ -148,10 +146,7 @@ async def api_conversations(request: web.Request) -> web.StreamResponse:
 
 async def api_conversation(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
-    try:
-        cid = int(request.match_info["cid"])
-    except ValueError as exc:
-        raise web.HTTPNotFound() from exc
+    cid = path_id(request, "cid")
     show_images = request.query.get("images") == "1"
     model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images)
     out = []
@@ -200,10 +195,7 @@ async def _body_and_uploads(request: web.Request) -> tuple[dict[str, str], list[
 
 async def api_reply(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
-    try:
-        cid = int(request.match_info["cid"])
-    except ValueError as exc:
-        raise web.HTTPNotFound() from exc
+    cid = path_id(request, "cid")
     fields, uploads = await _body_and_uploads(request)
     try:
         report = await request.app[MAILBOX].reply(account, cid, fields.get("body", ""), uploads)
@@ -215,10 +207,8 @@ async def api_reply(request: web.Request) -> web.StreamResponse:
 async def api_attachment(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     mailbox = request.app[MAILBOX]
-    try:
-        cid, mid, idx = (int(request.match_info[k]) for k in ("cid", "mid", "idx"))
-    except ValueError as exc:
-        raise web.HTTPNotFound() from exc
+    cid, mid = path_id(request, "cid"), path_id(request, "mid")
+    idx = path_id(request, "idx", low=0)
     message = await mailbox.message(account, cid, mid) \
         if await mailbox.conversation(account, cid) else None
     found = part_bytes(await mailbox.read(message), idx) if message else None

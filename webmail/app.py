@@ -7,14 +7,22 @@ Requests pass three middlewares, outermost first:
 1. ``headers``: every response (errors included) gets the security headers: a CSP without
    ``unsafe-inline`` (``frame-ancestors 'none'``, ``form-action 'self'``, ``base-uri 'none'``),
    ``Referrer-Policy: no-referrer``, ``X-Content-Type-Options: nosniff``, no caching of
-   pages; HTTP errors become French pages (or JSON under ``/api/``).
+   pages, HSTS only when the request came over HTTPS (directly or from a trusted proxy
+   saying ``X-Forwarded-Proto: https``); HTTP errors become French pages (or JSON under
+   ``/api/``). A signal replaces aiohttp's ``Server`` header (which names Python and aiohttp
+   versions) by a neutral one.
 2. ``session``: the session token comes from the ``mss_session`` cookie or from
    ``Authorization: Bearer`` (API clients); the live session and its account are attached to
    the request.
 3. ``csrf``: every state-changing request must carry the session's CSRF token (form field
    ``csrf`` or header ``X-CSRF-Token``). Before login, the token is a double-submit cookie.
    Bearer-authenticated API calls and JSON logins are exempt: browsers never attach those
-   credentials on their own, which is what CSRF abuses.
+   credentials on their own, which is what CSRF abuses. So is Outlook's autodiscover POST: it
+   takes no session and changes nothing (it only describes the mail listeners).
+   A form posted after the session ended (typically a reply typed for longer than
+   ``session_idle_seconds``) cannot carry a valid token any more: routes that registered an
+   "expired" view in ``EXPIRED_VIEWS`` get it instead of a bare 403. Such a view changes
+   nothing; it gives the typed text back and asks the patient to log in again.
 
 Views live in ``auth_views.py`` (first connection, login, one-time code, reset),
 ``mail_views.py`` (conversations) and ``api.py`` (JSON for a future mobile app).
@@ -36,13 +44,14 @@ from aiohttp import web
 from mailserver.app import Services
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import NotFound
+from webmail.clientaddr import is_https
 from webmail.mailbox import Mailbox
 from webmail.mailer import Mailer
 from webmail.sessions import RateLimiter, SessionInfo, Sessions
 
 __all__ = ["make_app", "start_http", "render", "SERVICES", "SESSIONS", "LIMITER", "MAILER",
            "MAILBOX", "SESSION_COOKIE", "CSRF_COOKIE", "set_session_cookie", "CSP",
-           "current_account", "MAX_REQUEST", "see_other"]
+           "current_account", "MAX_REQUEST", "see_other", "SERVER_HEADER", "EXPIRED_VIEWS"]
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +72,16 @@ R_ATTACHMENT_CSP = web.RequestKey("attachment_csp", object)  # str
 SESSION_COOKIE = "mss_session"
 CSRF_COOKIE = "mss_csrf"
 MAX_REQUEST = 26 * 1000 * 1000
+SERVER_HEADER = "webmail"
 CSP = ("default-src 'self'; img-src 'self' data:{extra}; style-src 'self'; script-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 _HERE = Path(__file__).parent
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_CSRF_EXEMPT = frozenset({"/autodiscover/autodiscover.xml"})  # compared in lower case
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+EXPIRED_VIEWS: web.AppKey[dict[str, Handler]] = web.AppKey("expired_views")
+"""Route (canonical path) → the view answering a form posted without a live login."""
 
 ERROR_TEXT = {
     400: "La demande est incomplète ou mal formée.",
@@ -86,8 +99,10 @@ def render(request: web.Request, template: str, context: dict[str, Any] | None =
     """Render a Jinja2 template (autoescaped) with the common context."""
     env = request.app[JINJA]
     session: SessionInfo | None = request.get(R_SESSION)
+    account: AccountInfo | None = request.get(R_ACCOUNT)
     ctx = {"csrf": request.get(R_CSRF, ""), "logged_in": bool(
-        session and session.stage == "active"), "request_path": request.path}
+        session and session.stage == "active"), "request_path": request.path,
+        "my_address": account.address if account is not None else ""}
     ctx.update(context or {})
     return web.Response(text=env.get_template(template).render(**ctx), status=status,
                         content_type="text/html", charset="utf-8")
@@ -140,7 +155,8 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
-    if request.app[SERVICES].config.webmail.secure_cookies:
+    # RFC 6797 7.2: HSTS only in responses sent over HTTPS (or by a trusted TLS proxy).
+    if is_https(request, request.app[SERVICES].config.webmail.trusted_proxies):
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
     pre = request.get(R_NEW_CSRF_COOKIE)
     if pre and not response.prepared:
@@ -180,9 +196,14 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method in _SAFE_METHODS or request[R_BEARER]:
+    if request.method in _SAFE_METHODS or request[R_BEARER] \
+            or request.path.lower() in _CSRF_EXEMPT:
         return await handler(request)
     is_api = request.path.startswith("/api/")
+    resource = request.match_info.route.resource
+    expired = request.app[EXPIRED_VIEWS].get(resource.canonical) if resource else None
+    if expired is not None and request.get(R_ACCOUNT) is None and not request[R_BEARER]:
+        return await expired(request)  # no login, so nothing to forge: see the docstring
     if is_api and request[R_SESSION] is None and request.content_type == "application/json" \
             and SESSION_COOKIE not in request.cookies:
         # A JSON call without any ambient credential (API login): nothing to forge.
@@ -201,6 +222,11 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
+async def _neutral_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp would announce "Python/3.x aiohttp/3.y": no versions for scanners to match.
+    response.headers["Server"] = SERVER_HEADER
+
+
 async def _cleanup(app: web.Application) -> Any:
     yield
     # Nothing long-running is owned by the app; sessions expire lazily.
@@ -215,6 +241,7 @@ def make_app(services: Services) -> web.Application:
     app[LIMITER] = RateLimiter(services.db)
     app[MAILER] = Mailer(services.config)
     app[MAILBOX] = Mailbox(services)
+    app[EXPIRED_VIEWS] = {}
     app[JINJA] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_HERE / "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined)
@@ -229,6 +256,7 @@ def make_app(services: Services) -> web.Application:
     if importlib.util.find_spec("webmail.autoconfig") is not None:
         autoconfig = importlib.import_module("webmail.autoconfig")
         autoconfig.setup_autoconfig(app, services.config)
+    app.on_response_prepare.append(_neutral_server_header)
     app.cleanup_ctx.append(_cleanup)
     return app
 

@@ -6,10 +6,13 @@
 * Outlook POSTs an autodiscover request to ``/autodiscover/autodiscover.xml`` (2006 "outlook"
   response schema); we answer with IMAP and SMTP settings.
 
-Servers announced: IMAP with implicit TLS and with STARTTLS, SMTP submission with STARTTLS,
-at the host name of the configuration and the ports of ``[listen]`` (993 / 143 / 587 when a
-listener is not configured).  Patients have no IMAP access: their domain gets 404 and an
-autodiscover error.  Request bodies are parsed with defusedxml.
+Servers announced: only the listeners that run (``[listen]``; the runtime rewrites it with the
+ports actually bound): IMAP with implicit TLS and/or STARTTLS, SMTP submission with implicit
+TLS and/or STARTTLS, at the host name of the configuration.  A client is never sent to a port
+where nothing listens; with no IMAP or no submission listener there is nothing to configure
+(404 / autodiscover error).  Patients have no IMAP access: their domain gets 404 and an
+autodiscover error.  Request bodies are parsed with defusedxml.  The autodiscover POST is
+exempt from the webmail's CSRF check (no session, no side effect).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ _MAX_BODY = 16 * 1024
 
 
 class Endpoints:
-    """Host name and ports announced to clients."""
+    """Host name and ports announced to clients: ``None`` for a listener that does not run."""
 
     def __init__(self, config: Config) -> None:
         self.host = config.hostname
@@ -39,10 +42,25 @@ class Endpoints:
         self.imap = _port(config.listen.imap, 143)
         self.submission = _port(config.listen.submission, 587)
         self.submissions = _port(config.listen.submissions, 465)
-        self.has_submissions = bool(config.listen.submissions)
+
+    def incoming(self) -> list[tuple[int, str]]:
+        """(port, socketType) of the IMAP listeners, implicit TLS first (RFC 8314)."""
+        return [(p, t) for p, t in ((self.imaps, "SSL"), (self.imap, "STARTTLS")) if p]
+
+    def outgoing(self) -> list[tuple[int, str]]:
+        """(port, socketType) of the submission listeners, implicit TLS first (RFC 8314)."""
+        return [(p, t) for p, t in ((self.submissions, "SSL"), (self.submission, "STARTTLS"))
+                if p]
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.incoming() and self.outgoing())
 
 
-def _port(listen: str, default: int) -> int:
+def _port(listen: str, default: int) -> int | None:
+    """The port of a ``[listen]`` entry; None when the listener is not configured."""
+    if not listen:
+        return None
     _, _, port = listen.rpartition(":")
     return int(port) if port.isdigit() and int(port) > 0 else default
 
@@ -64,17 +82,14 @@ def mozilla_config(config: Config) -> bytes:
         _sub(prov, "domain", domain)
     _sub(prov, "displayName", f"MSSanté {config.domain}")
     _sub(prov, "displayShortName", "MSSanté")
-    for port, socket in ((ep.imaps, "SSL"), (ep.imap, "STARTTLS")):
+    for port, socket in ep.incoming():
         srv = _sub(prov, "incomingServer")
         srv.set("type", "imap")
         for tag, value in (("hostname", ep.host), ("port", port), ("socketType", socket),
                            ("authentication", "password-cleartext"),
                            ("username", "%EMAILADDRESS%")):
             _sub(srv, tag, value)
-    outgoing = [(ep.submission, "STARTTLS")]
-    if ep.has_submissions:
-        outgoing.insert(0, (ep.submissions, "SSL"))  # RFC 8314 prefers implicit TLS
-    for port, socket in outgoing:
+    for port, socket in ep.outgoing():
         out = _sub(prov, "outgoingServer")
         out.set("type", "smtp")
         for tag, value in (("hostname", ep.host), ("port", port), ("socketType", socket),
@@ -90,19 +105,24 @@ def autodiscover_response(config: Config, email: str) -> bytes:
     root = etree.Element("Autodiscover", nsmap={None: _AD_RESP})
     domain = email.rpartition("@")[2].lower()
     pro_domains = {config.domain, *config.extra_domains}
-    if domain not in pro_domains:
+    if domain not in pro_domains or not ep.usable:
         resp = _sub(root, "Response")
         err = _sub(resp, "Error")
         _sub(err, "ErrorCode", 600)
         _sub(err, "Message", "No mail client access for this address: patients use the "
-                             "secure webmail.")
+                             "secure webmail." if domain not in pro_domains else
+                             "No mail client access is configured on this server.")
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
     resp = etree.SubElement(root, "Response", nsmap={None: _AD_OUTLOOK})
     acct = _sub(resp, "Account")
     _sub(acct, "AccountType", "email")
     _sub(acct, "Action", "settings")
-    for kind, port, ssl, enc in (("IMAP", ep.imaps, "on", None), ("SMTP", ep.submission, "on",
-                                                                   "TLS")):
+    # One entry per protocol (the first of each, implicit TLS preferred); "Encryption TLS"
+    # is STARTTLS in the 2006a schema.
+    (imap_port, imap_socket), (smtp_port, smtp_socket) = ep.incoming()[0], ep.outgoing()[0]
+    for kind, port, ssl, enc in (
+            ("IMAP", imap_port, "on", None if imap_socket == "SSL" else "TLS"),
+            ("SMTP", smtp_port, "on", None if smtp_socket == "SSL" else "TLS")):
         proto = _sub(acct, "Protocol")
         _sub(proto, "Type", kind)
         _sub(proto, "Server", ep.host)
@@ -137,6 +157,8 @@ def setup_autoconfig(app: web.Application, config: Config) -> None:
         if email and email.rpartition("@")[2].lower() == config.patient_domain:
             raise web.HTTPNotFound(text="Pas d'accès par logiciel de messagerie pour les "
                                         "patients : utilisez la messagerie sécurisée en ligne.")
+        if not Endpoints(config).usable:
+            raise web.HTTPNotFound(text="No IMAP or submission listener on this server.")
         return web.Response(body=mozilla_config(config), content_type=xml, charset="utf-8")
 
     async def autodiscover(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ import ipaddress
 
 from aiohttp import web
 
-__all__ = ["client_address"]
+__all__ = ["client_address", "is_https"]
 
 
 def _norm(value: str) -> str:
@@ -23,9 +23,13 @@ def _norm(value: str) -> str:
         return value
 
 
-def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
+def _direct(request: web.Request) -> str:
     peer = request.transport.get_extra_info("peername") if request.transport else None
-    direct = _norm(str(peer[0])) if isinstance(peer, tuple) and peer else (request.remote or "")
+    return _norm(str(peer[0])) if isinstance(peer, tuple) and peer else (request.remote or "")
+
+
+def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> str:
+    direct = _direct(request)
     trusted = {_norm(p) for p in trusted_proxies}
     if not direct:
         return "unknown"
@@ -36,3 +40,14 @@ def client_address(request: web.Request, trusted_proxies: tuple[str, ...]) -> st
         if hop not in trusted:
             return hop
     return direct
+
+
+def is_https(request: web.Request, trusted_proxies: tuple[str, ...]) -> bool:
+    """True if the client reached us over HTTPS: TLS on this connection, or a trusted proxy
+    that says so in ``X-Forwarded-Proto`` (its last value: the one the proxy itself set)."""
+    if request.transport is not None and request.transport.get_extra_info("sslcontext"):
+        return True
+    if _direct(request) not in {_norm(p) for p in trusted_proxies}:
+        return False
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1]
+    return proto.strip().lower() == "https"

@@ -28,7 +28,7 @@ from mailserver.store.models import Account
 from webmail.mailer import PersonalMail
 from webmail.models import ResetToken, VitaleCard
 from webmail.passwords import identifier_problems, password_problems
-from webmail.sessions import SessionInfo, digest
+from webmail.sessions import RateLimiter, SessionInfo, digest
 
 __all__ = ["FlowError", "normalise_nir", "check_vitale", "first_check", "first_finish",
            "login", "verify_otp", "request_reset", "reset_password", "reset_account",
@@ -103,12 +103,12 @@ async def first_check(app: web.Application, client: str, code: str, nir: str,
 
     services, limiter = app[SERVICES], app[LIMITER]
     if await limiter.blocked("first-client", client):
-        raise FlowError([_too_many()], 429)
+        raise FlowError([_too_many(limiter, "first-client")], 429)
     ins = normalise_nir(nir)
     serial = check_vitale(vitale)
     account = await services.directory.by_ins(ins)
     if account is not None and await limiter.blocked("first-account", str(account.id)):
-        raise FlowError([_too_many()], 429)
+        raise FlowError([_too_many(limiter, "first-account")], 429)
     ok = (account is not None and account.is_patient
           and await services.directory.check_provisional_code(account.id, code))
     if not ok or account is None:
@@ -177,8 +177,19 @@ async def first_finish(app: web.Application, account_id: int, *, identifier: str
     return ident
 
 
-def _too_many() -> str:
-    return "Trop de tentatives. Patientez avant de réessayer (environ une heure au plus)."
+def duration_fr(delay: timedelta) -> str:
+    """A lockout duration in words: "15 minutes", "une heure", "2 heures"."""
+    minutes = max(1, round(delay.total_seconds() / 60))
+    if minutes % 60:
+        return "une minute" if minutes == 1 else f"{minutes} minutes"
+    hours = minutes // 60
+    return "une heure" if hours == 1 else f"{hours} heures"
+
+
+def _too_many(limiter: RateLimiter, *purposes: str) -> str:
+    """The lockout notice, with the longest lock of ``purposes`` as configured."""
+    lock = max(limiter.limits[p].lock for p in purposes)
+    return f"Trop de tentatives. Patientez avant de réessayer ({duration_fr(lock)} au plus)."
 
 
 async def login(app: web.Application, client: str, identifier: str, password: str
@@ -190,7 +201,7 @@ async def login(app: web.Application, client: str, identifier: str, password: st
     ident = identifier.strip().lower()
     if await limiter.blocked("login-client", client) or (
             ident and await limiter.blocked("login-account", ident)):
-        raise FlowError([_too_many()], 429)
+        raise FlowError([_too_many(limiter, "login-client", "login-account")], 429)
     try:
         account = await services.directory.authenticate(ident, password, client=client,
                                                         allow_patients=True)
@@ -236,7 +247,7 @@ async def verify_otp(app: web.Application, session: SessionInfo, code: str) -> S
     subject = str(session.account_id)
     if await limiter.blocked("otp-account", subject):
         await sessions.destroy(session.token)
-        raise FlowError([_too_many()], 429, restart=True)
+        raise FlowError([_too_many(limiter, "otp-account")], 429, restart=True)
     result = await sessions.check_otp(session, re.sub(r"\s", "", code))
     if result is None:
         raise FlowError(["Ce code a expiré ou a été trop souvent mal saisi. Connectez-vous "
@@ -256,7 +267,7 @@ async def request_reset(app: web.Application, client: str, identifier: str,
 
     services, limiter = app[SERVICES], app[LIMITER]
     if await limiter.fail("reset-client", client):
-        raise FlowError([_too_many()], 429)
+        raise FlowError([_too_many(limiter, "reset-client")], 429)
     account = await services.directory.by_login(identifier)
     if account is None:
         try:

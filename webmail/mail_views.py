@@ -9,18 +9,20 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from mailserver.directory.service import AccountInfo
-from webmail.app import MAILBOX, R_ATTACHMENT_CSP, R_SHOW_IMAGES, current_account, render, see_other
+from webmail.app import (
+    EXPIRED_VIEWS,
+    MAILBOX,
+    R_ATTACHMENT_CSP,
+    R_SHOW_IMAGES,
+    current_account,
+    render,
+    see_other,
+)
 from webmail.mailbox import Mailbox, ReplyRefused, StoredMessage, Upload, display_title
+from webmail.params import page_param, path_id
 from webmail.render import render_message
 
 __all__ = ["setup", "uploads_of", "conversation_view_model", "attachment_response"]
-
-
-def _int(value: str, default: int = 1) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        return default
 
 
 def uploads_of(form: MultiDictProxy[Any], name: str = "fichiers") -> list[Upload]:
@@ -38,7 +40,7 @@ async def conversations(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     mailbox = request.app[MAILBOX]
     query = request.query.get("q", "")[:100]
-    page = _int(request.query.get("page", "1"))
+    page = page_param(request)
     items, pages = await mailbox.conversations(account, query=query, page=page)
     page = min(max(1, page), pages)
     pharmacies = await mailbox.pharmacies(account)
@@ -83,7 +85,7 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
 
 async def conversation(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
-    cid = _int(request.match_info["cid"], -1)
+    cid = path_id(request, "cid")
     show_images = request.query.get("images") == "1"
     request[R_SHOW_IMAGES] = show_images
     model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images)
@@ -94,7 +96,7 @@ async def conversation(request: web.Request) -> web.StreamResponse:
 
 async def reply(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
-    cid = _int(request.match_info["cid"], -1)
+    cid = path_id(request, "cid")
     form = await request.post()
     body = str(form.get("message", ""))
     try:
@@ -106,7 +108,17 @@ async def reply(request: web.Request) -> web.StreamResponse:
         model.update({"show_images": False, "errors": [exc.text], "sent": False,
                       "draft": body})
         return render(request, "conversation.html", model, status=exc.status)
-    return see_other(f"/conversations/{cid}?envoye=1#reponse")
+    return see_other(f"/conversations/{cid}?envoye=1#confirmation")
+
+
+async def reply_expired(request: web.Request) -> web.StreamResponse:
+    """A reply posted after the session ended: nothing is sent; the typed text comes back
+    with a request to log in again (app.js then restores it in the conversation's form)."""
+    cid = path_id(request, "cid")
+    form = await request.post()
+    return render(request, "reponse_non_envoyee.html", {
+        "cid": cid, "draft": str(form.get("message", "")),
+        "had_files": bool(uploads_of(form))}, status=403)
 
 
 def attachment_response(data: bytes, filename: str, content_type: str, inline: bool
@@ -130,9 +142,9 @@ def attachment_response(data: bytes, filename: str, content_type: str, inline: b
 async def attachment(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     mailbox = request.app[MAILBOX]
-    cid = _int(request.match_info["cid"], -1)
-    mid = _int(request.match_info["mid"], -1)
-    idx = _int(request.match_info["idx"], -1)
+    cid = path_id(request, "cid")
+    mid = path_id(request, "mid")
+    idx = path_id(request, "idx", low=0)
     if await mailbox.conversation(account, cid) is None:
         raise web.HTTPNotFound()
     message = await mailbox.message(account, cid, mid)
@@ -176,7 +188,7 @@ async def new_message_post(request: web.Request) -> web.StreamResponse:
         return render(request, "new_message.html", {"pharmacies": pharmacies,
                                                     "errors": [exc.text], "form": values},
                       status=exc.status)
-    return see_other("/conversations?envoye=1")
+    return see_other("/conversations?envoye=1#confirmation")
 
 
 def setup(app: web.Application) -> None:
@@ -184,6 +196,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/conversations", conversations)
     r.add_get("/conversations/{cid}", conversation)
     r.add_post("/conversations/{cid}/repondre", reply)
+    app[EXPIRED_VIEWS]["/conversations/{cid}/repondre"] = reply_expired
     r.add_get("/conversations/{cid}/messages/{mid}/pieces/{idx}", attachment)
     r.add_get("/nouveau-message", new_message_get)
     r.add_post("/nouveau-message", new_message_post)

@@ -33,16 +33,19 @@ from mailserver.smtp.mdn import build_read_receipt
 from mailserver.store.conversations import ConversationInfo
 from mailserver.store.models import Folder, Message
 from webmail.models import MdnSent
-from webmail.render import Rendered, parse_message, render_message
+from webmail.render import Rendered, body_text, parse_message, render_message
 
 __all__ = ["Mailbox", "ConversationSummary", "StoredMessage", "Upload", "REASON_FR",
-           "PER_PAGE", "MAX_UPLOAD_TOTAL", "MAX_UPLOADS", "ReplyRefused"]
+           "PER_PAGE", "MAX_UPLOAD_TOTAL", "MAX_UPLOADS", "ReplyRefused",
+           "BODY_SEARCH_MESSAGES"]
 
 log = logging.getLogger(__name__)
 
 PER_PAGE = 20
 MAX_UPLOAD_TOTAL = 20 * 1000 * 1000
 MAX_UPLOADS = 10
+BODY_SEARCH_MESSAGES = 200
+"""Search reads the bodies of the patient's most recent messages only (decrypting is the cost)."""
 _FOLDERS = ("INBOX", "Sent")
 
 REASON_FR: dict[Reason, str] = {
@@ -167,6 +170,7 @@ class Mailbox:
         for cid, row in await self._rows(account.id):
             if cid is not None:
                 by_conv.setdefault(cid, []).append(row)
+        body_hits = await self.body_matches(account, query) if query else set()
         out = []
         for conv in convs:
             rows = by_conv.get(conv.id, [])
@@ -180,12 +184,28 @@ class Mailbox:
                 conv.id, display_title(title), await self.correspondent(conv),
                 sum(1 for r in rows if r.folder == "INBOX" and not r.seen), len(rows),
                 _utc(conv.updated_at), conv.closed)
-            if query and _fold(query) not in _fold(f"{summary.title} {summary.correspondent}"):
+            if query and conv.id not in body_hits \
+                    and _fold(query) not in _fold(f"{summary.title} {summary.correspondent}"):
                 continue
             out.append(summary)
         pages = max(1, -(-len(out) // PER_PAGE))
         page = min(max(1, page), pages)
         return out[(page - 1) * PER_PAGE: page * PER_PAGE], pages
+
+    async def body_matches(self, account: AccountInfo, query: str) -> set[int]:
+        """Ids of the conversations where a message body contains ``query`` (case and
+        accents folded), among the patient's :data:`BODY_SEARCH_MESSAGES` most recent
+        messages. Bodies are decrypted for this search only; nothing is kept or indexed."""
+        needle = " ".join(_fold(query).split())
+        if not needle:
+            return set()
+        hits: set[int] = set()
+        for cid, m in reversed((await self._rows(account.id))[-BODY_SEARCH_MESSAGES:]):
+            if cid is None or cid in hits:
+                continue
+            if needle in " ".join(_fold(body_text(await self.read(m))).split()):
+                hits.add(cid)
+        return hits
 
     async def _raw_subject(self, message_id: int) -> str:
         """The subject read from the message itself (8-bit headers decoded as UTF-8)."""

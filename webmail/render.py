@@ -11,6 +11,9 @@ Theory of operation
 * Remote images are privacy leaks (read tracking): their ``src`` is replaced by a local
   placeholder unless the patient asked to show them. ``cid:`` images (RFC 2392) point to the
   message's own parts, served by the webmail.
+* An image left without ``src`` (a refused URL, an unknown ``cid:``) is dropped: it would show
+  nothing but a broken icon and, without ``alt``, is an accessibility failure (axe
+  ``image-alt``); an image without ``alt`` gets ``alt=""``.
 * Links keep their target but lose known tracking parameters (``utm_*``, ``fbclid``...); the
   page shows each link's target next to it (CSS), and links open with ``rel=noreferrer``.
 * Attachments are every leaf part that is not the displayed body (nor its text alternative);
@@ -28,12 +31,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage, Message
 from email.policy import default as default_policy
+from html import unescape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
 
 __all__ = ["Attachment", "Rendered", "render_message", "part_bytes", "sanitise_html",
-           "strip_tracking", "BLOCKED_IMAGE", "parse_message"]
+           "strip_tracking", "BLOCKED_IMAGE", "parse_message", "body_text"]
 
 BLOCKED_IMAGE = "/static/image-bloquee.svg"
 
@@ -108,7 +112,26 @@ def sanitise_html(html: str, *, show_images: bool = False,
         link_rel="noopener noreferrer nofollow", strip_comments=True,
         clean_content_tags={"script", "style", "title", "head", "template", "textarea",
                             "iframe", "object", "embed", "noscript", "svg", "math"})
-    return safe, blocked
+    return _fix_images(safe), blocked
+
+
+# nh3's serialiser quotes every attribute value with '"' and escapes '"', '<' and '>' inside.
+_IMG = re.compile(r'<img(?:\s+[\w:-]+(?:="[^"]*")?)*\s*/?>', re.IGNORECASE)
+_HAS_SRC = re.compile(r'\ssrc="', re.IGNORECASE)
+_HAS_ALT = re.compile(r'\salt="', re.IGNORECASE)
+
+
+def _fix_images(safe: str) -> str:
+    """Drop images without ``src``; give ``alt=""`` to images without ``alt``."""
+    def fix(m: re.Match[str]) -> str:
+        tag = m.group(0)
+        if not _HAS_SRC.search(tag):
+            return ""
+        if not _HAS_ALT.search(tag):
+            return '<img alt=""' + tag[4:]
+        return tag
+
+    return _IMG.sub(fix, safe)
 
 
 @dataclass(frozen=True)
@@ -236,6 +259,20 @@ def render_message(raw: bytes, *, show_images: bool = False,
         message_id=msgids[0] if msgids else "", references=tuple(refs),
         mdn_to=_header(msg, "Disposition-Notification-To"),
         fin=_header(msg, "X-MSS-MES").upper() == "FIN")
+
+
+def body_text(raw: bytes, limit: int = 100_000) -> str:
+    """The words of a message's body, for search: the HTML part without its markup (what the
+    patient reads) and the plain-text part; at most ``limit`` characters of each."""
+    html_part, plain_part = _choose_body(parse_message(raw))
+    texts = []
+    if html_part is not None:
+        markup = _text_of(html_part)[:4 * limit]
+        texts.append(unescape(nh3.clean(markup, tags=set(), clean_content_tags={
+            "script", "style", "title", "head", "template"}))[:limit])
+    if plain_part is not None:
+        texts.append(_text_of(plain_part)[:limit])
+    return "\n".join(texts)
 
 
 def part_bytes(raw: bytes, index: int) -> tuple[Attachment, bytes] | None:

@@ -2,7 +2,8 @@
 Playwright), against the real server on ephemeral ports:
 
 first connection → login with the emailed code → read a message a professional sent over SMTP
-→ reply with an attachment → the professional fetches the reply over IMAP.
+→ reply with an attachment → a reply posted after the session expired is given back and sent
+after a new login → the professional fetches the replies over IMAP.
 
 Screenshots of every step (desktop and phone widths) go to ``$ARTIFACTS_DIR`` (default
 ``<repo>/artifacts/<test name>/``). axe-core (``npm install`` in ``tests/e2e``) checks the main
@@ -123,7 +124,11 @@ def _pro_sends(port: int, ctx: ssl.SSLContext, sender: str, to: str) -> str:
         'Le compte rendu est joint.</p><p><img src="https://tracker.example/p.gif" '
         'alt="logo du laboratoire"></p><p>Dr Martin – <a href="https://labo.example/'
         '?utm_source=mail&amp;page=infos">informations</a></p>'
-        "<script>alert('xss')</script>", subtype="html")
+        "<script>alert('xss')</script>"
+        # Wide content must scroll inside the message, not widen a phone's page; an image
+        # whose cid: part is missing is dropped by the sanitiser (axe image-alt).
+        "<pre>" + "valeur;" * 60 + "</pre><table><tr>" + "<td>colonne_large</td>" * 30
+        + '</tr></table><img src="cid:absente@labo">', subtype="html")
     msg.add_attachment(b"%PDF-1.4 compte rendu", maintype="application", subtype="pdf",
                        filename="compte-rendu.pdf")
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
@@ -154,6 +159,20 @@ def _imap_fetch_all(port: int, ctx: ssl.SSLContext, user: str) -> list[EmailMess
             imap.shutdown()
         except OSError:
             pass
+
+
+async def _expire_sessions(services: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from webmail.models import WebSession
+
+    async def op(s: Any) -> None:
+        await s.execute(update(WebSession).values(
+            last_seen=datetime.now(UTC) - timedelta(hours=2)))
+
+    await services.db.write(op)
 
 
 async def _shots(page: Page, folder: Path, name: str) -> None:
@@ -244,8 +263,14 @@ async def test_patient_journey(server: Runtime, services: Services, config: Conf
             html = await page.content()
             assert "tracker.example" not in html and "alert('xss')" not in html
             assert "compte-rendu.pdf" in html
+            assert patient.address in await page.get_by_role("banner").inner_text()
             await _axe(page, "conversation", axe_report)
             await _shots(page, artifacts, "06-conversation")
+            await page.set_viewport_size({"width": 360, "height": 740})
+            widths = await page.evaluate(
+                "[document.documentElement.scrollWidth, window.innerWidth]")
+            assert widths[0] <= widths[1], widths  # no horizontal scrolling of the page
+            await page.set_viewport_size({"width": 1280, "height": 900})
 
             # 5. Reply with an attachment.
             await page.get_by_label("Votre message").fill("Merci docteur, bien reçu.")
@@ -254,12 +279,36 @@ async def test_patient_journey(server: Runtime, services: Services, config: Conf
                 "buffer": b"%PDF-1.4 scan du patient"}])
             await page.get_by_role("button", name="Envoyer la réponse").click()
             await page.get_by_text("Votre réponse a été envoyée.").wait_for()
+            assert await page.evaluate("document.activeElement.id") == "confirmation"
             await _axe(page, "conversation-apres-reponse", axe_report)
             await _shots(page, artifacts, "07-reponse-envoyee")
+
+            # 6. A reply typed while the session expired is given back, then sent.
+            await _expire_sessions(services)
+            await page.get_by_label("Votre message").fill("Une question sur le dosage.")
+            await page.get_by_role("button", name="Envoyer la réponse").click()
+            await page.get_by_text("Votre session a expiré").first.wait_for()
+            assert "Une question sur le dosage." in await page.get_by_label(
+                "Votre réponse (non envoyée)").input_value()
+            await _axe(page, "reponse-non-envoyee", axe_report)
+            await _shots(page, artifacts, "08-session-expiree")
+            await page.get_by_role("link", name="Me reconnecter").click()
+            await page.get_by_label("Identifiant").fill(LOGIN)
+            await page.get_by_label("Mot de passe").fill(SECRET)
+            await page.get_by_role("button", name="Se connecter").click()
+            await page.wait_for_url(re.compile(r".*/connexion/code$"))
+            await page.get_by_label("Code reçu par courriel").fill(_outbox_code(outbox))
+            await page.get_by_role("button", name="Valider").click()
+            await page.wait_for_url(re.compile(r".*/conversations$"))
+            await page.get_by_role("link", name="la reprendre et l'envoyer").click()
+            assert await page.get_by_label("Votre message").input_value() == \
+                "Une question sur le dosage."
+            await page.get_by_role("button", name="Envoyer la réponse").click()
+            await page.get_by_text("Votre réponse a été envoyée.").wait_for()
         finally:
             await browser.close()
 
-    # 6. The professional fetches the reply (and the read receipt) over IMAP.
+    # 7. The professional fetches the replies (and the read receipt) over IMAP.
     if "imap" in server.ports:
         inbox = await asyncio.to_thread(_imap_fetch_all, server.ports["imap"][1], client_tls,
                                         pro.address)
@@ -274,8 +323,10 @@ async def test_patient_journey(server: Runtime, services: Services, config: Conf
                 and b"displayed" in m.as_bytes()]
     (artifacts / "inbox.txt").write_text(repr([
         (str(m["From"]), str(m["Subject"]), m.get_content_type()) for m in inbox]))
-    assert len(replies) == 1 and len(receipts) == 1
-    reply = replies[0]
+    assert len(replies) == 2 and len(receipts) == 1
+    assert any("dosage" in m.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+               for m in replies)
+    reply = next(m for m in replies if list(m.iter_attachments()))
     assert patient.address in str(reply["From"])
     assert reply["In-Reply-To"] == msgid
     assert msgid in str(reply["References"])

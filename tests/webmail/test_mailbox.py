@@ -123,7 +123,7 @@ async def test_xss_corpus_never_survives(logged_in: World) -> None:
     cid = (await w.conversation_ids())[0]
     for path in (f"/conversations/{cid}", f"/conversations/{cid}?images=1"):
         html = await (await w.client.get(path)).text()
-        body = html.split('<div class="corps html">', 1)[1].split("</article>", 1)[0]
+        body = html.split('<div class="corps html" tabindex="0">', 1)[1].split("</article>", 1)[0]
         assert "début" in body and "fin" in body
         assert not _DANGER.search(body), _DANGER.search(body)
     data = await (await w.client.get(f"/api/conversations/{cid}")).json()

@@ -49,6 +49,37 @@ def test_sanitised_html_has_no_active_content(parts: list[str]) -> None:
         assert not _active(safe), safe
 
 
+_IMG_FRAGMENTS = st.sampled_from([
+    "<img>", "<img src='javascript:alert(1)'>", "<img src='cid:inconnu'>", "<img alt='x'>",
+    "<img src='https://t.example/p.gif'>", "<img src='data:image/png;base64,AAAA'>",
+    "<img src='cid:logo' alt='Logo'>", "<img title='a>b' src='x'>", "<p>", "texte", "\"",
+    "<img src=\"data:image/svg+xml,<svg>\">",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_IMG_FRAGMENTS, max_size=20))
+def test_every_image_left_has_src_and_alt(parts: list[str]) -> None:
+    """Issue 9 item 26: an <img> stripped of its src is dropped (axe image-alt, critical)."""
+    import lxml.html
+
+    for show in (False, True):
+        safe, _ = sanitise_html("".join(parts), show_images=show,
+                                cid_url=lambda c: "/conversations/1/messages/2/pieces/3"
+                                if c == "logo" else None)
+        if not safe.strip():
+            continue
+        root = lxml.html.fragment_fromstring(safe, create_parent="div")
+        for img in root.iter("img"):
+            assert img.get("src") and img.get("alt") is not None, safe
+
+
+def test_image_without_src_is_dropped_and_alt_is_kept() -> None:
+    safe, _ = sanitise_html("<p>a<img src='javascript:x'>b<img src='cid:x'>"
+                            "<img src='data:image/png;base64,AAAA' alt='Courbe'></p>")
+    assert safe == '<p>ab<img src="data:image/png;base64,AAAA" alt="Courbe"></p>'
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000))
 def test_render_never_raises_on_garbage(raw: bytes) -> None:
