@@ -25,7 +25,7 @@ import enum
 from dataclasses import dataclass, field
 
 __all__ = ["Kind", "Reason", "Party", "ConversationFacts", "Facts", "Decision", "decide",
-           "PATIENT_MAX_SIZE", "REASON_TEXT"]
+           "PATIENT_MAX_SIZE", "REASON_TEXT", "Closing", "closing", "FIN_SUBJECT"]
 
 PATIENT_MAX_SIZE = 25 * 1000 * 1000
 """The national limit is "25 Mo"; we read it as 25 * 10^6 bytes, the stricter reading."""
@@ -71,6 +71,34 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.NOT_A_PARTICIPANT: "recipient is not a participant of this conversation",
     Reason.TOO_LARGE: "message exceeds the 25 MB limit for patients",
 }
+
+
+class Closing(enum.Enum):
+    """What a professional's message to a patient closes (rule 4)."""
+
+    NONE = "none"
+    CONVERSATION = "conversation"
+    """``X-MSS-MES: FIN``: the conversation the message belongs to."""
+    ALL_WITH_SENDER = "all-with-sender"
+    """A subject of exactly ``[FIN]``: every thread of the patient with that professional."""
+
+
+FIN_SUBJECT = "[FIN]"
+"""The national convention is a subject of "only the 5 characters [FIN]" (ANS/CNAM FAQ,
+../shared/domain/README.md §3). A subject that merely starts with ``[FIN]`` closes nothing."""
+
+
+def closing(subject: str, fin_header: bool = False) -> Closing:
+    """Whether a professional's message closes the patient's replies, and how far.
+
+    The one rule every path uses: delivery (which closes) and the webmail (which shows a bare
+    ``[FIN]`` as "Fin des échanges"). Surrounding white space and letter case are ignored.
+    """
+    if " ".join(subject.split()).upper() == FIN_SUBJECT:
+        return Closing.ALL_WITH_SENDER
+    if fin_header:
+        return Closing.CONVERSATION
+    return Closing.NONE
 
 
 @dataclass(frozen=True)
