@@ -215,7 +215,9 @@ class Delivery:
             if info is None:
                 return Party(addr, Kind.UNKNOWN_LOCAL)
             kind = Kind.PATIENT if info.is_patient else Kind.PROFESSIONAL
-            return Party(addr, kind, info.status, info.bal_type)
+            # Read from the database each time: another process may have shredded it.
+            shredded = await self.store.keys.is_destroyed(info.id)
+            return Party(addr, kind, info.status, info.bal_type, shredded)
         if self.trust.is_trusted_domain(domain):
             kind = (Kind.REMOTE_PATIENT if domain.startswith("patient.")
                     else Kind.REMOTE_PROFESSIONAL)
@@ -224,7 +226,8 @@ class Delivery:
 
     async def party_of(self, account: AccountInfo) -> Party:
         kind = Kind.PATIENT if account.is_patient else Kind.PROFESSIONAL
-        return Party(account.address, kind, account.status, account.bal_type)
+        return Party(account.address, kind, account.status, account.bal_type,
+                     await self.store.keys.is_destroyed(account.id))
 
     async def _patient_facts(self, sender: Party, refs: Sequence[str],
                              conversation_id: int | None) -> Facts:

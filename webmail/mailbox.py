@@ -61,6 +61,7 @@ REASON_FR: dict[Reason, str] = {
                                 "plus y répondre.",
     Reason.NOT_A_PARTICIPANT: "Ce destinataire ne participe pas à cette conversation.",
     Reason.TOO_LARGE: "Le message dépasse la taille maximale (25 Mo).",
+    Reason.MAILBOX_SHREDDED: "La messagerie de ce destinataire a été supprimée.",
 }
 
 
