@@ -11,6 +11,12 @@ the declared type):
 - anything else (PDF, image, other zip...) is classified from its content (source "content"): PDF
   text, filename and the message subject.
 
+Before anything is filed it must be what it claims to be: every zip (XDM or not, by content,
+declared type or ``.zip`` name) passes the archive limits of `check_archive` (bombs, nested
+archives, member count, truncation); a document declared or named PDF must open with pypdf,
+JPEG/PNG must carry their magic number, XML (CDA included) must parse. Otherwise the document
+carries a refusal (TYPE_MISMATCH or the archive reason) and is not filed.
+
 The PDF rendering that usually travels next to an `IHE_XDM.ZIP` is yielded as its own document
 (source "content") unless it is byte-identical to a document of the archive, in which case it is
 dropped: matching a rendering to its CDA is not reliable, so near-duplicates are left to the bridge.
@@ -30,12 +36,16 @@ from attachments.labels import Classification, Label, classify
 from attachments.limits import Limits, Reason, Refusal
 from attachments.mime import MessageFacts, Part, extract, sanitise_filename
 from attachments.model import Author, Code, PatientId
-from attachments.pdftext import is_pdf, pdf_text
-from attachments.xdm import XdmDocument, looks_like_xdm, read_xdm
+from attachments.pdftext import is_pdf, pdf_opens, pdf_text
+from attachments.safexml import parse_xml
+from attachments.xdm import XdmDocument, check_archive, looks_like_xdm, read_xdm
 
 __all__ = ["Analysis", "Document", "DocumentSource", "analyse", "analyse_message"]
 
 _ZIP_TYPES = {"application/zip", "application/x-zip-compressed", "application/x-zip"}
+_XML_TYPES = {"text/xml", "application/xml", "application/hl7-v3+xml"}
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 class DocumentSource(enum.Enum):
@@ -99,15 +109,41 @@ class Analysis:
 def _sniff_type(content: bytes, declared: str) -> str:
     if is_pdf(content):
         return "application/pdf"
-    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+    if content.startswith(_PNG_MAGIC):
         return "image/png"
-    if content.startswith(b"\xff\xd8\xff"):
+    if content.startswith(_JPEG_MAGIC):
         return "image/jpeg"
     if content.startswith(b"PK\x03\x04"):
         return "application/zip"
     if is_cda(content):
         return "text/xml"
     return declared
+
+
+def _type_refusal(content: bytes, mime_type: str, filename: str, limits: Limits
+                  ) -> Refusal | None:
+    """Refuse a document that is not what its type or file name says (see module docstring)."""
+    name = filename.casefold()
+    if mime_type == "application/pdf" or name.endswith(".pdf"):
+        ok = pdf_opens(content, limits)
+        what = "a PDF"
+    elif mime_type == "image/png" or name.endswith(".png"):
+        ok, what = content.startswith(_PNG_MAGIC), "a PNG image"
+    elif mime_type == "image/jpeg" or name.endswith((".jpg", ".jpeg")):
+        ok, what = content.startswith(_JPEG_MAGIC), "a JPEG image"
+    elif mime_type in _XML_TYPES or name.endswith(".xml"):
+        parsed = parse_xml(content, limits)
+        if isinstance(parsed, Refusal):
+            return parsed if parsed.reason is not Reason.XML_MALFORMED else Refusal(
+                Reason.TYPE_MISMATCH, "declared XML does not parse")
+        return None
+    else:
+        return None
+    return None if ok else Refusal(Reason.TYPE_MISMATCH, f"content is not {what}")
+
+
+def _claims_archive(mime_type: str, filename: str) -> bool:
+    return mime_type in _ZIP_TYPES or filename.casefold().endswith(".zip")
 
 
 def _classified(c: Classification, source: DocumentSource, part: Part, mime_type: str) -> Document:
@@ -149,6 +185,10 @@ def _xdm_document(doc: XdmDocument, part: Part, subject: str, limits: Limits) ->
         parsed = parse_cda(doc.content, limits)
         header = parsed if isinstance(parsed, CdaHeader) else None
     refusal = doc.refusal
+    member = doc.member or entry.uri or entry.entry_id
+    mime_type = entry.mime_type or _sniff_type(doc.content, "application/octet-stream")
+    if refusal is None and doc.content:
+        refusal = _type_refusal(doc.content, mime_type, posixpath.basename(member or ""), limits)
     ins = entry.patient_id if entry.patient_id and entry.patient_id.is_ins else None
     if header is not None and header.patient_ins is not None:
         if ins is not None and ins.value != header.patient_ins.value and refusal is None:
@@ -156,7 +196,6 @@ def _xdm_document(doc: XdmDocument, part: Part, subject: str, limits: Limits) ->
         ins = ins or header.patient_ins
     type_code = entry.type_code or (header.code if header else None)
     title = entry.title or (header.title if header else None)
-    member = doc.member or entry.uri or entry.entry_id
     filename, _ = sanitise_filename(posixpath.basename(member or ""), entry.mime_type or "", "x")
     confidentiality = tuple(c.code for c in entry.confidentiality)
     if not confidentiality and header is not None and header.confidentiality:
@@ -175,7 +214,7 @@ def _xdm_document(doc: XdmDocument, part: Part, subject: str, limits: Limits) ->
         classification_reason=result.reason,
         source=DocumentSource.XDM,
         filename=filename,
-        mime_type=entry.mime_type or _sniff_type(doc.content, "application/octet-stream"),
+        mime_type=mime_type,
         content=doc.content,
         sha256=doc.sha256,
         part_path=f"{part.path}/{member}",
@@ -198,6 +237,9 @@ def _xdm_document(doc: XdmDocument, part: Part, subject: str, limits: Limits) ->
 
 
 def _plain_document(part: Part, mime_type: str, subject: str, limits: Limits) -> Document:
+    refusal = _type_refusal(part.content, mime_type, part.filename, limits)
+    if refusal is not None:
+        return _refused_part(part, mime_type, refusal)
     if mime_type == "text/xml" and is_cda(part.content):
         header = parse_cda(part.content, limits)
         if isinstance(header, Refusal):
@@ -243,6 +285,11 @@ def analyse_message(raw_message: bytes, limits: Limits = Limits()) -> Analysis: 
     other_docs: list[Document] = []
     for part in extraction.parts:
         mime_type = _sniff_type(part.content, part.content_type)
+        if _claims_archive(mime_type, part.filename):
+            archive_refusal = check_archive(part.content, limits)
+            if archive_refusal is not None:
+                other_docs.append(_refused_part(part, mime_type, archive_refusal))
+                continue
         if mime_type in _ZIP_TYPES and looks_like_xdm(part.content):
             result = read_xdm(part.content, limits)
             if result.refusal is not None:

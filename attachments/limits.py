@@ -94,6 +94,9 @@ class Reason(enum.Enum):
     HASH_MISMATCH = "hash_mismatch"
     SIZE_MISMATCH = "size_mismatch"
     INS_MISMATCH = "ins_mismatch"
+    TYPE_MISMATCH = "type_mismatch"
+    """The content is not what its declared type or file name says (a PDF pypdf cannot open,
+    an image without its magic number, XML that does not parse)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,33 @@ import time
 
 from attachments.limits import Limits
 
-__all__ = ["is_pdf", "pdf_text"]
+__all__ = ["is_pdf", "pdf_opens", "pdf_text"]
 
 
 def is_pdf(data: bytes) -> bool:
     """PDF magic number within the first 1 KiB (ISO 32000-1 7.5.2 tolerates leading bytes)."""
     return b"%PDF-" in data[:1024]
+
+
+def pdf_opens(data: bytes, limits: Limits = Limits()) -> bool:  # noqa: B008 - frozen default
+    """Whether pypdf reads the document as a PDF with at least one page (never raises).
+
+    Bytes merely named ``.pdf``, or a ``%PDF-`` header on garbage, are not a PDF.
+    """
+    if len(data) > limits.max_pdf_bytes or not is_pdf(data):
+        return False
+    pypdf_logger = logging.getLogger("pypdf")
+    previous = pypdf_logger.level
+    pypdf_logger.setLevel(logging.ERROR)
+    try:
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        return reader.is_encrypted or len(reader.pages) > 0
+    except Exception:  # noqa: BLE001 - pypdf raises many types (and RecursionError)
+        return False
+    finally:
+        pypdf_logger.setLevel(previous)
 
 
 def pdf_text(data: bytes, limits: Limits = Limits()) -> str:  # noqa: B008 - frozen default

@@ -215,6 +215,36 @@ def _refused(entry: DocumentEntry, member: str | None, refusal: Refusal) -> XdmD
     )
 
 
+def check_archive(data: bytes, limits: Limits = Limits()) -> Refusal | None:  # noqa: B008
+    """Apply the archive limits to any zip, XDM or not, before anything of it is filed.
+
+    The directory checks of `read_xdm` (member count, declared sizes and ratio, unsafe or
+    duplicate names, archive names, encryption), then every member inflated in bounded chunks
+    counting real bytes (headers can lie); a member that is itself an archive is refused.
+
+    Returns:
+        None for an archive within the limits, else the `Refusal`. Never raises for bad input.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - truncated or crafted: zipfile raises assorted errors
+        return Refusal(Reason.NOT_A_ZIP, "not a readable zip archive")
+    with zf:
+        reader = _Reader(zf, limits)
+        try:
+            reader.check_directory()
+            for info in zf.infolist():
+                if info.is_dir():
+                    continue
+                if reader.read(info).startswith(_ARCHIVE_MAGIC):
+                    raise _Refused(Refusal(Reason.NESTED_ARCHIVE, "member is itself an archive"))
+        except _Refused as refused:
+            return refused.refusal
+        except Exception as exc:  # noqa: BLE001 - last line of defence for crafted archives
+            return Refusal(Reason.CORRUPT_ARCHIVE, f"unreadable archive ({type(exc).__name__})")
+    return None
+
+
 def read_xdm(data: bytes, limits: Limits = Limits()) -> XdmResult:  # noqa: B008 - frozen default
     """Read an IHE XDM zip and return its documents with verified content.
 

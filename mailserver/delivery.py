@@ -10,7 +10,7 @@ Conversations: a professional's message to a patient starts a conversation, or c
 one its In-Reply-To/References point at. The patient may answer the professional, or the
 trust-space addresses of the message's Reply-To instead. ``X-MSS-MES: FIN`` closes the
 conversation; a subject of exactly ``[FIN]`` closes every conversation of that patient with that
-professional.
+professional (``policy.closing`` decides, for the webmail's display too).
 """
 
 from __future__ import annotations
@@ -30,7 +30,17 @@ from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.errors import PolicyDenied
 from mailserver.headers import decode_words, header_block, parse_headers
-from mailserver.policy import ConversationFacts, Decision, Facts, Kind, Party, Reason, decide
+from mailserver.policy import (
+    Closing,
+    ConversationFacts,
+    Decision,
+    Facts,
+    Kind,
+    Party,
+    Reason,
+    closing,
+    decide,
+)
 from mailserver.store.conversations import Conversations
 from mailserver.store.jobs import Jobs
 from mailserver.store.mailstore import AppendResult, MailStore, Prepared
@@ -96,6 +106,11 @@ class HeaderFacts:
     fin: bool
     date: datetime | None
     mdn_to: str
+
+    @property
+    def closing(self) -> Closing:
+        """What this message closes if a professional sends it to a patient."""
+        return closing(self.subject, self.fin)
 
 
 def _addresses(value: str | None) -> list[str]:
@@ -200,7 +215,9 @@ class Delivery:
             if info is None:
                 return Party(addr, Kind.UNKNOWN_LOCAL)
             kind = Kind.PATIENT if info.is_patient else Kind.PROFESSIONAL
-            return Party(addr, kind, info.status, info.bal_type)
+            # Read from the database each time: another process may have shredded it.
+            shredded = await self.store.keys.is_destroyed(info.id)
+            return Party(addr, kind, info.status, info.bal_type, shredded)
         if self.trust.is_trusted_domain(domain):
             kind = (Kind.REMOTE_PATIENT if domain.startswith("patient.")
                     else Kind.REMOTE_PROFESSIONAL)
@@ -209,7 +226,8 @@ class Delivery:
 
     async def party_of(self, account: AccountInfo) -> Party:
         kind = Kind.PATIENT if account.is_patient else Kind.PROFESSIONAL
-        return Party(account.address, kind, account.status, account.bal_type)
+        return Party(account.address, kind, account.status, account.bal_type,
+                     await self.store.keys.is_destroyed(account.id))
 
     async def _patient_facts(self, sender: Party, refs: Sequence[str],
                              conversation_id: int | None) -> Facts:
@@ -314,7 +332,7 @@ class Delivery:
                         if m.conversation_id is not None:
                             conv_id = m.conversation_id
                             break
-                if conv_id is None and hf.subject.strip() == "[FIN]":
+                if conv_id is None and hf.closing is Closing.ALL_WITH_SENDER:
                     # A bare "[FIN]" closes the earlier threads with this professional; it
                     # belongs to the latest of them rather than opening a new one.
                     conv_id = await self._latest_conversation_with(t.account.id, professional)
@@ -360,11 +378,12 @@ class Delivery:
                     if t.conversation_id is None:
                         t.conversation_id = await Conversations.create_in(
                             s, t.account.id, professional)
-                    if hf.subject.strip() == "[FIN]":
+                    if hf.closing is Closing.ALL_WITH_SENDER:
                         await Conversations.close_all_with_in(s, t.account.id, professional)
                     await Conversations.add_parties_in(s, t.conversation_id, correspondents,
                                                        professional)
-                    await Conversations.touch_in(s, t.conversation_id, close=hf.fin)
+                    await Conversations.touch_in(s, t.conversation_id,
+                                                 close=hf.closing is not Closing.NONE)
                     report.conversation_ids[t.rcpt] = t.conversation_id
                 res = await self.store.append_in(s, t.prepared, "INBOX",
                                                  conversation_id=t.conversation_id)

@@ -2,7 +2,8 @@
 
 Rules (../shared/domain/README.md §3):
 
-1. A recipient must be a well-formed address, hosted here (and known) or in the trust space.
+1. A recipient must be a well-formed address, hosted here (and known, its mailbox not
+   crypto-shredded) or in the trust space.
 2. Professionals and organisations (PER, ORG, APP), local or from a trusted operator, may write
    to any professional and to patients whose account is open; mail to a patient is limited to
    25 MB.
@@ -25,7 +26,7 @@ import enum
 from dataclasses import dataclass, field
 
 __all__ = ["Kind", "Reason", "Party", "ConversationFacts", "Facts", "Decision", "decide",
-           "PATIENT_MAX_SIZE", "REASON_TEXT"]
+           "PATIENT_MAX_SIZE", "REASON_TEXT", "Closing", "closing", "FIN_SUBJECT"]
 
 PATIENT_MAX_SIZE = 25 * 1000 * 1000
 """The national limit is "25 Mo"; we read it as 25 * 10^6 bytes, the stricter reading."""
@@ -54,6 +55,7 @@ class Reason(enum.Enum):
     CONVERSATION_CLOSED = "conversation-closed"
     NOT_A_PARTICIPANT = "not-a-participant"
     TOO_LARGE = "too-large"
+    MAILBOX_SHREDDED = "mailbox-shredded"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -70,7 +72,36 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.CONVERSATION_CLOSED: "the professional closed this conversation to replies",
     Reason.NOT_A_PARTICIPANT: "recipient is not a participant of this conversation",
     Reason.TOO_LARGE: "message exceeds the 25 MB limit for patients",
+    Reason.MAILBOX_SHREDDED: "recipient mailbox has been destroyed (its data key was shredded)",
 }
+
+
+class Closing(enum.Enum):
+    """What a professional's message to a patient closes (rule 4)."""
+
+    NONE = "none"
+    CONVERSATION = "conversation"
+    """``X-MSS-MES: FIN``: the conversation the message belongs to."""
+    ALL_WITH_SENDER = "all-with-sender"
+    """A subject of exactly ``[FIN]``: every thread of the patient with that professional."""
+
+
+FIN_SUBJECT = "[FIN]"
+"""The national convention is a subject of "only the 5 characters [FIN]" (ANS/CNAM FAQ,
+../shared/domain/README.md §3). A subject that merely starts with ``[FIN]`` closes nothing."""
+
+
+def closing(subject: str, fin_header: bool = False) -> Closing:
+    """Whether a professional's message closes the patient's replies, and how far.
+
+    The one rule every path uses: delivery (which closes) and the webmail (which shows a bare
+    ``[FIN]`` as "Fin des échanges"). Surrounding white space and letter case are ignored.
+    """
+    if " ".join(subject.split()).upper() == FIN_SUBJECT:
+        return Closing.ALL_WITH_SENDER
+    if fin_header:
+        return Closing.CONVERSATION
+    return Closing.NONE
 
 
 @dataclass(frozen=True)
@@ -80,6 +111,8 @@ class Party:
     status: str = "open"
     """Account status for local mailboxes (patients: pending/open/opposed/closed/suspended)."""
     bal_type: str | None = None
+    shredded: bool = False
+    """A local mailbox whose data key was destroyed: nothing can be filed in it any more."""
 
 
 @dataclass(frozen=True)
@@ -135,9 +168,12 @@ def decide(sender: Party, recipient: Party, facts: Facts) -> Decision:
         return _deny(Reason.SENDER_OUTSIDE_TRUST_SPACE)
     if sender.kind in (Kind.INVALID, Kind.UNKNOWN_LOCAL):
         return _deny(Reason.SENDER_NOT_AUTHORISED)
-    if sender.kind in (Kind.PROFESSIONAL, Kind.PATIENT) and sender.status != "open":
+    if sender.kind in (Kind.PROFESSIONAL, Kind.PATIENT) and (
+            sender.status != "open" or sender.shredded):
         return _deny(Reason.SENDER_NOT_AUTHORISED)
 
+    if recipient.shredded:
+        return _deny(Reason.MAILBOX_SHREDDED)
     if recipient.kind is Kind.PATIENT:
         if recipient.status != "open":
             return _deny(Reason.RECIPIENT_NOT_OPEN)

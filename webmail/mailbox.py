@@ -28,7 +28,7 @@ from mailserver.app import Services
 from mailserver.delivery import DeliveryReport
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import PolicyDenied
-from mailserver.policy import Reason
+from mailserver.policy import Closing, Reason, closing
 from mailserver.smtp.mdn import build_read_receipt
 from mailserver.store.conversations import ConversationInfo
 from mailserver.store.models import Folder, Message
@@ -64,6 +64,7 @@ REASON_FR: dict[Reason, str] = {
                                 "plus y répondre.",
     Reason.NOT_A_PARTICIPANT: "Ce destinataire ne participe pas à cette conversation.",
     Reason.TOO_LARGE: "Le message dépasse la taille maximale (25 Mo).",
+    Reason.MAILBOX_SHREDDED: "La messagerie de ce destinataire a été supprimée.",
 }
 
 
@@ -115,7 +116,7 @@ def display_title(subject: str) -> str:
     (MSSanté convention): say so in words instead of showing the bare marker.
     """
     subject = " ".join(subject.split())
-    if subject.upper() == "[FIN]":
+    if closing(subject) is Closing.ALL_WITH_SENDER:
         return "Fin des échanges"
     return subject or "(sans objet)"
 

@@ -72,6 +72,9 @@ _BY_REASON: dict[Reason, Reply] = {
     Reason.NOT_A_PARTICIPANT: Reply(550, "5.7.1", "Recipient is not a participant of the "
                                                   "conversation"),
     Reason.TOO_LARGE: Reply(552, "5.3.4", "Message exceeds the 25 MB limit for patients"),
+    # RFC 3463 X.2.1: mailbox disabled, not accepting messages (permanent).
+    Reason.MAILBOX_SHREDDED: Reply(550, "5.2.1", "Mailbox disabled: its data has been "
+                                                 "destroyed"),
 }
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "Base",
     "Account",
     "MailboxKey",
+    "KeyGeneration",
     "Folder",
     "Message",
     "Conversation",
@@ -83,6 +84,20 @@ class MailboxKey(Base):
     master_key_id: Mapped[str] = mapped_column(String(16))
     wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
     destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class KeyGeneration(Base):
+    """One row (id 1): bumped by every crypto-shredding, in the same transaction.
+
+    Every process keeps unwrapped data keys in memory; reading this one row tells it cheaply
+    whether any key was destroyed since (by the ``mssante keys shred`` command or another
+    server process), so a shredded key is never served from a cache.
+    """
+
+    __tablename__ = "key_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Folder(Base):

@@ -320,3 +320,57 @@ def xxe(root: str = '<ClinicalDocument xmlns="urn:hl7-org:v3">&xxe;</ClinicalDoc
     return (
         '<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>' + root
     ).encode()
+
+
+# --- Hostile archives and documents (no XDM metadata) --------------------------------------
+
+
+def _raw_zip(name: str, deflated: bytes, *, declared_size: int, crc: int = 0) -> bytes:
+    """A one-member zip written field by field (APPNOTE 4.3.7, 4.3.12, 4.3.16), so the
+    declared sizes can be anything. The CRC is never reached: readers must stop earlier."""
+    fname = name.encode()
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x5A2F, crc, len(deflated),
+                        declared_size, len(fname), 0) + fname
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x5A2F, crc,
+                          len(deflated), declared_size, len(fname), 0, 0, 0, 0, 0, 0) + fname
+    offset = len(local) + len(deflated)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), offset, 0)
+    return local + deflated + central + end
+
+
+def zip_bomb(mib: int = 2048, *, lie: bool = False) -> bytes:
+    """About 2 MB that inflate to `mib` MiB of zeros (2 GiB by default). Built from one
+    full-flushed deflate block repeated, so making it costs no 2 GiB of compression. With
+    `lie`, the headers declare 1 KiB."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
+    deflated = block * mib + c.flush()
+    return _raw_zip("resultats.pdf", deflated, declared_size=1024 if lie else mib << 20)
+
+
+def nested_zip(*, inner_name: str = "inner.zip") -> bytes:
+    """A zip whose member is another zip (named `inner_name`)."""
+    return make_zip([("lisez-moi.txt", b"voir l'archive"),
+                     (inner_name, make_zip([("compte-rendu.pdf", make_pdf("Compte rendu"))]))])
+
+
+def many_members_zip(count: int = 20_000) -> bytes:
+    """A zip with `count` tiny members."""
+    return make_zip([(f"f{i:05d}.txt", b"") for i in range(count)],
+                    compression=zipfile.ZIP_STORED)
+
+
+def truncated_zip() -> bytes:
+    """A real zip cut in the middle (no central directory)."""
+    whole = make_zip([("compte-rendu.pdf", make_pdf("Compte rendu de consultation"))])
+    return whole[: len(whole) // 2]
+
+
+def random_bytes(size: int = 4096, seed: int = 7) -> bytes:
+    """Deterministic noise (e.g. to send as ``scan.pdf``)."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"{seed}:{counter}".encode()).digest()
+        counter += 1
+    return bytes(out[:size])

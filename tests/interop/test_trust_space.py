@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import smtplib
+import ssl
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from mailserver.app import Services
 from mailserver.cli import main
+from mailserver.runtime import Runtime
 from mailserver.trust.resolver import StaticResolver
 from mailserver.trust.space import TrustSpaceService
 from mailserver.trust.trustlist import load_local
+from tests.conftest import PASSWORD, add_pro
 
 NS = "https://listeblanche.mssante.fr/schema"
 DN1 = "CN=mx.alpha.fr,OU=1,O=Alpha,C=FR"
@@ -155,3 +164,62 @@ async def test_mx_records_from_a_local_zone(tmp_path: Path) -> None:
     assert await space.next_hops("alpha.fr") == [("mx1.alpha.fr", 25), ("mx2.alpha.fr", 25)]
     assert await space.next_hops("beta.fr") == [("beta.fr", 25)]
     assert await space.next_hops("gamma.fr") == []
+
+
+def _rcpt_code(runtime: Runtime, tls: ssl.SSLContext, sender: str, rcpt: str) -> int:
+    host, port = runtime.ports["submission"]
+    with smtplib.SMTP(host, port, local_hostname="client.test", timeout=30) as c:
+        c.starttls(context=tls)
+        c.login(sender, PASSWORD)
+        c.mail(sender)
+        code, _ = c.rcpt(rcpt)
+        c.rset()
+        return code
+
+
+async def test_refresh_command_reaches_running_server(
+        runtime: Runtime, services: Services, client_tls: ssl.SSLContext,
+        tmp_path: Path) -> None:
+    """``mssante trust refresh --file`` in its own process: the running server (which has no
+    whitelist source of its own) follows within a second or so, without a restart."""
+    doctor = await add_pro(services, "dr.martin")
+    space = services.delivery.trust
+    assert isinstance(space, TrustSpaceService)
+    rcpt = "dr.x@omega.fr"
+    assert await asyncio.to_thread(_rcpt_code, runtime, client_tls, doctor.address, rcpt) == 550
+    source = tmp_path / "liste.xml"
+    source.write_bytes(whitelist(("alpha.fr", DN1), ("omega.fr", DN2)))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = await asyncio.to_thread(
+        subprocess.run,  # our own command line, as an operator runs it
+        [sys.executable, "-m", "mailserver", "--log-level", "WARNING", "trust", "refresh",
+         "--data-dir", str(runtime.config.data_dir), "--file", str(source)],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    start = time.monotonic()
+    while time.monotonic() - start < 5:
+        if await asyncio.to_thread(_rcpt_code, runtime, client_tls, doctor.address,
+                                   rcpt) == 250:
+            break
+        await asyncio.sleep(0.1)
+    took = time.monotonic() - start
+    assert space.is_trusted_domain("omega.fr"), "running server kept the old whitelist"
+    assert took < 3, took
+
+
+async def test_run_polls_copies_refreshed_elsewhere(tmp_path: Path) -> None:
+    """A server's refresher also follows a last good copy another process wrote."""
+    ours, theirs = service(tmp_path), service(tmp_path, whitelist_file=tmp_path / "l.xml")
+    (tmp_path / "l.xml").write_bytes(whitelist(("alpha.fr", DN1)))
+    stop = asyncio.Event()
+    task = asyncio.create_task(ours.run(stop))
+    try:
+        assert (await theirs.refresh()).ok
+        for _ in range(40):
+            if ours.is_trusted_domain("alpha.fr"):
+                break
+            await asyncio.sleep(0.1)
+        assert ours.is_trusted_domain("alpha.fr")
+    finally:
+        stop.set()
+        await task

@@ -27,12 +27,15 @@ REMOTE_PATIENT = Party("1@patient.other.fr", Kind.REMOTE_PATIENT)
 UNKNOWN = Party("ghost@h.fr", Kind.UNKNOWN_LOCAL)
 OUTSIDE = Party("x@gmail.com", Kind.OUTSIDE)
 INVALID = Party("not an address", Kind.INVALID)
+SHREDDED_PRO = Party("gone@h.fr", Kind.PROFESSIONAL, "open", "PER", shredded=True)
+SHREDDED_PATIENT = Party("2@patient.h.fr", Kind.PATIENT, "open", shredded=True)
 
 SENDERS = {"pro": PRO, "org": ORG, "app": APP, "remote-pro": REMOTE_PRO, "patient": PATIENT,
            "remote-patient": REMOTE_PATIENT, "outside": OUTSIDE}
 RECIPIENTS = {"pro": PRO, "org": ORG, "app": APP, "remote-pro": REMOTE_PRO, "patient": PATIENT2,
               "remote-patient": REMOTE_PATIENT, "unknown": UNKNOWN, "outside": OUTSIDE,
-              "invalid": INVALID}
+              "invalid": INVALID, "shredded-pro": SHREDDED_PRO,
+              "shredded-patient": SHREDDED_PATIENT}
 
 # Expected reason for each (sender, recipient) when the patient has no conversation.
 A = Reason.ALLOWED
@@ -55,6 +58,12 @@ EXPECTED = {
 for row in EXPECTED.values():
     row.update({"unknown": Reason.UNKNOWN_RECIPIENT, "outside": Reason.OUTSIDE_TRUST_SPACE,
                 "invalid": Reason.INVALID_ADDRESS})
+    # A crypto-shredded mailbox refuses everyone's mail (only an outside sender is refused
+    # for being outside first).
+    row.update({"shredded-pro": Reason.MAILBOX_SHREDDED,
+                "shredded-patient": Reason.MAILBOX_SHREDDED})
+EXPECTED["outside"].update({"shredded-pro": Reason.SENDER_OUTSIDE_TRUST_SPACE,
+                            "shredded-patient": Reason.SENDER_OUTSIDE_TRUST_SPACE})
 
 
 @pytest.mark.parametrize("sender,recipient", list(itertools.product(SENDERS, RECIPIENTS)),
@@ -114,6 +123,12 @@ def test_patient_account_must_be_open(status: str) -> None:
     assert decide(PRO, closed, Facts()).reason is Reason.RECIPIENT_NOT_OPEN
     sender = Party(PATIENT.address, Kind.PATIENT, status)
     assert decide(sender, PRO, Facts(conversation=conv())).reason is \
+        Reason.SENDER_NOT_AUTHORISED
+
+
+def test_shredded_mailbox_cannot_send() -> None:
+    assert decide(SHREDDED_PRO, PRO, Facts()).reason is Reason.SENDER_NOT_AUTHORISED
+    assert decide(SHREDDED_PATIENT, PRO, Facts(conversation=conv())).reason is \
         Reason.SENDER_NOT_AUTHORISED
 
 
