@@ -107,11 +107,6 @@ class HeaderFacts:
     date: datetime | None
     mdn_to: str
 
-    @property
-    def closing(self) -> Closing:
-        """What this message closes if a professional sends it to a patient."""
-        return closing(self.subject, self.fin)
-
 
 def _addresses(value: str | None) -> list[str]:
     if not value:
@@ -183,6 +178,7 @@ class _LocalTarget:
     prepared: Prepared | None = None
     conversation_id: int | None = None
     new_conversation: bool = False
+    closing: Closing = Closing.NONE
 
 
 class Delivery:
@@ -332,7 +328,8 @@ class Delivery:
                         if m.conversation_id is not None:
                             conv_id = m.conversation_id
                             break
-                if conv_id is None and hf.closing is Closing.ALL_WITH_SENDER:
+                t.closing = closing(hf.subject, hf.fin, answers_thread=conv_id is not None)
+                if conv_id is None and t.closing is Closing.ALL_WITH_SENDER:
                     # A bare "[FIN]" closes the earlier threads with this professional; it
                     # belongs to the latest of them rather than opening a new one.
                     conv_id = await self._latest_conversation_with(t.account.id, professional)
@@ -378,12 +375,12 @@ class Delivery:
                     if t.conversation_id is None:
                         t.conversation_id = await Conversations.create_in(
                             s, t.account.id, professional)
-                    if hf.closing is Closing.ALL_WITH_SENDER:
+                    if t.closing is Closing.ALL_WITH_SENDER:
                         await Conversations.close_all_with_in(s, t.account.id, professional)
                     await Conversations.add_parties_in(s, t.conversation_id, correspondents,
                                                        professional)
                     await Conversations.touch_in(s, t.conversation_id,
-                                                 close=hf.closing is not Closing.NONE)
+                                                 close=t.closing is not Closing.NONE)
                     report.conversation_ids[t.rcpt] = t.conversation_id
                 res = await self.store.append_in(s, t.prepared, "INBOX",
                                                  conversation_id=t.conversation_id)

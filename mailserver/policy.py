@@ -81,25 +81,31 @@ class Closing(enum.Enum):
 
     NONE = "none"
     CONVERSATION = "conversation"
-    """``X-MSS-MES: FIN``: the conversation the message belongs to."""
+    """The conversation the message belongs to (the thread it answers, or the one it starts)."""
     ALL_WITH_SENDER = "all-with-sender"
-    """A subject of exactly ``[FIN]``: every thread of the patient with that professional."""
+    """Every thread of the patient with that professional."""
 
 
 FIN_SUBJECT = "[FIN]"
-"""The national convention is a subject of "only the 5 characters [FIN]" (ANS/CNAM FAQ,
-../shared/domain/README.md §3). A subject that merely starts with ``[FIN]`` closes nothing."""
 
 
-def closing(subject: str, fin_header: bool = False) -> Closing:
+def closing(subject: str, fin_header: bool = False, *, answers_thread: bool = False) -> Closing:
     """Whether a professional's message closes the patient's replies, and how far.
 
-    The one rule every path uses: delivery (which closes) and the webmail (which shows a bare
-    ``[FIN]`` as "Fin des échanges"). Surrounding white space and letter case are ignored.
+    The one rule every path uses: delivery (which closes) and the webmail (which shows it).
+
+    - ``X-MSS-MES: FIN``, or a subject that starts with ``[FIN]`` (``[FIN] Résultats de votre
+      prise de sang``): closes the conversation the message belongs to.
+    - A subject of exactly ``[FIN]`` (the national convention, ../shared/domain/README.md §3)
+      that answers no thread closes every earlier thread with that professional; when it
+      answers a thread (In-Reply-To/References), it closes that thread only.
+
+    Surrounding white space and letter case are ignored.
     """
-    if " ".join(subject.split()).upper() == FIN_SUBJECT:
-        return Closing.ALL_WITH_SENDER
-    if fin_header:
+    text = " ".join(subject.split()).upper()
+    if text == FIN_SUBJECT:
+        return Closing.CONVERSATION if answers_thread else Closing.ALL_WITH_SENDER
+    if text.startswith(FIN_SUBJECT) or fin_header:
         return Closing.CONVERSATION
     return Closing.NONE
 
