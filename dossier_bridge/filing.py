@@ -49,7 +49,7 @@ from mailserver.delivery import parse_header_facts
 from mailserver.directory.identifiers import normalise_address
 from mailserver.errors import KeyDestroyed, NotFound
 from mailserver.policy import Kind, Party
-from mailserver.smtp.mdn import IntegrationError, build_integration_receipt
+from mailserver.reports.mdn import IntegrationError, build_integration_receipt
 from mailserver.store.models import Account
 
 __all__ = ["Filer", "FilingOutcome", "DISPENSATION_TYPES", "PHARMACIST"]

@@ -35,7 +35,7 @@ class Services:
     trust: TrustSpace | None = None
     """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
     queue: Outbound | None = None
-    """The outbound queue (mailserver.smtp.queue.OutboundQueue unless one was passed in)."""
+    """The outbound queue (mailserver.outbound.queue.OutboundQueue unless one was passed in)."""
 
     async def close(self) -> None:
         await self.db.close()
@@ -60,7 +60,7 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     if trust is None:
         trust = build_trust_space(config)
     if outbound is None:
-        from mailserver.smtp.queue import OutboundQueue
+        from mailserver.outbound.queue import OutboundQueue
 
         outbound = OutboundQueue(config, db, ring)
     if pharmacies is None:

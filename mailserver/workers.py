@@ -31,7 +31,7 @@ Starter = Callable[[Services, asyncio.Event], list[asyncio.Task[Any]]]
 STARTERS: list[Starter] = []
 """Other long-running workers (e.g. the outbound queue) add a starter here."""
 
-STARTER_MODULES = ("mailserver.smtp.outbound_worker",)
+STARTER_MODULES = ("mailserver.outbound.worker",)
 
 
 def register(kind: str, handler: Handler) -> None:

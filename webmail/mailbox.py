@@ -29,7 +29,7 @@ from mailserver.delivery import DeliveryReport
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import PolicyDenied
 from mailserver.policy import Closing, Reason, closing
-from mailserver.smtp.mdn import build_read_receipt
+from mailserver.reports.mdn import build_read_receipt
 from mailserver.store.conversations import ConversationInfo
 from mailserver.store.models import Folder, Message
 from webmail.models import MdnSent

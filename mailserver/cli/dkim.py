@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from mailserver.cli.common import Subparsers, add_command, command_group, load_config
+from mailserver.dkim.keys import load_rotation, prepare_next, promote_next
+from mailserver.dkim.signing import DkimError, dns_txt_records
 from mailserver.errors import ValidationError
-from mailserver.smtp.dkim import DkimError, dns_txt_records
-from mailserver.smtp.dkim_keys import load_rotation, prepare_next, promote_next
 
 __all__ = ["register"]
 

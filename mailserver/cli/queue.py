@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from mailserver.app import Services
 from mailserver.cli.common import Subparsers, add_command, command_group, with_services
-from mailserver.smtp.queue import OutboundQueue, QueueEntry
+from mailserver.outbound.queue import OutboundQueue, QueueEntry
 
 __all__ = ["register"]
 

@@ -54,7 +54,7 @@ def init_data_dir(data_dir: Path, domain: str, *, patient_domain: str = "") -> N
 
 
 def _make_dkim(data_dir: Path) -> None:
-    from mailserver.smtp import dkim
+    from mailserver.dkim import signing as dkim
 
     (data_dir / "dkim").mkdir(mode=0o700, exist_ok=True)
     dkim.generate_keys(data_dir / "dkim", "mss1")

@@ -39,11 +39,11 @@ from mailserver.config import Config
 from mailserver.delivery import Delivery, HeaderFacts, parse_header_facts
 from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.directory.service import AccountInfo, Directory
+from mailserver.dkim import signing as D
 from mailserver.errors import AuthError, StorageFull, StoreError
 from mailserver.headers import header_block, raw_fields, strict_addresses
 from mailserver.logs import conn_id
 from mailserver.policy import Kind, Party, Reason
-from mailserver.smtp import dkim as D
 from mailserver.smtp import replies as R
 
 __all__ = ["MailHandler"]
@@ -381,7 +381,7 @@ class MailHandler:
     async def _delivered_reports(self, mail_from: str, accepted: list[str], raw: bytes,
                                  options: dict[str, object]) -> None:
         """RFC 3461 4.1: as the final MTA, report ``delivered`` to NOTIFY=SUCCESS recipients."""
-        from mailserver.smtp import dsn
+        from mailserver.reports import dsn
 
         per = options.get("rcpt")
         wanted = [a for a in accepted if isinstance(per, dict)

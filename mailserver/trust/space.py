@@ -415,7 +415,7 @@ def zone_txt_lookup(path: Path) -> Callable[[str], str | None]:
 def dns_txt_lookup(timeout: float = 5.0) -> Callable[[str], str | None]:
     """A DKIM TXT lookup through the system resolver (blocking: call it in a thread).
 
-    Raises ``mailserver.smtp.dkim.TempDnsError`` on a temporary failure.
+    Raises ``mailserver.dkim.signing.TempDnsError`` on a temporary failure.
     """
     import dns.exception
     import dns.resolver
@@ -424,7 +424,7 @@ def dns_txt_lookup(timeout: float = 5.0) -> Callable[[str], str | None]:
     resolver.lifetime = timeout
 
     def lookup(name: str) -> str | None:
-        from mailserver.smtp.dkim import TempDnsError
+        from mailserver.dkim.signing import TempDnsError
 
         try:
             answer = resolver.resolve(name, "TXT")

@@ -18,8 +18,8 @@ import mailserver.workers as workers
 from attachments.labels import Label
 from mailserver.app import Services, open_services
 from mailserver.cli import main as cli_main
+from mailserver.reports.mdn import parse_mdn
 from mailserver.runtime import Runtime
-from mailserver.smtp.mdn import parse_mdn
 from mailserver.store.models import Job
 from tests.attachments.corpus import Attachment, XdmDoc, make_cda, make_pdf
 from tests.bridge.helpers import (

@@ -10,7 +10,7 @@ from dossier_bridge.api import filings_for_message
 from dossier_bridge.filing import FilingOutcome
 from dossier_bridge.pharmacy import DossierPharmacies
 from mailserver.app import Services
-from mailserver.smtp.mdn import IntegrationError, parse_mdn
+from mailserver.reports.mdn import IntegrationError, parse_mdn
 from tests.attachments.corpus import (
     Attachment,
     XdmDoc,

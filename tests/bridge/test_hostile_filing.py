@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mailserver.app import Services
-from mailserver.smtp.mdn import IntegrationError, parse_mdn
+from mailserver.reports.mdn import IntegrationError, parse_mdn
 from tests.attachments.corpus import (
     Attachment,
     make_pdf,

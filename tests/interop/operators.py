@@ -17,8 +17,8 @@ from cryptography import x509
 from mailserver.app import Services, open_services
 from mailserver.cli.setup import init_data_dir
 from mailserver.config import AuthConfig, Config, ListenConfig, QueueConfig, load
+from mailserver.dkim import signing as dkim
 from mailserver.runtime import Runtime, start_runtime
-from mailserver.smtp import dkim
 from mailserver.trust.space import TrustSpaceService
 from mailserver.trust.trustlist import NextHop, load_local, save_local
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mailserver.smtp import dkim
+from mailserver.dkim import signing as dkim
 from tests.interop.operators import RPPS, Operator, add_zone_records, free_port, subject_dn
 from tests.interop.postfix import POSTFIX, PostfixOperator, start_postfix
 

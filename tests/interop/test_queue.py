@@ -14,9 +14,9 @@ from sqlalchemy import select
 from mailserver.app import open_services
 from mailserver.cli import main
 from mailserver.config import Config
+from mailserver.dkim import signing as dkim
 from mailserver.errors import StoreError
-from mailserver.smtp import dkim
-from mailserver.smtp.queue import OutboundQueue, backoff
+from mailserver.outbound.queue import OutboundQueue, backoff
 from mailserver.store.queue import QueueMessage
 from tests.interop.operators import RPPS, free_port
 
@@ -140,7 +140,7 @@ async def test_queue_cli(services, data_dir: Path, capsys: pytest.CaptureFixture
 
 def test_dkim_cli_show_prepare_rotate(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from mailserver.config import load
-    from mailserver.smtp.dkim_keys import load_rotation
+    from mailserver.dkim.keys import load_rotation
 
     assert main(["dkim", "show", "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out

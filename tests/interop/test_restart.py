@@ -21,7 +21,7 @@ from tests.interop.operators import PASSWORD, RPPS, free_port, make_operator_dir
 
 A, B = "a.mssante.test", "b.mssante.test"
 TOTAL = 120
-WORKERS, CLAIM = 1, 5  # mailserver.smtp.outbound_worker claims 5 at a time per worker
+WORKERS, CLAIM = 1, 5  # mailserver.outbound.worker claims 5 at a time per worker
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ import aiosmtplib
 import pytest
 
 from mailserver.config import QueueConfig
-from mailserver.smtp.dsn import parse_dsn
-from mailserver.smtp.queue import OutboundQueue
+from mailserver.outbound.queue import OutboundQueue
+from mailserver.reports.dsn import parse_dsn
 from tests.interop.operators import RPPS, free_port
 
 A, B, C = "a.mssante.test", "b.mssante.test", "c.mssante.test"
@@ -60,7 +60,7 @@ async def test_mail_both_ways_with_mutual_tls_and_dkim(operators) -> None:  # ty
 async def test_connection_reuse_for_consecutive_messages(operators, caplog) -> None:  # type: ignore[no-untyped-def]
     import logging
 
-    caplog.set_level(logging.INFO, logger="mailserver.smtp.outbound")
+    caplog.set_level(logging.INFO, logger="mailserver.outbound.courier")
     a = await operators(A, queue=QueueConfig(workers=1, poll_seconds=0.2,
                                              base_retry_seconds=0.3, lease_seconds=30))
     b = await operators(B)
@@ -182,8 +182,8 @@ async def test_remote_domain_outside_trust_space_refused_at_submission(operators
 
 
 async def test_read_receipt_travels_back_to_the_sender(operators) -> None:  # type: ignore[no-untyped-def]
-    from mailserver.smtp.mdn import parse_mdn
-    from mailserver.smtp.receipts import MDN_SENT, send_read_receipt
+    from mailserver.notices import MDN_SENT, send_read_receipt
+    from mailserver.reports.mdn import parse_mdn
 
     a = await operators(A)
     b = await operators(B)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailserver.smtp.dkim import (
+from mailserver.dkim.signing import (
     DictTxtLookup,
     DkimAction,
     DkimError,

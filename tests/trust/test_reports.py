@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailserver.smtp.dsn import (
+from mailserver.reports.dsn import (
     Action,
     DsnParseError,
     FailureReason,
@@ -21,7 +21,7 @@ from mailserver.smtp.dsn import (
     build_dsn,
     parse_dsn,
 )
-from mailserver.smtp.mdn import (
+from mailserver.reports.mdn import (
     IntegrationError,
     MdnParseError,
     build_integration_receipt,

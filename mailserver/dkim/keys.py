@@ -1,7 +1,7 @@
 """Where the server's DKIM keys live, and which selector signs (two-selector rotation).
 
 The keys are files in the directory of ``[dkim] key_file`` (``dkim/`` by default), written by
-:func:`mailserver.smtp.dkim.generate_keys`: ``<selector>.rsa.pem`` and
+:func:`mailserver.dkim.signing.generate_keys`: ``<selector>.rsa.pem`` and
 ``<selector>.ed25519.pem``. The rotation state is ``dkim/rotation.json``
 (``{"current": "mss1", "next": "mss2"}``); without it the configured ``[dkim] selector`` signs.
 
@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 
 from mailserver.config import Config
+from mailserver.dkim.signing import DkimError, KeyRotation, generate_keys, load_keys
 from mailserver.files import atomic_write
-from mailserver.smtp.dkim import DkimError, KeyRotation, generate_keys, load_keys
 
 __all__ = ["keys_dir", "load_rotation", "prepare_next", "promote_next"]
 

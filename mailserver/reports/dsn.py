@@ -34,7 +34,7 @@ from email.header import Header
 from email.message import Message
 from email.utils import format_datetime
 
-from mailserver.smtp.reports import (
+from mailserver.reports.mime import (
     WIRE,
     as_part,
     clean,

@@ -6,7 +6,7 @@ the null reverse-path from an authenticated operator; the queue carries them out
 
 :func:`send_read_receipt` is what the webmail calls when the reader opens a message *and
 agrees* (or, for patients, per the domain rule: automatically): it builds the ``displayed`` MDN
-(:func:`mailserver.smtp.mdn.build_read_receipt`) and delivers it with a null envelope sender
+(:func:`mailserver.reports.mdn.build_read_receipt`) and delivers it with a null envelope sender
 (RFC 8098 2.1/3.3) through :class:`mailserver.delivery.Delivery`, so it reaches a local sender's
 INBOX directly or a remote one through the queue (DKIM-signed as ``MAILER-DAEMON@<our domain>``).
 Only one receipt is sent per message: the ``$MDNSent`` keyword (RFC 3503) is set on the
@@ -23,7 +23,7 @@ from mailserver.delivery import parse_header_facts
 from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.directory.service import AccountInfo
 from mailserver.policy import Kind, Party
-from mailserver.smtp.mdn import build_read_receipt
+from mailserver.reports.mdn import build_read_receipt
 
 __all__ = ["MDN_SENT", "receipt_requested", "send_read_receipt"]
 

@@ -37,7 +37,7 @@ from email.header import Header
 from email.message import Message
 
 from mailserver.headers import decode_words, parse_headers
-from mailserver.smtp.reports import (
+from mailserver.reports.mime import (
     WIRE,
     as_part,
     clean,

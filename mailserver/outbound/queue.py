@@ -69,8 +69,8 @@ class Signer:
 
     def sign(self, raw: bytes) -> bytes:
         """Return ``raw`` signed with the current selector, or unchanged for a foreign From."""
-        from mailserver.smtp import dkim
-        from mailserver.smtp.dkim_keys import load_rotation
+        from mailserver.dkim import signing as dkim
+        from mailserver.dkim.keys import load_rotation
 
         hf = parse_header_facts(raw)
         domain = hf.from_address.rpartition("@")[2]

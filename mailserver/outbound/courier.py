@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-:class:`Courier` delivers claimed queue entries (:mod:`mailserver.smtp.queue`). Recipients are
+:class:`Courier` delivers claimed queue entries (:mod:`mailserver.outbound.queue`). Recipients are
 grouped by domain; each domain's next hops come from the trust list (fixed ``--mx`` hop) or DNS
 (MX, then A/AAAA; RFC 5321 5.1). A :class:`PeerPool` keeps one open connection per domain for a
 while (``idle_seconds``) so consecutive messages reuse it; MAIL FROM and the RCPT TO commands
@@ -17,7 +17,7 @@ is treated like an unreachable one: retried, then bounced.
 
 Outcomes per recipient: 2xx delivered; 5xx failed at once; 4xx, connection and TLS errors are
 retried with exponential back-off until the queue lifetime expires. Reports go to the sender
-(RFC 3464 via :mod:`mailserver.smtp.dsn`): failure (per NOTIFY), a delay warning once after
+(RFC 3464 via :mod:`mailserver.reports.dsn`): failure (per NOTIFY), a delay warning once after
 ``delay_warning_seconds``, and "relayed" for NOTIFY=SUCCESS when the peer does not offer DSN
 (otherwise the RFC 3461 parameters are passed on and the peer reports).
 """
@@ -34,9 +34,9 @@ from typing import Any
 from cryptography import x509
 
 from mailserver.config import Config
-from mailserver.smtp import dsn as D
-from mailserver.smtp.client import SmtpClient, SmtpClientError
-from mailserver.smtp.queue import ClaimedMessage, OutboundQueue, QueuedRecipient, backoff
+from mailserver.outbound.client import SmtpClient, SmtpClientError
+from mailserver.outbound.queue import ClaimedMessage, OutboundQueue, QueuedRecipient, backoff
+from mailserver.reports import dsn as D
 from mailserver.trust.resolver import ResolverError
 from mailserver.trust.space import TrustSpaceService
 from mailserver.trust.trustlist import TrustListError

@@ -16,9 +16,9 @@ from typing import Any
 from mailserver import workers
 from mailserver.app import Services
 from mailserver.errors import StoreError
+from mailserver.outbound.courier import Courier
+from mailserver.outbound.queue import OutboundQueue
 from mailserver.policy import Kind, Party
-from mailserver.smtp.outbound import Courier
-from mailserver.smtp.queue import OutboundQueue
 from mailserver.trust.space import TrustSpaceService
 
 __all__ = ["start", "report_sink", "run_queue_once"]
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def report_sink(services: Services) -> Any:
-    """A :data:`mailserver.smtp.outbound.ReportSink` delivering through ``services``."""
+    """A :data:`mailserver.outbound.courier.ReportSink` delivering through ``services``."""
 
     async def send(rcpt: str, raw: bytes) -> None:
         # RFC 5321 6.1 / RFC 3464: reports travel with a null reverse-path.
