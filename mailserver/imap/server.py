@@ -193,6 +193,10 @@ class Connection:
             await self._idle(cmd.tag)
         else:
             await self.send(resp.encode(cmd.tag))
+            if self.receiver.paused:
+                # A mode-changing command (STARTTLS inside TLS, IDLE or AUTHENTICATE) was
+                # refused: read the next commands as commands again.
+                self.events.extend(self.receiver.resume())
             if self.bad >= MAX_BAD:
                 await self.send(enc.bye("too many invalid commands"))
                 self.session.state = "logout"

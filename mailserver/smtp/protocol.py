@@ -48,7 +48,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiosmtpd.smtp import MISSING, SMTP, Session
+from aiosmtpd.smtp import MISSING, SMTP, Session, syntax
 
 from mailserver import logs
 
@@ -61,6 +61,7 @@ __all__ = [
     "REPLY_AMBIGUOUS_DOT",
     "REPLY_TOO_MANY_ERRORS",
     "REPLY_TOO_MANY_COMMANDS",
+    "REPLY_TLS_ACTIVE",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ REPLY_AMBIGUOUS_DOT = "550 5.6.0 Message contains a dot line with bare CR or LF"
 REPLY_TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
 REPLY_TOO_MANY_COMMANDS = "421 4.7.0 Too many commands, closing connection"
 REPLY_START_DATA = "354 End data with <CR><LF>.<CR><LF>"
+REPLY_TLS_ACTIVE = "554 5.5.1 TLS already active"
+"""RFC 3207 4.2: no second STARTTLS inside TLS (Postfix answers the same)."""
 
 DEFAULT_CHUNK = 256 * 1024
 """Largest read during DATA; also the StreamReader high-water mark while in DATA."""
@@ -296,6 +299,19 @@ class MailSMTP(SMTP):
             await method(arg)
 
         return run
+
+    # -- STARTTLS --------------------------------------------------------------------------
+
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """RFC 3207 STARTTLS, refused once TLS is active (STARTTLS earlier, or implicit TLS).
+
+        aiosmtpd would answer 220 and start a TLS handshake inside the TLS session.
+        """
+        if self._tls_protocol is not None:
+            await self.push(REPLY_TLS_ACTIVE)
+            return
+        await super().smtp_STARTTLS(arg)
 
     # -- addresses -----------------------------------------------------------------------------
 
