@@ -23,9 +23,8 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from aiosmtpd.smtp import TLSSetupException
-
 from mailserver.config import Config
+from mailserver.connlimit import ConnectionLimiter
 from mailserver.delivery import Delivery
 from mailserver.directory.service import Directory
 from mailserver.logs import quiet_protocol_libraries
@@ -86,17 +85,6 @@ def _split_params(arg: str, keys: set[str]) -> tuple[str, dict[str, str], bool]:
 
 class OperatorSMTP(MailSMTP):
     """:class:`MailSMTP` accepting the RFC 3461 DSN parameters."""
-
-    async def smtp_STARTTLS(self, arg: str) -> None:
-        """STARTTLS; a refused client certificate is logged as such, not as a crash."""
-        try:
-            await super().smtp_STARTTLS(arg)
-        except TLSSetupException as exc:
-            cause = exc.__cause__
-            reason = getattr(cause, "verify_message", None) or type(cause).__name__
-            log.warning("trust: deny reason=TLS_HANDSHAKE_FAILED (%s)", reason)
-            if self.transport is not None:
-                self.transport.close()
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         """MAIL FROM with RET and ENVID (RFC 3461 4.3, 4.4) taken off first."""
@@ -170,6 +158,7 @@ def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, ro
     h = handler or MailHandler(config, directory, delivery, role=role)
     submission = role == "submission"
     cls = ImplicitTlsSMTP if implicit_tls else OperatorSMTP
+    limiter = ConnectionLimiter(config.smtp.max_connections_per_address)  # one per listener
 
     def make() -> MailSMTP:
         ctx: Any = None if implicit_tls else (tls() if callable(tls) else tls)
@@ -187,6 +176,8 @@ def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, ro
             decode_data=False,
             timeout=config.smtp.idle_timeout,
             max_errors=config.smtp.max_bad_commands,
+            header_size_limit=config.smtp.max_header_size or None,
+            connection_limiter=limiter,
         )
 
     return make
