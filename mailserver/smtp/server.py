@@ -5,9 +5,10 @@ aiosmtpd's Controller cannot bind port 0 (aiosmtpd issue #388), so listeners are
 
 ``tls`` may be a context or a zero-argument callable returning one: the inbound listener takes
 its context from the trust space for each connection, so CAs added with ``mssante trust add``
-apply without a restart. That context *requests* a client certificate and verifies it against
-the trusted CAs when presented (CERT_OPTIONAL); whether one is required is decided at MAIL FROM
-by the handler, which can then answer with a clear 5xx instead of a failed handshake.
+apply without a restart. That context *requests* a client certificate and completes the
+handshake whatever the certificate (``trust.askcert``, Postfix ``smtpd_tls_ask_ccert``); the
+chain's verdict, the DN and whether a certificate is required are decided at MAIL FROM by the
+handler, which then answers with a clear 5xx instead of a failed handshake.
 
 aiosmtpd 1.4 refuses every MAIL/RCPT parameter it does not know (555). :class:`OperatorSMTP`
 takes the RFC 3461 DSN parameters (RET, ENVID on MAIL; NOTIFY, ORCPT on RCPT) off the command
