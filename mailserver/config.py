@@ -87,6 +87,14 @@ class SmtpConfig:
     """RFC 5321 4.5.3.2.7: at least 5 minutes."""
     max_bad_commands: int = 20
     max_recipients: int = 100
+    max_header_size: int = 100 * 1024
+    """Largest header section of a message (bytes up to the first empty line, or the whole
+    message when it has none); larger is refused with 552 5.3.4 after DATA (Postfix cuts
+    headers at 100 KB, ``header_size_limit``). 0 means no limit."""
+    max_connections_per_address: int = 50
+    """Simultaneous connections from one client address, per SMTP listener (inbound,
+    submission, submissions); over it: 421 4.7.0 and close (Postfix
+    ``smtpd_client_connection_count_limit``). 0 means no limit."""
     hostname: str = ""
     """Name announced in the greeting; defaults to the domain."""
     postmaster: str = ""
@@ -100,6 +108,9 @@ class ImapConfig:
     idle_timeout: float = 1800.0
     """RFC 3501 5.4: at least 30 minutes."""
     max_literal: int = 40 * MB
+    max_connections_per_address: int = 50
+    """Simultaneous connections from one client address, per IMAP listener (IMAP, IMAPS);
+    over it: ``* BYE Too many connections`` and close. 0 means no limit."""
 
 
 @dataclass(frozen=True)
@@ -371,6 +382,11 @@ def dump(domain: str, patient_domain: str = "") -> str:
         "# Mail for postmaster (RFC 5321 4.5.1) goes to this mailbox; create it with",
         "# 'mssante org add' or name an existing one.",
         f'# postmaster = "postmaster@{domain}"',
+        "# max_header_size = 102400          # bytes of header section; larger: 552 5.3.4",
+        "# max_connections_per_address = 50  # per SMTP listener; more: 421 4.7.0",
+        "",
+        "[imap]",
+        "# max_connections_per_address = 50  # per IMAP listener; more: * BYE",
         "",
         "[auth]",
         "lockout_threshold = 5",

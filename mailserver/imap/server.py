@@ -25,7 +25,9 @@ without an initial response: ``+`` then one continuation line), ``idle`` (RFC 21
 ``DONE`` while pushing mailbox changes as soon as the store publishes them, or at least every
 :data:`IDLE_POLL` seconds), ``logout``.
 
-Limits: line 64 kB, literal ``config.imap.max_literal``; 2 minutes to log in; the autologout
+Limits: ``[imap] max_connections_per_address`` connections per client address on each
+listener (more get ``* BYE Too many connections``); line 64 kB, literal
+``config.imap.max_literal``; 2 minutes to log in; the autologout
 timer (RFC 3501 5.4) is ``config.imap.idle_timeout`` once authenticated.  A failure inside one
 session is logged with its connection id and answered NO; it never touches another session.
 """
@@ -40,6 +42,8 @@ import logging
 import ssl
 from collections import deque
 from typing import TYPE_CHECKING
+
+from mailserver.connlimit import ConnectionLimiter, peer_address
 
 from . import commands as c
 from . import encoder as enc
@@ -59,6 +63,7 @@ FLUSH_LIMIT = 256 * 1024
 LOGIN_TIMEOUT = 120.0
 MAX_LINE = 65536  # RFC 7162 4 asks for at least 8192; long UID sets from clients
 MAX_TAG = 64
+TOO_MANY_CONNECTIONS = b"* BYE Too many connections\r\n"
 _ids = itertools.count(1)
 
 
@@ -193,6 +198,10 @@ class Connection:
             await self._idle(cmd.tag)
         else:
             await self.send(resp.encode(cmd.tag))
+            if self.receiver.paused:
+                # A mode-changing command (STARTTLS inside TLS, IDLE or AUTHENTICATE) was
+                # refused: read the next commands as commands again.
+                self.events.extend(self.receiver.resume())
             if self.bad >= MAX_BAD:
                 await self.send(enc.bye("too many invalid commands"))
                 self.session.state = "logout"
@@ -257,13 +266,27 @@ class Connection:
 
 async def start_imap(services: Services, host: str, port: int, tls_ctx: ssl.SSLContext,
                      implicit_tls: bool) -> asyncio.Server:
-    """Listen for IMAP clients: STARTTLS port (143 role) or implicit TLS (993 role)."""
+    """Listen for IMAP clients: STARTTLS port (143 role) or implicit TLS (993 role).
+
+    At most ``[imap] max_connections_per_address`` connections from one client address are
+    served at a time; more are answered ``* BYE`` and closed before any session is set up.
+    """
+    limiter = ConnectionLimiter(services.config.imap.max_connections_per_address)
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        address = peer_address(writer.get_extra_info("peername"))
+        if not limiter.acquire(address):
+            log.warning("imap: connection limit reached (%d per address), refusing",
+                        limiter.limit)
+            writer.write(TOO_MANY_CONNECTIONS)
+            writer.close()
+            return
         try:
             await Connection(services, reader, writer, tls_ctx, implicit_tls=implicit_tls).run()
         except asyncio.CancelledError:  # server shutting down: the connection just ends
             writer.close()
+        finally:
+            limiter.release(address)
 
     return await asyncio.start_server(on_connect, host, port,
                                       ssl=tls_ctx if implicit_tls else None)

@@ -9,9 +9,10 @@ One handler class serves both roles:
 * ``inbound`` (port 25 role, between operators): no AUTH; only local recipients are accepted
   (never an open relay); the sender's domain must be in the trust space. When the trust list
   names at least one domain and ``[trust] require_client_cert`` is on (the default), MAIL FROM
-  also requires TLS and a client certificate (verified against the trusted CAs by the TLS
-  layer) whose subject DN is listed for the envelope sender's domain (any trusted domain for a
-  null sender). At DATA every DKIM signature is verified (RFC 6376), an
+  also requires TLS and a client certificate that chains to a trusted CA (OpenSSL's verdict,
+  taken during a handshake that accepted any certificate: ``trust.askcert``) and whose subject
+  DN is listed for the envelope sender's domain (any trusted domain for a null sender).
+  At DATA every DKIM signature is verified (RFC 6376), an
   Authentication-Results header is added (RFC 8601) and ``[dkim] failure_policy`` applies.
 
 RFC 3461 DSN parameters (taken off the command line by ``server.OperatorSMTP``) are passed to
@@ -29,6 +30,7 @@ import email.utils
 import logging
 import re
 import secrets
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +47,7 @@ from mailserver.headers import header_block, raw_fields, strict_addresses
 from mailserver.logs import conn_id
 from mailserver.policy import Kind, Party, Reason
 from mailserver.smtp import replies as R
+from mailserver.trust.askcert import chain_problem
 
 __all__ = ["MailHandler"]
 
@@ -110,13 +113,20 @@ NEED_TLS = "530 5.7.0 Must issue a STARTTLS command first (required between oper
 NEED_CERT = ("550 5.7.1 A client certificate from a trusted CA is required between operators"
              " of the trust space")
 CERT_NOT_LISTED = "550 5.7.1 Client certificate subject is not listed for the sender's domain"
+CERT_UNTRUSTED = ("550 5.7.1 Client certificate not issued by a CA of the trust space"
+                  " ({reason})")
 DKIM_REJECT = "550 5.7.20 DKIM signature verification failed"  # RFC 7372 3.1
 DKIM_TEMP = "451 4.7.5 DKIM key lookup failed, try again later"
 
 
-def _peer_certificate(session: Session) -> x509.Certificate | None:
+def _ssl_object(session: Session) -> ssl.SSLObject | None:
     info = session.ssl
-    ssl_obj = info.get("ssl_object") if isinstance(info, dict) else None
+    obj = info.get("ssl_object") if isinstance(info, dict) else None
+    return obj if isinstance(obj, ssl.SSLObject) else None
+
+
+def _peer_certificate(session: Session) -> x509.Certificate | None:
+    ssl_obj = _ssl_object(session)
     der = ssl_obj.getpeercert(binary_form=True) if ssl_obj is not None else None
     return x509.load_der_x509_certificate(der) if der else None
 
@@ -184,6 +194,12 @@ class MailHandler:
         if cert is None:
             log.info("trust: deny reason=NO_CLIENT_CERTIFICATE")
             return NEED_CERT
+        # The handshake accepted any certificate (trust.askcert): apply OpenSSL's verdict on
+        # its chain now, so the peer gets a 5xx and bounces instead of retrying for days.
+        problem = chain_problem(_ssl_object(session))
+        if problem is not None:
+            log.info("trust: deny reason=UNTRUSTED_CA (%s)", problem)
+            return CERT_UNTRUSTED.format(reason=problem)
         domain = addr.rpartition("@")[2]
         allowed = (dn_allowed(domain, cert) if addr
                    else trust.dn_allowed_any(cert))  # type: ignore[attr-defined]

@@ -22,6 +22,11 @@ aiosmtpd owns the wire; this module changes only what a measurement demanded (se
     terminator excluded, like aiosmtpd. Once over the limit the decoder keeps only the last four
     bytes (to spot a terminator split across reads), reads on to the end marker and the reply
     is ``552 5.3.4``; the connection stays usable.
+  - Header section limit (``header_size_limit``): a message whose header section (up to the
+    first empty line, or the whole message without one) is larger is refused like an
+    oversized one: the decoder stops buffering, reads on to the end marker and the reply is
+    ``552 5.3.4 Message header too large``; the connection stays usable. Postfix cuts headers
+    at 100 KB (``header_size_limit``); without a limit 10 MB of headers reached the parsers.
   - What ``handle_DATA`` receives is unchanged: ``envelope.original_content`` is the un-stuffed
     bytes and ``envelope.content`` the same bytes (or ``str`` when ``decode_data=True``).
 
@@ -31,6 +36,15 @@ aiosmtpd owns the wire; this module changes only what a measurement demanded (se
   ever with NOOPs). Single command lines stay bounded by aiosmtpd (512 octets, RFC 5321
   4.5.3.1.4). ``timeout`` is the idle timeout (RFC 5321 4.5.3.2.7); during DATA it is re-armed
   on every chunk and the whole DATA phase is bounded by ``data_timeout``.
+
+* **Connections.** ``connection_limiter`` counts the listener's open connections per client
+  address; over its limit a connection is answered ``421 4.7.0 Too many connections from your
+  address`` and closed before aiosmtpd allocates anything for it. A STARTTLS whose handshake
+  fails ends the session (asyncio never reports that connection's end to the protocol).
+
+* **STARTTLS** (RFC 3207 4.2) once TLS is active (after STARTTLS, or on an implicit-TLS
+  listener) is answered ``554 5.5.1 TLS already active``, as Postfix does; aiosmtpd would
+  start a second handshake inside the first.
 
 * **Errors.** :meth:`MailSMTP.handle_exception` replies ``451 4.3.0 Internal error (ref <id>)``
   and logs the traceback with the connection id; exception text never reaches the client.
@@ -48,9 +62,10 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiosmtpd.smtp import MISSING, SMTP, Session
+from aiosmtpd.smtp import MISSING, SMTP, Session, TLSSetupException, syntax
 
 from mailserver import logs
+from mailserver.connlimit import ConnectionLimiter, peer_address
 
 __all__ = [
     "DataDecoder",
@@ -61,6 +76,9 @@ __all__ = [
     "REPLY_AMBIGUOUS_DOT",
     "REPLY_TOO_MANY_ERRORS",
     "REPLY_TOO_MANY_COMMANDS",
+    "REPLY_TLS_ACTIVE",
+    "REPLY_HEADER_TOO_BIG",
+    "REPLY_TOO_MANY_CONNECTIONS",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,10 +95,15 @@ _CR_TO_LF = bytes.maketrans(b"\r", b"\n")
 
 REPLY_TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
 """RFC 5321 4.5.3.1.10 / RFC 1870 section 6.3, enhanced code RFC 3463 5.3.4."""
+REPLY_HEADER_TOO_BIG = "552 5.3.4 Message header too large"
+"""The header section is over ``header_size_limit`` (RFC 3463 5.3.4, as for the size)."""
 REPLY_AMBIGUOUS_DOT = "550 5.6.0 Message contains a dot line with bare CR or LF"
 REPLY_TOO_MANY_ERRORS = "421 4.7.0 Too many errors, closing connection"
 REPLY_TOO_MANY_COMMANDS = "421 4.7.0 Too many commands, closing connection"
 REPLY_START_DATA = "354 End data with <CR><LF>.<CR><LF>"
+REPLY_TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from your address"
+REPLY_TLS_ACTIVE = "554 5.5.1 TLS already active"
+"""RFC 3207 4.2: no second STARTTLS inside TLS (Postfix answers the same)."""
 
 NOT_ERRORS = (b"452 4.5.3",)
 """Replies that do not count towards ``max_errors``: ``452 4.5.3`` too many recipients is not a
@@ -123,25 +146,35 @@ class DataDecoder:
     becomes true, :meth:`feed` has returned the bytes that followed the end marker (they belong
     to the next command) and :meth:`content` gives the un-stuffed message.
 
+    The header section is the data up to and including the line end before the first empty
+    line (a line end is LF, alone or after CR); data without an empty line is all header.
+
     Args:
         size_limit: largest accepted message (stuffed bytes, terminator excluded); ``None`` for
             no limit.
+        header_limit: largest accepted header section (stuffed bytes); ``None`` for no limit.
     """
 
     __slots__ = (
-        "_buf", "_scan", "_limit", "_received", "_dot_lines", "done", "too_big", "ambiguous"
+        "_buf", "_scan", "_limit", "_received", "_dot_lines", "done", "too_big", "ambiguous",
+        "_header_limit", "_hscan", "_in_header", "header_too_big",
     )
 
-    def __init__(self, size_limit: int | None = None) -> None:
+    def __init__(self, size_limit: int | None = None, header_limit: int | None = None) -> None:
         self._buf = bytearray(_VIRTUAL_CRLF)
         self._scan = 0
         self._limit = size_limit
         self._received = 0
         self._dot_lines = True
+        self._header_limit = header_limit
+        self._hscan = 0
+        self._in_header = header_limit is not None
         self.done = False
         """The end marker has been seen."""
         self.too_big = False
         """More than ``size_limit`` bytes arrived; the content was discarded."""
+        self.header_too_big = False
+        """The header section is over ``header_limit``; the content was discarded."""
         self.ambiguous = False
         """The data contains a dot line delimited by a bare CR or LF (smuggling attempt)."""
 
@@ -154,6 +187,38 @@ class DataDecoder:
     def buffered(self) -> int:
         """Bytes held in memory (bounded by the size limit plus one chunk)."""
         return len(self._buf)
+
+    def _discarding(self) -> bool:
+        return self.too_big or self.header_too_big
+
+    def _header_end(self, end: int) -> int:
+        """Index in the buffer of the LF ending the header section, searched up to ``end``;
+        -1 when not seen yet. The buffer starts with the virtual CRLF, so data that begins
+        with an empty line has an empty header section."""
+        buf, start = self._buf, self._hscan
+        found = [i for i in (buf.find(b"\n\n", start, end), buf.find(b"\n\r\n", start, end))
+                 if i >= 0]
+        # A blank line may yet complete across the next read: look again from 2 bytes back.
+        self._hscan = max(end - 2, 0)
+        return min(found) if found else -1
+
+    def _check_header(self, end: int, final: bool) -> None:
+        """Follow the header section in ``buf[:end]`` (all data when ``final``)."""
+        if not self._in_header or self._discarding():
+            return
+        assert self._header_limit is not None
+        idx = self._header_end(end)
+        if idx >= 0:
+            self._in_header = False
+            size = idx - 1  # data bytes up to and including that LF (virtual CRLF excluded)
+        elif final:
+            self._in_header = False
+            size = self._received  # no empty line: the whole message is header
+        else:
+            # Any later end of the header section lies past all but the last 2 bytes.
+            size = self._received - 2
+        if size > self._header_limit:
+            self.header_too_big = True
 
     def feed(self, data: bytes) -> bytes:
         """Consume *data*; return what follows the end marker (``b""`` until then).
@@ -171,7 +236,8 @@ class DataDecoder:
             # Up to two trailing bytes (".\r") may yet turn out to be the end marker.
             if self._limit is not None and self._received - 2 > self._limit:
                 self.too_big = True
-            if self.too_big:
+            self._check_header(len(buf), final=False)
+            if self._discarding():
                 # Keep the last four bytes: the end marker may be split across reads.
                 del buf[:-4]
             self._scan = max(len(buf) - (len(END_MARK) - 1), 0)
@@ -185,7 +251,8 @@ class DataDecoder:
         self._received += len(data) - len(rest) - 3
         if self._limit is not None and self._received > self._limit:
             self.too_big = True
-        if self.too_big:
+        self._check_header(len(buf), final=True)
+        if self._discarding():
             buf.clear()
         else:
             # Fast path: no dot right after a CR or LF means nothing to un-stuff and no
@@ -200,9 +267,10 @@ class DataDecoder:
         """The un-stuffed message (RFC 5321 4.5.2: drop the first dot of a line starting with one).
 
         Raises:
-            RuntimeError: before the end marker, or when the message was too big.
+            RuntimeError: before the end marker, or when the message or its header section
+                was too big.
         """
-        if not self.done or self.too_big:
+        if not self.done or self._discarding():
             raise RuntimeError("no content: data unfinished or over the size limit")
         buf = self._buf
         if not self._dot_lines:
@@ -249,6 +317,9 @@ class MailSMTP(SMTP):
         reject_ambiguous_dot: refuse (550 5.6.0) data containing a dot line delimited by a
             bare CR or LF.
         chunk_size: largest read during DATA.
+        header_size_limit: largest header section (``552 5.3.4`` beyond); ``None``: no limit.
+        connection_limiter: the listener's count of open connections per client address;
+            over its limit the connection is answered ``421 4.7.0`` and closed at once.
     """
 
     def __init__(
@@ -260,6 +331,8 @@ class MailSMTP(SMTP):
         data_timeout: float = 600.0,
         reject_ambiguous_dot: bool = True,
         chunk_size: int = DEFAULT_CHUNK,
+        header_size_limit: int | None = None,
+        connection_limiter: ConnectionLimiter | None = None,
         **kwargs: Any,
     ) -> None:
         self.conn_id = secrets.token_hex(4)
@@ -268,9 +341,14 @@ class MailSMTP(SMTP):
         self.data_timeout = data_timeout
         self.reject_ambiguous_dot = reject_ambiguous_dot
         self.chunk_size = chunk_size
+        self.header_size_limit = header_size_limit
         self._errors = 0
         self._command_bytes = 0
         self._closing = False
+        self._limiter = connection_limiter
+        self._slot: str | None = None  # the client address whose slot this connection holds
+        self._refused = False
+        self._lost = False
         super().__init__(handler, **kwargs)
         # Count the bytes of every recognised command line (unrecognised ones are errors).
         self._smtp_methods = {
@@ -286,7 +364,38 @@ class MailSMTP(SMTP):
         # Bind the id before aiosmtpd creates the client task: the task copies this context,
         # so every log line of the connection carries it (mailserver.logs.ConnIdFilter).
         logs.conn_id.set(self.conn_id)
+        # Called again on the same object once STARTTLS completes: count the connection once.
+        if self._limiter is not None and self._slot is None and not self._refused:
+            address = peer_address(transport.get_extra_info("peername"))
+            if not self._limiter.acquire(address):
+                # Refused before aiosmtpd sets anything up: no session, no client task.
+                log.warning("connection limit reached (%d per address), refusing",
+                            self._limiter.limit)
+                self._refused = True
+                self.transport = None
+                if isinstance(transport, asyncio.WriteTransport):
+                    transport.write(REPLY_TOO_MANY_CONNECTIONS.encode() + b"\r\n")
+                transport.close()
+                return
+            self._slot = address
         super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        if self._slot is not None and self._limiter is not None:
+            self._limiter.release(self._slot)
+            self._slot = None
+        if not self._refused:
+            super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        return False if self._refused else super().eof_received()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
 
     def _counted(
         self, name: str, method: Callable[[str | None], Awaitable[None]]
@@ -301,6 +410,30 @@ class MailSMTP(SMTP):
             await method(arg)
 
         return run
+
+    # -- STARTTLS --------------------------------------------------------------------------
+
+    @syntax("STARTTLS", when="tls_context")
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """RFC 3207 STARTTLS, refused once TLS is active (STARTTLS earlier, or implicit TLS).
+
+        aiosmtpd would answer 220 and start a TLS handshake inside the TLS session.
+        """
+        if self._tls_protocol is not None:
+            await self.push(REPLY_TLS_ACTIVE)
+            return
+        try:
+            await super().smtp_STARTTLS(arg)
+        except TLSSetupException as exc:
+            cause = exc.__cause__
+            reason = getattr(cause, "verify_message", None) or type(cause).__name__
+            log.warning("tls: STARTTLS handshake failed (%s)", reason)
+            # asyncio has closed the socket but never tells this protocol (no TLS session
+            # reached it): end the session here, or its task, its memory and its connection
+            # slot would stay for ever.
+            if self.transport is not None:
+                self.transport.close()
+            self.connection_lost(None)
 
     # -- addresses -----------------------------------------------------------------------------
 
@@ -375,6 +508,11 @@ class MailSMTP(SMTP):
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             await self.push(REPLY_TOO_BIG)
             return
+        if decoder.header_too_big:
+            log.info("header section over %d bytes refused", self.header_size_limit)
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            await self.push(REPLY_HEADER_TOO_BIG)
+            return
         if decoder.ambiguous and self.reject_ambiguous_dot:
             log.warning("data with a bare CR/LF dot line refused (smuggling attempt?)")
             self._set_post_data_state()  # type: ignore[no-untyped-call]
@@ -418,7 +556,7 @@ class MailSMTP(SMTP):
     async def _read_data(self) -> DataDecoder | None:
         """Read mail data up to the end marker; ``None`` if the connection went away."""
         reader = self._reader
-        decoder = DataDecoder(self.data_size_limit)
+        decoder = DataDecoder(self.data_size_limit, self.header_size_limit)
         deadline = self.loop.call_later(self.data_timeout, self._data_timeout_cb)
         # StreamReader pauses the socket once it buffers 2 * limit bytes; aiosmtpd's limit is
         # one command line (1001). Raise it for the DATA phase so reads come in large chunks.

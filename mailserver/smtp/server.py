@@ -5,9 +5,10 @@ aiosmtpd's Controller cannot bind port 0 (aiosmtpd issue #388), so listeners are
 
 ``tls`` may be a context or a zero-argument callable returning one: the inbound listener takes
 its context from the trust space for each connection, so CAs added with ``mssante trust add``
-apply without a restart. That context *requests* a client certificate and verifies it against
-the trusted CAs when presented (CERT_OPTIONAL); whether one is required is decided at MAIL FROM
-by the handler, which can then answer with a clear 5xx instead of a failed handshake.
+apply without a restart. That context *requests* a client certificate and completes the
+handshake whatever the certificate (``trust.askcert``, Postfix ``smtpd_tls_ask_ccert``); the
+chain's verdict, the DN and whether a certificate is required are decided at MAIL FROM by the
+handler, which then answers with a clear 5xx instead of a failed handshake.
 
 aiosmtpd 1.4 refuses every MAIL/RCPT parameter it does not know (555). :class:`OperatorSMTP`
 takes the RFC 3461 DSN parameters (RET, ENVID on MAIL; NOTIFY, ORCPT on RCPT) off the command
@@ -23,9 +24,8 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from aiosmtpd.smtp import TLSSetupException
-
 from mailserver.config import Config
+from mailserver.connlimit import ConnectionLimiter
 from mailserver.delivery import Delivery
 from mailserver.directory.service import Directory
 from mailserver.logs import quiet_protocol_libraries
@@ -86,17 +86,6 @@ def _split_params(arg: str, keys: set[str]) -> tuple[str, dict[str, str], bool]:
 
 class OperatorSMTP(MailSMTP):
     """:class:`MailSMTP` accepting the RFC 3461 DSN parameters."""
-
-    async def smtp_STARTTLS(self, arg: str) -> None:
-        """STARTTLS; a refused client certificate is logged as such, not as a crash."""
-        try:
-            await super().smtp_STARTTLS(arg)
-        except TLSSetupException as exc:
-            cause = exc.__cause__
-            reason = getattr(cause, "verify_message", None) or type(cause).__name__
-            log.warning("trust: deny reason=TLS_HANDSHAKE_FAILED (%s)", reason)
-            if self.transport is not None:
-                self.transport.close()
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         """MAIL FROM with RET and ENVID (RFC 3461 4.3, 4.4) taken off first."""
@@ -170,6 +159,7 @@ def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, ro
     h = handler or MailHandler(config, directory, delivery, role=role)
     submission = role == "submission"
     cls = ImplicitTlsSMTP if implicit_tls else OperatorSMTP
+    limiter = ConnectionLimiter(config.smtp.max_connections_per_address)  # one per listener
 
     def make() -> MailSMTP:
         ctx: Any = None if implicit_tls else (tls() if callable(tls) else tls)
@@ -187,6 +177,8 @@ def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, ro
             decode_data=False,
             timeout=config.smtp.idle_timeout,
             max_errors=config.smtp.max_bad_commands,
+            header_size_limit=config.smtp.max_header_size or None,
+            connection_limiter=limiter,
         )
 
     return make

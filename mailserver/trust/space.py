@@ -345,16 +345,19 @@ class TrustSpaceService:
 
     def server_context(self, cert: Path, key: Path, *, require_client_cert: bool
                        ) -> ssl.SSLContext:
-        """Inbound context: client certificates from trusted CAs are verified when presented.
+        """Inbound context: a client certificate is requested, and any is accepted.
 
-        The certificate is only *requested* (CERT_OPTIONAL) so the handshake completes and the
-        SMTP layer can refuse with a clear 5xx; ``require_client_cert`` is enforced at MAIL FROM.
+        The handshake completes whatever the certificate (Postfix ``smtpd_tls_ask_ccert``);
+        OpenSSL's verdict on its chain against the trusted CAs is read afterwards
+        (:func:`.askcert.chain_problem`), so the SMTP layer refuses at MAIL FROM with a 5xx
+        that says why; ``require_client_cert`` is enforced there too.
         """
         tl = self.trustlist
         key_ = ("server", self._version)
         ctx = self._ctx_cache.get(key_)
         if ctx is None:
-            ctx = make_server_context(cert, key, tl.ca_pems or None, require_client_cert=False)
+            ctx = make_server_context(cert, key, tl.ca_pems or None, require_client_cert=False,
+                                      verify_after_handshake=True)
             self._ctx_cache[key_] = ctx
         return ctx
 

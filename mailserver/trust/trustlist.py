@@ -16,8 +16,9 @@ small JSON document, replaced atomically (write to a temporary file in the
 same directory, fsync, rename).
 
 Inbound, a peer is accepted when its client certificate chains to a trusted
-CA (checked by the TLS layer, :func:`make_server_context`) **and** its
-subject DN is listed for the sending domain (:meth:`TrustList.dn_allowed`).
+CA (checked by OpenSSL, :func:`make_server_context`; at port 25 the verdict is
+applied after the handshake, see :mod:`.askcert`) **and** its subject DN is
+listed for the sending domain (:meth:`TrustList.dn_allowed`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from cryptography import x509
 
 from mailserver.files import atomic_write
 
+from .askcert import ask_client_certificate
 from .dn import DistinguishedName, DnParseError, dn_from_name, parse_dn
 from .domains import InvalidDomainError, normalise_domain
 from .whitelist import Whitelist
@@ -372,6 +374,7 @@ def make_server_context(
     key: str | os.PathLike[str],
     cas: CaSource | None,
     require_client_cert: bool = True,
+    verify_after_handshake: bool = False,
 ) -> ssl.SSLContext:
     """Build the inbound (server-side) TLS context.
 
@@ -382,6 +385,9 @@ def make_server_context(
         require_client_cert: refuse handshakes without a valid client
             certificate (operator-to-operator SMTP); when False, a presented
             certificate is still verified (submission, IMAP).
+        verify_after_handshake: with ``require_client_cert`` False, complete the handshake
+            with any client certificate; the verdict of the chain check is read afterwards
+            with :func:`.askcert.chain_problem` (Postfix ``smtpd_tls_ask_ccert``).
 
     Returns:
         A server ``SSLContext``, TLS 1.2 minimum, AEAD ciphers.
@@ -397,6 +403,8 @@ def make_server_context(
         if not has_cas:
             raise ValueError("a client certificate is required but no CA is trusted")
         ctx.verify_mode = ssl.CERT_REQUIRED
+    elif has_cas and verify_after_handshake:
+        ask_client_certificate(ctx)
     else:
         ctx.verify_mode = ssl.CERT_OPTIONAL if has_cas else ssl.CERT_NONE
     return ctx
