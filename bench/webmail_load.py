@@ -132,7 +132,8 @@ async def measure(base: str, token: str, paths: list[str], requests: int, concur
 def _fmt(name: str, clients: int, lat: list[float], cpu: float) -> str:
     lat = sorted(lat)
     p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
-    return (f"{name:<22} clients={clients:<3} n={len(lat):<5} median={statistics.median(lat) * 1000:8.1f} ms"
+    median = statistics.median(lat)
+    return (f"{name:<22} clients={clients:<3} n={len(lat):<5} median={median * 1000:8.1f} ms"
             f"  p95={p95 * 1000:8.1f} ms  server cpu/req={cpu * 1000:6.1f} ms")
 
 
@@ -203,8 +204,8 @@ def main() -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(  # noqa: S603 - our own server
         [sys.executable, "-m", "mailserver", "serve", "--data-dir", str(data_dir),
-         "--http", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-        cwd=ROOT)
+         "--http", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True, env=env, cwd=ROOT)
     try:
         assert server.stdout is not None
         base = ""

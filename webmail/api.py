@@ -153,7 +153,12 @@ async def api_conversation(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         raise web.HTTPNotFound() from exc
     show_images = request.query.get("images") == "1"
-    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images)
+    try:
+        page = int(request.query.get("page", "1"))
+    except ValueError:
+        page = 1
+    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images,
+                                          page)
     out = []
     for x in model["messages"]:
         r, m = x["r"], x["stored"]
@@ -170,7 +175,8 @@ async def api_conversation(request: web.Request) -> web.StreamResponse:
     return web.json_response({"id": cid, "title": model["title"],
                               "correspondent": model["correspondent"],
                               "closed": model["conv"].closed, "can_reply": model["can_reply"],
-                              "messages": out})
+                              "page": model["page"], "pages": model["pages"],
+                              "total": model["total"], "messages": out})
 
 
 def _json_uploads(data: dict[str, Any]) -> list[Upload]:

@@ -10,7 +10,7 @@ from multidict import MultiDictProxy
 
 from mailserver.directory.service import AccountInfo
 from webmail.app import MAILBOX, R_ATTACHMENT_CSP, R_SHOW_IMAGES, current_account, render, see_other
-from webmail.mailbox import Mailbox, ReplyRefused, StoredMessage, Upload, display_title
+from webmail.mailbox import MESSAGES_PER_PAGE, Mailbox, ReplyRefused, StoredMessage, Upload
 from webmail.render import render_message
 
 __all__ = ["setup", "uploads_of", "conversation_view_model", "attachment_response"]
@@ -49,13 +49,17 @@ async def conversations(request: web.Request) -> web.StreamResponse:
 
 
 async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: int,
-                                  show_images: bool) -> dict[str, Any]:
-    """Everything a conversation page (or its JSON) shows; marks messages read and sends the
-    requested read receipts."""
+                                  show_images: bool, page: int = 1) -> dict[str, Any]:
+    """Everything a conversation page (or its JSON) shows: one page of its messages, newest
+    first (``MESSAGES_PER_PAGE``); marks them read and sends the read receipts they ask for."""
     conv = await mailbox.conversation(account, cid)
     if conv is None:
         raise web.HTTPNotFound()
-    stored = await mailbox.messages(account, cid)
+    everything = await mailbox.messages(account, cid)  # metadata only, oldest first
+    pages = max(1, -(-len(everything) // MESSAGES_PER_PAGE))
+    page = min(max(1, page), pages)
+    newest_first = everything[::-1]
+    stored = newest_first[(page - 1) * MESSAGES_PER_PAGE: page * MESSAGES_PER_PAGE]
     messages: list[dict[str, Any]] = []
     for m in stored:
         raw = await mailbox.read(m)
@@ -75,10 +79,11 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
     await mailbox.send_receipts(account, cid, stored)
     correspondent = await mailbox.correspondent(conv)
     blocked = sum(x["r"].blocked_images for x in messages)
-    title = display_title(next((x["r"].subject for x in messages if x["r"].subject), ""))
+    title = await mailbox.title(conv)
     return {"conv": conv, "messages": messages, "correspondent": correspondent,
-            "blocked": blocked, "title": title,
-            "can_reply": not conv.closed and any(not x["mine"] for x in messages)}
+            "blocked": blocked, "title": title, "page": page, "pages": pages,
+            "total": len(everything), "first": (page - 1) * MESSAGES_PER_PAGE + 1,
+            "can_reply": not conv.closed and any(m.folder == "INBOX" for m in everything)}
 
 
 async def conversation(request: web.Request) -> web.StreamResponse:
@@ -86,7 +91,8 @@ async def conversation(request: web.Request) -> web.StreamResponse:
     cid = _int(request.match_info["cid"], -1)
     show_images = request.query.get("images") == "1"
     request[R_SHOW_IMAGES] = show_images
-    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images)
+    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images,
+                                          _int(request.query.get("page", "1")))
     model.update({"show_images": show_images, "errors": [],
                   "sent": request.query.get("envoye") == "1"})
     return render(request, "conversation.html", model)

@@ -28,22 +28,24 @@ from mailserver.app import Services
 from mailserver.delivery import DeliveryReport
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import PolicyDenied
+from mailserver.inbox_index import correspondent_name
 from mailserver.policy import Reason
 from mailserver.smtp.mdn import build_read_receipt
-from mailserver.store.conversations import ConversationInfo
+from mailserver.store.conversations import CONVERSATION_FOLDERS, ConversationInfo, IndexEntry
 from mailserver.store.models import Folder, Message
 from webmail.models import MdnSent
 from webmail.render import Rendered, parse_message, render_message
 
 __all__ = ["Mailbox", "ConversationSummary", "StoredMessage", "Upload", "REASON_FR",
-           "PER_PAGE", "MAX_UPLOAD_TOTAL", "MAX_UPLOADS", "ReplyRefused"]
+           "PER_PAGE", "MESSAGES_PER_PAGE", "MAX_UPLOAD_TOTAL", "MAX_UPLOADS", "ReplyRefused"]
 
 log = logging.getLogger(__name__)
 
 PER_PAGE = 20
 MAX_UPLOAD_TOTAL = 20 * 1000 * 1000
 MAX_UPLOADS = 10
-_FOLDERS = ("INBOX", "Sent")
+MESSAGES_PER_PAGE = 10
+_FOLDERS = CONVERSATION_FOLDERS
 
 REASON_FR: dict[Reason, str] = {
     Reason.INVALID_ADDRESS: "L'adresse du destinataire n'est pas valide.",
@@ -151,48 +153,41 @@ class Mailbox:
 
     async def correspondent(self, conv: ConversationInfo) -> str:
         """The professional's name (patients see names, not necessarily addresses)."""
-        info = await self.s.directory.lookup(conv.started_by)
-        if info is not None and info.name:
-            return info.name
-        entry = await self.s.directory.national_entry(conv.started_by)
-        if entry is not None and entry.name:
-            return entry.name
-        return conv.started_by.partition("@")[0].replace(".", " ").title()
+        entry = await self.s.conversations.index_entry(conv.id)
+        if entry is not None and entry.correspondent:
+            return entry.correspondent
+        return await correspondent_name(self.s.directory, conv.started_by)
+
+    async def title(self, conv: ConversationInfo) -> str:
+        """The conversation's title (from the inbox index)."""
+        entry = await self.s.conversations.index_entry(conv.id)
+        return display_title(entry.subject or "" if entry is not None else "")
+
+    @staticmethod
+    def _summary(e: IndexEntry) -> ConversationSummary:
+        name = e.correspondent or e.started_by.partition("@")[0].replace(".", " ").title()
+        return ConversationSummary(e.id, display_title(e.subject or ""), name, e.unread,
+                                   e.total, e.updated_at, e.closed)
 
     async def conversations(self, account: AccountInfo, *, query: str = "", page: int = 1
                             ) -> tuple[list[ConversationSummary], int]:
-        """One page of the patient's conversations (newest first) and the number of pages."""
-        convs = await self.s.conversations.list_for_patient(account.id)
-        by_conv: dict[int, list[StoredMessage]] = {}
-        for cid, row in await self._rows(account.id):
-            if cid is not None:
-                by_conv.setdefault(cid, []).append(row)
-        out = []
-        for conv in convs:
-            rows = by_conv.get(conv.id, [])
-            title = ""
-            if rows:
-                subject, _ = await self.s.store.read_header_fields(rows[0].id)
-                title = subject or ""
-                if "\ufffd" in title:  # raw UTF-8 subject (RFC 6532) stored lossily: re-read
-                    title = await self._raw_subject(rows[0].id) or title
-            summary = ConversationSummary(
-                conv.id, display_title(title), await self.correspondent(conv),
-                sum(1 for r in rows if r.folder == "INBOX" and not r.seen), len(rows),
-                _utc(conv.updated_at), conv.closed)
-            if query and _fold(query) not in _fold(f"{summary.title} {summary.correspondent}"):
-                continue
-            out.append(summary)
-        pages = max(1, -(-len(out) // PER_PAGE))
-        page = min(max(1, page), pages)
-        return out[(page - 1) * PER_PAGE: page * PER_PAGE], pages
+        """One page of the patient's conversations (newest first) and the number of pages.
 
-    async def _raw_subject(self, message_id: int) -> str:
-        """The subject read from the message itself (8-bit headers decoded as UTF-8)."""
-        raw = await self.s.store.read_raw(message_id)
-        end = raw.find(b"\r\n\r\n")
-        header = raw if end < 0 else raw[:end + 4]
-        return " ".join(str(parse_message(header).get("Subject", "")).split())
+        Read from the inbox index: one query for the page, whatever the size of the mailbox
+        (a search unseals the titles and names of all the patient's conversations).
+        """
+        index = self.s.conversations
+        if query:
+            folded = _fold(query)
+            found = [c for c in map(self._summary, await index.index_all(account.id))
+                     if folded in _fold(f"{c.title} {c.correspondent}")]
+            pages = max(1, -(-len(found) // PER_PAGE))
+            page = min(max(1, page), pages)
+            return found[(page - 1) * PER_PAGE: page * PER_PAGE], pages
+        pages = max(1, -(-await index.count_for_patient(account.id) // PER_PAGE))
+        page = min(max(1, page), pages)
+        entries = await index.index_page(account.id, (page - 1) * PER_PAGE, PER_PAGE)
+        return [self._summary(e) for e in entries], pages
 
     async def conversation(self, account: AccountInfo, conversation_id: int
                            ) -> ConversationInfo | None:
