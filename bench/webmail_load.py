@@ -202,6 +202,7 @@ def main() -> int:
         asyncio.run(populate(data_dir, args.messages, args.per_conversation, args.long))
     token = (data_dir / "bench-session").read_text().strip()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
     server = subprocess.Popen(  # noqa: S603 - our own server
         [sys.executable, "-m", "mailserver", "serve", "--data-dir", str(data_dir),
          "--http", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -213,6 +214,7 @@ def main() -> int:
             if line.startswith("listening: http "):
                 host, _, port = line.split()[-1].rpartition(":")
                 base = f"http://{host}:{port}"
+                print(f"server listening after {time.monotonic() - started:.1f} s", flush=True)
                 break
         if not base:
             print("server did not start", file=sys.stderr)

@@ -76,7 +76,8 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
         messages.append({"stored": m, "r": rendered, "mine": m.folder == "Sent",
                          "filings": filings, "unread": m.folder == "INBOX" and not m.seen})
     await mailbox.mark_seen(stored)
-    await mailbox.send_receipts(account, cid, stored)
+    await mailbox.send_receipts(account, cid, stored,
+                                {x["stored"].id: x["r"] for x in messages})
     correspondent = await mailbox.correspondent(conv)
     blocked = sum(x["r"].blocked_images for x in messages)
     title = await mailbox.title(conv)

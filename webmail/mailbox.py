@@ -12,7 +12,7 @@ import inspect
 import logging
 import mimetypes
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -253,19 +253,25 @@ class Mailbox:
     # -- read receipts (RFC 8098) -------------------------------------------------------
 
     async def send_receipts(self, account: AccountInfo, conversation_id: int,
-                            messages: Sequence[StoredMessage]) -> int:
+                            messages: Sequence[StoredMessage],
+                            rendered: Mapping[int, Rendered] | None = None) -> int:
         """Send the ``displayed`` MDN of every opened message that asked for one, once.
 
         The patient cannot refuse (domain README 3). The marker is written before sending,
         so a receipt is sent at most once even if two pages open at the same time.
+        ``rendered`` (message id → its rendering, if the caller has it) saves reading and
+        parsing again the messages that ask for no receipt.
         """
         sent = 0
         for m in messages:
             if m.folder != "INBOX":
                 continue
+            known = rendered.get(m.id) if rendered is not None else None
+            if known is not None and not known.mdn_to:
+                continue
             raw = await self.read(m)
-            rendered = render_message(raw)
-            pairs = email.utils.getaddresses([rendered.mdn_to]) if rendered.mdn_to else []
+            mdn_to = (known or render_message(raw)).mdn_to
+            pairs = email.utils.getaddresses([mdn_to]) if mdn_to else []
             notify = pairs[0][1] if pairs else ""
             if not notify or not await self._claim_receipt(account.id, m.id):
                 continue
