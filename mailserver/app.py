@@ -55,7 +55,11 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     directory = Directory(db, store, keys, domain=config.domain,
                           patient_domain=config.patient_domain, auth=config.auth,
                           passwords=Passwords(fast=fast_passwords))
-    conversations = Conversations(db)
+    conversations = Conversations(db, keys)
+    # Conversations from before the inbox index get indexed before anything is served.
+    from mailserver.inbox_index import build_index
+
+    await build_index(store, conversations, directory)
     jobs = Jobs(db)
     if trust is None:
         trust = build_trust_space(config)

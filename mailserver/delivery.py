@@ -30,6 +30,7 @@ from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.errors import PolicyDenied
 from mailserver.headers import decode_words, header_block, parse_headers
+from mailserver.inbox_index import correspondent_name
 from mailserver.policy import (
     Closing,
     ConversationFacts,
@@ -366,6 +367,19 @@ class Delivery:
         outbound_prepared = await self.outbound.prepare(raw) if (remote and self.outbound) else None
         accepted_targets = frozenset([t.rcpt for t in local] + remote)
         correspondents = [a for a in hf.reply_to if self._is_trust_space_pro(a)] or [professional]
+        # The inbox index of a new conversation: its title and correspondent, sealed with the
+        # patient's key in the transaction (read before it).
+        index_keys: dict[int, bytes] = {}
+        starter = professional
+        if (patient_conv is None and sender.kind is Kind.PATIENT and authenticated is not None
+                and not receipt and accepted_targets
+                and accepted_targets <= facts.pharmacies):
+            starter = sorted(accepted_targets)[0]  # a first message to a pharmacy
+            index_keys[authenticated.id] = await self.store.keys.get(authenticated.id)
+        for t in local:
+            if t.new_conversation:
+                index_keys[t.account.id] = await self.store.keys.get(t.account.id)
+        starter_name = await correspondent_name(self.directory, starter) if index_keys else ""
 
         async def op(s: AsyncSession) -> DeliveryReport:
             results: dict[str, AppendResult] = {}
@@ -374,7 +388,8 @@ class Delivery:
                 if t.account.is_patient and sender_is_pro:
                     if t.conversation_id is None:
                         t.conversation_id = await Conversations.create_in(
-                            s, t.account.id, professional)
+                            s, t.account.id, professional, key=index_keys[t.account.id],
+                            subject=hf.subject, correspondent=starter_name)
                     if t.closing is Closing.ALL_WITH_SENDER:
                         await Conversations.close_all_with_in(s, t.account.id, professional)
                     await Conversations.add_parties_in(s, t.conversation_id, correspondents,
@@ -402,7 +417,9 @@ class Delivery:
                 # reply"): the message opens a conversation with that pharmacy, so its answer
                 # and the patient's follow-ups thread as usual.
                 first = sorted(accepted_targets)[0]
-                patient_conv = await Conversations.create_in(s, authenticated.id, first)
+                patient_conv = await Conversations.create_in(
+                    s, authenticated.id, first, key=index_keys[authenticated.id],
+                    subject=hf.subject, correspondent=starter_name)
                 await Conversations.add_parties_in(s, patient_conv, sorted(accepted_targets),
                                                    first)
             if sent_prepared is not None:

@@ -148,7 +148,8 @@ async def api_conversation(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     cid = path_id(request, "cid")
     show_images = request.query.get("images") == "1"
-    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images)
+    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images,
+                                          page_param(request))
     out = []
     for x in model["messages"]:
         r, m = x["r"], x["stored"]
@@ -165,7 +166,8 @@ async def api_conversation(request: web.Request) -> web.StreamResponse:
     return web.json_response({"id": cid, "title": model["title"],
                               "correspondent": model["correspondent"],
                               "closed": model["conv"].closed, "can_reply": model["can_reply"],
-                              "messages": out})
+                              "page": model["page"], "pages": model["pages"],
+                              "total": model["total"], "messages": out})
 
 
 def _json_uploads(data: dict[str, Any]) -> list[Upload]:

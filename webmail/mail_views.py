@@ -18,7 +18,13 @@ from webmail.app import (
     render,
     see_other,
 )
-from webmail.mailbox import Mailbox, ReplyRefused, StoredMessage, Upload, display_title
+from webmail.mailbox import (
+    MESSAGES_PER_PAGE,
+    Mailbox,
+    ReplyRefused,
+    StoredMessage,
+    Upload,
+)
 from webmail.params import page_param, path_id
 from webmail.render import render_message
 
@@ -51,13 +57,17 @@ async def conversations(request: web.Request) -> web.StreamResponse:
 
 
 async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: int,
-                                  show_images: bool) -> dict[str, Any]:
-    """Everything a conversation page (or its JSON) shows; marks messages read and sends the
-    requested read receipts."""
+                                  show_images: bool, page: int = 1) -> dict[str, Any]:
+    """Everything a conversation page (or its JSON) shows: one page of its messages, newest
+    first (``MESSAGES_PER_PAGE``); marks them read and sends the read receipts they ask for."""
     conv = await mailbox.conversation(account, cid)
     if conv is None:
         raise web.HTTPNotFound()
-    stored = await mailbox.messages(account, cid)
+    everything = await mailbox.messages(account, cid)  # metadata only, oldest first
+    pages = max(1, -(-len(everything) // MESSAGES_PER_PAGE))
+    page = min(max(1, page), pages)
+    newest_first = everything[::-1]
+    stored = newest_first[(page - 1) * MESSAGES_PER_PAGE: page * MESSAGES_PER_PAGE]
     messages: list[dict[str, Any]] = []
     for m in stored:
         raw = await mailbox.read(m)
@@ -74,13 +84,15 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
         messages.append({"stored": m, "r": rendered, "mine": m.folder == "Sent",
                          "filings": filings, "unread": m.folder == "INBOX" and not m.seen})
     await mailbox.mark_seen(stored)
-    await mailbox.send_receipts(account, cid, stored)
+    await mailbox.send_receipts(account, cid, stored,
+                                {x["stored"].id: x["r"] for x in messages})
     correspondent = await mailbox.correspondent(conv)
     blocked = sum(x["r"].blocked_images for x in messages)
-    title = display_title(next((x["r"].subject for x in messages if x["r"].subject), ""))
+    title = await mailbox.title(conv)
     return {"conv": conv, "messages": messages, "correspondent": correspondent,
-            "blocked": blocked, "title": title,
-            "can_reply": not conv.closed and any(not x["mine"] for x in messages)}
+            "blocked": blocked, "title": title, "page": page, "pages": pages,
+            "total": len(everything), "first": (page - 1) * MESSAGES_PER_PAGE + 1,
+            "can_reply": not conv.closed and any(m.folder == "INBOX" for m in everything)}
 
 
 async def conversation(request: web.Request) -> web.StreamResponse:
@@ -88,7 +100,8 @@ async def conversation(request: web.Request) -> web.StreamResponse:
     cid = path_id(request, "cid")
     show_images = request.query.get("images") == "1"
     request[R_SHOW_IMAGES] = show_images
-    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images)
+    model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images,
+                                          page_param(request))
     model.update({"show_images": show_images, "errors": [],
                   "sent": request.query.get("envoye") == "1"})
     return render(request, "conversation.html", model)

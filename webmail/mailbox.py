@@ -12,7 +12,7 @@ import inspect
 import logging
 import mimetypes
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -28,15 +28,16 @@ from mailserver.app import Services
 from mailserver.delivery import DeliveryReport
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import PolicyDenied
+from mailserver.inbox_index import correspondent_name
 from mailserver.policy import Closing, Reason, closing
 from mailserver.reports.mdn import build_read_receipt
-from mailserver.store.conversations import ConversationInfo
+from mailserver.store.conversations import CONVERSATION_FOLDERS, ConversationInfo, IndexEntry
 from mailserver.store.models import Folder, Message
 from webmail.models import MdnSent
 from webmail.render import Rendered, body_text, parse_message, render_message
 
 __all__ = ["Mailbox", "ConversationSummary", "StoredMessage", "Upload", "REASON_FR",
-           "PER_PAGE", "MAX_UPLOAD_TOTAL", "MAX_UPLOADS", "ReplyRefused",
+           "PER_PAGE", "MESSAGES_PER_PAGE", "MAX_UPLOAD_TOTAL", "MAX_UPLOADS", "ReplyRefused",
            "BODY_SEARCH_MESSAGES"]
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ MAX_UPLOAD_TOTAL = 20 * 1000 * 1000
 MAX_UPLOADS = 10
 BODY_SEARCH_MESSAGES = 200
 """Search reads the bodies of the patient's most recent messages only (decrypting is the cost)."""
-_FOLDERS = ("INBOX", "Sent")
+MESSAGES_PER_PAGE = 10
+_FOLDERS = CONVERSATION_FOLDERS
 
 REASON_FR: dict[Reason, str] = {
     Reason.INVALID_ADDRESS: "L'adresse du destinataire n'est pas valide.",
@@ -155,43 +157,43 @@ class Mailbox:
 
     async def correspondent(self, conv: ConversationInfo) -> str:
         """The professional's name (patients see names, not necessarily addresses)."""
-        info = await self.s.directory.lookup(conv.started_by)
-        if info is not None and info.name:
-            return info.name
-        entry = await self.s.directory.national_entry(conv.started_by)
-        if entry is not None and entry.name:
-            return entry.name
-        return conv.started_by.partition("@")[0].replace(".", " ").title()
+        entry = await self.s.conversations.index_entry(conv.id)
+        if entry is not None and entry.correspondent:
+            return entry.correspondent
+        return await correspondent_name(self.s.directory, conv.started_by)
+
+    async def title(self, conv: ConversationInfo) -> str:
+        """The conversation's title (from the inbox index)."""
+        entry = await self.s.conversations.index_entry(conv.id)
+        return display_title(entry.subject or "" if entry is not None else "")
+
+    @staticmethod
+    def _summary(e: IndexEntry) -> ConversationSummary:
+        name = e.correspondent or e.started_by.partition("@")[0].replace(".", " ").title()
+        return ConversationSummary(e.id, display_title(e.subject or ""), name, e.unread,
+                                   e.total, e.updated_at, e.closed)
 
     async def conversations(self, account: AccountInfo, *, query: str = "", page: int = 1
                             ) -> tuple[list[ConversationSummary], int]:
-        """One page of the patient's conversations (newest first) and the number of pages."""
-        convs = await self.s.conversations.list_for_patient(account.id)
-        by_conv: dict[int, list[StoredMessage]] = {}
-        for cid, row in await self._rows(account.id):
-            if cid is not None:
-                by_conv.setdefault(cid, []).append(row)
-        body_hits = await self.body_matches(account, query) if query else set()
-        out = []
-        for conv in convs:
-            rows = by_conv.get(conv.id, [])
-            title = ""
-            if rows:
-                subject, _ = await self.s.store.read_header_fields(rows[0].id)
-                title = subject or ""
-                if "\ufffd" in title:  # raw UTF-8 subject (RFC 6532) stored lossily: re-read
-                    title = await self._raw_subject(rows[0].id) or title
-            summary = ConversationSummary(
-                conv.id, display_title(title), await self.correspondent(conv),
-                sum(1 for r in rows if r.folder == "INBOX" and not r.seen), len(rows),
-                _utc(conv.updated_at), conv.closed)
-            if query and conv.id not in body_hits \
-                    and _fold(query) not in _fold(f"{summary.title} {summary.correspondent}"):
-                continue
-            out.append(summary)
-        pages = max(1, -(-len(out) // PER_PAGE))
+        """One page of the patient's conversations (newest first) and the number of pages.
+
+        Read from the inbox index: one query for the page, whatever the size of the mailbox
+        (a search unseals the titles and names of all the patient's conversations, and reads
+        the bodies of the most recent messages).
+        """
+        index = self.s.conversations
+        if query:
+            folded = _fold(query)
+            body_hits = await self.body_matches(account, query)
+            found = [c for c in map(self._summary, await index.index_all(account.id))
+                     if c.id in body_hits or folded in _fold(f"{c.title} {c.correspondent}")]
+            pages = max(1, -(-len(found) // PER_PAGE))
+            page = min(max(1, page), pages)
+            return found[(page - 1) * PER_PAGE: page * PER_PAGE], pages
+        pages = max(1, -(-await index.count_for_patient(account.id) // PER_PAGE))
         page = min(max(1, page), pages)
-        return out[(page - 1) * PER_PAGE: page * PER_PAGE], pages
+        entries = await index.index_page(account.id, (page - 1) * PER_PAGE, PER_PAGE)
+        return [self._summary(e) for e in entries], pages
 
     async def body_matches(self, account: AccountInfo, query: str) -> set[int]:
         """Ids of the conversations where a message body contains ``query`` (case and
@@ -207,13 +209,6 @@ class Mailbox:
             if needle in " ".join(_fold(body_text(await self.read(m))).split()):
                 hits.add(cid)
         return hits
-
-    async def _raw_subject(self, message_id: int) -> str:
-        """The subject read from the message itself (8-bit headers decoded as UTF-8)."""
-        raw = await self.s.store.read_raw(message_id)
-        end = raw.find(b"\r\n\r\n")
-        header = raw if end < 0 else raw[:end + 4]
-        return " ".join(str(parse_message(header).get("Subject", "")).split())
 
     async def conversation(self, account: AccountInfo, conversation_id: int
                            ) -> ConversationInfo | None:
@@ -279,19 +274,25 @@ class Mailbox:
     # -- read receipts (RFC 8098) -------------------------------------------------------
 
     async def send_receipts(self, account: AccountInfo, conversation_id: int,
-                            messages: Sequence[StoredMessage]) -> int:
+                            messages: Sequence[StoredMessage],
+                            rendered: Mapping[int, Rendered] | None = None) -> int:
         """Send the ``displayed`` MDN of every opened message that asked for one, once.
 
         The patient cannot refuse (domain README 3). The marker is written before sending,
         so a receipt is sent at most once even if two pages open at the same time.
+        ``rendered`` (message id → its rendering, if the caller has it) saves reading and
+        parsing again the messages that ask for no receipt.
         """
         sent = 0
         for m in messages:
             if m.folder != "INBOX":
                 continue
+            known = rendered.get(m.id) if rendered is not None else None
+            if known is not None and not known.mdn_to:
+                continue
             raw = await self.read(m)
-            rendered = render_message(raw)
-            pairs = email.utils.getaddresses([rendered.mdn_to]) if rendered.mdn_to else []
+            mdn_to = (known or render_message(raw)).mdn_to
+            pairs = email.utils.getaddresses([mdn_to]) if mdn_to else []
             notify = pairs[0][1] if pairs else ""
             if not notify or not await self._claim_receipt(account.id, m.id):
                 continue

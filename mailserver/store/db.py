@@ -189,7 +189,8 @@ class Database:
 
 def _add_missing_columns(sync_conn: Any) -> None:
     """Additive schema upgrades: a nullable column added to a model since the database was
-    created is added to its table (``ALTER TABLE ... ADD COLUMN``). Anything else (renames,
+    created is added to its table (``ALTER TABLE ... ADD COLUMN``), and so is a new index.
+    Anything else (renames,
     type changes, new constraints) needs a real migration."""
     from sqlalchemy import inspect
     from sqlalchemy.schema import CreateColumn
@@ -207,6 +208,13 @@ def _add_missing_columns(sync_conn: Any) -> None:
             ddl = CreateColumn(column).compile(dialect=sync_conn.dialect)
             sync_conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN {ddl}')
             log.info("store: added column %s.%s", table.name, column.name)
+        # Indexes declared since the table was created are added too (create_all skips the
+        # indexes of existing tables).
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name and index.name not in indexes:
+                index.create(sync_conn)
+                log.info("store: added index %s", index.name)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

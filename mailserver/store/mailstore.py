@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import NotFound
 from mailserver.store.blobs import BlobStore, new_blob_key
+from mailserver.store.conversations import CONVERSATION_FOLDERS, Conversations
 from mailserver.store.db import Database, after_commit
 from mailserver.store.events import MailboxEvents
 from mailserver.store.folders import FolderOps
@@ -172,6 +173,13 @@ class MailStore(FolderOps):
             "conversation_id": conversation_id, "sent_date": prepared.sent_date,
             "content_key_enc": prepared.content_key_enc,
         })).scalar_one()
+        if conversation_id is not None:
+            # The inbox index counts this message in the same transaction.
+            if isinstance(folder, int):
+                await Conversations.recount_in(s, [conversation_id])
+            elif name in CONVERSATION_FOLDERS:
+                await Conversations.count_in(s, conversation_id, total=1,
+                                             unread=1 if name == "INBOX" and params["u"] else 0)
         account_id = prepared.account_id
         after_commit(s, lambda: self.events.publish(account_id))
         return AppendResult(message_id, folder_id, uidvalidity, uid)
@@ -278,6 +286,7 @@ class MailStore(FolderOps):
                 raise NotFound("no such folder")
             changed: list[MessageInfo] = []
             failed: list[int] = []
+            unread_delta: dict[int, int] = {}  # conversation id -> change of its unread count
             for chunk in chunks(uid_list, 500):
                 msgs = (await s.execute(select(Message).where(
                     Message.folder_id == folder_id, Message.uid.in_(chunk)))).scalars().all()
@@ -299,9 +308,15 @@ class MailStore(FolderOps):
                     m.flags = normalise_flags(new)
                     if (SEEN in old) != (SEEN in new):
                         f.unseen_count += -1 if SEEN in new else 1
+                        if m.conversation_id is not None and f.name == "INBOX":
+                            unread_delta[m.conversation_id] = unread_delta.get(
+                                m.conversation_id, 0) + (-1 if SEEN in new else 1)
                     changed.append(MessageInfo(m.id, m.folder_id, m.uid, m.modseq,
                                                frozenset(new), utc(m.internaldate), m.size,
                                                m.conversation_id))
+            for cid, delta in sorted(unread_delta.items()):
+                if delta:
+                    await Conversations.count_in(s, cid, total=0, unread=delta)
             if changed:
                 account_id = f.account_id
                 after_commit(s, lambda: self.events.publish(account_id))
@@ -320,18 +335,21 @@ class MailStore(FolderOps):
             if f is None:
                 raise NotFound("no such folder")
             q = select(Message.id, Message.uid, Message.flags, Message.blob_key,
-                       Message.content_enc.is_(None)).where(
+                       Message.content_enc.is_(None), Message.conversation_id).where(
                 Message.folder_id == folder_id, Message.flags.contains("\\Deleted"))
             rows = (await s.execute(q.order_by(Message.uid))).all()
             allowed = set(uids) if uids is not None else None
             gone: list[int] = []
             ids: list[int] = []
-            for mid, uid, flags, bkey, is_blob in rows:
+            convs: set[int] = set()
+            for mid, uid, flags, bkey, is_blob, conv in rows:
                 fl = flags.split()
                 if "\\Deleted" not in fl or (allowed is not None and uid not in allowed):
                     continue
                 gone.append(uid)
                 ids.append(mid)
+                if conv is not None:
+                    convs.add(conv)
                 f.message_count -= 1
                 if SEEN not in fl:
                     f.unseen_count -= 1
@@ -339,6 +357,8 @@ class MailStore(FolderOps):
                     blob_keys.append(bkey)
             for chunk in chunks(ids, 500):
                 await s.execute(delete(Message).where(Message.id.in_(chunk)))
+            if convs and f.name in CONVERSATION_FOLDERS:
+                await Conversations.recount_in(s, convs)
             if gone:
                 f.highestmodseq += 1
                 account_id = f.account_id
@@ -400,6 +420,14 @@ class MailStore(FolderOps):
                 src.highestmodseq += 1
             if pairs:
                 await s.flush()
+                if src.name in CONVERSATION_FOLDERS or dst.name in CONVERSATION_FOLDERS:
+                    convs: set[int] = set()
+                    for part in chunks([new for _, new in pairs], 500):
+                        convs.update(c for c in (await s.execute(
+                            select(Message.conversation_id).distinct().where(
+                                Message.folder_id == dst.id, Message.uid.in_(part),
+                                Message.conversation_id.is_not(None)))).scalars() if c)
+                    await Conversations.recount_in(s, convs)
                 account_id = dst.account_id
                 after_commit(s, lambda: self.events.publish(account_id))
             return pairs

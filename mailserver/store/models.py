@@ -162,7 +162,17 @@ class Conversation(Base):
     started_by: Mapped[str] = mapped_column(String(320))
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # last activity
+    # The inbox index (see conversations.py): what a list page shows, kept up to date in the
+    # transactions that change it, so a page costs one indexed query whatever the mailbox size.
+    # NULL counts: not indexed yet (a database from before the index; built at start-up).
+    message_count: Mapped[int | None] = mapped_column(Integer)
+    unread_count: Mapped[int | None] = mapped_column(Integer)
+    subject_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    correspondent_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_conversations_patient_updated", "patient_account_id",
+                            "updated_at"),)
 
 
 class ConversationParty(Base):

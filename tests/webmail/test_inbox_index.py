@@ -1,0 +1,85 @@
+"""A page costs what the page shows: the inbox reads its index, a long conversation is paged
+newest first."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from tests.webmail.conftest import World
+from webmail.mailbox import MESSAGES_PER_PAGE, PER_PAGE
+
+
+@contextmanager
+def _statements(w: World) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engine = w.services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+async def _inbox_statements(w: World, path: str = "/conversations") -> int:
+    await w.client.get(path)  # warm caches (keys, session)
+    with _statements(w) as seen:
+        r = await w.client.get(path)
+        assert r.status == 200
+    return len(seen)
+
+
+async def test_inbox_page_cost_does_not_grow_with_the_mailbox(logged_in: World) -> None:
+    w = logged_in
+    for i in range(3):
+        first = await w.pro_writes(f"Sujet {i}", "texte")
+        await w.pro_writes(f"RE: Sujet {i}", "suite", refs=str(first["Message-ID"]))
+    small = await _inbox_statements(w)
+    api_small = await _inbox_statements(w, "/api/conversations")
+    for i in range(3, PER_PAGE + 8):
+        first = await w.pro_writes(f"Sujet {i}", "texte")
+        for _ in range(3):
+            await w.pro_writes(f"RE: Sujet {i}", "suite", refs=str(first["Message-ID"]))
+    assert await _inbox_statements(w) == small
+    assert await _inbox_statements(w, "/api/conversations") == api_small
+    html = await (await w.client.get("/conversations")).text()
+    assert html.count('class="correspondant"') == PER_PAGE
+    newest = f"Sujet {PER_PAGE + 7}"
+    assert html.index(newest) < html.index(f"Sujet {PER_PAGE + 6}")
+    assert "4 messages" in html and "4 non lus" in html and "Dr Claire Martin" in html
+    data = await (await w.client.get("/api/conversations?page=2")).json()
+    assert [c["messages"] for c in data["conversations"]][-3:] == [2, 2, 2]
+
+
+async def test_long_conversation_is_paged_newest_first(logged_in: World) -> None:
+    w = logged_in
+    total = 2 * MESSAGES_PER_PAGE + 5
+    first = await w.pro_writes("Suivi", "message numéro 0")
+    for i in range(1, total):
+        await w.pro_writes("RE: Suivi", f"message numéro {i}", refs=str(first["Message-ID"]))
+    cid = (await w.conversation_ids())[0]
+    html = await (await w.client.get(f"/conversations/{cid}")).text()
+    shown = [int(n) for n in re.findall(r"message numéro (\d+)", html)]
+    assert shown == list(range(total - 1, total - 1 - MESSAGES_PER_PAGE, -1))
+    assert '<a href="#reponse">Aller au formulaire de réponse</a>' in html
+    assert 'id="reponse"' in html and 'name="message"' in html
+    assert f'href="/conversations/{cid}?page=2" rel="next">Messages plus anciens' in html
+    assert f"Messages 1 à {MESSAGES_PER_PAGE} sur {total}" in html
+    # Only what was shown is marked read.
+    listing = await (await w.client.get("/conversations")).text()
+    assert f"{total - MESSAGES_PER_PAGE} non lus" in listing
+    html = await (await w.client.get(f"/conversations/{cid}?page=3")).text()
+    shown = [int(n) for n in re.findall(r"message numéro (\d+)", html)]
+    assert shown == [4, 3, 2, 1, 0]
+    assert 'rel="prev">Messages plus récents' in html and "plus anciens" not in html
+    data = await (await w.client.get(f"/api/conversations/{cid}?page=2")).json()
+    assert (data["page"], data["pages"], data["total"]) == (2, 3, total)
+    assert len(data["messages"]) == MESSAGES_PER_PAGE and data["can_reply"]
