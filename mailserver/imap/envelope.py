@@ -23,11 +23,13 @@ def unfold(value: str) -> str:
 
 
 def _tokens(text: str) -> list[str]:
+    """Tokens of an address list; a comment is one token starting with ``(``."""
     out: list[str] = []
     i = 0
     while i < len(text):
-        if text[i] == "(":  # skip a (possibly nested) comment
+        if text[i] == "(":  # a (possibly nested) comment
             depth = 0
+            start = i
             while i < len(text):
                 if text[i] == "\\":
                     i += 2
@@ -36,6 +38,7 @@ def _tokens(text: str) -> list[str]:
                 i += 1
                 if depth == 0:
                     break
+            out.append(text[start:i])
             continue
         if text[i] == ")":
             i += 1
@@ -48,6 +51,15 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
+def _is_comment(tok: str) -> bool:
+    return tok.startswith("(")
+
+
+def _comment_text(tok: str) -> str | None:
+    inner = tok[1:-1] if tok.endswith(")") else tok[1:]
+    return re.sub(r"\\(.)", r"\1", inner).strip() or None
+
+
 def _unquote(tok: str) -> str:
     if tok.startswith('"'):
         return re.sub(r"\\(.)", r"\1", tok[1:-1] if tok.endswith('"') and len(tok) > 1 else tok[1:])
@@ -58,15 +70,23 @@ Address = tuple[str | None, str | None, str | None, str | None]
 
 
 def parse_addresses(value: str) -> list[Address]:
-    """Parse an address list into ``(name, adl, mailbox, host)`` tuples, with group markers."""
+    """Parse an address list into ``(name, adl, mailbox, host)`` tuples, with group markers.
+
+    A bare ``user@domain (Real Name)`` takes its personal name from the comment, as Dovecot
+    does; other comments are ignored.
+    """
     toks = _tokens(unfold(value))
     out: list[Address] = []
     i = 0
     in_group = False
     while i < len(toks):
         phrase: list[str] = []
+        comment: str | None = None
         while i < len(toks) and toks[i] not in ("<", ",", ":", ";", "@"):
-            phrase.append(toks[i])
+            if _is_comment(toks[i]):
+                comment = _comment_text(toks[i])
+            else:
+                phrase.append(toks[i])
             i += 1
         tok = toks[i] if i < len(toks) else ""
         if tok == ":" and not in_group:
@@ -78,7 +98,8 @@ def parse_addresses(value: str) -> list[Address]:
             i += 1
             inner: list[str] = []
             while i < len(toks) and toks[i] != ">":
-                inner.append(toks[i])
+                if not _is_comment(toks[i]):
+                    inner.append(toks[i])
                 i += 1
             i += 1
             adl = None
@@ -94,9 +115,12 @@ def parse_addresses(value: str) -> list[Address]:
                 spec = phrase + ["@"]
                 i += 1
                 while i < len(toks) and toks[i] not in (",", ";", "<"):
-                    spec.append(toks[i])
+                    if _is_comment(toks[i]):
+                        comment = _comment_text(toks[i])
+                    else:
+                        spec.append(toks[i])
                     i += 1
-            out.append(_mailbox(None, None, spec))
+            out.append(_mailbox(comment, None, spec))
         while i < len(toks) and toks[i] not in (",", ";"):
             i += 1  # junk after an address
         if i < len(toks) and toks[i] == ";" and in_group:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from .seqset import SeqSet
 from .utf7 import decode_mutf7
 
-__all__ = ["Cursor", "ParseError", "MONTHS"]
+__all__ = ["Cursor", "ParseError", "InvalidName", "MONTHS"]
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -38,6 +38,13 @@ _DATETIME = re.compile(
 
 class ParseError(Exception):
     """Bad command syntax; ``str(exc)`` is safe to send in a BAD response."""
+
+
+class InvalidName(str):
+    """A mailbox argument that is not valid modified UTF-7 (RFC 3501 5.1.3), as sent.
+
+    The syntax is fine (it is an astring), so the command parses and the session answers
+    ``NO``: a ``BAD`` would make clients give up on the connection."""
 
 
 def _month(name: bytes) -> int:
@@ -303,7 +310,7 @@ def _mailbox_name(raw: bytes) -> str:
     try:
         name = decode_mutf7(raw)
     except ValueError:
-        raise ParseError("invalid modified UTF-7 in mailbox name") from None
+        return InvalidName(raw.decode("ascii", "replace"))
     # RFC 3501 5.1: INBOX is case-insensitive.
     if name.upper() == "INBOX":
         return "INBOX"

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from . import encoder as enc
 
-__all__ = ["DELIMITER", "pattern_regex", "ListEntry", "list_entries", "list_line"]
+__all__ = ["DELIMITER", "pattern_regex", "ListEntry", "list_entries", "lsub_entries",
+           "list_line"]
 
 DELIMITER = "/"
 _MAX_PATTERN = 1000
@@ -80,6 +81,34 @@ def list_entries(folders: Iterable[tuple[str, str | None, bool]], regexes: list[
             attrs.append("\\Subscribed")
         out.append(ListEntry(name, tuple(attrs)))
     return out
+
+
+def lsub_entries(folders: Iterable[tuple[str, str | None, bool]], orphans: Iterable[str],
+                 regex: re.Pattern[str]) -> list[ListEntry]:
+    """LSUB entries (RFC 3501 6.3.9): subscribed folders and subscribed names without a folder
+    (``orphans``, RFC 3501 6.3.6) matching ``regex``.
+
+    A subscribed name that does not match, but whose superior does (``q2/%`` with only
+    ``q2/a/b`` subscribed), gives that superior with ``\\Noselect``: it is not subscribed
+    itself, but leads to a subscribed name.
+    """
+    items = list(folders)
+    subscribed = {n for n, _, sub in items if sub} | set(orphans)
+    out = {e.name: e for e in list_entries(items, [regex], subscribed_only=True)}
+    for name in sorted(subscribed - out.keys()):
+        if regex.match(name):  # no folder: no attributes to tell (RFC 3501 6.3.9 example)
+            out[name] = ListEntry(name, ())
+    for name in sorted(subscribed):
+        if regex.match(name):
+            continue
+        parts = name.split(DELIMITER)
+        for i in range(len(parts) - 1, 0, -1):  # the deepest matching superior
+            parent = DELIMITER.join(parts[:i])
+            if regex.match(parent):
+                if parent not in subscribed:
+                    out[parent] = ListEntry(parent, ("\\Noselect", "\\HasChildren"))
+                break
+    return sorted(out.values(), key=lambda e: (e.name != "INBOX", e.name))
 
 
 def list_line(verb: str, entry: ListEntry) -> bytes:

@@ -19,45 +19,54 @@ responses to send:
    range and reads only the UIDs of the buckets that shrank (never the whole folder for a
    few expunges); the missing ones are reported as ``EXPUNGE``, highest sequence number
    first so each number is valid when sent;
-4. other changed messages get ``FETCH (FLAGS ...)`` (with ``MODSEQ`` once CONDSTORE is on).
+4. keywords new to the session are announced with ``FLAGS`` and ``PERMANENTFLAGS``
+   (RFC 3501 7.2.6) before any FETCH shows them;
+5. other changed messages get ``FETCH (FLAGS ...)`` (with ``MODSEQ`` once CONDSTORE is on).
 
 EXPUNGE may not be sent while answering FETCH, STORE or SEARCH (RFC 3501 7.4.1); the caller
 passes ``allow_expunge=False`` then and the vanished messages are reported at a later poll.
 
-\\Recent (RFC 3501 2.3.2) is kept in memory, per process: :func:`recent_marks` maps a folder
-to the highest UID some read-write session has already been told about.  A session that
-SELECTs (not EXAMINEs) a folder claims the messages above the mark as its recent ones and
-raises the mark; so does a session that learns of new mail while selected.  Marks start at the
-folder's current last UID the first time a process sees a folder, so after a restart no message
-is \\Recent until new mail arrives.  Nothing is written to the store for \\Recent.
+\\Recent (RFC 3501 2.3.2) is claimed in the store (``folders.recent_uid``, see
+:meth:`ImapStore.claim_recent`): a session that SELECTs a folder claims the messages above the
+folder's mark as its recent ones and raises the mark; so does a session that learns of new
+mail while selected.  EXAMINE shows the unclaimed messages as \\Recent and claims nothing.
+The claim is one locked write, so with several server processes on one database each message
+is still \\Recent in exactly one read-write session.  When the mark already covers the new
+messages (another session claimed them) nothing is written.
 """
 
 from __future__ import annotations
 
-import weakref
+import logging
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mailserver.errors import StoreError
+
 from . import encoder as enc
+from .encoder import ResponseCode as RC
 from .seqset import SeqSet
 
 if TYPE_CHECKING:
     from mailserver.store.imapmeta import ImapStore
 
-__all__ = ["SelectedMailbox", "recent_marks", "format_flags"]
+__all__ = ["SelectedMailbox", "format_flags", "flags_lines", "SYSTEM_FLAGS"]
 
-_MARKS: weakref.WeakKeyDictionary[object, dict[int, int]] = weakref.WeakKeyDictionary()
+log = logging.getLogger(__name__)
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
-def recent_marks(store: object) -> dict[int, int]:
-    """folder id -> highest UID already announced as \\Recent, for one store (per process)."""
-    marks = _MARKS.get(store)
-    if marks is None:
-        marks = _MARKS[store] = {}
-    return marks
+def flags_lines(keywords: Iterable[str], readonly: bool) -> list[bytes]:
+    """``* FLAGS (...)`` and ``* OK [PERMANENTFLAGS (...)]`` for the system flags and the
+    folder's keywords (RFC 3501 7.2.6, 7.1); ``\\*``: clients may create keywords."""
+    names = [*SYSTEM_FLAGS, *sorted(keywords)]
+    return [enc.untagged("FLAGS", "(" + " ".join(names) + ")"),
+            enc.untagged("OK", "permanent flags", code=RC.permanentflags(
+                [*names, "\\*"] if not readonly else []))]
 
 
 def format_flags(flags: str | Sequence[str], recent: bool = False) -> bytes:
@@ -79,8 +88,9 @@ class SelectedMailbox:
     uidvalidity: int
     uids: array[int]
     modseq: int
-    marks: dict[int, int] = field(default_factory=dict)
     recent: set[int] = field(default_factory=set)
+    #: Keywords announced to this session with FLAGS.
+    keywords: set[str] = field(default_factory=set)
     #: uid -> modseq already reported to this session by STORE (not to be repeated).
     reported: dict[int, int] = field(default_factory=dict)
 
@@ -120,17 +130,38 @@ class SelectedMailbox:
                     out.update(self.uids[a - 1:b])
         return sorted(out)
 
-    # -- \Recent ----------------------------------------------------------------------
-    def claim_recent(self, new_uids: Sequence[int]) -> None:
-        """Mark the new UIDs above the process-wide mark as recent for this session."""
-        if not new_uids:
+    # -- \Recent and keywords ----------------------------------------------------------
+    async def claim_recent(self, store: ImapStore, mark: int) -> None:
+        """Claim \\Recent for the known UIDs above the folder's ``mark``.
+
+        ``mark`` may be stale (lower): the store returns the real previous mark.  A read-only
+        session sees them as \\Recent without claiming them: "subsequent sessions will also
+        see \\Recent set for this message" (RFC 3501 2.3.2)."""
+        top = self.max_uid
+        if top <= mark:
             return
-        mark = self.marks.setdefault(self.folder_id, 0)
         if self.readonly:
+            self.recent.update(self.uids[bisect_right(self.uids, mark):])
             return
-        mine = [u for u in new_uids if u > mark]
-        self.recent.update(mine)
-        self.marks[self.folder_id] = max(mark, new_uids[-1])
+        try:
+            previous = await store.claim_recent(self.folder_id, top)
+        except StoreError as exc:  # unclaimed messages stay \Recent for a later session
+            log.warning("imap: \\Recent not claimed: %s", exc)
+            return
+        self.recent.update(self.uids[bisect_right(self.uids, previous):])
+
+    def announce(self, flag_sets: Iterable[str | Iterable[str]]) -> list[bytes]:
+        """FLAGS / PERMANENTFLAGS lines if ``flag_sets`` hold keywords this session was not
+        told about yet (they must be announced before a FETCH shows them); else ``[]``."""
+        new: set[str] = set()
+        for flags in flag_sets:
+            names = flags.split() if isinstance(flags, str) else flags
+            new.update(f for f in names if f and not f.startswith("\\"))
+        new -= self.keywords
+        if not new:
+            return []
+        self.keywords |= new
+        return flags_lines(self.keywords, self.readonly)
 
     # -- changes ----------------------------------------------------------------------
     def remove(self, gone: Sequence[int]) -> list[bytes]:
@@ -174,9 +205,11 @@ class SelectedMailbox:
             out += self.remove(delta.gone)
         if new:
             self.uids.extend(new)
-            self.claim_recent(new)
+            await self.claim_recent(store, delta.recent_uid)
             out.append(b"* %d EXISTS\r\n" % len(self.uids))
             out.append(b"* %d RECENT\r\n" % len(self.recent))
+        if delta.keywords is not None:
+            out += self.announce([delta.keywords])
         for c in changes:
             if c.uid > top or self.reported.get(c.uid) == c.modseq:
                 continue

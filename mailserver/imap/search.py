@@ -7,7 +7,10 @@ so a server only fetches (and decrypts) what the criteria need: see
 ``SearchProgram.needs_headers`` / ``needs_body``.
 
 String matching is case-insensitive substring matching (RFC 3501 6.4.4) on
-header values decoded from RFC 2047 and on decoded text parts.
+header values decoded from RFC 2047 and on decoded text parts.  Address fields (FROM, TO,
+CC, BCC...) are matched as the ENVELOPE shows them, ``Name <user@domain>`` with comments
+removed, as Dovecot does: ``<user (comment)@ (comment) domain.org>`` is found by
+``FROM user@domain.org``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
+from .envelope import parse_addresses
 from .rawheaders import RAW_POLICY, header_text
 from .searchkeys import (
     SearchAll,
@@ -178,11 +182,30 @@ def compile_search(key: SearchKey, charset: str | None, *, max_seq: int,
     return SearchProgram(matcher, needs["headers"], needs["body"])
 
 
+#: Header fields holding address lists (RFC 5322 3.6.2, 3.6.3).
+_ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
+
+
 def _header_has(m: SearchMessage, name: str, want: str) -> bool:
     values = m.headers().get_all(name) or []
     if not want:  # RFC 3501 6.4.4 HEADER: empty string matches any message with the field
         return bool(values)
+    if name.lower() in _ADDRESS_FIELDS:
+        return any(want in _addresses_text(str(v)) for v in values)
     return any(want in decode_header_value(str(v)).casefold() for v in values)
+
+
+def _addresses_text(value: str) -> str:
+    """An address field as ENVELOPE shows it: ``Name <user@domain>`` per address, casefolded
+    (the decoded raw value when it holds no address)."""
+    out = []
+    for pname, _adl, mailbox, host in parse_addresses(value):
+        if host is None:  # group start or end marker
+            continue
+        addr = f"{mailbox}@{host}" if host else mailbox or ""
+        display = decode_header_value(pname) if pname else ""
+        out.append(f"{display} <{addr}>" if display else addr)
+    return ("\n".join(out) if out else decode_header_value(value)).casefold()
 
 
 def _all_headers(m: SearchMessage) -> str:

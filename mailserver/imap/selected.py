@@ -17,6 +17,7 @@ from . import commands_selected as s
 from . import encoder as enc
 from .encoder import ResponseCode as RC
 from .fetching import FetchPlan, Unsupported, fetch_items
+from .mailbox import SYSTEM_FLAGS
 from .meta import META_CODEC
 from .search import BadCharset, SearchMessage, compile_search
 from .searchkeys import SearchAnd, SearchKey, SearchModSeq, SearchNot, SearchOr
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SelectedCommands", "No", "SYSTEM_FLAGS", "CHUNK"]
 
-SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 CHUNK = 200
 
 
@@ -184,6 +184,7 @@ class SelectedCommands:
             self.condstore = True
         uids = self._uids(cmd.seqset, cmd.uid)
         set_seen = plan.sets_seen and not mb.readonly
+        shows_flags = set_seen or any(a.name == "FLAGS" for a in cmd.items)
         changed: list[Row] | None = None
         if cmd.changedsince is not None:  # RFC 7162 3.1.4: read the few changed rows only
             wanted = set(uids)
@@ -205,6 +206,10 @@ class SelectedCommands:
                         mb.reported[m.uid] = m.modseq
             metas = (await self.store.metas(self.account_id, rows, META_CODEC)
                      if plan.needs_meta else {})
+            if shows_flags:  # RFC 3501 7.2.6: new keywords are announced first
+                for line in mb.announce([*(r.flags for r in rows),
+                                         *(f for f, _ in seen_now.values())]):
+                    await self.send(line)
             for r in rows:
                 seq = mb.seq_of(r.uid)
                 if seq is None:
@@ -245,6 +250,8 @@ class SelectedCommands:
             others = [u for u in uids if u not in by_uid and u not in failed_set]
             for r in await self.store.rows(mb.folder_id, others):
                 by_uid[r.uid] = (r.flags, r.modseq)
+            for flags_line in mb.announce(fl for fl, _ in by_uid.values()):  # RFC 3501 7.2.6
+                await self.send(flags_line)
             for uid in sorted(by_uid):
                 fl, modseq = by_uid[uid]
                 line = mb.flag_update(uid, fl, modseq, with_uid=cmd.uid,

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from array import array
-from bisect import bisect_right
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC
 from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING, Literal
@@ -34,11 +32,12 @@ from . import commands as c
 from . import commands_selected as s
 from . import encoder as enc
 from .encoder import ResponseCode as RC
-from .listing import list_entries, list_line, pattern_regex
-from .mailbox import SelectedMailbox, recent_marks
+from .lexer import InvalidName
+from .listing import list_entries, list_line, lsub_entries, pattern_regex
+from .mailbox import SelectedMailbox, flags_lines
 from .rawheaders import RAW_POLICY
 from .search import decode_header_value
-from .selected import SYSTEM_FLAGS, No, SelectedCommands
+from .selected import No, SelectedCommands
 
 if TYPE_CHECKING:
     from mailserver.app import Services
@@ -140,6 +139,10 @@ class Session(SelectedCommands):
         if verb not in ALLOWED[self.state]:
             return Response("BAD", f"{verb} is not allowed {_STATE_TEXT[self.state]}")
         handler: Callable[[c.Command], Awaitable[Response]] = getattr(self, "do_" + verb.lower())
+        if any(isinstance(getattr(cmd, f.name), InvalidName) for f in fields(cmd)):
+            # RFC 3501 5.1.3: a name that is not modified UTF-7 names no mailbox; NO, not
+            # BAD (which clients take as a protocol error and drop the connection).
+            return Response("NO", "invalid mailbox name (not modified UTF-7)", RC.CANNOT)
         try:
             resp = await handler(cmd)
         except No as exc:
@@ -267,17 +270,13 @@ class Session(SelectedCommands):
         if cmd.condstore:
             self.condstore = True
         uids = await self.store.uids(folder.id)
-        marks = recent_marks(self.services.store)
         mb = SelectedMailbox(folder.id, self.account_id, folder.name, readonly,
-                             folder.uidvalidity, uids, folder.highestmodseq, marks)
-        mark = marks.setdefault(folder.id, folder.uidnext - 1)
-        if not readonly:
-            above = uids[len(uids) - _count_above(uids, mark):] if uids else []
-            mb.claim_recent(list(above))
+                             folder.uidvalidity, uids, folder.highestmodseq)
+        await mb.claim_recent(self.store, folder.recent_uid)  # RFC 3501 2.3.2
+        mb.keywords = set((await self.store.keywords(folder)).split())
         first_unseen = await self.store.first_unseen_uid(folder.id)
-        await self.send(enc.untagged("FLAGS", "(" + " ".join(SYSTEM_FLAGS) + ")"))
-        await self.send(enc.untagged("OK", "permanent flags", code=RC.permanentflags(
-            [*SYSTEM_FLAGS, "\\*"] if not readonly else [])))
+        for line in flags_lines(mb.keywords, readonly):
+            await self.send(line)
         await self.send(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(uids), len(mb.recent)))
         if first_unseen is not None and (seq := mb.seq_of(first_unseen)) is not None:
             await self.send(enc.untagged("OK", "first unseen", code=RC.unseen(seq)))
@@ -381,9 +380,11 @@ class Session(SelectedCommands):
 
     async def do_lsub(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Lsub)
-        folders = await self.services.store.list_folders(self.account_id)
-        entries = list_entries([(f.name, f.special_use, f.subscribed) for f in folders],
-                               [pattern_regex(cmd.reference, cmd.pattern)], subscribed_only=True)
+        store = self.services.store
+        folders = await store.list_folders(self.account_id)
+        entries = lsub_entries([(f.name, f.special_use, f.subscribed) for f in folders],
+                               await store.orphan_subscriptions(self.account_id),
+                               pattern_regex(cmd.reference, cmd.pattern))
         for e in entries:
             await self.send(list_line("LSUB", e))
         return Response("OK", "LSUB completed")
@@ -403,9 +404,8 @@ class Session(SelectedCommands):
                   "HIGHESTMODSEQ": folder.highestmodseq}
         out = []
         for item in items:
-            if item == "RECENT":
-                mark = recent_marks(self.services.store).get(folder.id, folder.uidnext - 1)
-                out.append(f"RECENT {await self.store.count_above(folder.id, mark)}")
+            if item == "RECENT":  # not yet claimed by a read-write SELECT (RFC 3501 2.3.2)
+                out.append(f"RECENT {await self.store.count_above(folder.id, folder.recent_uid)}")
             else:
                 out.append(f"{item} {values[item]}")
         await self.send(b"* STATUS " + enc.mailbox(folder.name) + b" ("
@@ -470,6 +470,3 @@ _STATE_TEXT = {
     "logout": "after LOGOUT",
 }
 
-
-def _count_above(uids: array[int], mark: int) -> int:
-    return len(uids) - bisect_right(uids, mark)

@@ -1,5 +1,12 @@
 """Folder management of the mail store (IMAP mailboxes): list, create, delete, rename,
-subscribe. Mixed into :class:`~mailserver.store.mailstore.MailStore`."""
+subscribe. Mixed into :class:`~mailserver.store.mailstore.MailStore`.
+
+Subscriptions are kept by name (RFC 3501 6.3.6): an existing folder's in ``folders.subscribed``,
+a name without a folder (its folder was deleted, or it never existed) in
+``orphan_subscriptions``. Deleting a folder moves its subscription to the orphans; creating a
+folder (or renaming one onto a name) takes it back, so a name is in at most one of the two.
+CREATE does not subscribe; the default folders an account starts with are subscribed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import AlreadyExists, NotFound, StoreError
 from mailserver.store.db import Database
-from mailserver.store.models import Folder, Message
+from mailserver.store.models import Folder, Message, OrphanSubscription
 from mailserver.store.records import DEFAULT_FOLDERS, FolderInfo, new_uidvalidity
 
 __all__ = ["FolderOps"]
@@ -26,7 +33,8 @@ class FolderOps:
         for name, special in DEFAULT_FOLDERS:
             session.add(Folder(account_id=account_id, name=name, special_use=special,
                                uidvalidity=new_uidvalidity(), uidnext=1, highestmodseq=1,
-                               subscribed=True, message_count=0, unseen_count=0))
+                               subscribed=True, message_count=0, unseen_count=0,
+                               keywords=""))
 
     async def list_folders(self, account_id: int) -> list[FolderInfo]:
         async with self.db.session() as s:
@@ -62,6 +70,8 @@ class FolderOps:
 
     async def create_folder(self, account_id: int, name: str,
                             special_use: str | None = None) -> FolderInfo:
+        """Create a folder; it is subscribed only if its name already was (RFC 3501 6.3.3
+        does not subscribe a created mailbox)."""
         async def op(s: AsyncSession) -> FolderInfo:
             exists = (await s.execute(select(Folder.id).where(
                 Folder.account_id == account_id, Folder.name == name))).first()
@@ -69,7 +79,8 @@ class FolderOps:
                 raise AlreadyExists(f"folder {name!r} exists")
             f = Folder(account_id=account_id, name=name, special_use=special_use,
                        uidvalidity=new_uidvalidity(), uidnext=1, highestmodseq=1,
-                       subscribed=True, message_count=0, unseen_count=0)
+                       subscribed=await _take_orphan(s, account_id, name),
+                       message_count=0, unseen_count=0, keywords="")
             s.add(f)
             await s.flush()
             return FolderInfo.of(f)
@@ -87,6 +98,8 @@ class FolderOps:
                 Message.folder_id == f.id, Message.content_enc.is_(None)))).scalars().all()
             blob_keys.extend(k for k in keys if k)
             await s.execute(delete(Message).where(Message.folder_id == f.id))
+            if f.subscribed:  # RFC 3501 6.3.6: the subscription outlives the mailbox
+                s.add(OrphanSubscription(account_id=account_id, name=f.name))
             await s.delete(f)
 
         await self.db.write(op)
@@ -102,8 +115,10 @@ class FolderOps:
                 # RFC 3501 6.3.5: renaming INBOX moves its messages to a new folder.
                 nf = Folder(account_id=account_id, name=new, special_use=None,
                             uidvalidity=new_uidvalidity(), uidnext=f.uidnext,
-                            highestmodseq=f.highestmodseq, subscribed=True,
-                            message_count=f.message_count, unseen_count=f.unseen_count)
+                            highestmodseq=f.highestmodseq,
+                            subscribed=await _take_orphan(s, account_id, new),
+                            message_count=f.message_count, unseen_count=f.unseen_count,
+                            recent_uid=f.recent_uid, keywords=f.keywords)
                 s.add(nf)
                 await s.flush()
                 await s.execute(update(Message).where(Message.folder_id == f.id)
@@ -118,14 +133,46 @@ class FolderOps:
             f.name = new
             for child in children:
                 child.name = new + "/" + child.name[len(prefix):]
+            # A subscription left on a new name by an earlier DELETE joins the folder's.
+            for moved in (f, *children):
+                moved.subscribed = await _take_orphan(s, account_id, moved.name) \
+                    or moved.subscribed
 
         await self.db.write(op)
 
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        """SUBSCRIBE (an existing folder) or UNSUBSCRIBE (a folder, or a name left subscribed
+        after its folder was deleted).
+
+        Raises:
+            NotFound: no such folder (and, to unsubscribe, no such subscription).
+        """
         async def op(s: AsyncSession) -> None:
-            f = await self._folder_by_name(s, account_id, name)
+            try:
+                f = await self._folder_by_name(s, account_id, name)
+            except NotFound:
+                if subscribed or not await _take_orphan(s, account_id, name):
+                    raise
+                return
             f.subscribed = subscribed
 
         await self.db.write(op)
 
+    async def orphan_subscriptions(self, account_id: int) -> list[str]:
+        """Names subscribed that have no folder (RFC 3501 6.3.6), sorted."""
+        async with self.db.session() as s:
+            return list((await s.execute(
+                select(OrphanSubscription.name).where(OrphanSubscription.account_id == account_id)
+                .order_by(OrphanSubscription.name))).scalars())
+
     # -- appending --------------------------------------------------------------------------
+
+
+async def _take_orphan(s: AsyncSession, account_id: int, name: str) -> bool:
+    """Remove ``name`` from the orphan subscriptions; True if it was there."""
+    if name.upper() == "INBOX":
+        name = "INBOX"
+    gone = await s.execute(delete(OrphanSubscription).where(
+        OrphanSubscription.account_id == account_id, OrphanSubscription.name == name
+    ).returning(OrphanSubscription.id))
+    return gone.first() is not None

@@ -11,7 +11,15 @@ protocol layer's summary of each message (opaque bytes, see ``SummaryCodec``), s
 the account's data key into ``messages.meta_enc`` (associated data ``imapmeta:<account>:<storage
 key>``, so a COPY, which shares the storage key and the column, stays valid). The summary is
 computed the first time a message is asked for and written back in one group-committed
-transaction per batch; nothing is ever stored in clear.
+transaction per batch; nothing is ever stored in clear.  That write is best-effort: a read is
+answered from the computed summary even when the write fails (full disk, busy database), and
+the next read tries again.
+
+\\Recent (RFC 3501 2.3.2) is claimed in the store, not in a process: ``folders.recent_uid`` is
+the highest UID some read-write session has been told about as \\Recent.
+:meth:`ImapStore.claim_recent` raises it under the folder's row lock and returns the previous
+value, so exactly one session, whichever server process it runs in, gets each message as
+\\Recent.
 """
 
 from __future__ import annotations
@@ -27,8 +35,8 @@ from typing import NamedTuple, Protocol, TypeVar, cast
 from sqlalchemy import BigInteger, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailserver.errors import NotFound
-from mailserver.store.mailstore import FolderInfo, MailStore
+from mailserver.errors import NotFound, StoreError
+from mailserver.store.mailstore import FolderInfo, MailStore, derive_keywords
 from mailserver.store.models import Folder, Message
 
 __all__ = ["ImapStore", "Row", "SummaryCodec", "Change", "Delta"]
@@ -77,6 +85,8 @@ class Delta:
 
     ``new`` are the UIDs above the highest one the session knows; ``gone`` the known UIDs
     that no longer exist (None when not asked for or nothing vanished: then ``[]``).
+    ``recent_uid`` is the folder's \\Recent high-water mark; ``keywords`` the keywords used
+    in the folder (space-separated; None when nothing changed).
     """
 
     highestmodseq: int
@@ -84,14 +94,18 @@ class Delta:
     changes: list[Change]
     new: array[int]
     gone: list[int]
+    recent_uid: int = 0
+    keywords: str | None = None
 
 
 # Prebuilt Core statements of the per-command poll (built once: no ORM instance, no statement
 # construction per call; SQLAlchemy memoises their compiled form).
 _FT = cast(Table, Folder.__table__)
 _MT = cast(Table, Message.__table__)
-_FOLDER_STATE = select(_FT.c.highestmodseq, _FT.c.message_count).where(
-    _FT.c.id == bindparam("f"))
+_FOLDER_STATE = select(_FT.c.highestmodseq, _FT.c.message_count, _FT.c.recent_uid,
+                       _FT.c.keywords).where(_FT.c.id == bindparam("f"))
+_LOCK_FOLDER = select(_FT.c.recent_uid, _FT.c.keywords).where(
+    _FT.c.id == bindparam("f")).with_for_update()
 _CHANGED = select(_MT.c.uid, _MT.c.modseq, _MT.c.flags).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.modseq > bindparam("m")).order_by(_MT.c.uid)
 _NEW_UIDS = select(_MT.c.uid).where(
@@ -193,8 +207,10 @@ class ImapStore:
             if state is None:
                 return None
             highest, count = int(state[0]), int(state[1])
+            recent_uid = int(state[2] or 0)
             if highest <= since_modseq and count == len(known):
-                return Delta(highest, count, [], array("Q"), [])
+                return Delta(highest, count, [], array("Q"), [], recent_uid)
+            keywords = state[3] if state[3] is not None else await derive_keywords(s, folder_id)
             changes: list[Change] = []
             if highest > since_modseq:
                 changes = [Change(*r) for r in (await s.execute(
@@ -203,7 +219,55 @@ class ImapStore:
             gone: list[int] = []
             if find_gone and known and count < len(known) + len(new):
                 gone = await _vanished(s, folder_id, known)
-        return Delta(highest, count, changes, new, gone)
+        return Delta(highest, count, changes, new, gone, recent_uid, keywords)
+
+    async def claim_recent(self, folder_id: int, upto: int) -> int:
+        """Claim \\Recent up to UID ``upto`` for the calling session (RFC 3501 2.3.2).
+
+        Returns the previous mark: the caller's \\Recent messages are the UIDs above it, up
+        to ``upto``.  The folder row is locked (PostgreSQL) / written by one writer at a time
+        (SQLite), so two sessions, even in two processes, never claim the same UID.
+
+        Raises:
+            NotFound: the folder is gone.
+        """
+        async def op(s: AsyncSession) -> int:
+            row = (await s.execute(_LOCK_FOLDER, {"f": folder_id})).first()
+            if row is None:
+                raise NotFound("no such folder")
+            previous = int(row[0] or 0)
+            if upto > previous:
+                await s.execute(update(_FT).where(_FT.c.id == folder_id)
+                                .values(recent_uid=upto))
+            return previous
+
+        return await self.db.write(op)
+
+    async def keywords(self, folder: FolderInfo) -> str:
+        """The keywords used in a folder, space-separated (SELECT's FLAGS response).
+
+        A folder that has not recorded them yet (created before the column existed) gets them
+        derived from its messages and recorded, best-effort.
+        """
+        if folder.keywords is not None:
+            return folder.keywords
+
+        async def op(s: AsyncSession) -> str:
+            row = (await s.execute(_LOCK_FOLDER, {"f": folder.id})).first()
+            if row is None:
+                raise NotFound("no such folder")
+            if row[1] is not None:
+                return str(row[1])
+            found = await derive_keywords(s, folder.id)
+            await s.execute(update(_FT).where(_FT.c.id == folder.id).values(keywords=found))
+            return found
+
+        try:
+            return await self.db.write(op)
+        except StoreError as exc:  # a read does not depend on recording them
+            log.warning("imapmeta: keywords not recorded: %s", exc)
+            async with self.db.session() as s:
+                return await derive_keywords(s, folder.id)
 
     async def rows(self, folder_id: int, uids: Sequence[int]) -> list[Row]:
         """Rows of the given UIDs (those that still exist), in UID order."""
@@ -240,7 +304,7 @@ class ImapStore:
                 ~Message.flags.contains("\\Seen")))).scalar()
 
     async def count_above(self, folder_id: int, uid: int) -> int:
-        """Messages with a UID above ``uid`` (STATUS RECENT)."""
+        """Messages with a UID above ``uid`` (STATUS RECENT: above the \\Recent mark)."""
         async with self.db.session() as s:
             return int((await s.execute(select(func.count()).select_from(Message).where(
                 Message.folder_id == folder_id, Message.uid > uid))).scalar_one())
@@ -289,7 +353,11 @@ class ImapStore:
                     await s.execute(update(Message).where(Message.id == mid)
                                     .values(meta_enc=blob))
 
-            await self.db.write(op)
+            try:
+                await self.db.write(op)
+            except StoreError as exc:  # the cache is an optimisation: serve what we computed
+                log.warning("imapmeta: summary cache not written (%d messages): %s",
+                            len(missing), exc)
         return out
 
 

@@ -38,6 +38,8 @@ from mailserver.store.records import (
     SharedContent,
     as_utc,
     chunks,
+    keywords_of,
+    merge_keywords,
     message_id_hash,
     normalise_flags,
     utc,
@@ -53,6 +55,7 @@ __all__ = [
     "DEFAULT_FOLDERS",
     "message_id_hash",
     "normalise_flags",
+    "derive_keywords",
 ]
 
 # Prebuilt statements of the append hot path (built once: SQLAlchemy memoises their cache key).
@@ -63,14 +66,27 @@ _ALLOC_VALUES = {
     "message_count": _FT.c.message_count + 1,
     "unseen_count": _FT.c.unseen_count + bindparam("u"),
 }
-_ALLOC_RETURNING = (_FT.c.id, _FT.c.uidnext, _FT.c.highestmodseq, _FT.c.uidvalidity)
+_ALLOC_RETURNING = (_FT.c.id, _FT.c.uidnext, _FT.c.highestmodseq, _FT.c.uidvalidity,
+                    _FT.c.keywords)
 _ALLOC_BY_NAME = (update(_FT).where(_FT.c.account_id == bindparam("a"),
                                     _FT.c.name == bindparam("n"))
                   .values(_ALLOC_VALUES).returning(*_ALLOC_RETURNING))
 _ALLOC_BY_ID = (update(_FT).where(_FT.c.account_id == bindparam("a"), _FT.c.id == bindparam("f"))
                 .values(_ALLOC_VALUES).returning(*_ALLOC_RETURNING))
+_SET_KEYWORDS = update(_FT).where(_FT.c.id == bindparam("f")).values(keywords=bindparam("k"))
 _MT = cast(Table, Message.__table__)
 _INSERT_MESSAGE = insert(_MT).returning(_MT.c.id)
+_FOLDER_FLAGS = select(_MT.c.flags).where(_MT.c.folder_id == bindparam("f"),
+                                          _MT.c.flags != "").distinct()
+
+
+async def derive_keywords(s: AsyncSession, folder_id: int) -> str:
+    """The keywords present on a folder's messages, space-separated (for a folder whose
+    ``keywords`` column is still NULL)."""
+    found: set[str] = set()
+    for flags in (await s.execute(_FOLDER_FLAGS, {"f": folder_id})).scalars():
+        found |= keywords_of(flags.split())
+    return " ".join(sorted(found))
 
 
 def _shared_aad(storage_key: str) -> bytes:
@@ -161,8 +177,10 @@ class MailStore(FolderOps):
             row = (await conn.execute(_ALLOC_BY_NAME, {**params, "n": name})).first()
         if row is None:
             raise NotFound(f"no folder {folder!r}")
-        folder_id, uidnext, modseq, uidvalidity = row
+        folder_id, uidnext, modseq, uidvalidity, recorded = row
         uid = uidnext - 1
+        if (merged := merge_keywords(recorded, flag_text.split())) is not None:
+            await conn.execute(_SET_KEYWORDS, {"f": folder_id, "k": merged})
         message_id = (await conn.execute(_INSERT_MESSAGE, {
             "account_id": prepared.account_id, "folder_id": folder_id, "uid": uid,
             "modseq": modseq, "flags": flag_text,
@@ -317,6 +335,7 @@ class MailStore(FolderOps):
             for cid, delta in sorted(unread_delta.items()):
                 if delta:
                     await Conversations.count_in(s, cid, total=0, unread=delta)
+            await _record_keywords(s, f, [fl for m in changed for fl in m.flags])
             if changed:
                 account_id = f.account_id
                 after_commit(s, lambda: self.events.publish(account_id))
@@ -384,8 +403,7 @@ class MailStore(FolderOps):
             if src is None or dst is None or src.account_id != dst.account_id:
                 raise NotFound("no such folder")
             pairs: list[tuple[int, int]] = []
-            if src.id == dst.id and move:
-                return pairs
+            moved_flags: list[str] = []
             for chunk in chunks(uid_list, 500):
                 msgs = (await s.execute(select(Message).where(
                     Message.folder_id == src.id, Message.uid.in_(chunk)
@@ -399,6 +417,7 @@ class MailStore(FolderOps):
                     if not seen:
                         dst.unseen_count += 1
                     pairs.append((m.uid, new_uid))
+                    moved_flags.append(m.flags)
                     if move:
                         m.folder_id = dst.id
                         m.uid = new_uid
@@ -428,6 +447,7 @@ class MailStore(FolderOps):
                                 Message.folder_id == dst.id, Message.uid.in_(part),
                                 Message.conversation_id.is_not(None)))).scalars() if c)
                     await Conversations.recount_in(s, convs)
+                await _record_keywords(s, dst, [fl for m in moved_flags for fl in m.split()])
                 account_id = dst.account_id
                 after_commit(s, lambda: self.events.publish(account_id))
             return pairs
@@ -449,3 +469,16 @@ class MailStore(FolderOps):
         async with self.db.session() as s:
             return int((await s.execute(select(func.count()).select_from(Message).where(
                 Message.account_id == account_id))).scalar_one())
+
+
+async def _record_keywords(s: AsyncSession, f: Folder, flags: Iterable[str]) -> None:
+    """Record in ``folders.keywords`` the new keywords among ``flags`` (the folder row is
+    locked by the caller). A folder still at NULL gets the full set derived from its
+    messages, so the column is exact from the first new keyword on."""
+    if not keywords_of(flags):
+        return
+    if f.keywords is None:
+        await s.flush()
+        f.keywords = await derive_keywords(s, f.id)
+    elif (merged := merge_keywords(f.keywords, flags)) is not None:
+        f.keywords = merged

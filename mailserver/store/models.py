@@ -34,6 +34,7 @@ __all__ = [
     "MailboxKey",
     "KeyGeneration",
     "Folder",
+    "OrphanSubscription",
     "Message",
     "Conversation",
     "ConversationParty",
@@ -117,6 +118,24 @@ class Folder(Base):
     subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     unseen_count: Mapped[int] = mapped_column(Integer, default=0)
+    recent_uid: Mapped[int | None] = mapped_column(BigInteger)
+    """\\Recent claimed up to this UID by read-write SELECTs (RFC 3501 2.3.2); NULL = none."""
+    keywords: Mapped[str | None] = mapped_column(Text)
+    """Keywords ever used in the folder, space-separated (for the IMAP FLAGS response);
+    NULL = not recorded yet, derive them from the messages."""
+
+
+class OrphanSubscription(Base):
+    """A subscribed name with no folder (RFC 3501 6.3.6: deleting a mailbox does not remove
+    its subscription). Subscriptions of existing folders are ``folders.subscribed``; the two
+    never hold the same name (create and delete move a subscription between them)."""
+
+    __tablename__ = "orphan_subscriptions"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
 
 
 class Message(Base):

@@ -21,6 +21,8 @@ __all__ = [
     "AppendResult",
     "message_id_hash",
     "normalise_flags",
+    "keywords_of",
+    "merge_keywords",
     "new_uidvalidity",
     "as_utc",
     "utc",
@@ -63,6 +65,23 @@ def normalise_flags(flags: Iterable[str]) -> str:
     return " ".join(sorted(out))
 
 
+def keywords_of(flags: Iterable[str]) -> set[str]:
+    """The keywords (RFC 3501 2.3.2: flags not starting with a backslash) among ``flags``."""
+    return {f for f in flags if f and not f.startswith("\\")}
+
+
+def merge_keywords(recorded: str | None, flags: Iterable[str]) -> str | None:
+    """``folders.keywords`` with the keywords of ``flags`` added; None if nothing to change.
+
+    NULL stays NULL (not recorded yet: the keywords are derived from the messages, which
+    include the new ones)."""
+    if recorded is None:
+        return None
+    known = set(recorded.split())
+    new = keywords_of(flags) - known
+    return " ".join(sorted(known | new)) if new else None
+
+
 def new_uidvalidity() -> int:
     # RFC 3501 2.3.1.1: strictly increasing across re-creations; seconds since epoch plus noise.
     return (int(time.time()) & 0x7FFFFFFF) ^ random.randint(0, 0xFF)  # noqa: S311
@@ -80,11 +99,16 @@ class FolderInfo:
     subscribed: bool
     message_count: int
     unseen_count: int
+    recent_uid: int = 0
+    """\\Recent already claimed up to this UID (RFC 3501 2.3.2)."""
+    keywords: str | None = None
+    """Keywords recorded for the folder (space-separated), None if not recorded yet."""
 
     @classmethod
     def of(cls, f: Folder) -> FolderInfo:
         return cls(f.id, f.account_id, f.name, f.special_use, f.uidvalidity, f.uidnext,
-                   f.highestmodseq, f.subscribed, f.message_count, f.unseen_count)
+                   f.highestmodseq, f.subscribed, f.message_count, f.unseen_count,
+                   f.recent_uid or 0, f.keywords)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ async def session(imap: Imap) -> AsyncIterator[Raw]:
                     internaldate=datetime(2026, 3, 3, 10, tzinfo=UTC))
     c = await open_raw(imap)
     await c.cmd("SELECT INBOX")
-    # M3 arrives while selected: this session sees it as \Recent.
+    # M1 and M2 are \Recent to the first SELECT; M3 arrives while selected: this session
+    # sees it as \Recent too (RFC 3501 2.3.2).
     await st.append(imap.account_id, "INBOX", M3, flags=["\\Deleted", "\\Seen"],
                     internaldate=datetime(2026, 3, 4, 10, tzinfo=UTC))
     await c.cmd("NOOP")
@@ -46,7 +47,7 @@ SEARCHES = [
     ("ALL", "1 2 3"), ("ANSWERED", "1"), ("UNANSWERED", "2 3"), ("DELETED", "3"),
     ("UNDELETED", "1 2"), ("DRAFT", "2"), ("UNDRAFT", "1 3"), ("FLAGGED", "2"),
     ("UNFLAGGED", "1 3"), ("SEEN", "1 3"), ("UNSEEN", "2"), ("KEYWORD $Urgent", "1"),
-    ("UNKEYWORD $Urgent", "2 3"), ("RECENT", "3"), ("NEW", ""), ("OLD", "1 2"),
+    ("UNKEYWORD $Urgent", "2 3"), ("RECENT", "1 2 3"), ("NEW", "2"), ("OLD", ""),
     ("BCC dan", "1"), ("CC carol", "1"), ("FROM zélie", "2"), ("TO alice", "3"),
     ("SUBJECT bilan", "1 3"), ("SUBJECT fémur", "2"), ('HEADER X-Priority ""', "1"),
     ("HEADER Message-ID k2", "2"), ("BODY consolidée", "2"), ("BODY Merci", "3"),
@@ -74,7 +75,7 @@ async def test_search_key(session: Raw, criteria: str, expected: str) -> None:
 
 
 FETCHES = [
-    ("FLAGS", rb"FLAGS \(\\Draft \\Flagged\)"),
+    ("FLAGS", rb"FLAGS \(\\Draft \\Flagged \\Recent\)"),
     ("UID", rb"UID 2"),
     ("INTERNALDATE", rb'INTERNALDATE " 3-Mar-2026 10:00:00 \+0000"'),
     ("RFC822.SIZE", b"RFC822.SIZE %d" % len(M2)),

@@ -183,7 +183,7 @@ async def test_changedsince_fetch_sets_seen_and_reports_flags(imap: Imap) -> Non
     c = await open_raw(imap)
     await c.cmd("SELECT INBOX")
     res = await c.cmd("FETCH 1:* (BODY[TEXT]) (CHANGEDSINCE 1)")
-    assert sum(b"FLAGS (\\Seen)" in line and b"MODSEQ (" in line for line in res) == 3, res
+    assert sum(b"FLAGS (\\Seen \\Recent)" in line and b"MODSEQ (" in line for line in res) == 3, res
     res = await c.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE 100000)")
     assert res == [res[-1]]
     await c.close()

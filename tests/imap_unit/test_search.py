@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mailserver.imap.commands_selected import Search
+from mailserver.imap.envelope import parse_addresses
 from mailserver.imap.parser import parse_command
 from mailserver.imap.search import BadCharset, SearchMessage, compile_search
 
@@ -88,3 +89,37 @@ def test_unknown_charset_is_badcharset() -> None:
     with pytest.raises(BadCharset) as info:
         compile_search(cmd.key, cmd.charset, max_seq=1, max_uid=1)
     assert "UTF-8" in info.value.supported
+
+
+ADDRESS_CASES = [
+    # RFC 5322 3.2.2 comments inside an angle address: ENVELOPE shows user@domain.org.
+    ("comments-in-angle", b"From: <user (comment)@ (comment) domain.org>\r\n",
+     b"FROM user@domain.org", True),
+    ("comment-text-not-searched", b"From: <user (comment)@ (comment) domain.org>\r\n",
+     b"FROM comment", False),
+    # A trailing comment is the personal name of a bare address (as Dovecot reads it).
+    ("comment-as-name", b"From: user@domain.org (Real Name)\r\n", b'FROM "Real Name"', True),
+    ("name-and-address", b"From: Real Name <user@domain.org>\r\n",
+     b'FROM "Real Name <user@domain.org>"', True),
+    ("encoded-name", b"To: =?utf-8?q?Z=C3=A9lie?= <z@x.example>\r\n",
+     b"TO {6+}\r\nz\xc3\xa9lie", True),
+    ("group", b"Cc: soins: a@x.example, b@x.example;\r\n", b"CC b@x.example", True),
+    ("not-an-address", b"From: nonsense\r\n", b"FROM nonsense", True),
+]
+
+
+@pytest.mark.parametrize(("header", "criteria", "expected"), [c[1:] for c in ADDRESS_CASES],
+                         ids=[c[0] for c in ADDRESS_CASES])
+def test_address_fields_match_as_the_envelope_shows_them(header: bytes, criteria: bytes,
+                                                         expected: bool) -> None:
+    cmd = parse_command(b"a SEARCH CHARSET UTF-8 " + criteria + b"\r\n")
+    assert isinstance(cmd, Search) and cmd.key is not None, cmd
+    prog = compile_search(cmd.key, cmd.charset, max_seq=3, max_uid=30)
+    assert prog.matches(message(header=lambda: header + b"Subject: x\r\n\r\n")) is expected
+
+
+def test_trailing_comment_is_the_personal_name() -> None:
+    assert parse_addresses("user@domain.org (Real Name)") == [
+        ("Real Name", None, "user", "domain.org")]
+    assert parse_addresses("<user (c)@ (c) domain.org>, Bob (x) <bob@b.example>") == [
+        (None, None, "user", "domain.org"), ("Bob", None, "bob", "b.example")]
