@@ -8,9 +8,11 @@ then the reference, a private Debian Postfix delivering by LMTP to a private Dov
 submission port in turn, the same way (STARTTLS verified against the server's CA, AUTH PLAIN,
 same message, same messages per connection), and the reference is given time to drain its queue
 before the next load. With ``--with-null`` the loads also run against ``bench/null_server.py``
-(aiosmtpd storing nothing). The table's ratios are against the reference measured in this run.
+(aiosmtpd storing nothing). The table's ratios are against the reference measured in this run;
+``--rounds N`` repeats each load N times (servers taking turns) and keeps the median rounds.
 
-    .venv/bin/python bench/smtp_suite.py [--duration 10] [--no-reference] [--with-null] [--keep]
+    .venv/bin/python bench/smtp_suite.py [--duration 10] [--rounds 3] [--no-reference]
+        [--with-null] [--keep]
 """
 
 from __future__ import annotations
@@ -207,6 +209,12 @@ def load_reference(ref: smtp_reference.Reference, target: Target, size: str, con
     return result
 
 
+def median(runs: list[Result], name: str) -> Result:
+    """The round with the median rate (delivered rate for the reference)."""
+    key = "delivered_per_s" if name == "reference" else "msg_per_s"
+    return sorted(runs, key=lambda r: float(r[key]))[len(runs) // 2]
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b else NAN
 
@@ -276,6 +284,9 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--count", type=int, help="messages per load instead of --duration")
     p.add_argument("--messages-per-connection", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run each load N times, servers taking turns, and keep each server's "
+                        "median round\n(the machine is shared: other work shifts the figures)")
     p.add_argument("--with-reference", dest="reference", action="store_true", default=True,
                    help="also run Postfix -> Dovecot (the default)")
     p.add_argument("--no-reference", dest="reference", action="store_false",
@@ -311,12 +322,16 @@ def main() -> None:
             results["null"] = {}
         for size in sizes:
             for conc in concs:
-                results["mssante"][(size, conc)] = load(ours, size, conc, args)
-                if ref and ref_target:
-                    results["reference"][(size, conc)] = load_reference(ref, ref_target, size,
-                                                                        conc, args)
-                if null:
-                    results["null"][(size, conc)] = load(null, size, conc, args)
+                rounds: dict[str, list[Result]] = collections.defaultdict(list)
+                for _ in range(args.rounds):
+                    rounds["mssante"].append(load(ours, size, conc, args))
+                    if ref and ref_target:
+                        rounds["reference"].append(load_reference(ref, ref_target, size, conc,
+                                                                  args))
+                    if null:
+                        rounds["null"].append(load(null, size, conc, args))
+                for name, runs in rounds.items():
+                    results[name][(size, conc)] = median(runs, name)
         if ref:
             for line in ref.problems()[:10]:
                 print(f"reference log: {line}", file=sys.stderr)
