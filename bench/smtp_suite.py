@@ -1,18 +1,25 @@
-"""SMTP acceptance suite: a fresh ``mssante`` server, concurrency 1/8/32 x 10 KiB/1 MiB.
+"""SMTP acceptance suite: mssante beside Postfix -> Dovecot, concurrency 1/8/32 x 10 KiB/1 MiB.
 
 Steps: ``mssante init`` a temporary data dir, ``mssante pro add`` one professional (who sends
-to themself unless ``--rcpt`` says otherwise), ``mssante serve`` on ephemeral 127.0.0.1 ports,
-then ``bench/smtp_load.py`` against the submission port (STARTTLS verified with
-``DIR/tls/ca.pem``, AUTH PLAIN) for each load, and a table. With ``--with-null`` the same loads
-run against ``bench/null_server.py`` (aiosmtpd storing nothing) in the same session, so the
-ratios can be set beside PERFORMANCE.md's.
+to themself unless ``--rcpt`` says otherwise), ``mssante serve`` on ephemeral 127.0.0.1 ports;
+then the reference, a private Debian Postfix delivering by LMTP to a private Dovecot
+(``bench/smtp_reference.py``: needs root, ``postfix``, ``dovecot-imapd`` and ``dovecot-lmtpd``;
+``--no-reference`` skips it). For each load, ``bench/smtp_load.py`` drives each server's
+submission port in turn, the same way (STARTTLS verified against the server's CA, AUTH PLAIN,
+same message, same messages per connection), and the reference is given time to drain its queue
+before the next load. With ``--with-null`` the loads also run against ``bench/null_server.py``
+(aiosmtpd storing nothing). The table's ratios are against the reference measured in this run;
+``--rounds N`` repeats each load N times (servers taking turns) and keeps the median rounds.
 
-    .venv/bin/python bench/smtp_suite.py [--duration 10] [--with-null] [--keep]
+    .venv/bin/python bench/smtp_suite.py [--duration 10] [--rounds 3] [--no-reference]
+        [--with-null] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import json
 import os
 import shutil
@@ -21,17 +28,31 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import smtp_reference
 
 BENCH = Path(__file__).resolve().parent
 PY = sys.executable
 MSSANTE = [PY, "-m", "mailserver"]
-
-# PERFORMANCE.md, "Postfix -> Dovecot delivered (sustained)" column (msg/s).
-REFERENCE = {("10k", 1): 164, ("10k", 8): 529, ("10k", 32): 541,
-             ("1m", 1): 82, ("1m", 8): 124, ("1m", 32): 122}
 PASSWORD = "bench-Password-2026!"  # noqa: S105 - throw-away account in a temporary data dir
+NAN = float("nan")
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server the loads run against: its submission port and how to log in."""
+
+    name: str
+    port: int
+    tls: tuple[str, ...]
+    auth: tuple[str, ...]
+    pid: int | None  # peak RSS reported for this process
+    tree: tuple[int, ...]  # CPU time counted for these processes and their descendants
 
 
 def free_port() -> int:
@@ -74,38 +95,181 @@ def prepare(data_dir: Path, domain: str, sender: str) -> None:
          "--password-stdin"], stdin=PASSWORD.encode())
 
 
-def load(port: int, size: str, concurrency: int, args: argparse.Namespace, *, tls_args: list[str],
-         auth: list[str], pid: int) -> dict[str, Any]:
-    cmd = [PY, str(BENCH / "smtp_load.py"), "--port", str(port), "--size", size,
+def stop(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def start_mssante(stack: contextlib.ExitStack, data_dir: Path, args: argparse.Namespace,
+                  env: dict[str, str]) -> Target:
+    prepare(data_dir, args.domain, args.sender)
+    pw_file = data_dir / "bench-password.txt"
+    pw_file.write_text(PASSWORD)
+    sub_port, smtp_port = free_port(), free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [*MSSANTE, "--log-level", "WARNING", "serve", "--data-dir", str(data_dir),
+         "--submission", f"127.0.0.1:{sub_port}", "--smtp", f"127.0.0.1:{smtp_port}"], env=env)
+    stack.callback(stop, server)
+    wait_port(sub_port, server)
+    return Target("mssante", sub_port,
+                  ("--starttls", "--cafile", str(data_dir / "tls" / "ca.pem"),
+                   "--tls-name", "127.0.0.1"),
+                  ("--user", args.sender, "--password-file", str(pw_file)), server.pid,
+                  (server.pid,))
+
+
+def start_reference(stack: contextlib.ExitStack,
+                    args: argparse.Namespace) -> tuple[smtp_reference.Reference, Target]:
+    ref = smtp_reference.start(args.domain, args.sender, PASSWORD)
+    if not args.keep:
+        stack.callback(shutil.rmtree, ref.root, ignore_errors=True)
+    stack.callback(ref.stop)
+    print(f"reference: {ref.versions} in {ref.root}, submission port {ref.port}", file=sys.stderr)
+    return ref, Target("reference", ref.port,
+                       ("--starttls", "--cafile", str(ref.cafile), "--tls-name", "127.0.0.1"),
+                       ("--user", args.sender, "--password-file", str(ref.password_file)),
+                       None, ref.pids())
+
+
+def start_null(stack: contextlib.ExitStack, data_dir: Path, env: dict[str, str]) -> Target:
+    ca = data_dir / "null-ca.pem"
+    null = subprocess.Popen(  # noqa: S603
+        [PY, str(BENCH / "null_server.py"), "--impl", "stock", "--tls", "--ca-out", str(ca)],
+        stdout=subprocess.PIPE, text=True, env=env)
+    stack.callback(stop, null, 10)
+    assert null.stdout is not None
+    port = int(null.stdout.readline())
+    return Target("null", port, ("--starttls", "--cafile", str(ca), "--tls-name", "127.0.0.1"),
+                  ("--user", "bench", "--password", "x"), null.pid, (null.pid,))
+
+
+def cpu_seconds(roots: tuple[int, ...]) -> float:
+    """User + system CPU of the process trees under ``roots``, waited-for children included."""
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # proc(5): ppid is field 4, utime stime cutime cstime are fields 14-17.
+        stats[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for pid, (ppid, _) in stats.items():
+        children[ppid].append(pid)
+    ticks, todo = 0, [r for r in roots if r in stats]
+    while todo:
+        pid = todo.pop()
+        ticks += stats[pid][1]
+        todo += children[pid]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def load(target: Target, size: str, concurrency: int, args: argparse.Namespace) -> Result:
+    print(f"{target.name}: {size} x {concurrency} ...", file=sys.stderr)
+    cmd = [PY, str(BENCH / "smtp_load.py"), "--port", str(target.port), "--size", size,
            "--concurrency", str(concurrency),
            "--messages-per-connection", str(args.messages_per_connection),
            "--from", args.sender, "--rcpt", args.rcpt or args.sender,
-           "--server-pid", str(pid), "--json", *tls_args, *auth]
+           "--json", *target.tls, *target.auth]
+    cmd += ["--server-pid", str(target.pid)] if target.pid else []
     cmd += ["--count", str(args.count)] if args.count else ["--duration", str(args.duration)]
+    cpu = cpu_seconds(target.tree)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout  # noqa: S603
-    return dict(json.loads(out))
+    result = dict(json.loads(out))
+    result["cpu_s"] = cpu_seconds(target.tree) - cpu
+    return result
 
 
-def table(rows: list[tuple[str, int, dict[str, Any], dict[str, Any] | None]]) -> None:
+def load_reference(ref: smtp_reference.Reference, target: Target, size: str, concurrency: int,
+                   args: argparse.Namespace) -> Result:
+    """One load at Postfix, then wait for Dovecot to have stored every accepted message.
+
+    The delivered rate is the accepted count over the time from the load's first connection
+    to the last message landing in the maildir (queue drained); the CPU time is Postfix's and
+    Dovecot's over the same span.
+    """
+    before, cpu = ref.delivered(), cpu_seconds(target.tree)
+    result = load(target, size, concurrency, args)
+    returned = time.monotonic()
+    started = returned - float(result["elapsed_s"])
+    accepted = int(result["accepted"])
+    done = ref.wait_delivered(before + accepted, timeout=max(120.0, 20 * result["elapsed_s"]))
+    result["cpu_s"] = cpu_seconds(target.tree) - cpu
+    result["drain_s"] = done - returned if done else NAN
+    result["delivered_per_s"] = accepted / (done - started) if done else NAN
+    if done is None:
+        print(f"reference: only {ref.delivered() - before} of {accepted} delivered before the "
+              "timeout", file=sys.stderr)
+    return result
+
+
+def median(runs: list[Result], name: str) -> Result:
+    """The round with the median rate (delivered rate for the reference)."""
+    key = "delivered_per_s" if name == "reference" else "msg_per_s"
+    return sorted(runs, key=lambda r: float(r[key]))[len(runs) // 2]
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else NAN
+
+
+def errors(r: Result) -> int:
+    return sum(dict(r["errors"]).values())
+
+
+def cpu_ms(r: Result) -> float:
+    """Server CPU per accepted message."""
+    return 1000 * float(r["cpu_s"]) / int(r["accepted"]) if r["accepted"] else NAN
+
+
+def table(sizes: list[str], concs: list[int], results: dict[str, dict[tuple[str, int], Result]],
+          versions: str | None) -> None:
+    ours, ref, null = results["mssante"], results.get("reference"), results.get("null")
     head = (f"{'load':>5} {'conc':>4} {'msg/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-            f"{'errors':>6} {'RSS MiB':>7} {'ref':>5} {'x ref':>6}")
-    if any(null for *_, null in rows):
+            f"{'errors':>6} {'RSS MiB':>7} {'cpu ms':>6}")
+    if ref:
+        head += f" {'ref acc':>8} {'ref dlv':>8} {'x dlv':>6} {'x acc':>6} {'ref cpu':>7}"
+    if null:
         head += f" {'null msg/s':>10} {'x null':>6}"
     print(head)
-    for size, conc, r, null in rows:
-        rate = float(r["msg_per_s"])
-        ref = REFERENCE[(size, conc)]
-        rss = r.get("server_peak_rss_kib")
-        errors = sum(dict(r["errors"]).values())
-        line = (f"{size:>5} {conc:>4} {rate:>8.1f} {r['p50_ms']:>7.2f} {r['p95_ms']:>7.2f} "
-                f"{r['p99_ms']:>7.2f} {errors:>6} "
-                f"{(int(rss) / 1024 if rss else float('nan')):>7.1f} {ref:>5} {rate / ref:>6.2f}")
-        if null:
-            nrate = float(null["msg_per_s"])
-            line += f" {nrate:>10.1f} {rate / nrate if nrate else float('nan'):>6.2f}"
-        print(line)
-    print("ref = PERFORMANCE.md Postfix->Dovecot delivered (other machine: compare ratios to the "
-          "null server run in this session).")
+    for size in sizes:
+        for conc in concs:
+            r = ours[(size, conc)]
+            rate = float(r["msg_per_s"])
+            rss = r.get("server_peak_rss_kib")
+            line = (f"{size:>5} {conc:>4} {rate:>8.1f} {r['p50_ms']:>7.2f} {r['p95_ms']:>7.2f} "
+                    f"{r['p99_ms']:>7.2f} {errors(r):>6} "
+                    f"{(int(rss) / 1024 if rss else NAN):>7.1f} {cpu_ms(r):>6.2f}")
+            if ref:
+                acc = float(ref[(size, conc)]["msg_per_s"])
+                dlv = float(ref[(size, conc)]["delivered_per_s"])
+                line += (f" {acc:>8.1f} {dlv:>8.1f} {ratio(rate, dlv):>6.2f} "
+                         f"{ratio(rate, acc):>6.2f} {cpu_ms(ref[(size, conc)]):>7.2f}")
+            if null:
+                nrate = float(null[(size, conc)]["msg_per_s"])
+                line += f" {nrate:>10.1f} {ratio(rate, nrate):>6.2f}"
+            print(line)
+    print("msg/s: mssante's 250s per second; its 250 comes after the message is committed "
+          "(fsync'd) in the\n  recipient's mailbox and the sender's Sent folder.\n"
+          "cpu ms: server CPU time (user + system, all processes) per message; less sensitive "
+          "than msg/s\n  to other work on the machine.")
+    if ref:
+        print(f"ref = {versions}, measured in this run, one load after the other:\n"
+              "  ref acc: Postfix's 250s per second (queue file fsync'd; not yet delivered);\n"
+              "  ref dlv: messages stored (fsync'd) in Dovecot's maildir per second, from the "
+              "load's start\n  until Postfix's queue drained.\n"
+              "x dlv = msg/s / ref dlv is the like-for-like ratio: both count messages durably "
+              "in the mailbox.\nx acc = msg/s / ref acc compares what the sending client sees; "
+              "Postfix has only queued the message.")
+        ref_errors = {k: errors(r) for k, r in ref.items() if errors(r)}
+        if ref_errors:
+            print(f"reference load errors: {ref_errors}")
 
 
 def main() -> None:
@@ -120,10 +284,21 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--count", type=int, help="messages per load instead of --duration")
     p.add_argument("--messages-per-connection", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run each load N times, servers taking turns, and keep each server's "
+                        "median round\n(the machine is shared: other work shifts the figures)")
+    p.add_argument("--with-reference", dest="reference", action="store_true", default=True,
+                   help="also run Postfix -> Dovecot (the default)")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="skip the reference (ratios are then not printed)")
     p.add_argument("--with-null", action="store_true",
                    help="also run the loads against an aiosmtpd server that stores nothing")
     args = p.parse_args()
     args.sender = args.sender or f"dr.bench@{args.domain}"
+    if args.reference and args.rcpt and args.rcpt != args.sender:
+        p.error("--rcpt: the reference has one mailbox, the sender's (or use --no-reference)")
+    if args.reference and (why := smtp_reference.missing()):
+        p.error(f"reference unavailable: {why}; or pass --no-reference")
     sizes = args.sizes.split(",")
     concs = [int(c) for c in args.concurrency.split(",")]
     env = dict(os.environ, PYTHONPATH=str(BENCH.parent))
@@ -133,50 +308,34 @@ def main() -> None:
     if data_dir is None:
         tmp = Path(tempfile.mkdtemp(prefix="mssante-bench-"))
         data_dir = tmp / "data"
-    prepare(data_dir, args.domain, args.sender)
-    pw_file = data_dir / "bench-password.txt"
-    pw_file.write_text(PASSWORD)
-    sub_port, smtp_port = free_port(), free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [*MSSANTE, "--log-level", "WARNING", "serve", "--data-dir", str(data_dir),
-         "--submission", f"127.0.0.1:{sub_port}", "--smtp", f"127.0.0.1:{smtp_port}"], env=env)
-    results = {}
-    try:
-        wait_port(sub_port, server)
-        tls = ["--starttls", "--cafile", str(data_dir / "tls" / "ca.pem"),
-               "--tls-name", "127.0.0.1"]
-        auth = ["--user", args.sender, "--password-file", str(pw_file)]
+    results: dict[str, dict[tuple[str, int], Result]] = {"mssante": {}}
+    versions = None
+    with contextlib.ExitStack() as stack:
+        ours = start_mssante(stack, data_dir, args, env)
+        ref = ref_target = null = None
+        if args.reference:
+            ref, ref_target = start_reference(stack, args)
+            versions = ref.versions
+            results["reference"] = {}
+        if args.with_null:
+            null = start_null(stack, data_dir, env)
+            results["null"] = {}
         for size in sizes:
             for conc in concs:
-                print(f"mssante: {size} x {conc} ...", file=sys.stderr)
-                results[(size, conc)] = load(sub_port, size, conc, args, tls_args=tls, auth=auth,
-                                             pid=server.pid)
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-    nulls: dict[tuple[str, int], dict[str, Any]] = {}
-    if args.with_null:
-        ca = data_dir / "null-ca.pem"
-        null = subprocess.Popen(  # noqa: S603
-            [PY, str(BENCH / "null_server.py"), "--impl", "stock", "--tls", "--ca-out", str(ca)],
-            stdout=subprocess.PIPE, text=True, env=env)
-        try:
-            assert null.stdout is not None
-            port = int(null.stdout.readline())
-            tls = ["--starttls", "--cafile", str(ca), "--tls-name", "127.0.0.1"]
-            auth = ["--user", "bench", "--password", "x"]
-            for size in sizes:
-                for conc in concs:
-                    print(f"null: {size} x {conc} ...", file=sys.stderr)
-                    nulls[(size, conc)] = load(port, size, conc, args, tls_args=tls, auth=auth,
-                                               pid=null.pid)
-        finally:
-            null.terminate()
-            null.wait(10)
-    table([(s, c, results[(s, c)], nulls.get((s, c))) for s in sizes for c in concs])
+                rounds: dict[str, list[Result]] = collections.defaultdict(list)
+                for _ in range(args.rounds):
+                    rounds["mssante"].append(load(ours, size, conc, args))
+                    if ref and ref_target:
+                        rounds["reference"].append(load_reference(ref, ref_target, size, conc,
+                                                                  args))
+                    if null:
+                        rounds["null"].append(load(null, size, conc, args))
+                for name, runs in rounds.items():
+                    results[name][(size, conc)] = median(runs, name)
+        if ref:
+            for line in ref.problems()[:10]:
+                print(f"reference log: {line}", file=sys.stderr)
+    table(sizes, concs, results, versions)
     if tmp is not None and not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     elif args.keep:
