@@ -17,8 +17,10 @@ from typing import TypeVar
 
 import pytest
 
-from mailserver.app import Services
+from mailserver.app import Services, open_services
 from mailserver.config import Config
+from mailserver.directory.service import Directory
+from mailserver.errors import AuthError, StoreError
 from mailserver.runtime import Runtime
 from tests.conftest import INS, PASSWORD, PATIENT_DOMAIN, add_patient, add_pro
 from tests.smtp.conftest import submission
@@ -132,3 +134,28 @@ async def test_cache_renewed_on_use_and_checked_once(runtime: Runtime, services:
     await asyncio.sleep(0.6)
     assert (await asyncio.to_thread(_auth, runtime, client_tls, a.address, PASSWORD))[0] == 235
     assert calls == 1
+
+
+async def test_attempts_are_shared_between_processes(config: Config, services: Services) -> None:
+    # A second set of services on the same database stands for a second server process.
+    other = await open_services(config, fast_passwords=True)
+    try:
+        a = await add_pro(services)
+
+        async def guess(directory: Directory, i: int) -> str:
+            try:
+                await directory.authenticate(a.address, f"wrong-{i}", client="192.0.2.7")
+            except AuthError as exc:
+                return "locked" if exc.locked else "failed"
+            except StoreError:  # SQLite: two writers at once, one is told "locked" (not let in)
+                return "store busy"
+            return "ok"
+
+        results = await asyncio.gather(*(guess((services, other)[i % 2].directory, i)
+                                         for i in range(40)))
+        assert results.count("failed") <= config.auth.lockout_threshold
+        with pytest.raises(AuthError) as refused:
+            await other.directory.authenticate(a.address, PASSWORD, client="198.51.100.9")
+        assert refused.value.locked
+    finally:
+        await other.close()
