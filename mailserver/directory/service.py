@@ -137,6 +137,7 @@ class Directory:
         self.attempts = Attempts(db, auth.lockout_seconds)
         self._attempt_flights: dict[tuple[str, str, bytes], asyncio.Task[_Verdict]] = {}
         self._verify_flights: dict[tuple[str, bytes], asyncio.Task[bool]] = {}
+        self._releases: set[asyncio.Task[None]] = set()
         self._dummy_hash = self.passwords.hash_sync(secrets.token_urlsafe(16))
         # Lookups on the SMTP hot path are cached briefly; every write through this object
         # clears the cache, and changes made by another process show within CACHE_TTL.
@@ -457,7 +458,11 @@ class Directory:
             return _Verdict(ok=False, locked=True, attempts=counts[0])
         ok = await self._check_password(a, password, digest)
         if ok:
-            await self.attempts.release([key for key, _limit in keys])
+            # The answer need not wait for this second commit; the task is kept until done.
+            task = asyncio.get_running_loop().create_task(
+                self.attempts.release([key for key, _limit in keys]))
+            self._releases.add(task)
+            task.add_done_callback(_settled(self._releases))
         return _Verdict(ok=ok, locked=False, attempts=counts[0])
 
     async def _check_password(self, a: Account | None, password: str, digest: bytes) -> bool:
@@ -477,6 +482,16 @@ class Directory:
             self._auth_cache[a.address] = (digest, time.monotonic() + self.auth.cache_seconds,
                                            stored)
         return ok
+
+
+def _settled(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    """A done-callback dropping a background task from its owner and logging its failure."""
+    def done(t: asyncio.Task[None]) -> None:
+        tasks.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.warning("auth: releasing an attempt failed: %s", type(t.exception()).__name__)
+
+    return done
 
 
 async def _single_flight(flights: dict[K, asyncio.Task[T]], key: K,
