@@ -228,6 +228,10 @@ async def login(app: web.Application, client: str, identifier: str, password: st
     if not contact.get("email"):
         raise FlowError(["Aucune adresse électronique de contact n'est enregistrée : "
                          "contactez l'assistance."], 409)
+    if await limiter.blocked("otp-account", str(account.id)):
+        # The one-time-code step is locked: mailing a fresh code on every password would
+        # let the codes be guessed anew (and flood the patient's mailbox).
+        raise FlowError([_too_many()], 429)
     await limiter.clear("login-account", ident)
     session = await app[SESSIONS].create(account.id, "otp")
     code = await app[SESSIONS].set_otp(session)

@@ -6,10 +6,20 @@ Authentication theory of operation:
 * Passwords are Argon2id hashes. A successful verification is remembered for a few minutes as
   a keyed SHA-256 of the password (in memory only, with a per-process random key), the way
   Dovecot's auth cache works, so a client that reconnects often does not pay Argon2 each time.
-  Changing the password drops the cache entry.
-* Each failure waits ``fail_delay * 2**(n-1)`` seconds (capped) before answering; after
-  ``lockout_threshold`` consecutive failures the account is locked for ``lockout_seconds``.
-  Failures are also counted per client address, so one client cannot walk through accounts.
+  Each hit renews the entry; changing the password drops it. When several connections present
+  the same password at once, one Argon2 check runs and the others wait for its result (single
+  flight), so an expiring entry does not make every open connection hash at once.
+* Every attempt is counted when it starts, before the password is looked at, per account (per
+  typed name when no account has it) and per client address, in the database
+  (:mod:`mailserver.store.attempts`: atomic, shared by SMTP, IMAP, the webmail and every
+  process). Beyond ``lockout_threshold`` attempts per ``lockout_seconds`` window for a name
+  (four times that for an address) attempts are refused without being evaluated; a success
+  gives its slot back. The same password sent at once by several connections of one client is
+  one attempt. Each failure waits ``fail_delay * 2**(n-1)`` seconds (capped) before answering.
+* Nothing is told about an account before its password is proven: unknown names, wrong
+  passwords, patients on mail clients and closed accounts are answered alike (same text, same
+  Argon2 cost against a dummy hash, same counting and lockout); only with the right password
+  does the caller learn that patients use the webmail or that the account is not open.
 """
 
 from __future__ import annotations
@@ -21,11 +31,10 @@ import json
 import logging
 import secrets
 import time
-from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +50,7 @@ from mailserver.directory.identifiers import (
 )
 from mailserver.directory.passwords import Passwords
 from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, ValidationError
+from mailserver.store.attempts import Attempts, attempt_key
 from mailserver.store.crypto import seal, unseal
 from mailserver.store.db import Database
 from mailserver.store.keys import KeyManager
@@ -50,6 +60,7 @@ from mailserver.store.models import Account, DirectoryEntry
 __all__ = ["Directory", "AccountInfo", "PATIENT_STATUSES", "new_provisional_code"]
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +109,18 @@ class NationalEntry:
     structure_name: str | None
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """What one attempt came to: evaluated (``ok``) or refused unevaluated (``locked``)."""
+
+    ok: bool
+    locked: bool
+    attempts: int  # the name's attempts in the window, this one included (for the back-off)
+
+
+CLOSED_STATUSES = ("closed", "suspended", "opposed")
+
+
 class Directory:
     def __init__(self, db: Database, store: MailStore, keys: KeyManager, *,
                  domain: str, patient_domain: str, auth: AuthConfig,
@@ -111,7 +134,10 @@ class Directory:
         self.passwords = passwords or Passwords()
         self._cache_key = secrets.token_bytes(32)
         self._auth_cache: dict[str, tuple[bytes, float, str]] = {}
-        self._ip_failures: dict[str, deque[float]] = defaultdict(deque)
+        self.attempts = Attempts(db, auth.lockout_seconds)
+        self._attempt_flights: dict[tuple[str, str, bytes], asyncio.Task[_Verdict]] = {}
+        self._verify_flights: dict[tuple[str, bytes], asyncio.Task[bool]] = {}
+        self._releases: set[asyncio.Task[None]] = set()
         self._dummy_hash = self.passwords.hash_sync(secrets.token_urlsafe(16))
         # Lookups on the SMTP hot path are cached briefly; every write through this object
         # clears the cache, and changes made by another process show within CACHE_TTL.
@@ -328,6 +354,7 @@ class Directory:
 
         address = await self._write(op)
         self._auth_cache.pop(address, None)
+        await self.attempts.clear(attempt_key("name", f"account:{account_id}"))
 
     async def check_provisional_code(self, account_id: int, code: str) -> bool:
         """True if ``code`` is the account's unexpired provisional code (does not consume it)."""
@@ -385,94 +412,109 @@ class Directory:
     def _cache_digest(self, password: str) -> bytes:
         return hmac.new(self._cache_key, password.encode(), hashlib.sha256).digest()
 
-    def _ip_blocked(self, client: str | None) -> bool:
-        if not client:
-            return False
-        window = self._ip_failures[client]
-        horizon = time.monotonic() - self.auth.lockout_seconds
-        while window and window[0] < horizon:
-            window.popleft()
-        return len(window) >= self.auth.lockout_threshold * 4
-
     def _fail_delay(self, n: int) -> float:
-        return min(self.auth.fail_delay * (1 << max(0, n - 1)), self.auth.max_fail_delay)
+        return min(self.auth.fail_delay * (1 << max(0, min(n, 32) - 1)), self.auth.max_fail_delay)
 
     async def authenticate(self, identifier: str, password: str, *, client: str | None = None,
                            allow_patients: bool = False) -> AccountInfo:
         """Check credentials; raises AuthError (after the back-off delay) when refused.
 
-        ``identifier`` is an address, or a patient's personal login identifier.
+        ``identifier`` is an address, or a patient's personal login identifier. Until the
+        password is proven, a known account is answered exactly like an unknown name.
         """
         ident = normalise_address(identifier)
-        if self._ip_blocked(client):
-            await asyncio.sleep(self.auth.max_fail_delay)
-            raise AuthError("too many failures from this client, try again later", locked=True)
         async with self.db.session() as s:
             q = select(Account).where(
                 (Account.address == ident) | (Account.login_id == ident))
             a = (await s.execute(q)).scalars().first()
-        if a is not None and a.kind == "patient" and not allow_patients:
+        subject = f"account:{a.id}" if a is not None else f"unknown:{ident}"
+        digest = self._cache_digest(password)
+        verdict = await _single_flight(
+            self._attempt_flights, (subject, client or "", digest),
+            lambda: self._attempt(a, subject, client, password, digest))
+        if verdict.locked:
+            await asyncio.sleep(self._fail_delay(verdict.attempts))
+            raise AuthError("too many failures, try again later", locked=True)
+        if not verdict.ok or a is None:
+            log.info("auth: failure")
+            await asyncio.sleep(self._fail_delay(verdict.attempts))
+            raise AuthError("invalid credentials")
+        if a.kind == "patient" and not allow_patients:
             raise AuthError("patients use the secure webmail, not mail clients",
                             not_allowed=True)
-        now = datetime.now(UTC)
-        if a is not None and a.locked_until is not None:
-            until = a.locked_until if a.locked_until.tzinfo else a.locked_until.replace(tzinfo=UTC)
-            if until > now:
-                await asyncio.sleep(self._fail_delay(1))
-                raise AuthError("account temporarily locked after repeated failures",
-                                locked=True)
-        if a is not None and a.status in ("closed", "suspended", "opposed"):
-            await asyncio.sleep(self._fail_delay(1))
+        if a.status in CLOSED_STATUSES:
             raise AuthError("account is not open", not_allowed=True)
-        ok = False
-        if a is not None and a.password_hash:
-            cached = self._auth_cache.get(a.address)
-            digest = self._cache_digest(password)
-            if (cached and cached[2] == a.password_hash and cached[1] > time.monotonic()
-                    and hmac.compare_digest(cached[0], digest)):
-                ok = True
-            else:
-                ok = await self.passwords.verify(a.password_hash, password)
-                if ok:
-                    self._auth_cache[a.address] = (
-                        digest, time.monotonic() + self.auth.cache_seconds, a.password_hash)
-        else:
-            await self.passwords.verify(self._dummy_hash, password)  # same cost for unknowns
-        if ok and a is not None:
-            if a.failed_logins:
-                await self._reset_failures(a.id)
-            return AccountInfo.of(a)
-        failures = await self._record_failure(a.id) if a is not None else 1
+        return AccountInfo.of(a)
+
+    async def _attempt(self, a: Account | None, subject: str, client: str | None,
+                       password: str, digest: bytes) -> _Verdict:
+        """Claim the attempt's slots, then (only if allowed) check the password."""
+        keys = [(attempt_key("name", subject), self.auth.lockout_threshold)]
         if client:
-            self._ip_failures[client].append(time.monotonic())
-        log.info("auth: failure kind=%s", "unknown" if a is None else a.kind)
-        await asyncio.sleep(self._fail_delay(failures))
-        raise AuthError("invalid credentials")
+            keys.append((attempt_key("client", client), self.auth.lockout_threshold * 4))
+        counts = await self.attempts.claim(keys)
+        if any(n > limit for n, (_key, limit) in zip(counts, keys, strict=True)):
+            log.info("auth: attempt refused, limit reached")
+            return _Verdict(ok=False, locked=True, attempts=counts[0])
+        ok = await self._check_password(a, password, digest)
+        if ok:
+            # The answer need not wait for this second commit; the task is kept until done.
+            task = asyncio.get_running_loop().create_task(
+                self.attempts.release([key for key, _limit in keys]))
+            self._releases.add(task)
+            task.add_done_callback(_settled(self._releases))
+        return _Verdict(ok=ok, locked=False, attempts=counts[0])
 
-    async def _reset_failures(self, account_id: int) -> None:
-        async def op(s: AsyncSession) -> None:
-            await s.execute(update(Account).where(Account.id == account_id)
-                            .values(failed_logins=0, locked_until=None))
+    async def _check_password(self, a: Account | None, password: str, digest: bytes) -> bool:
+        if a is None or not a.password_hash:
+            await self.passwords.verify(self._dummy_hash, password)  # same cost for unknowns
+            return False
+        stored = a.password_hash
+        cached = self._auth_cache.get(a.address)
+        now = time.monotonic()
+        if (cached and cached[2] == stored and cached[1] > now
+                and hmac.compare_digest(cached[0], digest)):
+            ok = True
+        else:
+            ok = await _single_flight(self._verify_flights, (stored, digest),
+                                      lambda: self.passwords.verify(stored, password))
+        if ok:  # remembered, or renewed on use
+            self._auth_cache[a.address] = (digest, time.monotonic() + self.auth.cache_seconds,
+                                           stored)
+        return ok
 
-        await self._write(op)
 
-    async def _record_failure(self, account_id: int) -> int:
-        threshold = self.auth.lockout_threshold
-        lock_for = timedelta(seconds=self.auth.lockout_seconds)
+def _settled(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    """A done-callback dropping a background task from its owner and logging its failure."""
+    def done(t: asyncio.Task[None]) -> None:
+        tasks.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.warning("auth: releasing an attempt failed: %s", type(t.exception()).__name__)
 
-        async def op(s: AsyncSession) -> int:
-            a = await s.get(Account, account_id)
-            if a is None:
-                return 1
-            a.failed_logins = (a.failed_logins or 0) + 1
-            n = a.failed_logins
-            if n >= threshold:
-                a.locked_until = datetime.now(UTC) + lock_for
-                a.failed_logins = 0
-                log.warning("auth: account locked for %ds", self.auth.lockout_seconds)
-            return n
+    return done
 
-        return await self._write(op)
+
+async def _single_flight(flights: dict[K, asyncio.Task[T]], key: K,
+                         start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``start()`` once for every caller asking with ``key`` while it runs.
+
+    The task is owned by ``flights`` until it ends; a caller that goes away (client
+    disconnected) does not cancel it, so the others still get the result and a claimed attempt
+    is always settled.
+    """
+    task = flights.get(key)
+    if task is None:
+        task = asyncio.get_running_loop().create_task(start())
+        flights[key] = task
+
+        def done(t: asyncio.Task[T]) -> None:
+            if flights.get(key) is t:
+                del flights[key]
+            if not t.cancelled():
+                t.exception()  # retrieved here too, in case every caller went away
+
+        task.add_done_callback(done)
+    return await asyncio.shield(task)
 
 
 def _code_norm(code: str) -> str:

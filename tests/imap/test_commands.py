@@ -85,6 +85,29 @@ async def test_bad_password_and_patient_are_refused(imap: Imap) -> None:
         assert "patients use the secure webmail" in text
 
 
+async def test_patient_probe_with_wrong_password_looks_unknown(imap: Imap) -> None:
+    patient = await add_patient(imap.services, INS[0])
+    await imap.services.directory.consume_provisional_code(patient.id, login_id="marie.d",
+                                                           password=PASSWORD)
+
+    def go() -> list[str]:
+        m = connect(imap, login=False)
+        out = []
+        for user in (patient.address, "marie.d", f"{INS[1]}@{patient.address.split('@')[1]}"):
+            try:
+                m.login(user, "wrong-password")
+                out.append("OK")
+            except imaplib.IMAP4.error as exc:
+                out.append(str(exc))
+        m.logout()
+        return out
+
+    # Same answer as for a name nobody has: nothing tells that this INS has a mailbox.
+    by_address, by_login, unknown = await run(go)
+    assert by_address == by_login == unknown
+    assert "AUTHENTICATIONFAILED" in unknown and "CONTACTADMIN" not in by_address
+
+
 async def test_select_fetch_store_search_expunge(imap: Imap) -> None:
     st = imap.services.store
     for i in range(1, 6):

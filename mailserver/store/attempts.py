@@ -1,0 +1,108 @@
+"""Login attempt counters, shared by every front end and every process (see
+``Directory.authenticate``).
+
+Theory of operation: an attempt is counted when it *starts*, before the password is looked at,
+by one atomic upsert per key (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``, on SQLite and
+PostgreSQL alike): the row is locked while it is incremented, so concurrent attempts, in this
+process or another, each get a distinct count and at most ``limit`` of them are let through per
+window, whatever the concurrency. A successful attempt gives its slot back (:meth:`release`), so
+only failures (and attempts still in flight) fill the window.
+
+The window starts at the first attempt and lasts ``window`` seconds; the attempt that reaches the
+limit restarts it, so the key stays locked for a whole window after the last guess allowed.
+Keys are SHA-256 digests of ``purpose:subject`` (account ids, typed names, client addresses are
+not stored in clear).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import DateTime, Integer, String, case, delete, literal, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailserver.store.db import Database
+from mailserver.store.models import Base
+
+__all__ = ["AuthAttempt", "Attempts", "attempt_key"]
+
+
+class AuthAttempt(Base):
+    """Attempts counted for one key in the current window."""
+
+    __tablename__ = "auth_attempts"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def attempt_key(purpose: str, subject: str) -> str:
+    """The stored key of ``purpose:subject``."""
+    return hashlib.sha256(f"{purpose}:{subject}".encode()).hexdigest()
+
+
+class Attempts:
+    """Claim and release attempt slots; rows whose window is over are purged now and then."""
+
+    def __init__(self, db: Database, window_seconds: float) -> None:
+        self.db = db
+        self.window = timedelta(seconds=window_seconds)
+        self._next_purge = datetime.now(UTC)
+
+    async def claim(self, keys: Sequence[tuple[str, int]]) -> list[int]:
+        """Count one attempt on each ``(key, limit)``, in one transaction.
+
+        Returns:
+            The number of attempts in each key's window, this one included; the attempt may go
+            on only if every number is within its limit.
+        """
+        now = datetime.now(UTC)
+        horizon = now - self.window
+        purge = now >= self._next_purge
+        if purge:
+            self._next_purge = now + self.window
+
+        async def op(s: AsyncSession) -> list[int]:
+            if purge:
+                await s.execute(delete(AuthAttempt).where(AuthAttempt.window_start <= horizon))
+            return [await self._claim_one(s, key, limit, now, horizon) for key, limit in keys]
+
+        return await self.db.write(op)
+
+    async def _claim_one(self, s: AsyncSession, key: str, limit: int, now: datetime,
+                         horizon: datetime) -> int:
+        t = AuthAttempt.__table__.c
+        at = literal(now, DateTime(timezone=True))
+        insert = sqlite.insert if self.db.is_sqlite else postgresql.insert
+        expired = t.window_start <= literal(horizon, DateTime(timezone=True))
+        # Both right-hand sides read the row as it was before this update (SQL semantics).
+        stmt = insert(AuthAttempt).values(key_hash=key, window_start=now, attempts=1)
+        upsert = stmt.on_conflict_do_update(index_elements=[t.key_hash], set_={
+            "attempts": case((expired, 1), else_=t.attempts + 1),
+            "window_start": case((expired, at), (t.attempts + 1 == limit, at),
+                                 else_=t.window_start),
+        }).returning(t.attempts)
+        return int((await s.execute(upsert)).scalar_one())
+
+    async def release(self, keys: Sequence[str]) -> None:
+        """Give back the slot of an attempt that succeeded."""
+        horizon = datetime.now(UTC) - self.window
+
+        async def op(s: AsyncSession) -> None:
+            await s.execute(update(AuthAttempt).where(
+                AuthAttempt.key_hash.in_(list(keys)), AuthAttempt.attempts > 0,
+                AuthAttempt.window_start > horizon).values(attempts=AuthAttempt.attempts - 1))
+
+        await self.db.write(op)
+
+    async def clear(self, key: str) -> None:
+        """Forget a key's attempts (its password was just changed)."""
+        async def op(s: AsyncSession) -> None:
+            await s.execute(delete(AuthAttempt).where(AuthAttempt.key_hash == key))
+
+        await self.db.write(op)
