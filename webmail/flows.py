@@ -210,8 +210,9 @@ async def login(app: web.Application, client: str, identifier: str, password: st
         if ident:
             await limiter.fail("login-account", ident)
         if exc.locked:
+            wait = duration_fr(timedelta(seconds=services.config.auth.lockout_seconds))
             raise FlowError(["Votre compte est temporairement verrouillé après plusieurs "
-                             "échecs. Réessayez dans quelques minutes, ou réinitialisez votre "
+                             f"échecs. Réessayez dans {wait} au plus, ou réinitialisez votre "
                              "mot de passe."], 429) from exc
         if exc.not_allowed:
             info = await services.directory.by_login(ident)
@@ -231,7 +232,7 @@ async def login(app: web.Application, client: str, identifier: str, password: st
     if await limiter.blocked("otp-account", str(account.id)):
         # The one-time-code step is locked: mailing a fresh code on every password would
         # let the codes be guessed anew (and flood the patient's mailbox).
-        raise FlowError([_too_many()], 429)
+        raise FlowError([_too_many(limiter, "otp-account")], 429)
     await limiter.clear("login-account", ident)
     session = await app[SESSIONS].create(account.id, "otp")
     code = await app[SESSIONS].set_otp(session)

@@ -12,11 +12,16 @@ The window starts at the first attempt and lasts ``window`` seconds; the attempt
 limit restarts it, so the key stays locked for a whole window after the last guess allowed.
 Keys are SHA-256 digests of ``purpose:subject`` (account ids, typed names, client addresses are
 not stored in clear).
+
+When the database cannot take writes because the storage is full, attempts are counted in this
+process's memory with the same window rules: a full disk neither locks every user out nor lets
+guesses through uncounted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -25,10 +30,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mailserver.errors import StorageFull
 from mailserver.store.db import Database
 from mailserver.store.models import Base
 
 __all__ = ["AuthAttempt", "Attempts", "attempt_key"]
+
+log = logging.getLogger(__name__)
 
 
 class AuthAttempt(Base):
@@ -53,6 +61,8 @@ class Attempts:
         self.db = db
         self.window = timedelta(seconds=window_seconds)
         self._next_purge = datetime.now(UTC)
+        self._memory: dict[str, tuple[datetime, int]] = {}
+        """Fallback counters while the storage is full: key -> (window start, attempts)."""
 
     async def claim(self, keys: Sequence[tuple[str, int]]) -> list[int]:
         """Count one attempt on each ``(key, limit)``, in one transaction.
@@ -72,7 +82,22 @@ class Attempts:
                 await s.execute(delete(AuthAttempt).where(AuthAttempt.window_start <= horizon))
             return [await self._claim_one(s, key, limit, now, horizon) for key, limit in keys]
 
-        return await self.db.write(op)
+        try:
+            return await self.db.write(op)
+        except StorageFull:
+            log.warning("auth: storage full, attempts counted in memory")
+            return [self._claim_in_memory(key, limit, now) for key, limit in keys]
+
+    def _claim_in_memory(self, key: str, limit: int, now: datetime) -> int:
+        """:meth:`_claim_one`'s rules on this process's fallback counters."""
+        start, attempts = self._memory.get(key, (now, 0))
+        if start <= now - self.window:
+            start, attempts = now, 0
+        attempts += 1
+        if attempts == limit:
+            start = now
+        self._memory[key] = (start, attempts)
+        return attempts
 
     async def _claim_one(self, s: AsyncSession, key: str, limit: int, now: datetime,
                          horizon: datetime) -> int:
@@ -92,6 +117,10 @@ class Attempts:
     async def release(self, keys: Sequence[str]) -> None:
         """Give back the slot of an attempt that succeeded."""
         horizon = datetime.now(UTC) - self.window
+        for key in keys:
+            if key in self._memory:
+                start, attempts = self._memory[key]
+                self._memory[key] = (start, max(0, attempts - 1))
 
         async def op(s: AsyncSession) -> None:
             await s.execute(update(AuthAttempt).where(

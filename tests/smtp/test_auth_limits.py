@@ -38,9 +38,11 @@ async def in_threads(calls: list[Callable[[], T]]) -> list[T]:
 
 @pytest.fixture
 def config(config: Config) -> Config:  # type: ignore[override]
-    # A real back-off: failures stay in flight for a while, as in production.
-    return dataclasses.replace(config, auth=dataclasses.replace(
-        config.auth, fail_delay=DELAY, max_fail_delay=DELAY))
+    # A real back-off: failures stay in flight for a while, as in production. The per-address
+    # connection limit (50) is lifted: the lockout must hold on its own, whatever the concurrency.
+    return dataclasses.replace(
+        config, auth=dataclasses.replace(config.auth, fail_delay=DELAY, max_fail_delay=DELAY),
+        smtp=dataclasses.replace(config.smtp, max_connections_per_address=0))
 
 
 def _auth(runtime: Runtime, tls: ssl.SSLContext, user: str, password: str,
