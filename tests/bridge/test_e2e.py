@@ -13,7 +13,6 @@ import aiosmtplib
 import pytest
 from sqlalchemy import update
 
-import dossier_bridge.jobs  # noqa: F401,I001 - registers the file_documents handler
 import mailserver.workers as workers
 from attachments.labels import Label
 from mailserver.app import Services, open_services
@@ -33,6 +32,12 @@ from tests.bridge.helpers import (
     xdm_attachment,
 )
 from tests.conftest import DOMAIN, INS, PASSWORD, make_config, make_data_dir
+
+
+@pytest.fixture(autouse=True)
+def _filing_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "JOB_MODULES", ("webmail.jobs",))
+    workers.register("file_documents", lambda s, job: filer_of(s).handle_job(job))
 
 
 async def _inbox(s: Services, account_id: int) -> list[bytes]:
