@@ -34,7 +34,6 @@ the receipt sender and a clock. It issues no SQL itself.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import re
 from collections.abc import Callable
@@ -50,7 +49,7 @@ from mailserver.delivery import parse_header_facts
 from mailserver.directory.identifiers import normalise_address
 from mailserver.directory.service import AccountInfo, NationalEntry
 from mailserver.errors import KeyDestroyed, NotFound
-from mailserver.reports.mdn import IntegrationError
+from mailserver.reports.mdn import IntegrationError, receipt_address
 from mailserver.store.jobs import JobInfo
 
 __all__ = ["Filer", "FilingOutcome", "DISPENSATION_TYPES", "PHARMACIST", "RawMessages",
@@ -269,7 +268,7 @@ class Filer:
                                       None, (), None)
         analysis = await asyncio.to_thread(analyse_message, raw)
         hf = parse_header_facts(raw)
-        mdn_to = _mdn_address(hf.mdn_to)
+        mdn_to = receipt_address(hf.mdn_to)
         wants_mdn = bool(mdn_to) and _carries_documents(analysis, hf.subject)
         status, reason, error, docs = await self._file(patient, message_id, analysis,
                                                        hf.message_id, hf.subject)
@@ -361,12 +360,6 @@ class Filer:
                 final_recipient=str(payload.get("final_recipient", "")), error=error)
         await self.documents.filings.set_mdn(record.id, state)
         return FilingOutcome(record.status, record.reason, error, docs, state)
-
-
-def _mdn_address(value: str) -> str:
-    pairs = email.utils.getaddresses([value]) if value else []
-    addrs = [a for _, a in pairs if a and "@" in a]
-    return normalise_address(addrs[0]) if addrs else ""
 
 
 def _carries_documents(analysis: Analysis, subject: str) -> bool:

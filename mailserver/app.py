@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dossier_bridge.filing import Filer
 from dossier_bridge.pharmacy import DossierPharmacies
+from dossier_bridge.store import DocumentStore
 from mailserver.config import Config
 from mailserver.delivery import (
     JOB_FILE_DOCUMENTS,
@@ -32,7 +34,7 @@ from mailserver.store.conversations import Conversations
 from mailserver.store.crypto import MasterKeyring
 from mailserver.store.db import Database
 from mailserver.store.events import MailboxEvents
-from mailserver.store.jobs import JobInfo, Jobs
+from mailserver.store.jobs import Jobs
 from mailserver.store.keys import KeyManager
 from mailserver.store.mailstore import MailStore
 from mailserver.store.sent import SentRecords
@@ -76,17 +78,11 @@ def system_mail_settings(config: Config) -> SystemMailSettings:
 
 def job_table(services: Services) -> dict[str, JobHandler]:
     """The one table of job kinds and their handlers."""
-    # The dossier bridge's Filer still takes Services, and dossier_bridge.filing imports this
-    # module: importing it at the top would be an import cycle (until the Filer gets narrow
-    # collaborators, issue 10, bridge side).
-    from dossier_bridge.filing import Filer
-
-    async def file_documents(job: JobInfo) -> None:
-        if job.account_id is None or job.message_id is None:
-            return  # malformed job: nothing to do, do not retry forever
-        await Filer(services).run(job.account_id, job.message_id)
-
-    return {JOB_FILE_DOCUMENTS: file_documents,
+    documents = DocumentStore(services.db, services.keys, services.store.blobs,
+                              inline_max=services.config.store.inline_max)
+    filer = Filer(store=services.store, documents=documents, directory=services.directory,
+                  receipts=services.system_mail, patient_domain=services.config.patient_domain)
+    return {JOB_FILE_DOCUMENTS: filer.handle_job,
             JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job}
 
 

@@ -9,8 +9,6 @@ from dossier_bridge.filing import Filer
 from dossier_bridge.store import DocumentStore
 from mailserver.app import Services
 from mailserver.directory.service import AccountInfo
-from mailserver.policy import Kind, Party
-from mailserver.reports.mdn import IntegrationError, build_integration_receipt
 from tests.attachments.corpus import Attachment, XdmDoc, make_message, make_xdm
 from tests.conftest import DOMAIN, INS, PASSWORD, PATIENT_DOMAIN, RPPS
 
@@ -33,30 +31,9 @@ def store_of(s: Services) -> DocumentStore:
     return DocumentStore(s.db, s.keys, s.store.blobs, inline_max=s.config.store.inline_max)
 
 
-class _Receipts:
-    """Stand-in receipt sender until the server's system mail owns integration receipts."""
-
-    def __init__(self, s: Services) -> None:
-        self.s = s
-
-    async def integration_receipt(self, original: bytes, *, notify_to: str,
-                                  final_recipient: str, error: IntegrationError | None,
-                                  detail: str | None = None) -> str:
-        party = await self.s.delivery.classify(notify_to)
-        if party.kind not in (Kind.PROFESSIONAL, Kind.REMOTE_PROFESSIONAL):
-            return "undeliverable"
-        domain = self.s.config.domain
-        mdn = build_integration_receipt(
-            original, notify_to=notify_to, final_recipient=final_recipient,
-            reporting_ua=f"{domain}; mssante-dossier-bridge", our_domain=domain, error=error)
-        report = await self.s.delivery.deliver(Party("", Kind.REMOTE_PROFESSIONAL), "",
-                                               [notify_to], mdn.message)
-        return "sent" if report.accepted else "undeliverable"
-
-
 def filer_of(s: Services) -> Filer:
     return Filer(store=s.store, documents=store_of(s), directory=s.directory,
-                 receipts=_Receipts(s), patient_domain=s.config.patient_domain)
+                 receipts=s.system_mail, patient_domain=s.config.patient_domain)
 
 
 async def pro(s: Services, local: str, profession: str = "10", *, rpps: str = RPPS[0],
