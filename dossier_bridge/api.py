@@ -14,7 +14,7 @@ class DocumentFilingsView:
     def __init__(self, documents: DocumentStore) -> None:
         self.documents = documents
 
-    async def filings_for_message(self, patient_account_id: int, message_id: int
+    async def filings_for_message(self, patient_id: int, message_id: int
                                   ) -> list[tuple[str, str]]:
         """(filename, label display name) of the documents of a message in the patient's record.
 
@@ -22,9 +22,8 @@ class DocumentFilingsView:
         the record. Documents deleted since, or hidden from the patient, are left out. Empty
         when the message was not filed (yet).
         """
-        result = await self.documents.filings.result(patient_account_id, message_id)
+        result = await self.documents.filings.result(patient_id, message_id)
         entries = result.get("documents", [])
-        labels = await self.documents.patient_labels(patient_account_id,
-                                                     [int(e[0]) for e in entries])
+        labels = await self.documents.patient_labels(patient_id, [int(e[0]) for e in entries])
         return [(str(e[1]), labels[int(e[0])].display_fr) for e in entries
                 if int(e[0]) in labels]
