@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dossier_bridge.filing import Filer  # noqa: E402
+from dossier_bridge.store import DocumentStore  # noqa: E402
 from mailserver.app import open_services  # noqa: E402
 from mailserver.cli.setup import init_data_dir  # noqa: E402
 from mailserver.config import load  # noqa: E402
@@ -85,7 +86,11 @@ async def _run(data_dir: Path, kind: str, count: int, concurrency: int) -> None:
         stamp = int(time.time())
         raws = [build(stamp * 1000 + i) for i in range(count)]
         ids = [(await services.store.append(pt.id, "INBOX", raw)).message_id for raw in raws]
-        filer = Filer(services)
+        documents = DocumentStore(services.db, services.keys, services.store.blobs,
+                                  inline_max=services.config.store.inline_max)
+        filer = Filer(store=services.store, documents=documents, directory=d,
+                      receipts=services.system_mail,
+                      patient_domain=services.config.patient_domain)
         latencies: list[float] = []
         docs = 0
         sem = asyncio.Semaphore(concurrency)

@@ -6,10 +6,12 @@
   treating doctor;
 - `dossier_bridge.access`: the profession × label matrix and the access rules (pure);
 - `dossier_bridge.audit`: the hash-chained access log;
-- `dossier_bridge.filing.Filer`: message → documents → integration MDN (run by the
-  ``file_documents`` job registered in `dossier_bridge.jobs`);
+- `dossier_bridge.filing.Filer`: message → documents → integration MDN (`Filer.handle_job` is
+  the ``file_documents`` job handler in the composition root's job table);
+- `dossier_bridge.filings.Filings`: the record of handled messages (``DocumentStore.filings``);
 - `dossier_bridge.pharmacy.DossierPharmacies`: the send policy's pharmacy exception;
-- `dossier_bridge.api.filings_for_message`: what a message filed, for the webmail.
+- `dossier_bridge.api.DocumentFilingsView`: what a message filed, for the webmail.
 
-Submodules are imported on demand (this package must not pull in the server at import time).
+The bridge never imports the composition root (`mailserver.app`) nor the webmail: the root
+builds its objects and passes each the narrow collaborators it needs.
 """

@@ -2,8 +2,9 @@
 
 Theory of operation: delivery commits the message and, in the same transaction, a durable
 ``file_documents`` job (patient account, message row id). The worker runs :meth:`Filer.run`
-after that commit, so a filing failure never loses or delays the message; an exception here
-makes the worker retry with back-off, and every step is idempotent:
+(through :meth:`Filer.handle_job`, listed in the root's job table) after that commit, so a
+filing failure never loses or delays the message; an exception here makes the worker retry with
+back-off, and every step is idempotent:
 
 1. a ``dossier_filings`` row per (patient, message) records the outcome; when it exists the
    message was handled and only a pending MDN is (re)sent;
@@ -18,41 +19,41 @@ makes the worker retry with back-off, and every step is idempotent:
    the receipt reports 906;
 5. when the message asked for one (``Disposition-Notification-To``) and carried documents or
    MSSanté document headers, an integration MDN (RFC 8098) goes back: ``processed`` or
-   ``processed/error`` with the code. It is sent with a null envelope sender as a remote
-   professional party (like the inbound SMTP null sender, RFC 8098 2.1), and only to a
-   professional address, never to a patient.
+   ``processed/error`` with the code. The receipt sender (the server's one owner of system
+   messages) builds and delivers it with a null envelope sender, and only to a professional
+   address, never to a patient.
 
 ``X-MSS-CODECDA`` gives the type code of structured documents that carry none when it announces
 exactly one code; announced codes not found are recorded (reason ``codecda_missing``).
+
+The filer receives what it works with (the seams below are what it needs of each): the stored
+messages, the patient's document store (with its record of handled messages), the directory,
+the receipt sender and a clock. It issues no SQL itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, Protocol
 
 from attachments import Analysis, Document, DocumentSource, Reason, analyse_message, classify
 from attachments.codes import DOCUMENT_TYPES
-from dossier_bridge.models import DossierFiling
+from dossier_bridge.filings import FilingRecord
 from dossier_bridge.store import DocumentStore, NewDocument
-from mailserver.app import Services
 from mailserver.delivery import parse_header_facts
 from mailserver.directory.identifiers import normalise_address
+from mailserver.directory.service import AccountInfo, NationalEntry
 from mailserver.errors import KeyDestroyed, NotFound
-from mailserver.policy import Kind, Party
-from mailserver.reports.mdn import IntegrationError, build_integration_receipt
-from mailserver.store.models import Account
+from mailserver.reports.mdn import IntegrationError, receipt_address
+from mailserver.store.jobs import JobInfo
 
-__all__ = ["Filer", "FilingOutcome", "DISPENSATION_TYPES", "PHARMACIST"]
+__all__ = ["Filer", "FilingOutcome", "DISPENSATION_TYPES", "PHARMACIST", "RawMessages",
+           "PatientDirectory", "ReceiptSender"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,39 @@ DISPENSATION_TYPES = frozenset(code for code, (_s, _d, cls, _l) in DOCUMENT_TYPE
                                if cls == DISPENSATION_CLASS)
 """Type codes of dispensation documents (class 43 in document-types.csv)."""
 _XDM_SUBJECT = re.compile(r"^\s*XDM/([^/\s]+)/", re.IGNORECASE)
+
+
+class RawMessages(Protocol):
+    """The stored messages (the mail store)."""
+
+    async def read_raw(self, message_id: int) -> bytes: ...
+
+
+class PatientDirectory(Protocol):
+    """The accounts hosted here and the national directory (the server's directory)."""
+
+    async def get(self, account_id: int) -> AccountInfo: ...
+
+    async def lookup(self, address: str) -> AccountInfo | None: ...
+
+    async def national_entry(self, address: str) -> NationalEntry | None: ...
+
+    async def organisation_address(self, structure_id: str, profession: str) -> str | None: ...
+
+
+class ReceiptSender(Protocol):
+    """Builds and delivers the integration receipt (MDN, RFC 8098) of a handled message.
+
+    Returns ``"sent"`` or ``"undeliverable"`` (e.g. the address is not a professional's).
+    """
+
+    async def integration_receipt(self, original: bytes, *, notify_to: str,
+                                  final_recipient: str, error: IntegrationError | None,
+                                  detail: str | None = None) -> str: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,30 +149,43 @@ def _ins_error(doc: Document, ins: str) -> IntegrationError | None:
 
 
 class Filer:
-    """Files the documents of delivered messages (one instance per Services)."""
+    """Files the documents of delivered messages (one instance, built by the composition root).
 
-    def __init__(self, services: Services, documents: DocumentStore | None = None) -> None:
-        self.services = services
-        self.documents = documents or DocumentStore(
-            services.db, services.keys, services.store.blobs,
-            inline_max=services.config.store.inline_max)
+    Args:
+        store: the stored messages (read raw).
+        documents: the patients' document store (and its record of handled messages).
+        directory: the accounts hosted here and the national directory.
+        receipts: sends integration receipts.
+        patient_domain: the patients' mail domain (a sender there is not a professional).
+        clock: the time of filing records.
+    """
 
-    async def _existing(self, patient_id: int, message_id: int) -> DossierFiling | None:
-        async with self.services.db.session() as s:
-            return (await s.execute(select(DossierFiling).where(
-                DossierFiling.patient_account_id == patient_id,
-                DossierFiling.message_id == message_id))).scalars().first()
+    def __init__(self, *, store: RawMessages, documents: DocumentStore,
+                 directory: PatientDirectory, receipts: ReceiptSender, patient_domain: str,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.store = store
+        self.documents = documents
+        self.directory = directory
+        self.receipts = receipts
+        self.patient_domain = patient_domain
+        self.clock = clock
+
+    async def handle_job(self, job: JobInfo) -> None:
+        """The ``file_documents`` job: file message ``job.message_id`` for ``job.account_id``."""
+        if job.account_id is None or job.message_id is None:
+            return  # malformed job: nothing to do, do not retry forever
+        await self.run(job.account_id, job.message_id)
 
     async def _sender(self, address: str) -> _Sender:
         addr = normalise_address(address) if address else ""
-        d = self.services.directory
+        d = self.directory
         acc = await d.lookup(addr) if addr else None
         if acc is not None:
             return _Sender(addr, acc.id, acc.rpps, acc.name, acc.profession, acc.bal_type,
                            acc.is_patient)
         entry = await d.national_entry(addr) if addr else None
         domain = addr.rpartition("@")[2]
-        is_patient = domain == self.services.config.patient_domain or domain.startswith("patient.")
+        is_patient = domain == self.patient_domain or domain.startswith("patient.")
         if entry is not None:
             return _Sender(addr, None, entry.id_pp, entry.name, entry.profession, entry.bal_type,
                            False)
@@ -151,11 +198,7 @@ class Filer:
         institution = doc.author.institution_id if doc.author else None
         if not institution:
             return None
-        async with self.services.db.session() as s:
-            row = (await s.execute(select(Account.address).where(
-                Account.structure_id == institution, Account.bal_type == "ORG",
-                Account.profession == PHARMACIST, Account.status == "open").limit(1))).first()
-        return row[0] if row else None
+        return await self.directory.organisation_address(institution, PHARMACIST)
 
     async def _new_document(self, doc: Document, sender: _Sender, message_id: int,
                             header_msgid: str, announced: tuple[str, ...]) -> NewDocument:
@@ -207,25 +250,25 @@ class Filer:
 
     async def run(self, patient_id: int, message_id: int) -> FilingOutcome:
         """File the documents of stored message ``message_id`` for ``patient_id`` (idempotent)."""
-        done = await self._existing(patient_id, message_id)
+        done = await self.documents.filings.get(patient_id, message_id)
         if done is not None:
             if done.mdn == "pending":
                 return await self._finish_mdn(done, patient_id, message_id)
             return self._outcome(done, ())
         try:
-            patient = await self.services.directory.get(patient_id)
+            patient = await self.directory.get(patient_id)
         except NotFound:
             return await self._record(patient_id, message_id, "not_filed", "unknown_account",
                                       None, (), None)
         try:
-            raw = await self.services.store.read_raw(message_id)
+            raw = await self.store.read_raw(message_id)
         except (NotFound, KeyDestroyed):
             # Expunged (or shredded) before the bridge ran: nothing left to file.
             return await self._record(patient_id, message_id, "not_filed", "message_gone",
                                       None, (), None)
         analysis = await asyncio.to_thread(analyse_message, raw)
         hf = parse_header_facts(raw)
-        mdn_to = _mdn_address(hf.mdn_to)
+        mdn_to = receipt_address(hf.mdn_to)
         wants_mdn = bool(mdn_to) and _carries_documents(analysis, hf.subject)
         status, reason, error, docs = await self._file(patient, message_id, analysis,
                                                        hf.message_id, hf.subject)
@@ -285,95 +328,38 @@ class Filer:
         if mdn_to:
             payload["mdn_to"] = mdn_to
             payload["final_recipient"] = final_recipient
-        try:
-            sealed = await self.services.keys.seal(
-                patient_id, json.dumps(payload).encode(), _aad(patient_id, message_id))
-        except (NotFound, KeyDestroyed):
-            sealed = None
-
-        async def op(s: AsyncSession) -> DossierFiling:
-            row = (await s.execute(select(DossierFiling).where(
-                DossierFiling.patient_account_id == patient_id,
-                DossierFiling.message_id == message_id))).scalars().first()
-            if row is not None:
-                return row
-            row = DossierFiling(patient_account_id=patient_id, message_id=message_id,
-                                status=status, reason=reason,
-                                error_code=error.code if error else None,
-                                mdn="pending" if mdn_to else "none", result_enc=sealed,
-                                created_at=datetime.now(UTC))
-            s.add(row)
-            return row
-
-        row = await self.services.db.write(op)
+        record = await self.documents.filings.record(
+            patient_id, message_id, status=status, reason=reason,
+            error_code=error.code if error else None, mdn="pending" if mdn_to else "none",
+            result=payload, at=self.clock())
         log.info("dossier: message handled status=%s reason=%s documents=%d", status,
                  reason or "-", len(docs))
-        if row.mdn == "pending":
-            return await self._finish_mdn(row, patient_id, message_id, raw=raw)
-        return self._outcome(row, docs)
+        if record.mdn == "pending":
+            return await self._finish_mdn(record, patient_id, message_id, raw=raw)
+        return self._outcome(record, docs)
 
-    def _outcome(self, row: DossierFiling, docs: tuple[tuple[int, str, bool], ...]
+    def _outcome(self, record: FilingRecord, docs: tuple[tuple[int, str, bool], ...]
                  ) -> FilingOutcome:
-        error = IntegrationError.from_code(row.error_code) if row.error_code else None
-        return FilingOutcome(row.status, row.reason, error, docs, row.mdn)
+        error = IntegrationError.from_code(record.error_code) if record.error_code else None
+        return FilingOutcome(record.status, record.reason, error, docs, record.mdn)
 
-    async def _finish_mdn(self, row: DossierFiling, patient_id: int, message_id: int, *,
+    async def _finish_mdn(self, record: FilingRecord, patient_id: int, message_id: int, *,
                           raw: bytes | None = None) -> FilingOutcome:
-        payload = await self.result(patient_id, message_id, row)
+        payload = await self.documents.filings.result(patient_id, message_id, record)
         docs = tuple((int(i), str(n), bool(c)) for i, n, c in payload.get("documents", []))
         state = "undeliverable"
         notify_to = str(payload.get("mdn_to") or "")
         try:
-            original = raw if raw is not None else await self.services.store.read_raw(message_id)
+            original = raw if raw is not None else await self.store.read_raw(message_id)
         except (NotFound, KeyDestroyed):
             original = None
-        error = IntegrationError.from_code(row.error_code) if row.error_code else None
+        error = IntegrationError.from_code(record.error_code) if record.error_code else None
         if original is not None and notify_to:
-            state = await self._send_mdn(original, notify_to,
-                                         str(payload.get("final_recipient", "")), error)
-
-        async def op(s: AsyncSession) -> None:
-            await s.execute(update(DossierFiling).where(DossierFiling.id == row.id)
-                            .values(mdn=state))
-
-        await self.services.db.write(op)
-        return FilingOutcome(row.status, row.reason, error, docs, state)
-
-    async def _send_mdn(self, original: bytes, notify_to: str, final_recipient: str,
-                        error: IntegrationError | None) -> str:
-        delivery = self.services.delivery
-        party = await delivery.classify(notify_to)
-        if party.kind not in (Kind.PROFESSIONAL, Kind.REMOTE_PROFESSIONAL):
-            log.info("dossier: integration receipt not sent: recipient kind=%s", party.kind.name)
-            return "undeliverable"
-        domain = self.services.config.domain
-        mdn = build_integration_receipt(
-            original, notify_to=notify_to, final_recipient=final_recipient,
-            reporting_ua=f"{domain}; mssante-dossier-bridge", our_domain=domain, error=error)
-        report = await delivery.deliver(Party("", Kind.REMOTE_PROFESSIONAL), "", [notify_to],
-                                        mdn.message)
-        return "sent" if report.accepted else "undeliverable"
-
-    async def result(self, patient_id: int, message_id: int,
-                     row: DossierFiling | None = None) -> dict[str, Any]:
-        """The sealed result of a filing (documents, MDN target); {} when unknown."""
-        row = row or await self._existing(patient_id, message_id)
-        if row is None or row.result_enc is None:
-            return {}
-        plain = await self.services.keys.unseal(patient_id, row.result_enc,
-                                                _aad(patient_id, message_id))
-        data = json.loads(plain)
-        return data if isinstance(data, dict) else {}
-
-
-def _aad(patient_id: int, message_id: int) -> bytes:
-    return f"dossier-filing:{patient_id}:{message_id}".encode()
-
-
-def _mdn_address(value: str) -> str:
-    pairs = email.utils.getaddresses([value]) if value else []
-    addrs = [a for _, a in pairs if a and "@" in a]
-    return normalise_address(addrs[0]) if addrs else ""
+            state = await self.receipts.integration_receipt(
+                original, notify_to=notify_to,
+                final_recipient=str(payload.get("final_recipient", "")), error=error)
+        await self.documents.filings.set_mdn(record.id, state)
+        return FilingOutcome(record.status, record.reason, error, docs, state)
 
 
 def _carries_documents(analysis: Analysis, subject: str) -> bool:

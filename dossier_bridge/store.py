@@ -35,6 +35,7 @@ from dossier_bridge.access import DocFacts, Viewer, ViewerRole, may_delete, may_
 from dossier_bridge.consent import Consents
 from dossier_bridge.crypto import PURPOSE_DEDUP, derive, keyed_hash
 from dossier_bridge.errors import AccessDenied, DocumentNotFound
+from dossier_bridge.filings import Filings
 from dossier_bridge.models import DossierDocument, DossierLogEntry
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import StoreError, ValidationError
@@ -156,6 +157,7 @@ class DocumentStore:
         self.blobs = blobs
         self.inline_max = inline_max
         self.consents = Consents(db, keys)
+        self.filings = Filings(db, keys)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -351,6 +353,18 @@ class DocumentStore:
             out.append(info)
         out.sort(key=lambda d: (d.date, d.id), reverse=True)
         return out
+
+    async def patient_labels(self, patient_id: int, document_ids: builtins.list[int]
+                             ) -> dict[int, Label]:
+        """Label of each of ``document_ids`` still in the record and shown to its patient."""
+        if not document_ids:
+            return {}
+        async with self.db.session() as s:
+            rows = (await s.execute(select(
+                DossierDocument.id, DossierDocument.label, DossierDocument.hidden_from_patient
+            ).where(DossierDocument.patient_account_id == patient_id,
+                    DossierDocument.id.in_(document_ids)))).all()
+        return {i: Label(label) for i, label, hidden in rows if not hidden}
 
     async def get(self, account: AccountInfo, patient_id: int, document_id: int
                   ) -> DocumentInfo:

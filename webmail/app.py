@@ -46,7 +46,7 @@ from mailserver.directory.service import AccountInfo
 from mailserver.errors import NotFound
 from webmail.clientaddr import is_https
 from webmail.mailbox import Mailbox
-from webmail.mailer import Mailer
+from mailserver.mailer import Mailer
 from webmail.sessions import RateLimiter, SessionInfo, Sessions
 
 __all__ = ["make_app", "start_http", "render", "SERVICES", "SESSIONS", "LIMITER", "MAILER",

@@ -25,7 +25,7 @@ from mailserver.directory.service import AccountInfo
 from mailserver.errors import AlreadyExists, AuthError, IdentifierError, ValidationError
 from mailserver.store.crypto import seal
 from mailserver.store.models import Account
-from webmail.mailer import PersonalMail
+from mailserver.mailer import PersonalMail
 from webmail.models import ResetToken, VitaleCard
 from webmail.passwords import identifier_problems, password_problems
 from webmail.sessions import RateLimiter, SessionInfo, digest

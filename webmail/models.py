@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailserver.store.models import Base
 
-__all__ = ["WebSession", "RateCounter", "ResetToken", "MdnSent", "VitaleCard", "NoticeSent"]
+__all__ = ["WebSession", "RateCounter", "ResetToken", "MdnSent", "VitaleCard"]
 
 
 class WebSession(Base):
@@ -77,14 +77,3 @@ class VitaleCard(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     serial_enc: Mapped[bytes] = mapped_column(LargeBinary)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class NoticeSent(Base):
-    """The last new-message notice mailed to a patient's contact address: when, and the newest
-    stored message it announced (notices are grouped, see webmail.jobs)."""
-
-    __tablename__ = "webmail_notice_sent"
-
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    message_id: Mapped[int] = mapped_column(Integer, default=0)

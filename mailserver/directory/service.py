@@ -322,6 +322,14 @@ class Directory:
         return NationalEntry(e.address, e.bal_type, e.id_pp, name, e.profession,
                              e.structure_name)
 
+    async def organisation_address(self, structure_id: str, profession: str) -> str | None:
+        """The address of an open organisation mailbox (ORG) of ``structure_id`` here, if any."""
+        async with self.db.session() as s:
+            row = (await s.execute(select(Account.address).where(
+                Account.structure_id == structure_id, Account.bal_type == "ORG",
+                Account.profession == profession, Account.status == "open").limit(1))).first()
+        return row[0] if row else None
+
     async def set_status(self, account_id: int, status: str) -> None:
         if status not in PATIENT_STATUSES:
             raise ValidationError(f"unknown status {status!r}")

@@ -32,7 +32,8 @@ def store_of(s: Services) -> DocumentStore:
 
 
 def filer_of(s: Services) -> Filer:
-    return Filer(s)
+    return Filer(store=s.store, documents=store_of(s), directory=s.directory,
+                 receipts=s.system_mail, patient_domain=s.config.patient_domain)
 
 
 async def pro(s: Services, local: str, profession: str = "10", *, rpps: str = RPPS[0],

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from attachments.labels import Label
-from dossier_bridge.api import filings_for_message
+from dossier_bridge.api import DocumentFilingsView
 from dossier_bridge.filing import FilingOutcome
 from dossier_bridge.pharmacy import DossierPharmacies
 from mailserver.app import Services
@@ -73,7 +73,7 @@ async def test_every_label_is_reached_and_metadata_kept(services: Services) -> N
     entries = await store_of(services).access_log(pt, pt.id)
     assert [e.action for e in entries] == ["file"] * len(listed)
     assert (await store_of(services).verify_log(pt.id)).ok
-    names = dict(await filings_for_message(services, pt.id, mid))
+    names = dict(await DocumentFilingsView(store_of(services)).filings_for_message(pt.id, mid))
     assert names["scan.pdf"] == "Autres documents"
     assert names["DOC0001.XML"] == Label.RADIO_SC.display_fr
 
@@ -108,7 +108,7 @@ async def test_refiling_is_idempotent(services: Services) -> None:
     assert len(await store_of(services).list(pt, pt.id)) == 1
     assert len(await store_of(services).access_log(pt, pt.id)) == 1
     # The second message still shows where its attachment is filed.
-    assert await filings_for_message(services, pt.id, second) == [
+    assert await DocumentFilingsView(store_of(services)).filings_for_message(pt.id, second) == [
         ("DOC0001.XML", "Comptes rendus")]
 
 
