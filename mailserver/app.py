@@ -1,24 +1,46 @@
-"""Composition root: builds the services from a Config. Front ends receive these objects."""
+"""Composition root: builds every object from a Config. Front ends receive these objects.
+
+Only this module (with ``runtime.py``, ``cli/`` and ``schema.py``) knows every package; what it
+builds receives narrow collaborators through its constructor. The job kinds are registered here,
+in one table (:func:`job_table`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from dossier_bridge.pharmacy import DossierPharmacies
 from mailserver.config import Config
-from mailserver.delivery import Delivery, Outbound, PharmacySource, TrustSpace
+from mailserver.delivery import (
+    JOB_FILE_DOCUMENTS,
+    JOB_NOTIFY_PATIENT,
+    Delivery,
+    Outbound,
+    PharmacySource,
+    TrustSpace,
+)
 from mailserver.directory.passwords import Passwords
 from mailserver.directory.service import Directory
+from mailserver.inbox_index import build_index
+from mailserver.mailer import Mailer
+from mailserver.notices import SystemMail, SystemMailSettings
+from mailserver.outbound.queue import OutboundQueue
 from mailserver.schema import create_schema
 from mailserver.store.blobs import LocalBlobStore
 from mailserver.store.conversations import Conversations
 from mailserver.store.crypto import MasterKeyring
 from mailserver.store.db import Database
 from mailserver.store.events import MailboxEvents
-from mailserver.store.jobs import Jobs
+from mailserver.store.jobs import JobInfo, Jobs
 from mailserver.store.keys import KeyManager
 from mailserver.store.mailstore import MailStore
+from mailserver.store.sent import SentRecords
+from mailserver.trust.resolver import DnsResolver, Resolver
+from mailserver.trust.space import TrustSpaceService, resolver_from_zone_file
+from mailserver.workers import JobHandler, JobRunner
 
-__all__ = ["Services", "open_services"]
+__all__ = ["Services", "open_services", "build_trust_space", "job_table"]
 
 
 @dataclass
@@ -32,6 +54,10 @@ class Services:
     jobs: Jobs
     delivery: Delivery
     events: MailboxEvents
+    sent: SentRecords
+    mailer: Mailer
+    system_mail: SystemMail
+    runner: JobRunner
     trust: TrustSpace | None = None
     """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
     queue: Outbound | None = None
@@ -39,6 +65,29 @@ class Services:
 
     async def close(self) -> None:
         await self.db.close()
+
+
+def system_mail_settings(config: Config) -> SystemMailSettings:
+    base = config.webmail.base_url or (
+        f"http://{config.listen.http}" if config.listen.http else "")
+    return SystemMailSettings(hostname=config.hostname, domain=config.domain,
+                              patient_domain=config.patient_domain, base_url=base)
+
+
+def job_table(services: Services) -> dict[str, JobHandler]:
+    """The one table of job kinds and their handlers."""
+    # The dossier bridge's Filer still takes Services, and dossier_bridge.filing imports this
+    # module: importing it at the top would be an import cycle (until the Filer gets narrow
+    # collaborators, issue 10, bridge side).
+    from dossier_bridge.filing import Filer
+
+    async def file_documents(job: JobInfo) -> None:
+        if job.account_id is None or job.message_id is None:
+            return  # malformed job: nothing to do, do not retry forever
+        await Filer(services).run(job.account_id, job.message_id)
+
+    return {JOB_FILE_DOCUMENTS: file_documents,
+            JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job}
 
 
 async def open_services(config: Config, *, fast_passwords: bool = False,
@@ -57,34 +106,27 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
                           passwords=Passwords(fast=fast_passwords))
     conversations = Conversations(db, keys)
     # Conversations from before the inbox index get indexed before anything is served.
-    from mailserver.inbox_index import build_index
-
     await build_index(store, conversations, directory)
     jobs = Jobs(db)
-    if trust is None:
-        trust = build_trust_space(config)
-    if outbound is None:
-        from mailserver.outbound.queue import OutboundQueue
-
-        outbound = OutboundQueue(config, db, ring)
-    if pharmacies is None:
-        from dossier_bridge.pharmacy import DossierPharmacies
-
-        pharmacies = DossierPharmacies(db, keys)
+    trust = trust if trust is not None else build_trust_space(config)
+    outbound = outbound if outbound is not None else OutboundQueue(config, db, ring)
+    pharmacies = pharmacies if pharmacies is not None else DossierPharmacies(db, keys)
     delivery = Delivery(config=config, directory=directory, store=store,
                         conversations=conversations, jobs=jobs, trust=trust,
                         outbound=outbound, pharmacies=pharmacies)
-    return Services(config, db, keys, store, directory, conversations, jobs, delivery, events,
-                    trust=trust, queue=outbound)
+    sent = SentRecords(db)
+    mailer = Mailer(config)
+    system_mail = SystemMail(system_mail_settings(config), store=store, delivery=delivery,
+                             directory=directory, sent=sent, mailer=mailer)
+    runner = JobRunner(jobs, {}, wake=events)
+    services = Services(config, db, keys, store, directory, conversations, jobs, delivery,
+                        events, sent, mailer, system_mail, runner, trust=trust, queue=outbound)
+    runner.handlers.update(job_table(services))
+    return services
 
 
 def build_trust_space(config: Config) -> TrustSpace:
     """The trust space of ``config``: local trust file, national whitelist, resolver."""
-    from pathlib import Path
-
-    from mailserver.trust.resolver import DnsResolver, Resolver
-    from mailserver.trust.space import TrustSpaceService, resolver_from_zone_file
-
     t = config.trust
     resolver: Resolver = (resolver_from_zone_file(config.path(Path(t.static_zone_file)))
                           if t.static_zone_file else DnsResolver(timeout=t.dns_timeout))

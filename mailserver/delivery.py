@@ -39,6 +39,7 @@ from mailserver.policy import (
     Kind,
     Party,
     Reason,
+    can_reply,
     closing,
     decide,
 )
@@ -444,6 +445,18 @@ class Delivery:
         if domain == self.config.patient_domain or domain.startswith("patient."):
             return False
         return self.is_local_domain(domain) or self.trust.is_trusted_domain(domain)
+
+    async def reply_decision(self, account: AccountInfo, conversation_id: int) -> Decision:
+        """May ``account`` reply in this conversation? The rule ``deliver`` enforces for a
+        patient's reply (``policy.can_reply``), without side effects; professionals may."""
+        sender = await self.party_of(account)
+        if sender.kind is not Kind.PATIENT:
+            usable = sender.status == "open" and not sender.shredded
+            return Decision(usable, Reason.ALLOWED if usable else Reason.SENDER_NOT_AUTHORISED)
+        conv = await self.conversations.get(conversation_id)
+        facts = (ConversationFacts(conv.closed, conv.parties, account.address)
+                 if conv is not None and conv.patient_account_id == account.id else None)
+        return can_reply(sender, facts)
 
     async def submit_as(self, account: AccountInfo, rcpts: Sequence[str], raw: bytes, *,
                         conversation_id: int | None = None) -> DeliveryReport:

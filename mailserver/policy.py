@@ -15,6 +15,10 @@ Rules (../shared/domain/README.md §3):
 5. Patients never write to other patients, nor outside the trust space.
 6. The read receipt a professional asked for is sent when the patient opens the message; the
    patient cannot refuse it, even in a closed conversation (it goes to professionals only).
+7. Messages the system itself sends (sender kind ``SYSTEM``, a null reverse-path: read and
+   integration receipts, delivery reports) follow :data:`SYSTEM_RULES`: receipts reach
+   professionals only, never a patient; delivery reports go back to whoever sent the message.
+   Notices to patients' personal addresses leave the mail system and are not decided here.
 
 ``decide`` is synchronous and pure: callers gather the facts (directory, trust list,
 conversations) and map the :class:`Reason` to their protocol's reply.
@@ -26,7 +30,8 @@ import enum
 from dataclasses import dataclass, field
 
 __all__ = ["Kind", "Reason", "Party", "ConversationFacts", "Facts", "Decision", "decide",
-           "PATIENT_MAX_SIZE", "REASON_TEXT", "Closing", "closing", "FIN_SUBJECT"]
+           "PATIENT_MAX_SIZE", "REASON_TEXT", "Closing", "closing", "FIN_SUBJECT", "SYSTEM_RULES",
+           "can_reply"]
 
 PATIENT_MAX_SIZE = 25 * 1000 * 1000
 """The national limit is "25 Mo"; we read it as 25 * 10^6 bytes, the stricter reading."""
@@ -40,6 +45,7 @@ class Kind(enum.Enum):
     UNKNOWN_LOCAL = "unknown-local"        # one of our domains, but no such mailbox
     OUTSIDE = "outside"                    # a domain outside the trust space
     INVALID = "invalid"                    # not a usable address
+    SYSTEM = "system"                      # this server itself (receipts, reports; <> sender)
 
 
 class Reason(enum.Enum):
@@ -56,6 +62,7 @@ class Reason(enum.Enum):
     NOT_A_PARTICIPANT = "not-a-participant"
     TOO_LARGE = "too-large"
     MAILBOX_SHREDDED = "mailbox-shredded"
+    RECEIPT_TO_NON_PROFESSIONAL = "receipt-to-non-professional"
 
 
 REASON_TEXT: dict[Reason, str] = {
@@ -73,6 +80,7 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.NOT_A_PARTICIPANT: "recipient is not a participant of this conversation",
     Reason.TOO_LARGE: "message exceeds the 25 MB limit for patients",
     Reason.MAILBOX_SHREDDED: "recipient mailbox has been destroyed (its data key was shredded)",
+    Reason.RECEIPT_TO_NON_PROFESSIONAL: "receipts go to professionals only",
 }
 
 
@@ -137,9 +145,9 @@ class Facts:
     pharmacies: frozenset[str] = field(default_factory=frozenset)
     """ORG pharmacy mailboxes the patient may write to first (dispensed in the past 12 months)."""
     receipt: bool = False
-    """The message is the automatic read receipt (RFC 8098) of a message the patient opened:
-    the patient cannot refuse it (national rule), so it goes even when replies are closed, but
-    only to a professional (the Disposition-Notification-To the professional gave)."""
+    """A ``SYSTEM`` message that is a receipt (RFC 8098: read or integration), not a delivery
+    report: it goes only to a professional (the Disposition-Notification-To the professional
+    gave), whatever the conversation's state (the patient cannot refuse it, national rule)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,17 @@ class Decision:
 _ALLOW = Decision(True, Reason.ALLOWED)
 _PATIENTS = (Kind.PATIENT, Kind.REMOTE_PATIENT)
 _PROS = (Kind.PROFESSIONAL, Kind.REMOTE_PROFESSIONAL)
+
+
+SYSTEM_RULES: dict[bool, frozenset[Kind]] = {
+    # Facts.receipt -> the recipient kinds a SYSTEM message may reach (rule 7), after the checks
+    # every sender gets (valid, known, open, not shredded, size).
+    True: frozenset({Kind.PROFESSIONAL, Kind.REMOTE_PROFESSIONAL}),
+    # A delivery report goes back to the message's sender, whoever it is.
+    False: frozenset({Kind.PROFESSIONAL, Kind.REMOTE_PROFESSIONAL, Kind.PATIENT,
+                      Kind.REMOTE_PATIENT}),
+}
+"""The rows of the policy table for the ``SYSTEM`` sender kind."""
 
 
 def _deny(reason: Reason) -> Decision:
@@ -190,6 +209,9 @@ def decide(sender: Party, recipient: Party, facts: Facts) -> Decision:
 
     if sender.kind in _PROS:
         return _ALLOW
+    if sender.kind is Kind.SYSTEM:
+        allowed = recipient.kind in SYSTEM_RULES[facts.receipt]
+        return _ALLOW if allowed else _deny(Reason.RECEIPT_TO_NON_PROFESSIONAL)
 
     # The sender is a patient.
     if recipient.kind in _PATIENTS:
@@ -197,15 +219,27 @@ def decide(sender: Party, recipient: Party, facts: Facts) -> Decision:
     if sender.kind is Kind.REMOTE_PATIENT:
         # The patient's own operator enforced the reply rules before relaying to us.
         return _ALLOW
-    if facts.receipt:
-        return _ALLOW
     if recipient.address in facts.pharmacies and recipient.bal_type in (None, "ORG"):
         return _ALLOW
     conv = facts.conversation
-    if conv is None or conv.patient_address != sender.address:
-        return _deny(Reason.PATIENT_CANNOT_START)
-    if conv.closed:
-        return _deny(Reason.CONVERSATION_CLOSED)
-    if recipient.address not in conv.parties:
+    reply = can_reply(sender, conv)
+    if not reply.allowed:
+        return reply
+    if conv is not None and recipient.address not in conv.parties:
         return _deny(Reason.NOT_A_PARTICIPANT)
+    return _ALLOW
+
+
+def can_reply(patient: Party, conversation: ConversationFacts | None) -> Decision:
+    """May this local patient reply in ``conversation`` (rule 4)? The rule :func:`decide`
+    enforces for a patient's reply, for the webmail to show (reply form or not).
+
+    The recipients of the reply are checked by :func:`decide` (participants only).
+    """
+    if patient.status != "open" or patient.shredded:
+        return _deny(Reason.SENDER_NOT_AUTHORISED)
+    if conversation is None or conversation.patient_address != patient.address:
+        return _deny(Reason.PATIENT_CANNOT_START)
+    if conversation.closed:
+        return _deny(Reason.CONVERSATION_CLOSED)
     return _ALLOW

@@ -20,9 +20,12 @@ from typing import Any
 from dossier_bridge.api import filings_for_message
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
+from mailserver.outbound.queue import OutboundQueue
+from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
 from mailserver.store.webmail_queries import WebmailQueries
 from mailserver.tls import server_context
+from mailserver.trust.space import TrustSpaceService
 from webmail.app import start_http
 from webmail.deps import WebmailDeps, WebmailSettings
 from webmail.store import WebmailStore
@@ -100,16 +103,23 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
         log.info("listening: http %s:%d", *bound)
         print(f"listening: http {bound[0]}:{bound[1]}", flush=True)
         rt.closers.append(runner.cleanup)
-    from mailserver import workers
+    _start_workers(rt)
 
-    rt.tasks.extend(workers.start(rt.services, rt.stop))
+
+def _start_workers(rt: Runtime) -> None:
+    """The job runner, the outbound queue workers and the trust-list refresh."""
+    services = rt.services
+    rt.tasks.append(asyncio.create_task(services.runner.run(rt.stop), name="jobs"))
+    queue, trust = services.delivery.outbound, services.delivery.trust
+    if isinstance(queue, OutboundQueue) and isinstance(trust, TrustSpaceService):
+        rt.tasks.extend(start_queue_workers(services.config, queue, trust,
+                                            services.system_mail.report, rt.stop))
+        rt.tasks.append(asyncio.create_task(trust.run(rt.stop), name="trust-refresh"))
 
 
 def _inbound_tls(config: Config, services: Services, default: ssl.SSLContext
                  ) -> ssl.SSLContext | Callable[[], ssl.SSLContext]:
     """The port-25 context: asks for client certificates from the trust list's CAs."""
-    from mailserver.trust.space import TrustSpaceService
-
     trust = services.trust
     if not isinstance(trust, TrustSpaceService):
         return default

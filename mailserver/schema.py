@@ -15,7 +15,7 @@ def load_models() -> None:
     """Register every table on the shared declarative ``Base``."""
     # Import order does not matter: every module registers its tables on the same Base.
     from dossier_bridge import models as dossier_models  # noqa: F401
-    from mailserver.store import attempts, models, queue  # noqa: F401
+    from mailserver.store import attempts, models, queue, sent  # noqa: F401
     from webmail import models as webmail_models  # noqa: F401
 
 

@@ -14,10 +14,10 @@ from typing import Protocol
 from mailserver.config import ListenConfig, WebmailConfig
 from mailserver.delivery import Delivery
 from mailserver.directory.service import AccountInfo, Directory
+from mailserver.mailer import PersonalMail
 from mailserver.store.conversations import Conversations
 from mailserver.store.mailstore import MailStore
 from mailserver.store.webmail_queries import WebmailQueries
-from webmail.mailer import PersonalMail
 from webmail.store import WebmailStore
 
 __all__ = ["WebmailDeps", "WebmailSettings", "ReadReceipts", "PersonalMailer",

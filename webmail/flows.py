@@ -21,7 +21,7 @@ from aiohttp import web
 from mailserver.directory.identifiers import ins_key, validate_ins
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import AlreadyExists, AuthError, IdentifierError, ValidationError
-from webmail.mailer import PersonalMail
+from mailserver.mailer import PersonalMail
 from webmail.passwords import identifier_problems, password_problems
 from webmail.sessions import RateLimiter, SessionInfo, digest
 from webmail.web import DEPS, LIMITER, MAILER, SESSIONS

@@ -1,5 +1,5 @@
-"""Tables of the webmail: sessions, rate-limit counters, reset tokens, read-receipt markers,
-and the (sealed) Vitale card serial numbers recorded at first connection.
+"""Tables of the webmail: sessions, rate-limit counters, reset tokens, and the (sealed) Vitale
+card serial numbers recorded at first connection.
 
 Nothing here is readable by someone holding only the database: session and reset tokens are
 stored as SHA-256 digests (a stolen table cannot be replayed), one-time codes as keyed digests
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailserver.store.models import Base
 
-__all__ = ["WebSession", "RateCounter", "ResetToken", "MdnSent", "VitaleCard", "NoticeSent"]
+__all__ = ["WebSession", "RateCounter", "ResetToken", "VitaleCard"]
 
 
 class WebSession(Base):
@@ -57,18 +57,6 @@ class ResetToken(Base):
     expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class MdnSent(Base):
-    """The read receipt (RFC 8098) of this stored message has been sent (sent once only)."""
-
-    __tablename__ = "webmail_mdn_sent"
-    __table_args__ = (UniqueConstraint("account_id", "message_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    message_id: Mapped[int] = mapped_column(Integer)
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
 class VitaleCard(Base):
     """The Vitale card serial number the patient typed at first connection, sealed."""
 
@@ -77,14 +65,3 @@ class VitaleCard(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     serial_enc: Mapped[bytes] = mapped_column(LargeBinary)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class NoticeSent(Base):
-    """The last new-message notice mailed to a patient's contact address: when, and the newest
-    stored message it announced (notices are grouped, see webmail.jobs)."""
-
-    __tablename__ = "webmail_notice_sent"
-
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    message_id: Mapped[int] = mapped_column(Integer, default=0)

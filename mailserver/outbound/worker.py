@@ -1,10 +1,9 @@
-"""Background tasks of the trust space: outbound queue workers and the whitelist refresher.
+"""The outbound queue workers: ``[queue] workers`` delivery loops, each with its own per-domain
+connection pool (:class:`mailserver.outbound.courier.Courier`).
 
-Importing this module appends :func:`start` to :data:`mailserver.workers.STARTERS`. It starts
-``[queue] workers`` delivery loops (each with its own per-domain connection pool) and, when a
-national whitelist source is configured, the refresh loop of the trust space. Reports (DSN) go
-to the sender through :meth:`mailserver.delivery.Delivery.deliver` with a null envelope sender,
-so a local sender gets them in INBOX and a remote one through the queue.
+The runtime starts them (:func:`start_queue_workers`) with the queue, the trust space and the
+report sink (the system mail's ``report``: DSNs go to the sender with a null envelope sender, so
+a local sender gets them in INBOX and a remote one through the queue).
 """
 
 from __future__ import annotations
@@ -13,63 +12,19 @@ import asyncio
 import logging
 from typing import Any
 
-from mailserver import workers
-from mailserver.app import Services
+from mailserver.config import Config
 from mailserver.errors import StoreError
-from mailserver.outbound.courier import Courier
+from mailserver.outbound.courier import Courier, ReportSink
 from mailserver.outbound.queue import OutboundQueue
-from mailserver.policy import Kind, Party
 from mailserver.trust.space import TrustSpaceService
 
-__all__ = ["start", "report_sink", "run_queue_once"]
+__all__ = ["start_queue_workers"]
 
 log = logging.getLogger(__name__)
 
 
-def report_sink(services: Services) -> Any:
-    """A :data:`mailserver.outbound.courier.ReportSink` delivering through ``services``."""
-
-    async def send(rcpt: str, raw: bytes) -> None:
-        # RFC 5321 6.1 / RFC 3464: reports travel with a null reverse-path.
-        report = await services.delivery.deliver(Party("", Kind.REMOTE_PROFESSIONAL), "",
-                                                 [rcpt], raw)
-        if not report.accepted:
-            log.warning("outbound: delivery report refused: %s",
-                        report.outcomes[0].decision.reason.name if report.outcomes else "-")
-
-    return send
-
-
-def _parts(services: Services) -> tuple[OutboundQueue, TrustSpaceService] | None:
-    queue = services.delivery.outbound
-    trust = services.delivery.trust
-    if isinstance(queue, OutboundQueue) and isinstance(trust, TrustSpaceService):
-        return queue, trust
-    return None
-
-
-async def run_queue_once(services: Services, courier: Courier | None = None) -> int:
-    """Claim and attempt due messages once (tests, ``mssante queue flush``); returns how many."""
-    parts = _parts(services)
-    if parts is None:
-        return 0
-    queue, trust = parts
-    own = courier is None
-    courier = courier or Courier(services.config, queue, trust, report_sink(services))
-    try:
-        claimed = await queue.claim(limit=50)
-        for c in claimed:
-            await courier.deliver(c)
-        return len(claimed)
-    finally:
-        if own:
-            await courier.pool.close()
-
-
-async def _worker(services: Services, queue: OutboundQueue, trust: TrustSpaceService,
-                  stop: asyncio.Event, index: int) -> None:
-    courier = Courier(services.config, queue, trust, report_sink(services))
-    poll = services.config.queue.poll_seconds
+async def _worker(courier: Courier, queue: OutboundQueue, poll: float, stop: asyncio.Event,
+                  index: int) -> None:
     try:
         while not stop.is_set():
             queue.wakeup.clear()
@@ -97,18 +52,10 @@ async def _worker(services: Services, queue: OutboundQueue, trust: TrustSpaceSer
         await courier.pool.close()
 
 
-def start(services: Services, stop: asyncio.Event) -> list[asyncio.Task[Any]]:
-    """Start the queue workers and the whitelist refresher (see the module docstring)."""
-    parts = _parts(services)
-    if parts is None:
-        return []
-    queue, trust = parts
-    tasks = [asyncio.create_task(_worker(services, queue, trust, stop, i),
-                                 name=f"outbound-{i}")
-             for i in range(max(1, services.config.queue.workers))]
-    tasks.append(asyncio.create_task(trust.run(stop), name="trust-refresh"))
-    return tasks
-
-
-if start not in workers.STARTERS:
-    workers.STARTERS.append(start)
+def start_queue_workers(config: Config, queue: OutboundQueue, trust: TrustSpaceService,
+                        reports: ReportSink, stop: asyncio.Event) -> list[asyncio.Task[Any]]:
+    """Start ``[queue] workers`` delivery loops until ``stop``."""
+    return [asyncio.create_task(
+                _worker(Courier(config, queue, trust, reports), queue,
+                        config.queue.poll_seconds, stop, i), name=f"outbound-{i}")
+            for i in range(max(1, config.queue.workers))]

@@ -27,6 +27,7 @@ sender (RFC 8098 2.1 / 3.3). :func:`parse_mdn` raises only
 
 from __future__ import annotations
 
+import email.utils
 import enum
 import re
 import unicodedata
@@ -36,6 +37,7 @@ from email import message_from_bytes, policy
 from email.header import Header
 from email.message import Message
 
+from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.headers import decode_words, parse_headers
 from mailserver.reports.mime import (
     WIRE,
@@ -61,6 +63,7 @@ __all__ = [
     "build_mdn",
     "build_read_receipt",
     "parse_mdn",
+    "receipt_address",
 ]
 
 class Disposition(enum.Enum):
@@ -203,6 +206,20 @@ def build_mdn(
 
     report.attach(headers_part(original))
     return Mdn("", clean(notify_to), report.as_bytes(policy=WIRE))
+
+
+def receipt_address(value: str) -> str | None:
+    """The address a ``Disposition-Notification-To`` value asks receipts to go to, or None.
+
+    The one RFC 8098 address parser of the server (read and integration receipts). Several
+    addresses give None: RFC 8098 2.1 says to ask the user then, and we never do, so we do not
+    send. An unusable address gives None too.
+    """
+    pairs = [a for _, a in email.utils.getaddresses([value])] if value else []
+    if len(pairs) != 1 or not pairs[0]:
+        return None
+    address = normalise_address(pairs[0])
+    return address if is_valid_address(address) else None
 
 
 def build_read_receipt(

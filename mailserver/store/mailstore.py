@@ -268,6 +268,19 @@ class MailStore(FolderOps):
                   ).decode() if frm else None
         return subject, sender
 
+    async def locate(self, message_id: int) -> tuple[int, str, MessageInfo] | None:
+        """(owning account, folder name, metadata) of a stored message; None if unknown."""
+        q = select(Message.account_id, Folder.name, Message.id, Message.folder_id, Message.uid,
+                   Message.modseq, Message.flags, Message.internaldate, Message.size,
+                   Message.conversation_id).join(Folder, Folder.id == Message.folder_id
+                                                 ).where(Message.id == message_id)
+        async with self.db.session() as s:
+            r = (await s.execute(q)).first()
+        if r is None:
+            return None
+        return r[0], r[1], MessageInfo(r[2], r[3], r[4], r[5], frozenset(r[6].split()),
+                                       utc(r[7]), r[8], r[9])
+
     async def find_by_message_id(self, account_id: int, message_ids: Sequence[str]
                                  ) -> list[MessageInfo]:
         hashes = [message_id_hash(m) for m in message_ids if m.strip()]

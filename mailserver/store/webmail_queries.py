@@ -53,7 +53,7 @@ class WebmailQueries:
             q = q.where(Message.conversation_id == conversation_id)
         async with self.db.session() as session:
             rows = (await session.execute(q.order_by(Message.internaldate, Message.id))).all()
-        return [ConversationMessage(int(r[0]), r[1], r[2], r[3], r[4],
+        return [ConversationMessage(int(r[0] or 0), r[1], r[2], r[3], r[4],
                                     frozenset((r[5] or "").split()), utc(r[6])) for r in rows]
 
     async def login_id(self, account_id: int) -> str | None:

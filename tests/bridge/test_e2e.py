@@ -13,8 +13,6 @@ import aiosmtplib
 import pytest
 from sqlalchemy import update
 
-import dossier_bridge.jobs  # noqa: F401,I001 - registers the file_documents handler
-import mailserver.workers as workers
 from attachments.labels import Label
 from mailserver.app import Services, open_services
 from mailserver.cli import main as cli_main
@@ -61,7 +59,7 @@ async def test_smtp_to_documents_with_receipt(runtime: Runtime, services: Servic
     # The message is there before any filing.
     assert len(await _inbox(services, pt.id)) == 1
     assert await services.jobs.pending_count("file_documents") == 1
-    assert await workers.run_due_jobs(services) >= 1
+    assert await services.runner.run_due() >= 1
     assert await services.jobs.pending_count("file_documents") == 0
     store = store_of(services)
     docs = await store.list(pt, pt.id)
@@ -79,7 +77,7 @@ async def test_smtp_to_documents_with_receipt(runtime: Runtime, services: Servic
     assert [(e.actor_account_id, e.detail["name"]) for e in reads] == [(dr.id, dr.name)]
     assert (await store.verify_log(pt.id)).ok
     # The worker ran the job once; running again files nothing more and sends no second MDN.
-    assert await workers.run_due_jobs(services) == 0
+    assert await services.runner.run_due() == 0
     assert len(await _inbox(services, dr.id)) == 1
 
 
@@ -102,7 +100,7 @@ async def test_failed_filing_is_retried_and_never_loses_the_message(
     blobs.rename(aside)
     blobs.write_bytes(b"not a directory")  # the blob store now fails (even for root)
     try:
-        await workers.run_due_jobs(services)
+        await services.runner.run_due()
         assert await services.jobs.pending_count("file_documents") == 1  # retried later
         assert await store_of(services).list(pt, pt.id) == []
     finally:
@@ -117,7 +115,7 @@ async def test_failed_filing_is_retried_and_never_loses_the_message(
         await s.execute(update(Job).values(not_before=datetime.now(UTC)))
 
     await services.db.write(due_now)
-    await workers.run_due_jobs(services)
+    await services.runner.run_due()
     assert await services.jobs.pending_count("file_documents") == 0
     docs = await store_of(services).list(pt, pt.id)
     assert [(d.filename, d.label) for d in docs] == [("cro.pdf", Label.CPT_REND)]

@@ -182,7 +182,7 @@ async def test_remote_domain_outside_trust_space_refused_at_submission(operators
 
 
 async def test_read_receipt_travels_back_to_the_sender(operators) -> None:  # type: ignore[no-untyped-def]
-    from mailserver.notices import MDN_SENT, send_read_receipt
+    from mailserver.notices import MDN_SENT
     from mailserver.reports.mdn import parse_mdn
 
     a = await operators(A)
@@ -198,8 +198,8 @@ async def test_read_receipt_travels_back_to_the_sender(operators) -> None:  # ty
     assert reader is not None
     inbox = await b.services.store.get_folder(reader.id, "INBOX")
     (info,) = await b.services.store.list_messages(inbox.id)
-    assert await send_read_receipt(b.services, reader, inbox.id, info.uid)
-    assert not await send_read_receipt(b.services, reader, inbox.id, info.uid)  # only once
+    assert await b.services.system_mail.read_receipt(reader, info.id)
+    assert not await b.services.system_mail.read_receipt(reader, info.id)  # only once
     (flagged,) = await b.services.store.list_messages(inbox.id)
     assert MDN_SENT in flagged.flags
     (receipt,) = await a.wait_messages(alice, 1)

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import dossier_bridge.jobs  # noqa: F401 - registers the filing job
 from attachments.labels import Label
-from mailserver import workers
 from mailserver.app import open_services
 from mailserver.cli.serve import DEMO_DOMAIN, populate_demo
 from tests.bridge.helpers import store_of
@@ -38,7 +36,7 @@ async def test_fresh_demo_has_conversations_and_a_filed_lab_result(
         assert len(await s.conversations.list_for_patient(jean.id)) == 1
 
         # The bridge files the XDM lab result under "Résultats de biologie".
-        while await workers.run_due_jobs(s):
+        while await s.runner.run_due():
             pass
         docs = await store_of(s).list(marie, marie.id)
         assert [d.label for d in docs] == [Label.BIOLOGIE]

@@ -14,6 +14,7 @@ from mailserver.policy import (
     Kind,
     Party,
     Reason,
+    can_reply,
     decide,
 )
 
@@ -29,9 +30,10 @@ OUTSIDE = Party("x@gmail.com", Kind.OUTSIDE)
 INVALID = Party("not an address", Kind.INVALID)
 SHREDDED_PRO = Party("gone@h.fr", Kind.PROFESSIONAL, "open", "PER", shredded=True)
 SHREDDED_PATIENT = Party("2@patient.h.fr", Kind.PATIENT, "open", shredded=True)
+SYSTEM = Party("", Kind.SYSTEM)
 
 SENDERS = {"pro": PRO, "org": ORG, "app": APP, "remote-pro": REMOTE_PRO, "patient": PATIENT,
-           "remote-patient": REMOTE_PATIENT, "outside": OUTSIDE}
+           "remote-patient": REMOTE_PATIENT, "outside": OUTSIDE, "system": SYSTEM}
 RECIPIENTS = {"pro": PRO, "org": ORG, "app": APP, "remote-pro": REMOTE_PRO, "patient": PATIENT2,
               "remote-patient": REMOTE_PATIENT, "unknown": UNKNOWN, "outside": OUTSIDE,
               "invalid": INVALID, "shredded-pro": SHREDDED_PRO,
@@ -54,6 +56,9 @@ EXPECTED = {
                        "remote-patient": Reason.PATIENT_TO_PATIENT},
     "outside": {k: Reason.SENDER_OUTSIDE_TRUST_SPACE for k in
                 ("pro", "org", "app", "remote-pro", "patient", "remote-patient")},
+    # Delivery reports (Facts.receipt false) go back to whoever sent the message.
+    "system": {"pro": A, "org": A, "app": A, "remote-pro": A, "patient": A,
+               "remote-patient": A},
 }
 for row in EXPECTED.values():
     row.update({"unknown": Reason.UNKNOWN_RECIPIENT, "outside": Reason.OUTSIDE_TRUST_SPACE,
@@ -157,10 +162,29 @@ def test_invariants(sk: Kind, rk: Kind, status: str, closed: bool, size: int) ->
         assert not d.allowed
 
 
-def test_read_receipt_goes_even_when_replies_are_closed() -> None:
+RECEIPT_EXPECTED = {"pro": A, "org": A, "app": A, "remote-pro": A,
+                    "patient": Reason.RECEIPT_TO_NON_PROFESSIONAL,
+                    "remote-patient": Reason.RECEIPT_TO_NON_PROFESSIONAL,
+                    "unknown": Reason.UNKNOWN_RECIPIENT, "outside": Reason.OUTSIDE_TRUST_SPACE,
+                    "invalid": Reason.INVALID_ADDRESS, "shredded-pro": Reason.MAILBOX_SHREDDED,
+                    "shredded-patient": Reason.MAILBOX_SHREDDED}
+
+
+@pytest.mark.parametrize("recipient", list(RECIPIENTS))
+def test_system_receipt_rows(recipient: str) -> None:
+    """Receipts (read, integration) reach professionals only, whatever the conversation."""
     facts = Facts(conversation=conv(closed=True), receipt=True)
-    assert decide(PATIENT, PRO, facts).allowed
-    assert decide(PATIENT, REMOTE_PRO, Facts(receipt=True)).allowed
-    # ... but never to a patient, nor outside the trust space.
-    assert decide(PATIENT, PATIENT2, Facts(receipt=True)).reason is Reason.PATIENT_TO_PATIENT
-    assert decide(PATIENT, OUTSIDE, Facts(receipt=True)).reason is Reason.OUTSIDE_TRUST_SPACE
+    assert decide(SYSTEM, RECIPIENTS[recipient], facts).reason is RECEIPT_EXPECTED[recipient]
+
+
+def test_patient_sender_has_no_receipt_exemption() -> None:
+    assert decide(PATIENT, PRO, Facts(conversation=conv(closed=True), receipt=True)).reason \
+        is Reason.CONVERSATION_CLOSED
+
+
+@pytest.mark.parametrize("closed", [False, True])
+@pytest.mark.parametrize("which", ["none", "own", "other"])
+def test_can_reply_is_the_rule_decide_enforces(closed: bool, which: str) -> None:
+    c = {"none": None, "own": conv(closed=closed),
+         "other": ConversationFacts(closed, frozenset({PRO.address}), PATIENT2.address)}[which]
+    assert can_reply(PATIENT, c) == decide(PATIENT, PRO, Facts(conversation=c))

@@ -317,13 +317,11 @@ async def test_new_message_only_to_allowed_pharmacies(logged_in: World) -> None:
 
 
 async def test_notification_job_has_no_health_content(logged_in: World) -> None:
-    import webmail.jobs  # noqa: F401 - registers the handler
-    from mailserver import workers
 
     w = logged_in
     before = len(w.outbox_messages())
     await w.pro_writes("Résultat VIH confidentiel", "Votre sérologie est ...")
-    ran = await workers.run_due_jobs(w.services)
+    ran = await w.services.runner.run_due()
     assert ran >= 1
     notes = w.outbox_messages()[before:]
     assert len(notes) == 1

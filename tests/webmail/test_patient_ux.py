@@ -137,10 +137,6 @@ async def test_other_refused_forms_still_get_403(logged_in: World) -> None:
 
 
 async def test_notices_are_grouped_while_unread(logged_in: World) -> None:
-    import webmail.jobs  # noqa: F401 - registers the handler
-    from mailserver import workers
-    from webmail.models import NoticeSent
-
     w = logged_in
 
     def notices() -> int:
@@ -148,29 +144,27 @@ async def test_notices_are_grouped_while_unread(logged_in: World) -> None:
 
     for i in range(3):
         await w.pro_writes(f"Message {i}", "texte")
-    assert await workers.run_due_jobs(w.services) >= 3
+    assert await w.services.runner.run_due() >= 3
     assert notices() == 1  # three messages, one notice
     await w.pro_writes("Message 3", "texte")
-    await workers.run_due_jobs(w.services)
+    await w.services.runner.run_due()
     assert notices() == 1  # still unread, within the hour
     # The patient reads everything: the next message is announced at once.
     for cid in await w.conversation_ids():
         assert (await w.client.get(f"/conversations/{cid}")).status == 200
     await w.pro_writes("Message 4", "texte")
-    await workers.run_due_jobs(w.services)
+    await w.services.runner.run_due()
     assert notices() == 2
     # Unread again, but an hour has passed since that notice: one more.
     await w.pro_writes("Message 5", "texte")
-    await workers.run_due_jobs(w.services)
+    await w.services.runner.run_due()
     assert notices() == 2
 
-    async def an_hour_ago(s):  # type: ignore[no-untyped-def]
-        row = await s.get(NoticeSent, w.patient.id)
-        row.sent_at = row.sent_at - timedelta(minutes=61)
-
-    await w.services.db.write(an_hour_ago)
+    last = await w.services.sent.last_notice(w.patient.id)
+    assert last is not None
+    await w.services.sent.set_notice_time(w.patient.id, last.sent_at - timedelta(minutes=61))
     await w.pro_writes("Message 6", "texte")
-    await workers.run_due_jobs(w.services)
+    await w.services.runner.run_due()
     assert notices() == 3
 
 
