@@ -11,7 +11,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.store.crypto import seal
@@ -62,9 +62,8 @@ class WebmailStore:
 
     async def touch_session(self, token_hash: str, now: datetime) -> None:
         async def op(s: AsyncSession) -> None:
-            row = await s.get(WebSession, token_hash)
-            if row is not None:
-                row.last_seen = now
+            await s.execute(update(WebSession).where(WebSession.token_hash == token_hash)
+                            .values(last_seen=now))
 
         await self.db.write(op)
 
