@@ -17,15 +17,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dossier_bridge.api import filings_for_message
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
+from mailserver.store.webmail_queries import WebmailQueries
 from mailserver.tls import server_context
 from mailserver.trust.space import TrustSpaceService
+from webmail.app import start_http
+from webmail.deps import WebmailDeps, WebmailSettings
+from webmail.store import WebmailStore
 
-__all__ = ["Runtime", "run", "start_runtime"]
+__all__ = ["Runtime", "run", "start_runtime", "webmail_deps"]
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +90,6 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
             rt.listening("imaps", await start_imap(rt.services, host, port, rt.tls,
                                                    implicit_tls=True))
     if listen.http:
-        from webmail.app import start_http
-
         # The web app announces the mail listeners to clients (autoconfig): give it the
         # addresses actually bound (port 0 resolved).
         actual = {name: f"{h}:{p}" for name, (h, p) in rt.ports.items()
@@ -95,7 +98,7 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
             rt.services.config, listen=dataclasses.replace(listen, **actual))
 
         host, port = parse_hostport(listen.http)
-        runner, bound = await start_http(rt.services, host, port)
+        runner, bound = await start_http(webmail_deps(rt.services), host, port)
         rt.ports["http"] = bound
         log.info("listening: http %s:%d", *bound)
         print(f"listening: http {bound[0]}:{bound[1]}", flush=True)
@@ -172,3 +175,31 @@ async def run(config: Config, listen: ListenConfig,
     finally:
         await asyncio.wait_for(rt.close(), 9)
         log.info("stopped")
+
+
+def webmail_deps(services: Services) -> WebmailDeps:
+    """The webmail's collaborators, taken from the services (read at call time: the runtime
+    rewrites ``[listen]`` with the bound ports first)."""
+    config = services.config
+    return WebmailDeps(
+        settings=WebmailSettings(webmail=config.webmail, domain=config.domain,
+                                 patient_domain=config.patient_domain,
+                                 hostname=config.hostname, extra_domains=config.extra_domains,
+                                 listen=config.listen),
+        directory=services.directory, store=services.store,
+        conversations=services.conversations, delivery=services.delivery,
+        queries=WebmailQueries(services.db), webstore=WebmailStore(services.db, services.keys),
+        receipts=services.system_mail, mailer=services.mailer,
+        documents=_BridgeFilings(services))
+
+
+class _BridgeFilings:
+    """The dossier bridge's filings through the webmail's ``DocumentFilings`` seam."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def filings_for_message(self, patient_id: int, message_id: int
+                                  ) -> list[tuple[str, str]]:
+        return await filings_for_message(self.services, patient_id, message_id)
+

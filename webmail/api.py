@@ -15,30 +15,29 @@ from typing import Any
 
 from aiohttp import web
 
-from webmail.app import (
-    MAILBOX,
-    R_ATTACHMENT_CSP,
-    R_CSRF,
-    R_SESSION,
-    SERVICES,
-    SESSIONS,
-    current_account,
-)
+from webmail.clientaddr import client_address
 from webmail.flows import FlowError, first_check, first_finish, login, verify_otp
 from webmail.mail_views import attachment_response, conversation_view_model, uploads_of
 from webmail.mailbox import ReplyRefused, Upload
 from webmail.params import page_param, path_id
 from webmail.render import part_bytes
 from webmail.sessions import SessionInfo
+from webmail.web import (
+    DEPS,
+    MAILBOX,
+    R_ATTACHMENT_CSP,
+    R_CSRF,
+    R_SESSION,
+    SESSIONS,
+    current_account,
+)
 
 __all__ = ["setup"]
 
 
 def _client(request: web.Request) -> str:
     """The client's address for rate limits (see webmail.clientaddr)."""
-    from webmail.clientaddr import client_address
-
-    return client_address(request, request.app[SERVICES].config.webmail.trusted_proxies)
+    return client_address(request, request.app[DEPS].settings.webmail.trusted_proxies)
 
 
 def _error(messages: list[str], status: int) -> web.Response:
@@ -79,7 +78,7 @@ async def first_connection(request: web.Request) -> web.StreamResponse:
     except FlowError as exc:
         return _error(exc.messages, exc.status)
     session = await request.app[SESSIONS].create(account.id, "first")
-    contact = await request.app[SERVICES].directory.contact(account.id)
+    contact = await request.app[DEPS].directory.contact(account.id)
     return web.json_response({"token": session.token, "stage": "first",
                               "contact": {"email": contact.get("email", ""),
                                           "phone": contact.get("phone", "")}})

@@ -30,58 +30,53 @@ Views live in ``auth_views.py`` (first connection, login, one-time code, reset),
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
-from mailserver.app import Services
-from mailserver.directory.service import AccountInfo
 from mailserver.errors import NotFound
+from webmail import api, auth_views, mail_views
+from webmail.autoconfig import setup_autoconfig
 from webmail.clientaddr import is_https
+from webmail.deps import WebmailDeps
 from webmail.mailbox import Mailbox
-from mailserver.mailer import Mailer
-from webmail.sessions import RateLimiter, SessionInfo, Sessions
+from webmail.sessions import RateLimiter, Sessions
+from webmail.web import (
+    CSP,
+    CSRF_COOKIE,
+    DEPS,
+    EXPIRED_VIEWS,
+    JINJA,
+    LIMITER,
+    MAILBOX,
+    MAILER,
+    MAX_REQUEST,
+    R_ACCOUNT,
+    R_ATTACHMENT_CSP,
+    R_BEARER,
+    R_CSRF,
+    R_NEW_CSRF_COOKIE,
+    R_SESSION,
+    R_SHOW_IMAGES,
+    SERVER_HEADER,
+    SESSION_COOKIE,
+    SESSIONS,
+    Handler,
+    render,
+)
 
-__all__ = ["make_app", "start_http", "render", "SERVICES", "SESSIONS", "LIMITER", "MAILER",
-           "MAILBOX", "SESSION_COOKIE", "CSRF_COOKIE", "set_session_cookie", "CSP",
-           "current_account", "MAX_REQUEST", "see_other", "SERVER_HEADER", "EXPIRED_VIEWS"]
+__all__ = ["make_app", "start_http", "SESSION_COOKIE", "CSRF_COOKIE"]
 
 log = logging.getLogger(__name__)
 
-SERVICES = web.AppKey("services", Services)
-SESSIONS = web.AppKey("sessions", Sessions)
-LIMITER = web.AppKey("limiter", RateLimiter)
-MAILER = web.AppKey("mailer", Mailer)
-MAILBOX = web.AppKey("mailbox", Mailbox)
-JINJA = web.AppKey("jinja", jinja2.Environment)
-R_SESSION = web.RequestKey("session", object)  # SessionInfo | None
-R_ACCOUNT = web.RequestKey("account", object)  # AccountInfo | None
-R_CSRF = web.RequestKey("csrf", object)  # str
-R_BEARER = web.RequestKey("via_bearer", object)  # bool
-R_NEW_CSRF_COOKIE = web.RequestKey("set_csrf_cookie", object)  # str
-R_SHOW_IMAGES = web.RequestKey("show_images", object)  # bool
-R_ATTACHMENT_CSP = web.RequestKey("attachment_csp", object)  # str
-
-SESSION_COOKIE = "mss_session"
-CSRF_COOKIE = "mss_csrf"
-MAX_REQUEST = 26 * 1000 * 1000
-SERVER_HEADER = "webmail"
-CSP = ("default-src 'self'; img-src 'self' data:{extra}; style-src 'self'; script-src 'self'; "
-       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 _HERE = Path(__file__).parent
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _CSRF_EXEMPT = frozenset({"/autodiscover/autodiscover.xml"})  # compared in lower case
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-EXPIRED_VIEWS: web.AppKey[dict[str, Handler]] = web.AppKey("expired_views")
-"""Route (canonical path) → the view answering a form posted without a live login."""
 
 ERROR_TEXT = {
     400: "La demande est incomplète ou mal formée.",
@@ -92,37 +87,6 @@ ERROR_TEXT = {
     413: "Les fichiers envoyés sont trop volumineux.",
     429: "Trop de tentatives. Patientez quelques minutes avant de réessayer.",
 }
-
-
-def render(request: web.Request, template: str, context: dict[str, Any] | None = None, *,
-           status: int = 200) -> web.Response:
-    """Render a Jinja2 template (autoescaped) with the common context."""
-    env = request.app[JINJA]
-    session: SessionInfo | None = request.get(R_SESSION)
-    account: AccountInfo | None = request.get(R_ACCOUNT)
-    ctx = {"csrf": request.get(R_CSRF, ""), "logged_in": bool(
-        session and session.stage == "active"), "request_path": request.path,
-        "my_address": account.address if account is not None else ""}
-    ctx.update(context or {})
-    return web.Response(text=env.get_template(template).render(**ctx), status=status,
-                        content_type="text/html", charset="utf-8")
-
-
-def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
-    secure = request.app[SERVICES].config.webmail.secure_cookies
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, secure=secure,
-                        samesite="Strict", path="/")
-
-
-def current_account(request: web.Request) -> AccountInfo:
-    """The logged-in patient; raises 401/redirect if none."""
-    account: AccountInfo | None = request.get(R_ACCOUNT)
-    if account is None:
-        if request.path.startswith("/api/"):
-            raise web.HTTPUnauthorized(text='{"error": "non authentifié"}',
-                                       content_type="application/json")
-        raise web.HTTPSeeOther("/connexion")
-    return account
 
 
 @web.middleware
@@ -156,12 +120,12 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
     # RFC 6797 7.2: HSTS only in responses sent over HTTPS (or by a trusted TLS proxy).
-    if is_https(request, request.app[SERVICES].config.webmail.trusted_proxies):
+    if is_https(request, request.app[DEPS].settings.webmail.trusted_proxies):
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
     pre = request.get(R_NEW_CSRF_COOKIE)
     if pre and not response.prepared:
         response.set_cookie(CSRF_COOKIE, pre, httponly=True, samesite="Strict", path="/",
-                            secure=request.app[SERVICES].config.webmail.secure_cookies)
+                            secure=request.app[DEPS].settings.webmail.secure_cookies)
     return response
 
 
@@ -178,7 +142,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     request[R_ACCOUNT] = None
     if session is not None and session.stage == "active":
         try:
-            account = await request.app[SERVICES].directory.get(session.account_id)
+            account = await request.app[DEPS].directory.get(session.account_id)
         except NotFound:
             account = None
         if account is not None and account.is_patient and account.status == "open":
@@ -232,40 +196,36 @@ async def _cleanup(app: web.Application) -> Any:
     # Nothing long-running is owned by the app; sessions expire lazily.
 
 
-def make_app(services: Services) -> web.Application:
+def make_app(deps: WebmailDeps) -> web.Application:
     """The webmail application (also used by aiohttp's test client)."""
     app = web.Application(middlewares=[headers_middleware, session_middleware,
                                        csrf_middleware], client_max_size=MAX_REQUEST)
-    app[SERVICES] = services
-    app[SESSIONS] = Sessions(services.db, services.config.webmail.session_idle_seconds)
-    app[LIMITER] = RateLimiter(services.db)
-    app[MAILER] = Mailer(services.config)
-    app[MAILBOX] = Mailbox(services)
+    app[DEPS] = deps
+    app[SESSIONS] = Sessions(deps.webstore, deps.settings.webmail.session_idle_seconds)
+    app[LIMITER] = RateLimiter(deps.webstore)
+    app[MAILER] = deps.mailer
+    app[MAILBOX] = Mailbox(deps)
     app[EXPIRED_VIEWS] = {}
     app[JINJA] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_HERE / "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined)
     app[JINJA].filters["taille"] = _human_size
     app[JINJA].filters["date_fr"] = _date_fr
-    from webmail import api, auth_views, mail_views
-
     auth_views.setup(app)
     mail_views.setup(app)
     api.setup(app)
     app.router.add_static("/static/", _HERE / "static", append_version=False)
-    if importlib.util.find_spec("webmail.autoconfig") is not None:
-        autoconfig = importlib.import_module("webmail.autoconfig")
-        autoconfig.setup_autoconfig(app, services.config)
+    setup_autoconfig(app, deps.settings)
     app.on_response_prepare.append(_neutral_server_header)
     app.cleanup_ctx.append(_cleanup)
     return app
 
 
-async def start_http(services: Services, host: str, port: int
+async def start_http(deps: WebmailDeps, host: str, port: int
                      ) -> tuple[web.AppRunner, tuple[str, int]]:
     """Serve the webmail on ``host:port`` (0 = ephemeral); returns the runner and the bound
     address."""
-    runner = web.AppRunner(make_app(services), access_log=None, shutdown_timeout=2)
+    runner = web.AppRunner(make_app(deps), access_log=None, shutdown_timeout=2)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -286,11 +246,6 @@ def _plain(exc: web.HTTPException) -> web.Response:
     return response
 
 
-def see_other(location: str) -> web.Response:
-    """A 303 redirect to a local path (after a POST: RFC 9110 15.4.4)."""
-    return web.Response(status=303, headers={"Location": location})
-
-
 def _human_size(n: int) -> str:
     if n < 1000:
         return f"{n} o"
@@ -306,7 +261,5 @@ _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "ao
 def _date_fr(dt: Any) -> str:
     if dt is None:
         return ""
-    from zoneinfo import ZoneInfo
-
     local = dt.astimezone(ZoneInfo("Europe/Paris"))
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year} à {local:%H:%M}"

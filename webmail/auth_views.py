@@ -4,17 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from webmail.app import (
-    CSRF_COOKIE,
-    R_ACCOUNT,
-    R_SESSION,
-    SERVICES,
-    SESSION_COOKIE,
-    SESSIONS,
-    render,
-    see_other,
-    set_session_cookie,
-)
 from webmail.clientaddr import client_address
 from webmail.flows import (
     FlowError,
@@ -27,6 +16,17 @@ from webmail.flows import (
     verify_otp,
 )
 from webmail.sessions import SessionInfo
+from webmail.web import (
+    CSRF_COOKIE,
+    DEPS,
+    R_ACCOUNT,
+    R_SESSION,
+    SESSION_COOKIE,
+    SESSIONS,
+    render,
+    see_other,
+    set_session_cookie,
+)
 
 __all__ = ["setup", "INFO_TEXT"]
 
@@ -40,11 +40,11 @@ INFO_TEXT = {
 
 
 def _client(request: web.Request) -> str:
-    return client_address(request, request.app[SERVICES].config.webmail.trusted_proxies)
+    return client_address(request, request.app[DEPS].settings.webmail.trusted_proxies)
 
 
 def _base_url(request: web.Request) -> str:
-    configured = request.app[SERVICES].config.webmail.base_url
+    configured = request.app[DEPS].settings.webmail.base_url
     return configured or str(request.url.origin())
 
 
@@ -92,7 +92,7 @@ async def credentials_get(request: web.Request) -> web.StreamResponse:
     session = _session(request, "first")
     if session is None:
         raise web.HTTPSeeOther("/premiere-connexion")
-    contact = await request.app[SERVICES].directory.contact(session.account_id)
+    contact = await request.app[DEPS].directory.contact(session.account_id)
     return render(request, "credentials.html", {"errors": [], "form": {
         "email": contact.get("email", ""), "phone": contact.get("phone", "")}})
 

@@ -17,15 +17,16 @@ exempt from the webmail's CSRF check (no session, no side effect).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from defusedxml import ElementTree as SafeET
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
-from mailserver.config import Config
+from mailserver.config import ListenConfig
 
-__all__ = ["setup_autoconfig", "mozilla_config", "autodiscover_response", "Endpoints"]
+__all__ = ["setup_autoconfig", "mozilla_config", "autodiscover_response", "Endpoints",
+           "ClientSetup"]
 
 _AD_REQ = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 _AD_RESP = "http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"
@@ -33,10 +34,26 @@ _AD_OUTLOOK = "http://schemas.microsoft.com/exchange/autodiscover/outlook/respon
 _MAX_BODY = 16 * 1024
 
 
+class ClientSetup(Protocol):
+    """The configuration values announced to mail clients (``mailserver.config.Config`` and
+    ``webmail.deps.WebmailSettings`` both have them)."""
+
+    @property
+    def hostname(self) -> str: ...
+    @property
+    def domain(self) -> str: ...
+    @property
+    def patient_domain(self) -> str: ...
+    @property
+    def extra_domains(self) -> tuple[str, ...]: ...
+    @property
+    def listen(self) -> ListenConfig: ...
+
+
 class Endpoints:
     """Host name and ports announced to clients: ``None`` for a listener that does not run."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: ClientSetup) -> None:
         self.host = config.hostname
         self.imaps = _port(config.listen.imaps, 993)
         self.imap = _port(config.listen.imap, 143)
@@ -72,7 +89,7 @@ def _sub(parent: Any, tag: str, text: str | int | None = None) -> Any:
     return el
 
 
-def mozilla_config(config: Config) -> bytes:
+def mozilla_config(config: ClientSetup) -> bytes:
     """The clientConfig 1.1 document for the professional domain(s)."""
     ep = Endpoints(config)
     root = etree.Element("clientConfig", version="1.1")
@@ -99,7 +116,7 @@ def mozilla_config(config: Config) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
-def autodiscover_response(config: Config, email: str) -> bytes:
+def autodiscover_response(config: ClientSetup, email: str) -> bytes:
     """The Outlook autodiscover answer for ``email`` (an error for patients/unknown domains)."""
     ep = Endpoints(config)
     root = etree.Element("Autodiscover", nsmap={None: _AD_RESP})
@@ -148,7 +165,7 @@ def _request_email(body: bytes) -> str | None:
     return el.text.strip() if el is not None and el.text else None
 
 
-def setup_autoconfig(app: web.Application, config: Config) -> None:
+def setup_autoconfig(app: web.Application, config: ClientSetup) -> None:
     """Add the autoconfig and autodiscover routes to ``app``."""
     xml = "application/xml"
 

@@ -17,18 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.directory.identifiers import ins_key, validate_ins
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import AlreadyExists, AuthError, IdentifierError, ValidationError
-from mailserver.store.crypto import seal
-from mailserver.store.models import Account
 from mailserver.mailer import PersonalMail
-from webmail.models import ResetToken, VitaleCard
 from webmail.passwords import identifier_problems, password_problems
 from webmail.sessions import RateLimiter, SessionInfo, digest
+from webmail.web import DEPS, LIMITER, MAILER, SESSIONS
 
 __all__ = ["FlowError", "normalise_nir", "check_vitale", "first_check", "first_finish",
            "login", "verify_otp", "request_reset", "reset_password", "reset_account",
@@ -99,9 +95,7 @@ def valid_phone(value: str) -> bool:
 async def first_check(app: web.Application, client: str, code: str, nir: str,
                       vitale: str) -> AccountInfo:
     """Step 1 of the first connection: letter code + NIR + Vitale serial."""
-    from webmail.app import LIMITER, SERVICES
-
-    services, limiter = app[SERVICES], app[LIMITER]
+    services, limiter = app[DEPS], app[LIMITER]
     if await limiter.blocked("first-client", client):
         raise FlowError([_too_many(limiter, "first-client")], 429)
     ins = normalise_nir(nir)
@@ -118,18 +112,7 @@ async def first_check(app: web.Application, client: str, code: str, nir: str,
         raise FlowError([_GENERIC_FIRST])
     if account.status != "open":
         raise FlowError([STATUS_TEXT.get(account.status, "Votre messagerie est fermée.")], 403)
-    key = await services.keys.get(account.id)
-    sealed = seal(key, serial.encode(), f"vitale:{account.id}".encode())
-
-    async def op(s: AsyncSession) -> None:
-        row = await s.get(VitaleCard, account.id)
-        if row is None:
-            s.add(VitaleCard(account_id=account.id, serial_enc=sealed,
-                             recorded_at=datetime.now(UTC)))
-        else:
-            row.serial_enc, row.recorded_at = sealed, datetime.now(UTC)
-
-    await services.db.write(op)
+    await services.webstore.record_vitale(account.id, serial, datetime.now(UTC))
     await limiter.clear("first-account", str(account.id))
     return account
 
@@ -137,14 +120,9 @@ async def first_check(app: web.Application, client: str, code: str, nir: str,
 async def first_finish(app: web.Application, account_id: int, *, identifier: str,
                        password: str, password2: str, email: str, phone: str) -> str:
     """Step 2: choose identifier and password, confirm the contacts; consumes the code."""
-    from webmail.app import SERVICES
-
-    services = app[SERVICES]
+    services = app[DEPS]
     account = await services.directory.get(account_id)
-    async with services.db.session() as s:
-        pending = (await s.execute(select(Account.provisional_code_hash).where(
-            Account.id == account_id))).scalar()
-    if not pending:
+    if not await services.queries.provisional_code_pending(account_id):
         raise FlowError(["Ce code provisoire a déjà été utilisé. Connectez-vous avec votre "
                          "identifiant."], 409, restart=True)
     ident = identifier.strip().lower()
@@ -195,9 +173,7 @@ def _too_many(limiter: RateLimiter, *purposes: str) -> str:
 async def login(app: web.Application, client: str, identifier: str, password: str
                 ) -> SessionInfo:
     """Check identifier + password; mail a one-time code; returns an ``otp`` session."""
-    from webmail.app import LIMITER, MAILER, SERVICES, SESSIONS
-
-    services, limiter = app[SERVICES], app[LIMITER]
+    services, limiter = app[DEPS], app[LIMITER]
     ident = identifier.strip().lower()
     if await limiter.blocked("login-client", client) or (
             ident and await limiter.blocked("login-account", ident)):
@@ -246,8 +222,6 @@ async def login(app: web.Application, client: str, identifier: str, password: st
 
 async def verify_otp(app: web.Application, session: SessionInfo, code: str) -> SessionInfo:
     """Check the mailed code; returns the NEW active session (rotation at login)."""
-    from webmail.app import LIMITER, SESSIONS
-
     limiter, sessions = app[LIMITER], app[SESSIONS]
     subject = str(session.account_id)
     if await limiter.blocked("otp-account", subject):
@@ -268,9 +242,7 @@ async def request_reset(app: web.Application, client: str, identifier: str,
                         base_url: str) -> None:
     """Mail a reset link to the contact email of the account named by ``identifier`` (login
     identifier or NIR). Always silent about whether the account exists."""
-    from webmail.app import LIMITER, MAILER, SERVICES
-
-    services, limiter = app[SERVICES], app[LIMITER]
+    services, limiter = app[DEPS], app[LIMITER]
     if await limiter.fail("reset-client", client):
         raise FlowError([_too_many(limiter, "reset-client")], 429)
     account = await services.directory.by_login(identifier)
@@ -283,20 +255,13 @@ async def request_reset(app: web.Application, client: str, identifier: str,
         return
     if await limiter.fail("reset-account", str(account.id)):
         return
-    async with services.db.session() as s:
-        login_id = (await s.execute(select(Account.login_id).where(
-            Account.id == account.id))).scalar()
+    login_id = await services.queries.login_id(account.id)
     contact = await services.directory.contact(account.id)
     if not login_id or not contact.get("email"):
         return
     token = secrets.token_urlsafe(32)
     expires = datetime.now(UTC) + RESET_VALIDITY
-
-    async def op(s: AsyncSession) -> None:
-        await s.execute(delete(ResetToken).where(ResetToken.account_id == account.id))
-        s.add(ResetToken(token_hash=digest(token), account_id=account.id, expires=expires))
-
-    await services.db.write(op)
+    await services.webstore.replace_reset_token(account.id, digest(token), expires)
     await app[MAILER].send(PersonalMail(
         contact["email"], "Réinitialisation de votre mot de passe",
         f"Bonjour,\n\nVotre identifiant est : {login_id}\n\nPour choisir un nouveau mot de "
@@ -307,44 +272,31 @@ async def request_reset(app: web.Application, client: str, identifier: str,
 
 async def reset_account(app: web.Application, token: str) -> int | None:
     """The account of a live reset token, or None."""
-    from webmail.app import SERVICES
-
     if not token or len(token) > 100:
         return None
-    async with app[SERVICES].db.session() as s:
-        row = await s.get(ResetToken, digest(token))
-    if row is None:
+    found = await app[DEPS].webstore.reset_token(digest(token))
+    if found is None:
         return None
-    expires = row.expires if row.expires.tzinfo else row.expires.replace(tzinfo=UTC)
-    return row.account_id if expires > datetime.now(UTC) else None
+    account_id, expires = found
+    return account_id if expires > datetime.now(UTC) else None
 
 
 async def reset_password(app: web.Application, token: str, password: str,
                          password2: str) -> None:
     """Set a new password with a reset token (single use); ends every session."""
-    from webmail.app import SERVICES, SESSIONS
-
-    services = app[SERVICES]
+    services = app[DEPS]
     account_id = await reset_account(app, token)
     if account_id is None:
         raise FlowError(["Ce lien a expiré ou a déjà servi. Faites une nouvelle demande."],
                         410, restart=True)
     account = await services.directory.get(account_id)
-    async with services.db.session() as s:
-        login_id = (await s.execute(select(Account.login_id).where(
-            Account.id == account_id))).scalar() or ""
+    login_id = await services.queries.login_id(account_id) or ""
     problems = password_problems(password, identifier=login_id, nir=account.ins or "")
     if password != password2:
         problems.append("Les deux mots de passe saisis sont différents.")
     if problems:
         raise FlowError(problems)
-    h = digest(token)
-
-    async def op(s: AsyncSession) -> bool:
-        result = await s.execute(delete(ResetToken).where(ResetToken.token_hash == h))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    if not await services.db.write(op):
+    if not await services.webstore.consume_reset_token(digest(token)):
         raise FlowError(["Ce lien a déjà servi."], 410, restart=True)
     await services.directory.set_password(account_id, password)
     await app[SESSIONS].destroy_all(account_id)

@@ -9,15 +9,6 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from mailserver.directory.service import AccountInfo
-from webmail.app import (
-    EXPIRED_VIEWS,
-    MAILBOX,
-    R_ATTACHMENT_CSP,
-    R_SHOW_IMAGES,
-    current_account,
-    render,
-    see_other,
-)
 from webmail.mailbox import (
     MESSAGES_PER_PAGE,
     Mailbox,
@@ -26,7 +17,16 @@ from webmail.mailbox import (
     Upload,
 )
 from webmail.params import page_param, path_id
-from webmail.render import render_message
+from webmail.render import part_bytes, render_message
+from webmail.web import (
+    EXPIRED_VIEWS,
+    MAILBOX,
+    R_ATTACHMENT_CSP,
+    R_SHOW_IMAGES,
+    current_account,
+    render,
+    see_other,
+)
 
 __all__ = ["setup", "uploads_of", "conversation_view_model", "attachment_response"]
 
@@ -57,9 +57,11 @@ async def conversations(request: web.Request) -> web.StreamResponse:
 
 
 async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: int,
-                                  show_images: bool, page: int = 1) -> dict[str, Any]:
+                                  show_images: bool, page: int = 1, *,
+                                  mark_read: bool = True) -> dict[str, Any]:
     """Everything a conversation page (or its JSON) shows: one page of its messages, newest
-    first (``MESSAGES_PER_PAGE``); marks them read and sends the read receipts they ask for."""
+    first (``MESSAGES_PER_PAGE``); marks them read and sends the read receipts they ask for,
+    unless ``mark_read`` is False (a refused reply shown again changes nothing)."""
     conv = await mailbox.conversation(account, cid)
     if conv is None:
         raise web.HTTPNotFound()
@@ -83,16 +85,17 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
         filings = await mailbox.filings(account, m.id) if m.folder == "INBOX" else {}
         messages.append({"stored": m, "r": rendered, "mine": m.folder == "Sent",
                          "filings": filings, "unread": m.folder == "INBOX" and not m.seen})
-    await mailbox.mark_seen(stored)
-    await mailbox.send_receipts(account, cid, stored,
-                                {x["stored"].id: x["r"] for x in messages})
+    if mark_read:
+        await mailbox.mark_seen(stored)
+        await mailbox.send_receipts(account, stored, {x["stored"].id: x["r"] for x in messages})
+    refusal = await mailbox.reply_refusal(account, cid, everything)
     correspondent = await mailbox.correspondent(conv)
     blocked = sum(x["r"].blocked_images for x in messages)
     title = await mailbox.title(conv)
     return {"conv": conv, "messages": messages, "correspondent": correspondent,
             "blocked": blocked, "title": title, "page": page, "pages": pages,
             "total": len(everything), "first": (page - 1) * MESSAGES_PER_PAGE + 1,
-            "can_reply": not conv.closed and any(m.folder == "INBOX" for m in everything)}
+            "can_reply": refusal is None, "reply_refused": refusal or ""}
 
 
 async def conversation(request: web.Request) -> web.StreamResponse:
@@ -117,7 +120,8 @@ async def reply(request: web.Request) -> web.StreamResponse:
     except ReplyRefused as exc:
         if exc.status == 404:
             raise web.HTTPNotFound() from exc
-        model = await conversation_view_model(request.app[MAILBOX], account, cid, False)
+        model = await conversation_view_model(request.app[MAILBOX], account, cid, False,
+                                              mark_read=False)
         model.update({"show_images": False, "errors": [exc.text], "sent": False,
                       "draft": body})
         return render(request, "conversation.html", model, status=exc.status)
@@ -163,8 +167,6 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     message = await mailbox.message(account, cid, mid)
     if message is None:
         raise web.HTTPNotFound()
-    from webmail.render import part_bytes
-
     found = part_bytes(await mailbox.read(message), idx)
     if found is None:
         raise web.HTTPNotFound()

@@ -7,33 +7,22 @@ policy (``mailserver.policy``) that SMTP submission also uses.
 from __future__ import annotations
 
 import email.utils
-import importlib
-import inspect
 import logging
 import mimetypes
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
-from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from mailserver.app import Services
 from mailserver.delivery import DeliveryReport
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import PolicyDenied
 from mailserver.inbox_index import correspondent_name
 from mailserver.policy import Closing, Reason, closing
-from mailserver.reports.mdn import build_read_receipt
 from mailserver.store.conversations import CONVERSATION_FOLDERS, ConversationInfo, IndexEntry
-from mailserver.store.models import Folder, Message
-from webmail.models import MdnSent
+from webmail.deps import WebmailDeps
 from webmail.render import Rendered, body_text, parse_message, render_message
 
 __all__ = ["Mailbox", "ConversationSummary", "StoredMessage", "Upload", "REASON_FR",
@@ -136,35 +125,34 @@ def _utc(dt: datetime) -> datetime:
 class Mailbox:
     """Reading and writing a patient's conversations."""
 
-    def __init__(self, services: Services) -> None:
-        self.s = services
+    def __init__(self, deps: WebmailDeps) -> None:
+        self.directory = deps.directory
+        self.store = deps.store
+        self.conversations_index = deps.conversations
+        self.delivery = deps.delivery
+        self.queries = deps.queries
+        self.receipts = deps.receipts
+        self.documents = deps.documents
+        self.patient_domain = deps.settings.patient_domain
 
     # -- reading --------------------------------------------------------------------------
 
     async def _rows(self, account_id: int, conversation_id: int | None = None
                     ) -> list[tuple[int | None, StoredMessage]]:
-        q = (select(Message.conversation_id, Message.id, Folder.name, Message.folder_id,
-                    Message.uid, Message.flags, Message.internaldate)
-             .join(Folder, Folder.id == Message.folder_id)
-             .where(Message.account_id == account_id, Folder.name.in_(_FOLDERS),
-                    Message.conversation_id.is_not(None)))
-        if conversation_id is not None:
-            q = q.where(Message.conversation_id == conversation_id)
-        async with self.s.db.session() as session:
-            rows = (await session.execute(q.order_by(Message.internaldate, Message.id))).all()
-        return [(r[0], StoredMessage(r[1], r[2], r[3], r[4], frozenset((r[5] or "").split()),
-                                     _utc(r[6]))) for r in rows]
+        rows = await self.queries.conversation_messages(account_id, _FOLDERS, conversation_id)
+        return [(r.conversation_id, StoredMessage(r.id, r.folder, r.folder_id, r.uid, r.flags,
+                                                  r.internaldate)) for r in rows]
 
     async def correspondent(self, conv: ConversationInfo) -> str:
         """The professional's name (patients see names, not necessarily addresses)."""
-        entry = await self.s.conversations.index_entry(conv.id)
+        entry = await self.conversations_index.index_entry(conv.id)
         if entry is not None and entry.correspondent:
             return entry.correspondent
-        return await correspondent_name(self.s.directory, conv.started_by)
+        return await correspondent_name(self.directory, conv.started_by)
 
     async def title(self, conv: ConversationInfo) -> str:
         """The conversation's title (from the inbox index)."""
-        entry = await self.s.conversations.index_entry(conv.id)
+        entry = await self.conversations_index.index_entry(conv.id)
         return display_title(entry.subject or "" if entry is not None else "")
 
     @staticmethod
@@ -181,7 +169,7 @@ class Mailbox:
         (a search unseals the titles and names of all the patient's conversations, and reads
         the bodies of the most recent messages).
         """
-        index = self.s.conversations
+        index = self.conversations_index
         if query:
             folded = _fold(query)
             body_hits = await self.body_matches(account, query)
@@ -213,7 +201,7 @@ class Mailbox:
     async def conversation(self, account: AccountInfo, conversation_id: int
                            ) -> ConversationInfo | None:
         """The conversation if it belongs to this patient (else None: answer 404)."""
-        conv = await self.s.conversations.get(conversation_id)
+        conv = await self.conversations_index.get(conversation_id)
         if conv is None or conv.patient_account_id != account.id:
             return None
         return conv
@@ -230,7 +218,7 @@ class Mailbox:
         return None
 
     async def read(self, message: StoredMessage) -> bytes:
-        return await self.s.store.read_raw(message.id)
+        return await self.store.read_raw(message.id)
 
     async def mark_seen(self, messages: Sequence[StoredMessage]) -> None:
         by_folder: dict[int, list[int]] = {}
@@ -238,21 +226,14 @@ class Mailbox:
             if m.folder == "INBOX" and not m.seen:
                 by_folder.setdefault(m.folder_id, []).append(m.uid)
         for folder_id, uids in by_folder.items():
-            await self.s.store.store_flags(folder_id, uids, ["\\Seen"], "add")
+            await self.store.store_flags(folder_id, uids, ["\\Seen"], "add")
 
     async def filings(self, account: AccountInfo, message_id: int) -> dict[str, str]:
         """filename → label of the attachments the dossier bridge filed (if it is installed)."""
-        try:
-            api = importlib.import_module("dossier_bridge.api")
-        except ModuleNotFoundError:
-            return {}
-        fn = getattr(api, "filings_for_message", None)
-        if fn is None:
+        if self.documents is None:
             return {}
         try:
-            result: Any = fn(self.s, account.id, message_id)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await self.documents.filings_for_message(account.id, message_id)
             return {str(name): str(label) for name, label in result}
         except Exception:  # noqa: BLE001 - the mailbox must render without the bridge
             log.warning("webmail: dossier bridge filings unavailable")
@@ -260,28 +241,27 @@ class Mailbox:
 
     async def pharmacies(self, account: AccountInfo) -> list[tuple[str, str]]:
         """(address, name) of the pharmacies the patient may write to first."""
-        source = self.s.delivery.pharmacies
+        source = self.delivery.pharmacies
         if source is None:
             return []
         out = []
         for addr in sorted(await source.pharmacies_for(account.id)):
-            info = await self.s.directory.lookup(addr)
-            entry = None if info else await self.s.directory.national_entry(addr)
+            info = await self.directory.lookup(addr)
+            entry = None if info else await self.directory.national_entry(addr)
             out.append((addr, (info.name if info else None)
                         or (entry.name if entry else None) or addr))
         return out
 
     # -- read receipts (RFC 8098) -------------------------------------------------------
 
-    async def send_receipts(self, account: AccountInfo, conversation_id: int,
-                            messages: Sequence[StoredMessage],
+    async def send_receipts(self, account: AccountInfo, messages: Sequence[StoredMessage],
                             rendered: Mapping[int, Rendered] | None = None) -> int:
         """Send the ``displayed`` MDN of every opened message that asked for one, once.
 
-        The patient cannot refuse (domain README 3). The marker is written before sending,
-        so a receipt is sent at most once even if two pages open at the same time.
-        ``rendered`` (message id → its rendering, if the caller has it) saves reading and
-        parsing again the messages that ask for no receipt.
+        The patient cannot refuse (domain README 3). The system's mail sender builds, sends
+        and records each receipt (once per message, even if two pages open at the same time).
+        ``rendered`` (message id → its rendering, if the caller has it) saves asking for the
+        messages that ask for no receipt.
         """
         sent = 0
         for m in messages:
@@ -290,46 +270,23 @@ class Mailbox:
             known = rendered.get(m.id) if rendered is not None else None
             if known is not None and not known.mdn_to:
                 continue
-            raw = await self.read(m)
-            mdn_to = (known or render_message(raw)).mdn_to
-            pairs = email.utils.getaddresses([mdn_to]) if mdn_to else []
-            notify = pairs[0][1] if pairs else ""
-            if not notify or not await self._claim_receipt(account.id, m.id):
-                continue
-            mdn = build_read_receipt(
-                raw, notify_to=notify, final_recipient=account.address,
-                reporting_ua=f"{self.s.config.domain}; MSSante webmail",
-                our_domain=self.s.config.patient_domain)
-            message = message_from_bytes(mdn.message, policy=email_policy.compat32)
-            message.replace_header("From", account.address)
-            data = message.as_bytes(policy=email_policy.compat32.clone(linesep="\r\n"))
-            party = await self.s.delivery.party_of(account)
-            # RFC 8098 3.3: an MDN is sent with a null envelope sender; no Sent copy.
-            report = await self.s.delivery.deliver(party, "", [mdn.envelope_recipient], data,
-                                                   conversation_id=conversation_id,
-                                                   receipt=True)
-            if report.accepted:
+            if await self.receipts.read_receipt(account, m.id):
                 sent += 1
-            else:
-                log.info("webmail: read receipt refused reason=%s",
-                         report.outcomes[0].decision.reason.name if report.outcomes else "-")
         return sent
 
-    async def _claim_receipt(self, account_id: int, message_id: int) -> bool:
-        async def op(s: AsyncSession) -> bool:
-            exists = (await s.execute(select(MdnSent.id).where(
-                MdnSent.account_id == account_id, MdnSent.message_id == message_id))).first()
-            if exists:
-                return False
-            s.add(MdnSent(account_id=account_id, message_id=message_id,
-                          sent_at=datetime.now(UTC)))
-            await s.flush()
-            return True
+    # -- replying -------------------------------------------------------------------------
 
-        try:
-            return await self.s.db.write(op)
-        except IntegrityError:
-            return False
+    async def reply_refusal(self, account: AccountInfo, conversation_id: int,
+                            messages: Sequence[StoredMessage]) -> str | None:
+        """Why the patient may not reply here (French), or None if they may: the very rule
+        :meth:`reply` enforces (the send policy's, plus a message to answer). No side effect.
+        """
+        decision = await self.delivery.reply_decision(account, conversation_id)
+        if not decision.allowed:
+            return REASON_FR.get(decision.reason, "Envoi refusé.")
+        if not any(m.folder == "INBOX" for m in messages):
+            return REASON_FR[Reason.PATIENT_CANNOT_START]
+        return None
 
     # -- writing --------------------------------------------------------------------------
 
@@ -348,7 +305,7 @@ class Mailbox:
         msg["To"] = ", ".join(to)
         msg["Subject"] = " ".join(subject.split())[:200] or "(sans objet)"
         msg["Date"] = email.utils.format_datetime(datetime.now(UTC))
-        msg["Message-ID"] = email.utils.make_msgid(domain=self.s.config.patient_domain)
+        msg["Message-ID"] = email.utils.make_msgid(domain=self.patient_domain)
         if in_reply_to:
             msg["In-Reply-To"] = in_reply_to  # RFC 5322 3.6.4
             msg["References"] = " ".join(dict.fromkeys([*references, in_reply_to]))
@@ -367,7 +324,7 @@ class Mailbox:
     async def _submit(self, account: AccountInfo, rcpts: Sequence[str], raw: bytes,
                       conversation_id: int | None) -> DeliveryReport:
         try:
-            return await self.s.delivery.submit_as(account, rcpts, raw,
+            return await self.delivery.submit_as(account, rcpts, raw,
                                                    conversation_id=conversation_id)
         except PolicyDenied as exc:
             reason = exc.reason if isinstance(exc.reason, Reason) else None
@@ -381,19 +338,17 @@ class Mailbox:
         if conv is None:
             raise ReplyRefused("Conversation introuvable.", 404)
         # Closed conversations, participants...: decided by the send policy in delivery,
-        # the same module SMTP submission uses.
+        # the same module SMTP submission uses; shown beforehand by reply_refusal.
         messages = await self.messages(account, conversation_id)
-        last: Rendered | None = None
-        for m in reversed(messages):
-            if m.folder == "INBOX":
-                last = render_message(await self.read(m))
-                break
-        if last is None:
-            raise ReplyRefused(REASON_FR[Reason.PATIENT_CANNOT_START])
+        refusal = await self.reply_refusal(account, conversation_id, messages)
+        if refusal is not None:
+            raise ReplyRefused(refusal)
+        last = render_message(await self.read(
+            next(m for m in reversed(messages) if m.folder == "INBOX")))
         subject = last.subject
         if not subject.lower().startswith(("re:", "re :")):
             subject = f"RE: {subject}"
-        display = await self.s.directory.display_name(account)
+        display = await self.directory.display_name(account)
         raw = self._compose(account, display, sorted(conv.parties), subject, body, uploads,
                             in_reply_to=last.message_id, references=last.references)
         return await self._submit(account, sorted(conv.parties), raw, conversation_id)
@@ -402,7 +357,7 @@ class Mailbox:
                           uploads: Sequence[Upload] = ()) -> DeliveryReport:
         """A first message to an allowed pharmacy (the only kind a patient may start)."""
         # Whether this pharmacy may be written to is the send policy's decision.
-        display = await self.s.directory.display_name(account)
+        display = await self.directory.display_name(account)
         raw = self._compose(account, display, [pharmacy], subject, body, uploads)
         return await self._submit(account, [pharmacy], raw, None)
 

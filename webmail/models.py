@@ -1,5 +1,5 @@
-"""Tables of the webmail: sessions, rate-limit counters, reset tokens, read-receipt markers,
-and the (sealed) Vitale card serial numbers recorded at first connection.
+"""Tables of the webmail: sessions, rate-limit counters, reset tokens, and the (sealed) Vitale
+card serial numbers recorded at first connection.
 
 Nothing here is readable by someone holding only the database: session and reset tokens are
 stored as SHA-256 digests (a stolen table cannot be replayed), one-time codes as keyed digests
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailserver.store.models import Base
 
-__all__ = ["WebSession", "RateCounter", "ResetToken", "MdnSent", "VitaleCard"]
+__all__ = ["WebSession", "RateCounter", "ResetToken", "VitaleCard"]
 
 
 class WebSession(Base):
@@ -55,18 +55,6 @@ class ResetToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class MdnSent(Base):
-    """The read receipt (RFC 8098) of this stored message has been sent (sent once only)."""
-
-    __tablename__ = "webmail_mdn_sent"
-    __table_args__ = (UniqueConstraint("account_id", "message_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    message_id: Mapped[int] = mapped_column(Integer)
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class VitaleCard(Base):

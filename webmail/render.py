@@ -19,11 +19,16 @@ Theory of operation
 * Attachments are every leaf part that is not the displayed body (nor its text alternative);
   they are numbered by their position in ``Message.walk()`` order, which is stable for the
   same bytes.
+* Hostile structure is bounded by the attachment readers' limits (:class:`attachments.Limits`,
+  the same as the dossier bridge's): a message too big, or with more boundary lines than
+  ``max_parts`` allows, is parsed for its headers only; the walk stops after ``max_parts``
+  entities and does not enter containers nested deeper than ``max_depth``.
 """
 
 from __future__ import annotations
 
 import email
+import email.parser
 import email.utils
 import re
 from collections.abc import Callable
@@ -35,6 +40,8 @@ from html import unescape
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import nh3
+
+from attachments.limits import Limits
 
 __all__ = ["Attachment", "Rendered", "render_message", "part_bytes", "sanitise_html",
            "strip_tracking", "BLOCKED_IMAGE", "parse_message", "body_text"]
@@ -159,9 +166,32 @@ class Rendered:
     fin: bool
 
 
-def parse_message(raw: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(raw, policy=default_policy)
+LIMITS = Limits()
+"""Bounds on the messages rendered (the attachment readers' defaults)."""
+# As attachments.mime: boundary lines allowed per permitted part before the body is not parsed.
+_DELIMITER_FACTOR = 4
+_DELIMITER_SLACK = 1024
+
+
+def _too_complex(raw: bytes, limits: Limits) -> bool:
+    """Too big, or more boundary delimiters (RFC 2046 5.1.1) than ``max_parts`` allows: the
+    parser's cost grows with every entity, so this is decided before parsing."""
+    delimiters = raw.count(b"\n--") + raw.startswith(b"--")
+    return len(raw) > limits.max_message_bytes \
+        or delimiters > _DELIMITER_FACTOR * limits.max_parts + _DELIMITER_SLACK
+
+
+def parse_message(raw: bytes, limits: Limits = LIMITS) -> EmailMessage:
+    """The parsed message; its headers only when its structure exceeds ``limits``."""
+    if not _too_complex(raw, limits):
+        msg = email.message_from_bytes(raw, policy=default_policy)
+        assert isinstance(msg, EmailMessage)
+        return msg
+    msg = email.parser.BytesParser(policy=default_policy).parsebytes(raw, headersonly=True)
     assert isinstance(msg, EmailMessage)
+    for name in ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition"):
+        del msg[name]
+    msg.set_payload("")  # an empty text/plain body: nothing of the structure is read
     return msg
 
 
@@ -198,8 +228,23 @@ def _filename(part: Message, index: int) -> str:
     return name[:200]
 
 
-def _leaves(msg: Message) -> list[tuple[int, Message]]:
-    return [(i, p) for i, p in enumerate(msg.walk()) if not p.is_multipart()]
+def _leaves(msg: Message, limits: Limits = LIMITS) -> list[tuple[int, Message]]:
+    """(index in ``Message.walk()`` order, part) of the leaves, within ``limits``: at most
+    ``max_parts`` entities, containers deeper than ``max_depth`` not entered. Iterative, so
+    no nesting can exhaust the stack."""
+    out: list[tuple[int, Message]] = []
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    index = 0
+    while stack and index < limits.max_parts:
+        part, depth = stack.pop()
+        if not part.is_multipart():
+            out.append((index, part))
+        elif depth < limits.max_depth:
+            payload = part.get_payload()
+            children = payload if isinstance(payload, list) else []
+            stack.extend((c, depth + 1) for c in reversed(children) if isinstance(c, Message))
+        index += 1
+    return out
 
 
 def _choose_body(msg: EmailMessage) -> tuple[Message | None, Message | None]:

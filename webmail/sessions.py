@@ -28,11 +28,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from mailserver.store.db import Database
-from webmail.models import RateCounter, WebSession
+from webmail.store import SessionRow, WebmailStore
 
 __all__ = ["SessionInfo", "Sessions", "RateLimiter", "Limit", "digest", "LIMITS",
            "MAX_LIFETIME", "PENDING_LIFETIME", "OTP_VALIDITY", "OTP_MAX_ATTEMPTS"]
@@ -48,10 +44,6 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True)
 class SessionInfo:
     token: str
@@ -63,20 +55,16 @@ class SessionInfo:
 class Sessions:
     """Create, load, rotate and end sessions."""
 
-    def __init__(self, db: Database, idle_seconds: int) -> None:
-        self.db = db
+    def __init__(self, store: WebmailStore, idle_seconds: int) -> None:
+        self.store = store
         self.idle = timedelta(seconds=idle_seconds)
 
     async def create(self, account_id: int, stage: str) -> SessionInfo:
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(24)
         now = datetime.now(UTC)
-
-        async def op(s: AsyncSession) -> None:
-            s.add(WebSession(token_hash=digest(token), account_id=account_id, stage=stage,
-                             csrf=csrf, otp_attempts=0, created_at=now, last_seen=now))
-
-        await self.db.write(op)
+        await self.store.add_session(SessionRow(digest(token), account_id, stage, csrf,
+                                                now, now))
         return SessionInfo(token, account_id, stage, csrf)
 
     async def load(self, token: str) -> SessionInfo | None:
@@ -85,36 +73,23 @@ class Sessions:
             return None
         h = digest(token)
         now = datetime.now(UTC)
-
-        async def op(s: AsyncSession) -> SessionInfo | None:
-            row = await s.get(WebSession, h)
-            if row is None:
-                return None
-            created, seen = _utc(row.created_at), _utc(row.last_seen)
-            lifetime = MAX_LIFETIME if row.stage == "active" else PENDING_LIFETIME
-            if now - seen > self.idle or now - created > lifetime:
-                await s.delete(row)
-                return None
-            if now - seen > timedelta(seconds=15):  # avoid a write per request
-                row.last_seen = now
-            return SessionInfo(token, row.account_id, row.stage, row.csrf)
-
-        return await self.db.write(op)
+        row = await self.store.session(h)
+        if row is None:
+            return None
+        lifetime = MAX_LIFETIME if row.stage == "active" else PENDING_LIFETIME
+        if now - row.last_seen > self.idle or now - row.created_at > lifetime:
+            await self.store.delete_session(h)
+            return None
+        if now - row.last_seen > timedelta(seconds=15):  # avoid a write per request
+            await self.store.touch_session(h, now)
+        return SessionInfo(token, row.account_id, row.stage, row.csrf)
 
     async def destroy(self, token: str) -> None:
-        h = digest(token)
-
-        async def op(s: AsyncSession) -> None:
-            await s.execute(delete(WebSession).where(WebSession.token_hash == h))
-
-        await self.db.write(op)
+        await self.store.delete_session(digest(token))
 
     async def destroy_all(self, account_id: int) -> None:
         """End every session of an account (after a password reset)."""
-        async def op(s: AsyncSession) -> None:
-            await s.execute(delete(WebSession).where(WebSession.account_id == account_id))
-
-        await self.db.write(op)
+        await self.store.delete_sessions_of(account_id)
 
     async def rotate(self, old: SessionInfo, stage: str) -> SessionInfo:
         """Replace ``old`` by a new token at ``stage`` (login)."""
@@ -130,51 +105,19 @@ class Sessions:
     async def set_otp(self, sess: SessionInfo) -> str:
         """Draw a fresh 6-digit code for this session; returns it (to be mailed)."""
         code = f"{secrets.randbelow(1_000_000):06d}"
-        h = digest(sess.token)
-        value = self._otp_digest(sess.token, code)
-
-        async def op(s: AsyncSession) -> None:
-            row = await s.get(WebSession, h)
-            if row is not None:
-                row.otp_hash = value
-                row.otp_expires = datetime.now(UTC) + OTP_VALIDITY
-                row.otp_attempts = 0
-
-        await self.db.write(op)
+        await self.store.set_otp(digest(sess.token), self._otp_digest(sess.token, code),
+                                 datetime.now(UTC) + OTP_VALIDITY)
         return code
 
     async def check_otp(self, sess: SessionInfo, code: str) -> bool | None:
         """True if right; False if wrong; None if the code is spent (expired or too many
         attempts: the session is then ended)."""
-        h = digest(sess.token)
-        candidate = self._otp_digest(sess.token, code.strip())
-        now = datetime.now(UTC)
-
-        async def op(s: AsyncSession) -> bool | None:
-            row = await s.get(WebSession, h)
-            if row is None or row.otp_hash is None or row.otp_expires is None:
-                return None
-            if _utc(row.otp_expires) < now or row.otp_attempts >= OTP_MAX_ATTEMPTS:
-                await s.delete(row)
-                return None
-            if hmac.compare_digest(row.otp_hash, candidate):
-                row.otp_hash = None
-                return True
-            row.otp_attempts += 1
-            if row.otp_attempts >= OTP_MAX_ATTEMPTS:
-                await s.delete(row)
-                return None
-            return False
-
-        return await self.db.write(op)
+        return await self.store.check_otp(digest(sess.token),
+                                          self._otp_digest(sess.token, code.strip()),
+                                          datetime.now(UTC), OTP_MAX_ATTEMPTS)
 
     async def purge_expired(self) -> None:
-        horizon = datetime.now(UTC) - self.idle
-
-        async def op(s: AsyncSession) -> None:
-            await s.execute(delete(WebSession).where(WebSession.last_seen < horizon))
-
-        await self.db.write(op)
+        await self.store.delete_sessions_idle_since(datetime.now(UTC) - self.idle)
 
 
 @dataclass(frozen=True)
@@ -204,8 +147,8 @@ LIMITS: dict[str, Limit] = {
 class RateLimiter:
     """Failure counters with temporary lockout, stored in the database."""
 
-    def __init__(self, db: Database, limits: dict[str, Limit] | None = None) -> None:
-        self.db = db
+    def __init__(self, store: WebmailStore, limits: dict[str, Limit] | None = None) -> None:
+        self.store = store
         self.limits = limits or LIMITS
 
     @staticmethod
@@ -214,43 +157,18 @@ class RateLimiter:
 
     async def blocked(self, purpose: str, subject: str) -> bool:
         """True while ``subject`` is locked out for ``purpose``."""
-        async with self.db.session() as s:
-            row = await s.get(RateCounter, self._key(purpose, subject))
-        if row is None or row.locked_until is None:
-            return False
-        return _utc(row.locked_until) > datetime.now(UTC)
+        until = await self.store.locked_until(self._key(purpose, subject))
+        return until is not None and until > datetime.now(UTC)
 
     async def fail(self, purpose: str, subject: str) -> bool:
         """Count one failure; returns True if the key is now locked."""
         limit = self.limits[purpose]
-        key = self._key(purpose, subject)
-        now = datetime.now(UTC)
-
-        async def op(s: AsyncSession) -> bool:
-            row = await s.get(RateCounter, key)
-            if row is None:
-                row = RateCounter(key_hash=key, window_start=now, count=0)
-                s.add(row)
-            if now - _utc(row.window_start) > limit.window:
-                row.window_start, row.count, row.locked_until = now, 0, None
-            row.count += 1
-            if row.count >= limit.max_failures:
-                row.locked_until = now + limit.lock
-                return True
-            return False
-
-        return await self.db.write(op)
+        return await self.store.count_failure(
+            self._key(purpose, subject), datetime.now(UTC), window=limit.window,
+            max_failures=limit.max_failures, lock=limit.lock)
 
     async def clear(self, purpose: str, subject: str) -> None:
-        key = self._key(purpose, subject)
-
-        async def op(s: AsyncSession) -> None:
-            await s.execute(delete(RateCounter).where(RateCounter.key_hash == key))
-
-        await self.db.write(op)
+        await self.store.clear_failures(self._key(purpose, subject))
 
     async def count(self, purpose: str, subject: str) -> int:
-        async with self.db.session() as s:
-            row = (await s.execute(select(RateCounter.count).where(
-                RateCounter.key_hash == self._key(purpose, subject)))).scalar()
-        return int(row or 0)
+        return await self.store.failures(self._key(purpose, subject))

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from mailserver.app import Services, open_services
 from mailserver.config import Config
 from mailserver.directory.service import AccountInfo
+from mailserver.runtime import webmail_deps
 from tests.conftest import DOMAIN, INS, PASSWORD, RPPS
 from webmail.app import make_app
 
@@ -138,7 +139,7 @@ import email.utils  # noqa: E402
 
 @pytest.fixture
 async def world(services: Services, config: Config, aiohttp_client: Any) -> World:
-    client = await aiohttp_client(make_app(services))
+    client = await aiohttp_client(make_app(webmail_deps(services)))
     patient, code = await services.directory.add_patient(
         ins=INS[0], name="Marie Dupont", contact={"email": "ancienne@perso.example"})
     pro = await services.directory.add_professional(

@@ -142,12 +142,13 @@ async def test_session_rotates_at_login_and_cookie_flags(world: World) -> None:
 async def test_secure_cookie_by_default(services, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
     import dataclasses
 
+    from mailserver.runtime import webmail_deps
     from webmail.app import make_app
 
     cfg = dataclasses.replace(services.config, webmail=dataclasses.replace(
         services.config.webmail, secure_cookies=True))
     services.config = cfg
-    client = await aiohttp_client(make_app(services))
+    client = await aiohttp_client(make_app(webmail_deps(services)))
     r = await client.get("/connexion")
     assert any("secure" in c.lower() for c in r.headers.getall("Set-Cookie"))
     # HSTS only over HTTPS (tests/webmail/test_headers.py); this client speaks plain HTTP.

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from mailserver.app import Services
 from mailserver.config import Config
+from mailserver.runtime import webmail_deps
 from mailserver.tls import server_context
 from tests.webmail.conftest import World
 from webmail.app import make_app
@@ -33,7 +34,7 @@ def _secure(services: Services, trusted: tuple[str, ...] = ()) -> Services:
 
 async def test_no_hsts_over_plain_http_even_with_secure_cookies(
         services: Services, aiohttp_client: Any) -> None:
-    client = await aiohttp_client(make_app(_secure(services)))
+    client = await aiohttp_client(make_app(webmail_deps(_secure(services))))
     r = await client.get("/connexion")
     assert "Strict-Transport-Security" not in r.headers
     # An untrusted client cannot claim HTTPS.
@@ -43,7 +44,7 @@ async def test_no_hsts_over_plain_http_even_with_secure_cookies(
 
 async def test_hsts_behind_a_trusted_proxy_that_says_https(
         services: Services, aiohttp_client: Any) -> None:
-    client = await aiohttp_client(make_app(_secure(services, ("127.0.0.1",))))
+    client = await aiohttp_client(make_app(webmail_deps(_secure(services, ("127.0.0.1",)))))
     r = await client.get("/connexion", headers={"X-Forwarded-Proto": "https"})
     assert r.headers["Strict-Transport-Security"].startswith("max-age=")
     r = await client.get("/connexion", headers={"X-Forwarded-Proto": "http"})
@@ -52,7 +53,7 @@ async def test_hsts_behind_a_trusted_proxy_that_says_https(
 
 async def test_hsts_over_real_tls(services: Services, config: Config,
                                   client_tls: ssl.SSLContext) -> None:
-    server = TestServer(make_app(_secure(services)), host="127.0.0.1")
+    server = TestServer(make_app(webmail_deps(_secure(services))), host="127.0.0.1")
     await server.start_server(ssl=server_context(config.path(config.tls.cert_file),
                                                  config.path(config.tls.key_file)))
     try:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import email
 import re
-import sys
-import types
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
 from tests.conftest import DOMAIN, INS, PASSWORD, RPPS
 from tests.webmail.conftest import World
 from webmail.mailbox import PER_PAGE
+from webmail.web import MAILBOX
 
 
 async def _messages(world: World, account_id: int, folder: str) -> list[EmailMessage]:
@@ -169,7 +168,7 @@ async def test_remote_images_blocked_until_asked_and_tracking_stripped(logged_in
     assert "img-src 'self' data: https:" in r.headers["Content-Security-Policy"]
 
 
-async def test_attachment_download_and_filing_label(logged_in: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_attachment_download_and_filing_label(logged_in: World) -> None:
     w = logged_in
     pdf = b"%PDF-1.4 fake"
     await w.pro_writes("Ordonnance", "ci-joint", attachments=[
@@ -189,15 +188,15 @@ async def test_attachment_download_and_filing_label(logged_in: World, monkeypatc
     r = await w.client.get(links[1])
     assert r.headers["Content-Type"] == "application/octet-stream"
 
-    api = types.ModuleType("dossier_bridge.api")
     calls = []
 
-    def filings_for_message(services, account_id, message_id):  # type: ignore[no-untyped-def]
-        calls.append((account_id, message_id))
-        return [("ordonnance.pdf", "Ordonnances et soins")]
+    class Filings:  # the dossier bridge, as the webmail's DocumentFilings seam sees it
+        async def filings_for_message(self, patient_id: int, message_id: int
+                                      ) -> list[tuple[str, str]]:
+            calls.append((patient_id, message_id))
+            return [("ordonnance.pdf", "Ordonnances et soins")]
 
-    api.filings_for_message = filings_for_message  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "dossier_bridge.api", api)
+    w.client.app[MAILBOX].documents = Filings()
     html = await (await w.client.get(f"/conversations/{cid}")).text()
     assert "classé dans Documents › Ordonnances et soins" in html
     assert calls and calls[0][0] == w.patient.id
@@ -277,6 +276,24 @@ async def test_read_receipt_sent_once(logged_in: World) -> None:
     await w.pro_writes("Sans accusé", "rien")
     for c in await w.conversation_ids():
         await w.client.get(f"/conversations/{c}")
+    assert len(await _messages(w, w.pro.id, "INBOX")) == 1
+
+
+async def test_refused_reply_marks_nothing_read_and_sends_no_receipt(logged_in: World) -> None:
+    w = logged_in
+    await w.pro_writes("Accusé demandé", "Merci de lire",
+                       headers={"Disposition-Notification-To": w.pro.address})
+    cid = (await w.conversation_ids())[0]
+    # An empty reply is refused; the conversation shown again with the error changes nothing.
+    r = await w.post(f"/conversations/{cid}/repondre", {"message": "  "},
+                     csrf_from="/conversations")
+    assert r.status == 400 and "Le message est vide." in await r.text()
+    assert await _messages(w, w.pro.id, "INBOX") == []  # no read receipt
+    inbox = await w.services.store.get_folder(w.patient.id, "INBOX")
+    (info,) = await w.services.store.list_messages(inbox.id)
+    assert "\\Seen" not in info.flags
+    # Opening it does both.
+    await w.client.get(f"/conversations/{cid}")
     assert len(await _messages(w, w.pro.id, "INBOX")) == 1
 
 

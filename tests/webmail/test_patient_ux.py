@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from tests.webmail.conftest import LOGIN, World
+from tests.webmail.conftest import LOGIN, PATIENT_PASSWORD, World
 from webmail.flows import _too_many, duration_fr
 from webmail.sessions import LIMITS, Limit, RateLimiter
+from webmail.web import LIMITER
 
 
 async def test_lockout_text_says_the_configured_duration(world: World) -> None:
@@ -20,6 +21,16 @@ async def test_lockout_text_says_the_configured_duration(world: World) -> None:
     assert r.status == 429 and "Trop de tentatives" in text
     assert limit.lock == timedelta(minutes=15) and "15 minutes au plus" in text
     assert "une heure" not in text
+
+
+async def test_password_login_while_the_code_step_is_locked(world: World) -> None:
+    await world.first_connection()
+    limiter = world.client.app[LIMITER]
+    for _ in range(LIMITS["otp-account"].max_failures):
+        await limiter.fail("otp-account", str(world.patient.id))
+    r = await world.post("/connexion", {"identifier": LOGIN, "password": PATIENT_PASSWORD})
+    text = await r.text()
+    assert r.status == 429 and "Trop de tentatives" in text and "30 minutes au plus" in text
 
 
 def test_lockout_text_follows_the_limits() -> None:

@@ -107,3 +107,30 @@ def test_strip_tracking_keeps_only_real_parameters(params: dict[str, str]) -> No
     url = "https://e.example/p?" + urlencode(params)
     kept = parse_qs(urlsplit(strip_tracking(url)).query)
     assert set(kept) == {k for k in params if k in ("id", "page")}
+
+
+def _multipart(leaves: int) -> bytes:
+    parts = "".join("--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment;"
+                    f" filename=f{i}.pdf\r\n\r\nx\r\n" for i in range(leaves))
+    return (f"Subject: Pièces\r\nFrom: dr@hopital.example\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: multipart/mixed; boundary=b\r\n\r\n{parts}--b--\r\n").encode()
+
+
+def test_render_walks_within_the_attachment_limits() -> None:
+    from attachments.limits import Limits
+
+    limits = Limits()
+    shown = render_message(_multipart(limits.max_parts + 50)).attachments
+    assert 0 < len(shown) < limits.max_parts  # the walk stops at max_parts entities
+    assert part_bytes(_multipart(limits.max_parts + 50), limits.max_parts + 10) is None
+    # Far more boundaries than max_parts allows: headers only, nothing of the body is parsed.
+    hostile = render_message(_multipart(20 * limits.max_parts))
+    assert hostile.subject == "Pièces" and hostile.attachments == ()
+    # Containers nested deeper than max_depth are not entered.
+    depth = limits.max_depth + 2
+    raw = "Subject: profond\r\nMIME-Version: 1.0\r\n" + "".join(
+        f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(depth))
+    raw += "Content-Type: application/pdf\r\n\r\nx\r\n" + "".join(
+        f"--b{i}--\r\n" for i in reversed(range(depth)))
+    assert render_message(raw.encode()).attachments == ()
+    assert len(render_message(_multipart(3)).attachments) == 3

@@ -1,0 +1,197 @@
+"""The webmail's own store: every query on its tables (:mod:`webmail.models`).
+
+Sessions, rate counters, password-reset tokens and Vitale cards are read and written here and
+nowhere else (the webmail's repository, as the dossier bridge has its document store). Callers
+pass digests, never tokens: what reaches the database is already what it keeps.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.store.crypto import seal
+from mailserver.store.db import Database
+from mailserver.store.keys import KeyManager
+from mailserver.store.records import utc
+from webmail.models import RateCounter, ResetToken, VitaleCard, WebSession
+
+__all__ = ["SessionRow", "WebmailStore"]
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A stored session (``token_hash`` is SHA-256 of the token)."""
+
+    token_hash: str
+    account_id: int
+    stage: str
+    csrf: str
+    created_at: datetime
+    last_seen: datetime
+
+
+class WebmailStore:
+    """Repository of the webmail's tables."""
+
+    def __init__(self, db: Database, keys: KeyManager) -> None:
+        self.db = db
+        self.keys = keys
+
+    # -- sessions -----------------------------------------------------------------------
+
+    async def add_session(self, row: SessionRow) -> None:
+        async def op(s: AsyncSession) -> None:
+            s.add(WebSession(token_hash=row.token_hash, account_id=row.account_id,
+                             stage=row.stage, csrf=row.csrf, otp_attempts=0,
+                             created_at=row.created_at, last_seen=row.last_seen))
+
+        await self.db.write(op)
+
+    async def session(self, token_hash: str) -> SessionRow | None:
+        async with self.db.session() as s:
+            row = await s.get(WebSession, token_hash)
+        if row is None:
+            return None
+        return SessionRow(row.token_hash, row.account_id, row.stage, row.csrf,
+                          utc(row.created_at), utc(row.last_seen))
+
+    async def touch_session(self, token_hash: str, now: datetime) -> None:
+        async def op(s: AsyncSession) -> None:
+            await s.execute(update(WebSession).where(WebSession.token_hash == token_hash)
+                            .values(last_seen=now))
+
+        await self.db.write(op)
+
+    async def delete_session(self, token_hash: str) -> None:
+        async def op(s: AsyncSession) -> None:
+            await s.execute(delete(WebSession).where(WebSession.token_hash == token_hash))
+
+        await self.db.write(op)
+
+    async def delete_sessions_of(self, account_id: int) -> None:
+        async def op(s: AsyncSession) -> None:
+            await s.execute(delete(WebSession).where(WebSession.account_id == account_id))
+
+        await self.db.write(op)
+
+    async def delete_sessions_idle_since(self, horizon: datetime) -> None:
+        async def op(s: AsyncSession) -> None:
+            await s.execute(delete(WebSession).where(WebSession.last_seen < horizon))
+
+        await self.db.write(op)
+
+    async def set_otp(self, token_hash: str, otp_hash: str, expires: datetime) -> None:
+        """Store a fresh one-time code digest (attempts back to 0)."""
+        async def op(s: AsyncSession) -> None:
+            row = await s.get(WebSession, token_hash)
+            if row is not None:
+                row.otp_hash, row.otp_expires, row.otp_attempts = otp_hash, expires, 0
+
+        await self.db.write(op)
+
+    async def check_otp(self, token_hash: str, candidate: str, now: datetime,
+                        max_attempts: int) -> bool | None:
+        """Compare and count in one transaction: True if right (the code is spent), False if
+        wrong; None if the code is spent (expired or too many attempts: the session row is
+        deleted)."""
+        async def op(s: AsyncSession) -> bool | None:
+            row = await s.get(WebSession, token_hash)
+            if row is None or row.otp_hash is None or row.otp_expires is None:
+                return None
+            if utc(row.otp_expires) < now or row.otp_attempts >= max_attempts:
+                await s.delete(row)
+                return None
+            if hmac.compare_digest(row.otp_hash, candidate):
+                row.otp_hash = None
+                return True
+            row.otp_attempts += 1
+            if row.otp_attempts >= max_attempts:
+                await s.delete(row)
+                return None
+            return False
+
+        return await self.db.write(op)
+
+    # -- rate counters ------------------------------------------------------------------
+
+    async def locked_until(self, key_hash: str) -> datetime | None:
+        async with self.db.session() as s:
+            row = await s.get(RateCounter, key_hash)
+        return utc(row.locked_until) if row is not None and row.locked_until else None
+
+    async def count_failure(self, key_hash: str, now: datetime, *, window: timedelta,
+                            max_failures: int, lock: timedelta) -> bool:
+        """Count one failure in the sliding window; True if the key is now locked."""
+        async def op(s: AsyncSession) -> bool:
+            row = await s.get(RateCounter, key_hash)
+            if row is None:
+                row = RateCounter(key_hash=key_hash, window_start=now, count=0)
+                s.add(row)
+            if now - utc(row.window_start) > window:
+                row.window_start, row.count, row.locked_until = now, 0, None
+            row.count += 1
+            if row.count >= max_failures:
+                row.locked_until = now + lock
+                return True
+            return False
+
+        return await self.db.write(op)
+
+    async def clear_failures(self, key_hash: str) -> None:
+        async def op(s: AsyncSession) -> None:
+            await s.execute(delete(RateCounter).where(RateCounter.key_hash == key_hash))
+
+        await self.db.write(op)
+
+    async def failures(self, key_hash: str) -> int:
+        async with self.db.session() as s:
+            value = (await s.execute(select(RateCounter.count).where(
+                RateCounter.key_hash == key_hash))).scalar()
+        return int(value or 0)
+
+    # -- password reset tokens ----------------------------------------------------------
+
+    async def replace_reset_token(self, account_id: int, token_hash: str,
+                                  expires: datetime) -> None:
+        """The account's only live reset token from now on."""
+        async def op(s: AsyncSession) -> None:
+            await s.execute(delete(ResetToken).where(ResetToken.account_id == account_id))
+            s.add(ResetToken(token_hash=token_hash, account_id=account_id, expires=expires))
+
+        await self.db.write(op)
+
+    async def reset_token(self, token_hash: str) -> tuple[int, datetime] | None:
+        """(account id, expiry) of a stored reset token."""
+        async with self.db.session() as s:
+            row = await s.get(ResetToken, token_hash)
+        return (row.account_id, utc(row.expires)) if row is not None else None
+
+    async def consume_reset_token(self, token_hash: str) -> bool:
+        """Delete the token; False if it was already gone (used by a concurrent request)."""
+        async def op(s: AsyncSession) -> bool:
+            result = await s.execute(delete(ResetToken).where(
+                ResetToken.token_hash == token_hash))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+        return await self.db.write(op)
+
+    # -- Vitale cards -------------------------------------------------------------------
+
+    async def record_vitale(self, account_id: int, serial: str, now: datetime) -> None:
+        """Record the declared card serial, sealed with the patient's data key."""
+        key = await self.keys.get(account_id)
+        sealed = seal(key, serial.encode(), f"vitale:{account_id}".encode())
+
+        async def op(s: AsyncSession) -> None:
+            row = await s.get(VitaleCard, account_id)
+            if row is None:
+                s.add(VitaleCard(account_id=account_id, serial_enc=sealed, recorded_at=now))
+            else:
+                row.serial_enc, row.recorded_at = sealed, now
+
+        await self.db.write(op)
