@@ -4,7 +4,6 @@ the durable queue, retries and bounces."""
 from __future__ import annotations
 
 import asyncio
-
 import ssl
 from email import message_from_bytes
 from email.policy import default as default_policy
