@@ -3,6 +3,7 @@ the durable queue, retries and bounces."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -140,7 +141,12 @@ async def test_operator_with_untrusted_ca_is_refused(operators) -> None:  # type
     assert "550 5.7.1 Client certificate not issued by a CA of the trust space" in diagnostic
     queue = c.services.queue
     assert isinstance(queue, OutboundQueue)
-    done = await queue.list(include_done=True)
+    # The bounce is delivered before the entry is marked done: wait for that second step.
+    for _ in range(50):
+        done = await queue.list(include_done=True)
+        if done[0].state == "done":
+            break
+        await asyncio.sleep(0.1)
     assert done[0].state == "done" and done[0].attempts == 1
     assert await b.messages(bob) == []
 

@@ -34,7 +34,9 @@ async def _inbox_statements(w: World, path: str = "/conversations") -> int:
     with _statements(w) as seen:
         r = await w.client.get(path)
         assert r.status == 200
-    return len(seen)
+    # The key cache checks the shred generation at most every 50 ms, whatever the mailbox
+    # size: a constant that may or may not fall inside this request.
+    return len([s for s in seen if "key_generation" not in s])
 
 
 async def test_inbox_page_cost_does_not_grow_with_the_mailbox(logged_in: World) -> None:
