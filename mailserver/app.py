@@ -22,6 +22,7 @@ from mailserver.delivery import (
 )
 from mailserver.directory.passwords import Passwords
 from mailserver.directory.service import Directory
+from mailserver.imap.backend import ImapBackend
 from mailserver.inbox_index import build_index
 from mailserver.mailer import Mailer
 from mailserver.notices import SystemMail, SystemMailSettings
@@ -62,6 +63,10 @@ class Services:
     """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
     queue: Outbound | None = None
     """The outbound queue (mailserver.outbound.queue.OutboundQueue unless one was passed in)."""
+
+    def imap_backend(self) -> ImapBackend:
+        """What the IMAP server receives."""
+        return ImapBackend(self.config.imap, self.store, self.directory, self.events)
 
     async def close(self) -> None:
         await self.db.close()

@@ -19,11 +19,13 @@ from typing import Any
 
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
+from mailserver.imap.server import start_imap
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
 from mailserver.tls import server_context
 from mailserver.trust.space import TrustSpaceService
+from webmail.app import start_http
 
 __all__ = ["Runtime", "run", "start_runtime"]
 
@@ -73,20 +75,14 @@ class Runtime:
 
 async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
     """Front ends and workers that live in other packages."""
-    if listen.imap or listen.imaps:
-        from mailserver.imap.server import start_imap
-
-        if listen.imap:
-            host, port = parse_hostport(listen.imap)
-            rt.listening("imap", await start_imap(rt.services, host, port, rt.tls,
-                                                  implicit_tls=False))
-        if listen.imaps:
-            host, port = parse_hostport(listen.imaps)
-            rt.listening("imaps", await start_imap(rt.services, host, port, rt.tls,
-                                                   implicit_tls=True))
+    imap = rt.services.imap_backend()
+    if listen.imap:
+        host, port = parse_hostport(listen.imap)
+        rt.listening("imap", await start_imap(imap, host, port, rt.tls, implicit_tls=False))
+    if listen.imaps:
+        host, port = parse_hostport(listen.imaps)
+        rt.listening("imaps", await start_imap(imap, host, port, rt.tls, implicit_tls=True))
     if listen.http:
-        from webmail.app import start_http
-
         # The web app announces the mail listeners to clients (autoconfig): give it the
         # addresses actually bound (port 0 resolved).
         actual = {name: f"{h}:{p}" for name, (h, p) in rt.ports.items()
@@ -146,7 +142,8 @@ async def start_runtime(config: Config, listen: ListenConfig, *,
             host, port = parse_hostport(listen.smtp)
             rt.listening("smtp", await start_smtp(
                 config, services.directory, services.delivery, role="inbound",
-                host=host, port=port, tls=_inbound_tls(config, services, tls)))
+                host=host, port=port, tls=_inbound_tls(config, services, tls),
+                reports=services.system_mail.report))
         await _start_extensions(rt, listen)
     except BaseException:
         await rt.close()
