@@ -319,6 +319,7 @@ class MailHandler:
             if refusal is not None:
                 return refusal
         session.mss_sender = sender  # type: ignore[attr-defined]
+        session.mss_known = {}  # type: ignore[attr-defined]  # recipients looked up at RCPT
         session.mss_size = size  # type: ignore[attr-defined]
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -338,7 +339,8 @@ class MailHandler:
             return str(R.RELAY_DENIED)
         sender: Party = session.mss_sender  # type: ignore[attr-defined]
         decision = await self.delivery.check_rcpt(sender, addr,
-                                                  size=getattr(session, "mss_size", 0))
+                                                  size=getattr(session, "mss_size", 0),
+                                                  known=getattr(session, "mss_known", None))
         if not decision.allowed:
             return str(R.for_reason(decision.reason))
         envelope.rcpt_tos.append(address)
@@ -381,7 +383,8 @@ class MailHandler:
         try:
             report = await self.delivery.deliver(sender, envelope.mail_from or "",
                                                  envelope.rcpt_tos, raw, authenticated=account,
-                                                 options=options, headers=hf)
+                                                 options=options, headers=hf,
+                                                 known=getattr(session, "mss_known", None))
         except StorageFull:
             # RFC 3463 4.3.1 "mail system full"; RFC 5321 452 insufficient system storage.
             log.error("smtp: could not store message: storage full")
