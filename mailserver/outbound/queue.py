@@ -37,6 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.config import Config
 from mailserver.delivery import parse_header_facts
+from mailserver.dkim import signing as dkim_signing
+from mailserver.dkim.keys import load_rotation
 from mailserver.store.crypto import MasterKeyring, new_data_key, seal, unseal
 from mailserver.store.db import Database
 from mailserver.store.queue import (
@@ -75,15 +77,12 @@ class Signer:
 
     def sign(self, raw: bytes) -> bytes:
         """Return ``raw`` signed with the current selector, or unchanged for a foreign From."""
-        from mailserver.dkim import signing as dkim
-        from mailserver.dkim.keys import load_rotation
-
         hf = parse_header_facts(raw)
         domain = hf.from_address.rpartition("@")[2]
         if domain not in self.config.local_domains:
             return raw
         rotation = load_rotation(self.config)
-        return dkim.sign(raw, domain, rotation)
+        return dkim_signing.sign(raw, domain, rotation)
 
 
 @dataclass(frozen=True)

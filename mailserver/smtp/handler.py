@@ -49,6 +49,7 @@ from mailserver.policy import Kind, Party, Reason
 from mailserver.reports import dsn
 from mailserver.smtp import replies as R
 from mailserver.trust.askcert import chain_problem
+from mailserver.trust.space import dns_txt_lookup, zone_txt_lookup
 
 __all__ = ["MailHandler", "ReportSink"]
 
@@ -159,8 +160,6 @@ def _strip_our_auth_results(raw: bytes, authserv_id: str) -> bytes:
 
 def default_txt_lookup(config: Config) -> Callable[[str], str | None]:
     """DKIM key lookup: the static zone file when configured, else DNS."""
-    from mailserver.trust.space import dns_txt_lookup, zone_txt_lookup
-
     if config.trust.static_zone_file:
         return zone_txt_lookup(config.path(Path(config.trust.static_zone_file)))
     return dns_txt_lookup(config.trust.dns_timeout)
