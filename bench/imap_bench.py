@@ -105,7 +105,7 @@ async def main(args: argparse.Namespace, data: Path) -> None:
                                                   password=PASSWORD)
     await populate(s, acct.id, args.messages)
     tls = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file))
-    server = await start_imap(s, "127.0.0.1", 0, tls, implicit_tls=True)
+    server = await start_imap(s.imap_backend(), "127.0.0.1", 0, tls, implicit_tls=True)
     port = server.sockets[0].getsockname()[1]
     cctx = ssl.create_default_context(cafile=str(config.path(config.tls.ca_file)))
     reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=cctx,

@@ -24,6 +24,7 @@ from mailserver.delivery import (
 )
 from mailserver.directory.passwords import Passwords
 from mailserver.directory.service import Directory
+from mailserver.imap.backend import ImapBackend
 from mailserver.inbox_index import build_index
 from mailserver.mailer import Mailer
 from mailserver.notices import SystemMail, SystemMailSettings
@@ -60,10 +61,16 @@ class Services:
     mailer: Mailer
     system_mail: SystemMail
     runner: JobRunner
+    documents: DocumentStore
+    """The patients' document store (dossier bridge): filing, the webmail, the CLI, /fhir."""
     trust: TrustSpace | None = None
     """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
     queue: Outbound | None = None
     """The outbound queue (mailserver.outbound.queue.OutboundQueue unless one was passed in)."""
+
+    def imap_backend(self) -> ImapBackend:
+        """What the IMAP server receives."""
+        return ImapBackend(self.config.imap, self.store, self.directory, self.events)
 
     async def close(self) -> None:
         await self.db.close()
@@ -78,9 +85,8 @@ def system_mail_settings(config: Config) -> SystemMailSettings:
 
 def job_table(services: Services) -> dict[str, JobHandler]:
     """The one table of job kinds and their handlers."""
-    documents = DocumentStore(services.db, services.keys, services.store.blobs,
-                              inline_max=services.config.store.inline_max)
-    filer = Filer(store=services.store, documents=documents, directory=services.directory,
+    filer = Filer(store=services.store, documents=services.documents,
+                  directory=services.directory,
                   receipts=services.system_mail, patient_domain=services.config.patient_domain)
     return {JOB_FILE_DOCUMENTS: filer.handle_job,
             JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job}
@@ -115,8 +121,10 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     system_mail = SystemMail(system_mail_settings(config), store=store, delivery=delivery,
                              directory=directory, sent=sent, mailer=mailer)
     runner = JobRunner(jobs, {}, wake=events)
+    documents = DocumentStore(db, keys, store.blobs, inline_max=config.store.inline_max)
     services = Services(config, db, keys, store, directory, conversations, jobs, delivery,
-                        events, sent, mailer, system_mail, runner, trust=trust, queue=outbound)
+                        events, sent, mailer, system_mail, runner, documents, trust=trust,
+                        queue=outbound)
     runner.handlers.update(job_table(services))
     return services
 

@@ -1,10 +1,13 @@
 """Accepted message → store (+ conversation bookkeeping, background jobs, outbound queue).
 
-Every front end (SMTP submission, inbound SMTP, the webmail) goes through :class:`Delivery`:
-it classifies addresses into policy parties, asks :func:`mailserver.policy.decide`, and stores
-all local copies, the sender's Sent copy, the jobs and the outbound queue entry of one message in
-ONE group-committed transaction. The caller acknowledges (SMTP 250) only after ``deliver``
-returned, i.e. after that commit.
+Every front end (SMTP submission, inbound SMTP, the webmail) goes through :class:`Delivery`,
+in four steps: **gather** (headers, the patient's conversation and pharmacies, each recipient
+looked up once: at RCPT time the SMTP handler keeps what :meth:`Delivery.check_rcpt` looked up
+and DATA reuses it), **decide** (:func:`mailserver.policy.decide`, once per recipient, pure),
+**plan** (seal every copy and lay out the rows: a frozen :class:`mailserver.store.plan.DeliveryPlan`
+with the local copies, the sender's Sent copy, conversation rows, jobs and the outbound queue
+entry) and **commit** (the store writes the plan in ONE group-committed transaction). The caller
+acknowledges (SMTP 250) only after ``deliver`` returned, i.e. after that commit.
 
 Conversations: a professional's message to a patient starts a conversation, or continues the
 one its In-Reply-To/References point at. The patient may answer the professional, or the
@@ -18,12 +21,10 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.config import Config
 from mailserver.directory.identifiers import is_valid_address, normalise_address
@@ -46,6 +47,15 @@ from mailserver.policy import (
 from mailserver.store.conversations import Conversations
 from mailserver.store.jobs import Jobs
 from mailserver.store.mailstore import AppendResult, MailStore, Prepared
+from mailserver.store.plan import (
+    ConversationRows,
+    DeliveryCommits,
+    DeliveryPlan,
+    NewConversation,
+    PlannedCopy,
+    PlannedSent,
+)
+from mailserver.store.queue import OutboundEntry
 
 __all__ = [
     "Delivery",
@@ -60,6 +70,7 @@ __all__ = [
     "header_block",
     "JOB_FILE_DOCUMENTS",
     "JOB_NOTIFY_PATIENT",
+    "Looked",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,10 +96,10 @@ class NoTrustSpace:
 class Outbound(Protocol):
     """The durable outbound queue for remote recipients."""
 
-    async def prepare(self, raw: bytes) -> object: ...
-
-    def enqueue_in(self, session: AsyncSession, prepared: object, mail_from: str,
-                   rcpts: Sequence[str], options: dict[str, object]) -> None: ...
+    async def prepare(self, raw: bytes, mail_from: str, rcpts: Sequence[str],
+                      options: dict[str, object]) -> OutboundEntry:
+        """Sign and seal ``raw`` for ``rcpts``; the delivery transaction adds the entry."""
+        ...
 
 
 class PharmacySource(Protocol):
@@ -173,14 +184,26 @@ class DeliveryReport:
         return [o.address for o in self.outcomes if o.decision.allowed]
 
 
-@dataclass
-class _LocalTarget:
-    rcpt: str
-    account: AccountInfo
-    prepared: Prepared | None = None
-    conversation_id: int | None = None
-    new_conversation: bool = False
-    closing: Closing = Closing.NONE
+Looked = tuple[Party, AccountInfo | None]
+"""A recipient as gathered once: its policy party and, for a local mailbox, its account."""
+
+
+@dataclass(frozen=True)
+class _Gathered:
+    """Everything delivery looks up before deciding (each party and conversation once)."""
+
+    headers: HeaderFacts
+    facts: Facts
+    conversation_id: int | None
+    """A patient sender's conversation (given, or found from In-Reply-To/References)."""
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    """The recipients the policy allowed: local accounts and remote addresses."""
+
+    local: tuple[tuple[str, AccountInfo], ...]
+    remote: tuple[str, ...]
 
 
 class Delivery:
@@ -196,6 +219,7 @@ class Delivery:
         self.trust: TrustSpace = trust or NoTrustSpace()
         self.outbound = outbound
         self.pharmacies = pharmacies
+        self.commits = DeliveryCommits(store)
 
     # -- classification ---------------------------------------------------------------------
 
@@ -204,23 +228,27 @@ class Delivery:
 
     async def classify(self, address: str) -> Party:
         """Who is behind an address, as the policy sees it."""
+        return (await self.look_up(address))[0]
+
+    async def look_up(self, address: str) -> Looked:
+        """The policy party of an address and, for a local mailbox, its account."""
         addr = normalise_address(address)
         if not is_valid_address(addr):
-            return Party(addr, Kind.INVALID)
+            return Party(addr, Kind.INVALID), None
         domain = addr.rpartition("@")[2]
         if self.is_local_domain(domain):
             info = await self.directory.lookup(addr)
             if info is None:
-                return Party(addr, Kind.UNKNOWN_LOCAL)
+                return Party(addr, Kind.UNKNOWN_LOCAL), None
             kind = Kind.PATIENT if info.is_patient else Kind.PROFESSIONAL
             # Read from the database each time: another process may have shredded it.
             shredded = await self.store.keys.is_destroyed(info.id)
-            return Party(addr, kind, info.status, info.bal_type, shredded)
+            return Party(addr, kind, info.status, info.bal_type, shredded), info
         if self.trust.is_trusted_domain(domain):
             kind = (Kind.REMOTE_PATIENT if domain.startswith("patient.")
                     else Kind.REMOTE_PROFESSIONAL)
-            return Party(addr, kind)
-        return Party(addr, Kind.OUTSIDE)
+            return Party(addr, kind), None
+        return Party(addr, Kind.OUTSIDE), None
 
     async def party_of(self, account: AccountInfo) -> Party:
         kind = Kind.PATIENT if account.is_patient else Kind.PROFESSIONAL
@@ -228,31 +256,42 @@ class Delivery:
                      await self.store.keys.is_destroyed(account.id))
 
     async def _patient_facts(self, sender: Party, refs: Sequence[str],
-                             conversation_id: int | None) -> Facts:
+                             conversation_id: int | None) -> tuple[Facts, int | None]:
+        """(the policy facts of a patient's message, the conversation it belongs to)."""
         patient = await self.directory.lookup(sender.address)
         if patient is None:
-            return Facts()
+            return Facts(), conversation_id
         pharmacies = (await self.pharmacies.pharmacies_for(patient.id)
                       if self.pharmacies else frozenset())
         conv_id = conversation_id
         if conv_id is None and refs:
-            for m in await self.store.find_by_message_id(patient.id, refs):
-                if m.conversation_id is not None:
-                    conv_id = m.conversation_id
-                    break
+            conv_id = await self._thread_of(patient.id, refs)
         conv = await self.conversations.get(conv_id) if conv_id is not None else None
         if conv is None or conv.patient_account_id != patient.id:
-            return Facts(pharmacies=pharmacies)
+            return Facts(pharmacies=pharmacies), conv_id
         return Facts(conversation=ConversationFacts(conv.closed, conv.parties,
                                                     patient.address),
-                     pharmacies=pharmacies)
+                     pharmacies=pharmacies), conv_id
+
+    async def _thread_of(self, account_id: int, refs: Sequence[str]) -> int | None:
+        """The conversation of the first referenced message of this mailbox that has one."""
+        for m in await self.store.find_by_message_id(account_id, refs):
+            if m.conversation_id is not None:
+                return m.conversation_id
+        return None
 
     async def check_rcpt(self, sender: Party, rcpt: str, *, size: int = 0,
-                         conversation_id: int | None = None) -> Decision:
-        """The policy answer for one recipient before the message body is known (RCPT TO)."""
-        recipient = await self.classify(rcpt)
+                         conversation_id: int | None = None,
+                         known: dict[str, Looked] | None = None) -> Decision:
+        """The policy answer for one recipient before the message body is known (RCPT TO).
+
+        ``known`` (the SMTP transaction's) keeps the recipient as looked up, for DATA."""
+        looked = await self.look_up(rcpt)
+        if known is not None:
+            known[looked[0].address] = looked
+        recipient = looked[0]
         if sender.kind is Kind.PATIENT:
-            facts = await self._patient_facts(sender, (), conversation_id)
+            facts, _ = await self._patient_facts(sender, (), conversation_id)
             if facts.conversation is None and conversation_id is None:
                 # Replies are matched on In-Reply-To at DATA time; only refuse what can
                 # never be allowed now.
@@ -269,170 +308,134 @@ class Delivery:
             log.info("policy: deny reason=%s", decision.reason.name)
         return decision
 
-    # -- delivery ---------------------------------------------------------------------------
+    # -- delivery: gather -> decide -> plan -> commit ----------------------------------------
 
     async def deliver(self, sender: Party, mail_from: str, rcpts: Sequence[str], raw: bytes, *,
                       authenticated: AccountInfo | None = None,
                       conversation_id: int | None = None,
                       options: dict[str, object] | None = None,
                       receipt: bool = False,
-                      headers: HeaderFacts | None = None) -> DeliveryReport:
+                      headers: HeaderFacts | None = None,
+                      known: Mapping[str, Looked] | None = None) -> DeliveryReport:
         """Decide for every recipient, then durably store everything in one transaction.
 
+        ``known``: recipients already looked up at RCPT time (not looked up again).
         Raises StoreError when the commit fails (nothing is then stored: answer 451).
         """
+        gathered = await self._gather(sender, raw, headers, conversation_id, receipt)
+        report, accepted = await self._decide(sender, rcpts, gathered.facts, known or {})
+        if not accepted.local and not accepted.remote:
+            return report
+        plan = await self._plan(sender, mail_from, raw, gathered, accepted,
+                                authenticated=authenticated, options=options or {})
+        done = await self.commits.commit(plan)
+        report.outcomes = [RcptOutcome(o.address, o.decision, done.results.get(o.address))
+                           for o in report.outcomes]
+        report.sent_copy = done.sent
+        report.conversation_ids = done.conversation_ids
+        return report
+
+    async def _gather(self, sender: Party, raw: bytes, headers: HeaderFacts | None,
+                      conversation_id: int | None, receipt: bool) -> _Gathered:
         hf = headers or parse_header_facts(raw)
+        if sender.kind is not Kind.PATIENT:
+            return _Gathered(hf, Facts(size=len(raw), receipt=receipt), None)
+        pf, conv_id = await self._patient_facts(sender, hf.references, conversation_id)
+        return _Gathered(hf, Facts(size=len(raw), conversation=pf.conversation,
+                                   pharmacies=pf.pharmacies, receipt=receipt), conv_id)
+
+    async def _decide(self, sender: Party, rcpts: Sequence[str], facts: Facts,
+                      known: Mapping[str, Looked]) -> tuple[DeliveryReport, _Accepted]:
+        """One decision per distinct recipient."""
         report = DeliveryReport()
-        facts = Facts(size=len(raw), receipt=receipt)
-        if sender.kind is Kind.PATIENT:
-            pf = await self._patient_facts(sender, hf.references, conversation_id)
-            facts = Facts(size=len(raw), conversation=pf.conversation,
-                          pharmacies=pf.pharmacies, receipt=receipt)
-        local: list[_LocalTarget] = []
+        local: list[tuple[str, AccountInfo]] = []
         remote: list[str] = []
-        seen: set[str] = set()
-        for rcpt in rcpts:
-            addr = normalise_address(rcpt)
-            if addr in seen:
-                continue
-            seen.add(addr)
-            recipient = await self.classify(addr)
+        for addr in dict.fromkeys(normalise_address(r) for r in rcpts):
+            recipient, account = known.get(addr) or await self.look_up(addr)
             decision = decide(sender, recipient, facts)
+            if decision.allowed and recipient.kind not in (Kind.PATIENT, Kind.PROFESSIONAL) \
+                    and self.outbound is None:
+                # Without an outbound queue nothing remote can be accepted.
+                decision = Decision(False, Reason.OUTSIDE_TRUST_SPACE)
             report.outcomes.append(RcptOutcome(addr, decision))
             if not decision.allowed:
                 log.info("policy: deny reason=%s", decision.reason.name)
-                continue
-            if recipient.kind in (Kind.PATIENT, Kind.PROFESSIONAL):
-                account = await self.directory.lookup(addr)
-                assert account is not None
-                local.append(_LocalTarget(addr, account))
+            elif account is not None:
+                local.append((addr, account))
             else:
                 remote.append(addr)
-        if not local and not remote:
-            return report
-        if remote and self.outbound is None:
-            # Without an outbound queue nothing remote can be accepted.
-            report.outcomes = [
-                RcptOutcome(o.address, Decision(False, Reason.OUTSIDE_TRUST_SPACE))
-                if o.address in remote else o for o in report.outcomes]
-            remote = []
-            if not local:
-                return report
+        return report, _Accepted(tuple(local), tuple(remote))
 
-        professional = hf.from_address or normalise_address(mail_from)
-        # Conversation bookkeeping needs reads before the write transaction.
-        sender_is_pro = sender.kind in (Kind.PROFESSIONAL, Kind.REMOTE_PROFESSIONAL)
-        for t in local:
-            if t.account.is_patient and sender_is_pro:
-                conv_id = None
-                if hf.references:
-                    for m in await self.store.find_by_message_id(t.account.id, hf.references):
-                        if m.conversation_id is not None:
-                            conv_id = m.conversation_id
-                            break
-                t.closing = closing(hf.subject, hf.fin, answers_thread=conv_id is not None)
-                if conv_id is None and t.closing is Closing.ALL_WITH_SENDER:
-                    # A bare "[FIN]" closes the earlier threads with this professional; it
-                    # belongs to the latest of them rather than opening a new one.
-                    conv_id = await self._latest_conversation_with(t.account.id, professional)
-                t.conversation_id = conv_id
-                t.new_conversation = conv_id is None
-            elif t.account.is_patient:
-                # A remote patient or a pharmacy-initiated thread: no conversation bookkeeping.
-                t.conversation_id = None
-
-        patient_conv: int | None = None
-        if sender.kind is Kind.PATIENT:
-            if conversation_id is not None:
-                patient_conv = conversation_id
-            elif hf.references and authenticated is not None:
-                for m in await self.store.find_by_message_id(authenticated.id, hf.references):
-                    if m.conversation_id is not None:
-                        patient_conv = m.conversation_id
-                        break
-
+    async def _plan(self, sender: Party, mail_from: str, raw: bytes, gathered: _Gathered,
+                    accepted: _Accepted, *, authenticated: AccountInfo | None,
+                    options: dict[str, object]) -> DeliveryPlan:
+        """Seal every copy and lay out every row; no write happens here."""
+        hf = gathered.headers
         # A large message stored for several accounts is sealed and written once (its content
         # key is sealed per account), not once per copy.
-        copies = len(local) + (1 if authenticated is not None else 0)
+        copies = len(accepted.local) + (1 if authenticated is not None else 0)
         shared = (await self.store.share(raw)
                   if copies > 1 and len(raw) > self.store.inline_max else None)
-        for t in local:
-            t.prepared = await self.store.prepare(
-                t.account.id, raw, subject=hf.subject, from_display=hf.from_display,
+
+        async def prepare(account_id: int) -> Prepared:
+            return await self.store.prepare(
+                account_id, raw, subject=hf.subject, from_display=hf.from_display,
                 message_id=hf.message_id, sent_date=hf.date, shared=shared)
-        sent_prepared: Prepared | None = None
+
+        professional = hf.from_address or normalise_address(mail_from)
+        sender_is_pro = sender.kind in (Kind.PROFESSIONAL, Kind.REMOTE_PROFESSIONAL)
+        planned = []
+        for rcpt, account in accepted.local:
+            rows = (await self._conversation_rows(account, hf, professional)
+                    if account.is_patient and sender_is_pro else None)
+            jobs = ((JOB_NOTIFY_PATIENT, *((JOB_FILE_DOCUMENTS,) if sender_is_pro else ()))
+                    if account.is_patient else ())
+            planned.append(PlannedCopy(rcpt, await prepare(account.id), rows, jobs))
+        sent = None
         if authenticated is not None:
-            sent_prepared = await self.store.prepare(
-                authenticated.id, raw, subject=hf.subject, from_display=hf.from_display,
-                message_id=hf.message_id, sent_date=hf.date, shared=shared)
-        outbound_prepared = await self.outbound.prepare(raw) if (remote and self.outbound) else None
-        accepted_targets = frozenset([t.rcpt for t in local] + remote)
-        correspondents = [a for a in hf.reply_to if self._is_trust_space_pro(a)] or [professional]
-        # The inbox index of a new conversation: its title and correspondent, sealed with the
-        # patient's key in the transaction (read before it).
-        index_keys: dict[int, bytes] = {}
-        starter = professional
-        if (patient_conv is None and sender.kind is Kind.PATIENT and authenticated is not None
-                and not receipt and accepted_targets
-                and accepted_targets <= facts.pharmacies):
-            starter = sorted(accepted_targets)[0]  # a first message to a pharmacy
-            index_keys[authenticated.id] = await self.store.keys.get(authenticated.id)
-        for t in local:
-            if t.new_conversation:
-                index_keys[t.account.id] = await self.store.keys.get(t.account.id)
-        starter_name = await correspondent_name(self.directory, starter) if index_keys else ""
+            sent = await self._sent_plan(sender, authenticated, gathered, accepted,
+                                         await prepare(authenticated.id))
+        entry = (await self.outbound.prepare(raw, mail_from, accepted.remote, dict(options))
+                 if accepted.remote and self.outbound is not None else None)
+        return DeliveryPlan(tuple(planned), sent, entry)
 
-        async def op(s: AsyncSession) -> DeliveryReport:
-            results: dict[str, AppendResult] = {}
-            for t in local:
-                assert t.prepared is not None
-                if t.account.is_patient and sender_is_pro:
-                    if t.conversation_id is None:
-                        t.conversation_id = await Conversations.create_in(
-                            s, t.account.id, professional, key=index_keys[t.account.id],
-                            subject=hf.subject, correspondent=starter_name)
-                    if t.closing is Closing.ALL_WITH_SENDER:
-                        await Conversations.close_all_with_in(s, t.account.id, professional)
-                    await Conversations.add_parties_in(s, t.conversation_id, correspondents,
-                                                       professional)
-                    await Conversations.touch_in(s, t.conversation_id,
-                                                 close=t.closing is not Closing.NONE)
-                    report.conversation_ids[t.rcpt] = t.conversation_id
-                res = await self.store.append_in(s, t.prepared, "INBOX",
-                                                 conversation_id=t.conversation_id)
-                results[t.rcpt] = res
-                if t.account.is_patient:
-                    Jobs.enqueue_in(s, JOB_NOTIFY_PATIENT, account_id=t.account.id,
-                                    message_id=res.message_id)
-                    if sender_is_pro:
-                        Jobs.enqueue_in(s, JOB_FILE_DOCUMENTS, account_id=t.account.id,
-                                        message_id=res.message_id)
-            if remote and self.outbound is not None:
-                self.outbound.enqueue_in(s, outbound_prepared, mail_from, remote,
-                                         dict(options or {}))
-            nonlocal patient_conv
-            if (patient_conv is None and sender.kind is Kind.PATIENT and authenticated is not None
-                    and not receipt and accepted_targets
-                    and accepted_targets <= facts.pharmacies):
-                # A patient writing first to a pharmacy (the one exception to "patients only
-                # reply"): the message opens a conversation with that pharmacy, so its answer
-                # and the patient's follow-ups thread as usual.
-                first = sorted(accepted_targets)[0]
-                patient_conv = await Conversations.create_in(
-                    s, authenticated.id, first, key=index_keys[authenticated.id],
-                    subject=hf.subject, correspondent=starter_name)
-                await Conversations.add_parties_in(s, patient_conv, sorted(accepted_targets),
-                                                   first)
-            if sent_prepared is not None:
-                if patient_conv is not None:
-                    await Conversations.touch_in(s, patient_conv)
-                report.sent_copy = await self.store.append_in(
-                    s, sent_prepared, "Sent", flags=("\\Seen",), conversation_id=patient_conv)
-            report.outcomes = [RcptOutcome(o.address, o.decision, results.get(o.address))
-                               for o in report.outcomes]
-            return report
+    async def _conversation_rows(self, patient: AccountInfo, hf: HeaderFacts,
+                                 professional: str) -> ConversationRows:
+        """A professional's message to a local patient: the conversation it continues or
+        opens, and what it closes."""
+        conv_id = await self._thread_of(patient.id, hf.references) if hf.references else None
+        closes = closing(hf.subject, hf.fin, answers_thread=conv_id is not None)
+        if conv_id is None and closes is Closing.ALL_WITH_SENDER:
+            # A bare "[FIN]" closes the earlier threads with this professional; it belongs
+            # to the latest of them rather than opening a new one.
+            conv_id = await self._latest_conversation_with(patient.id, professional)
+        new = None
+        if conv_id is None:
+            # The inbox index of a new conversation: its title and correspondent, sealed with
+            # the patient's key in the transaction (read before it).
+            new = NewConversation(patient.id, professional, await self.store.keys.get(patient.id),
+                                  hf.subject,
+                                  await correspondent_name(self.directory, professional))
+        parties = [a for a in hf.reply_to if self._is_trust_space_pro(a)] or [professional]
+        return ConversationRows(patient.id, conv_id, new, professional, tuple(parties),
+                                close=closes is not Closing.NONE,
+                                close_all_with_sender=closes is Closing.ALL_WITH_SENDER)
 
-        return await self.store.db.write(op)
+    async def _sent_plan(self, sender: Party, author: AccountInfo, gathered: _Gathered,
+                         accepted: _Accepted, prepared: Prepared) -> PlannedSent:
+        """The Sent copy; a patient's first message to a pharmacy (the one exception to
+        "patients only reply") opens a conversation with that pharmacy, so its answer and the
+        patient's follow-ups thread as usual."""
+        targets = frozenset([rcpt for rcpt, _ in accepted.local] + list(accepted.remote))
+        conv_id = gathered.conversation_id if sender.kind is Kind.PATIENT else None
+        if (conv_id is None and sender.kind is Kind.PATIENT and not gathered.facts.receipt
+                and targets and targets <= gathered.facts.pharmacies):
+            first = sorted(targets)[0]
+            new = NewConversation(author.id, first, await self.store.keys.get(author.id),
+                                  gathered.headers.subject,
+                                  await correspondent_name(self.directory, first))
+            return PlannedSent(prepared, None, new, tuple(sorted(targets)))
+        return PlannedSent(prepared, conv_id)
 
     async def _latest_conversation_with(self, patient_id: int, professional: str) -> int | None:
         for conv in await self.conversations.list_for_patient(patient_id):  # newest first

@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dossier_bridge.api import filings_for_message
+from dossier_bridge.api import DocumentFilingsView
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
+from mailserver.imap.server import start_imap
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
@@ -78,17 +79,13 @@ class Runtime:
 
 async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
     """Front ends and workers that live in other packages."""
-    if listen.imap or listen.imaps:
-        from mailserver.imap.server import start_imap
-
-        if listen.imap:
-            host, port = parse_hostport(listen.imap)
-            rt.listening("imap", await start_imap(rt.services, host, port, rt.tls,
-                                                  implicit_tls=False))
-        if listen.imaps:
-            host, port = parse_hostport(listen.imaps)
-            rt.listening("imaps", await start_imap(rt.services, host, port, rt.tls,
-                                                   implicit_tls=True))
+    imap = rt.services.imap_backend()
+    if listen.imap:
+        host, port = parse_hostport(listen.imap)
+        rt.listening("imap", await start_imap(imap, host, port, rt.tls, implicit_tls=False))
+    if listen.imaps:
+        host, port = parse_hostport(listen.imaps)
+        rt.listening("imaps", await start_imap(imap, host, port, rt.tls, implicit_tls=True))
     if listen.http:
         # The web app announces the mail listeners to clients (autoconfig): give it the
         # addresses actually bound (port 0 resolved).
@@ -149,7 +146,8 @@ async def start_runtime(config: Config, listen: ListenConfig, *,
             host, port = parse_hostport(listen.smtp)
             rt.listening("smtp", await start_smtp(
                 config, services.directory, services.delivery, role="inbound",
-                host=host, port=port, tls=_inbound_tls(config, services, tls)))
+                host=host, port=port, tls=_inbound_tls(config, services, tls),
+                reports=services.system_mail.report))
         await _start_extensions(rt, listen)
     except BaseException:
         await rt.close()
@@ -185,21 +183,11 @@ def webmail_deps(services: Services) -> WebmailDeps:
         settings=WebmailSettings(webmail=config.webmail, domain=config.domain,
                                  patient_domain=config.patient_domain,
                                  hostname=config.hostname, extra_domains=config.extra_domains,
-                                 listen=config.listen),
+                                 listen=config.listen,
+                                 lockout_seconds=config.auth.lockout_seconds),
         directory=services.directory, store=services.store,
         conversations=services.conversations, delivery=services.delivery,
         queries=WebmailQueries(services.db), webstore=WebmailStore(services.db, services.keys),
         receipts=services.system_mail, mailer=services.mailer,
-        documents=_BridgeFilings(services))
-
-
-class _BridgeFilings:
-    """The dossier bridge's filings through the webmail's ``DocumentFilings`` seam."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-
-    async def filings_for_message(self, patient_id: int, message_id: int
-                                  ) -> list[tuple[str, str]]:
-        return await filings_for_message(self.services, patient_id, message_id)
+        documents=DocumentFilingsView(services.documents))
 

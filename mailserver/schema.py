@@ -6,17 +6,23 @@ and the command line call :func:`create_schema`. A package adding tables adds it
 
 from __future__ import annotations
 
-from mailserver.store.db import Database
+from types import ModuleType
 
-__all__ = ["create_schema", "load_models"]
+from dossier_bridge import models as dossier_models
+from mailserver.store import attempts, models, queue, sent
+from mailserver.store.db import Database
+from webmail import models as webmail_models
+
+__all__ = ["create_schema", "load_models", "TABLE_MODULES"]
+
+TABLE_MODULES: tuple[ModuleType, ...] = (models, attempts, queue, sent, dossier_models,
+                                         webmail_models)
+"""Every module defining tables (each registers its tables on the shared ``Base``)."""
 
 
 def load_models() -> None:
-    """Register every table on the shared declarative ``Base``."""
-    # Import order does not matter: every module registers its tables on the same Base.
-    from dossier_bridge import models as dossier_models  # noqa: F401
-    from mailserver.store import attempts, models, queue, sent  # noqa: F401
-    from webmail import models as webmail_models  # noqa: F401
+    """Register every table on the shared declarative ``Base`` (imported above: the modules
+    listed in :data:`TABLE_MODULES`)."""
 
 
 async def create_schema(db: Database) -> None:

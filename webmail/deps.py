@@ -54,6 +54,8 @@ class WebmailSettings:
     extra_domains: tuple[str, ...]
     listen: ListenConfig
     """The listeners actually bound (announced to mail clients by autoconfig)."""
+    lockout_seconds: int = 300
+    """How long the directory locks a name after too many failed logins (``[auth]``)."""
 
 
 @dataclass(frozen=True)

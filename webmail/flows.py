@@ -186,7 +186,7 @@ async def login(app: web.Application, client: str, identifier: str, password: st
         if ident:
             await limiter.fail("login-account", ident)
         if exc.locked:
-            wait = duration_fr(timedelta(seconds=services.config.auth.lockout_seconds))
+            wait = duration_fr(timedelta(seconds=services.settings.lockout_seconds))
             raise FlowError(["Votre compte est temporairement verrouillé après plusieurs "
                              f"échecs. Réessayez dans {wait} au plus, ou réinitialisez votre "
                              "mot de passe."], 429) from exc

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeAlias, TypeVar
 
 from mailserver.app import Services, open_services
-from mailserver.cli import data_dir_arg
 from mailserver.config import CONFIG_NAME, Config, load
 
 __all__ = [
     "Handler", "Subparsers", "add_command", "command_group", "load_config", "read_password",
-    "with_services",
+    "with_services", "data_dir_arg",
 ]
+
+
+def data_dir_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data-dir`` (default: $MSSANTE_DATA_DIR)."""
+    default = os.environ.get("MSSANTE_DATA_DIR")
+    parser.add_argument("--data-dir", type=Path, default=Path(default) if default else None,
+                        required=default is None,
+                        help="data directory (default: $MSSANTE_DATA_DIR)")
 
 T = TypeVar("T")
 

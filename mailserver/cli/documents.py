@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from dossier_bridge.store import DocumentStore
 from mailserver.app import Services
 from mailserver.cli.common import Subparsers, add_command, command_group, with_services
 from mailserver.directory.service import AccountInfo
@@ -26,10 +27,8 @@ async def _patient(s: Services, ins: str) -> AccountInfo:
     return info
 
 
-def _store(s: Services) -> Any:
-    from dossier_bridge.store import DocumentStore
-
-    return DocumentStore(s.db, s.keys, s.store.blobs, inline_max=s.config.store.inline_max)
+def _store(s: Services) -> DocumentStore:
+    return s.documents
 
 
 def _list(args: argparse.Namespace) -> int:

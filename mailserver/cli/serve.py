@@ -95,7 +95,6 @@ def _demo(args: argparse.Namespace) -> int:
                           imap=f"{host}:{args.base_port + 43}",
                           imaps=f"{host}:{args.base_port + 93}",
                           http=f"{host}:{args.http_port}")
-    listen = _available(listen)
     print()
     print(f"MSSante demo server, data in {data_dir.resolve()}")
     print(f"Professionals (password {DEMO_PASSWORD}):")
@@ -190,18 +189,6 @@ def _full_ins(ins: str) -> str:
     from mailserver.directory.identifiers import ins_key
 
     return f"{ins[:13]}{ins_key(ins[:13]):02d}"
-
-
-def _available(listen: ListenConfig) -> ListenConfig:
-    """Drop the front ends whose packages are not built yet."""
-    import importlib.util
-
-    values = dataclasses.asdict(listen)
-    if importlib.util.find_spec("mailserver.imap.server") is None:
-        values["imap"] = values["imaps"] = ""
-    if importlib.util.find_spec("webmail.app") is None:
-        values["http"] = ""
-    return ListenConfig(**values)
 
 
 def register(sub: Subparsers) -> None:

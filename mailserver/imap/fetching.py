@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from . import encoder as enc
 from .fetchspec import FetchAttr, Section
 from .mailbox import format_flags
-from .message import apply_partial, fetch_section, header_fields
+from .message import MessageSummary, apply_partial, fetch_section, header_fields
 
 __all__ = ["FetchPlan", "fetch_items", "Unsupported"]
 
@@ -83,8 +83,6 @@ def fetch_items(plan: FetchPlan, *, uid: int, flags: str, recent: bool, internal
     """
     from datetime import datetime
 
-    from .message import MessageSummary
-
     out: list[tuple[str, enc.Value]] = []
     names = {a.name for a in plan.items}
     for a in plan.items:
@@ -131,8 +129,6 @@ def fetch_items(plan: FetchPlan, *, uid: int, flags: str, recent: bool, internal
 
 def _section(section: Section, summary: object, header: bytes | None,
              raw: bytes | None) -> bytes | None:
-    from .message import MessageSummary
-
     if not section.parts and section.specifier is None:
         assert raw is not None
         return raw

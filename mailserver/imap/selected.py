@@ -9,12 +9,13 @@ bounded on large mailboxes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mailserver.errors import NotFound
 
 from . import commands_selected as s
 from . import encoder as enc
+from .backend import ImapBackend, No, Response
 from .encoder import ResponseCode as RC
 from .fetching import FetchPlan, Unsupported, fetch_items
 from .mailbox import SYSTEM_FLAGS
@@ -23,31 +24,18 @@ from .search import BadCharset, SearchMessage, compile_search
 from .searchkeys import SearchAnd, SearchKey, SearchModSeq, SearchNot, SearchOr
 
 if TYPE_CHECKING:
-    from mailserver.app import Services
     from mailserver.directory.service import AccountInfo
     from mailserver.store.imapmeta import ImapStore, Row
 
     from .mailbox import SelectedMailbox
-    from .state import Response
 
 __all__ = ["SelectedCommands", "No", "SYSTEM_FLAGS", "CHUNK"]
 
 CHUNK = 200
 
 
-class No(Exception):
-    """Raised by a handler to answer ``NO [code] text``."""
-
-    def __init__(self, text: str, code: RC | None = None) -> None:
-        super().__init__(text)
-        self.text = text
-        self.code = code
-
-
-def _resp(status: str, text: str, code: RC | None = None) -> Response:
-    from .state import Response
-
-    return Response(status, text, code)  # type: ignore[arg-type]
+def _resp(status: Literal["OK", "NO", "BAD"], text: str, code: RC | None = None) -> Response:
+    return Response(status, text, code)
 
 
 def _has_modseq(key: SearchKey | None) -> bool:
@@ -69,7 +57,7 @@ def _const(data: bytes) -> Callable[[], bytes]:
 class SelectedCommands:
     """Handlers for the selected state (see the module docstring)."""
 
-    services: Services
+    backend: ImapBackend
     store: ImapStore
     selected: SelectedMailbox | None
     state: Any
@@ -105,7 +93,7 @@ class SelectedCommands:
         self.selected = None
         self.state = "authenticated"
         if not mb.readonly:  # RFC 3501 6.4.2: silent expunge
-            await self.services.store.expunge(mb.folder_id)
+            await self.backend.store.expunge(mb.folder_id)
         return _resp("OK", "CLOSE completed")
 
     async def do_unselect(self, cmd: s.Unselect) -> Response:
@@ -120,7 +108,7 @@ class SelectedCommands:
         uids = mb.resolve(cmd.uid_set, True) if cmd.uid_set is not None else None
         if uids is not None and not uids:
             return _resp("OK", "EXPUNGE completed (nothing to do)")
-        gone = await self.services.store.expunge(mb.folder_id, uids)
+        gone = await self.backend.store.expunge(mb.folder_id, uids)
         for line in mb.remove(gone):
             await self.send(line)
         return _resp("OK", "EXPUNGE completed")
@@ -199,7 +187,7 @@ class SelectedCommands:
             if set_seen:
                 unseen = [r.uid for r in rows if "\\Seen" not in r.flags.split()]
                 if unseen:
-                    now_seen, _ = await self.services.store.store_flags(
+                    now_seen, _ = await self.backend.store.store_flags(
                         mb.folder_id, unseen, ["\\Seen"], "add")
                     for m in now_seen:
                         seen_now[m.uid] = (" ".join(sorted(m.flags)), m.modseq)
@@ -240,7 +228,7 @@ class SelectedCommands:
         uids = self._uids(cmd.seqset, cmd.uid)
         mode = {"replace": "set", "add": "add", "remove": "remove"}[cmd.mode]
         flags = [f for f in cmd.flags if f.lower() != "\\recent"]
-        changed, failed = await self.services.store.store_flags(
+        changed, failed = await self.backend.store.store_flags(
             mb.folder_id, uids, flags, mode, cmd.unchangedsince)
         for m in changed:
             mb.reported[m.uid] = m.modseq
@@ -283,13 +271,13 @@ class SelectedCommands:
         mb = self.mb
         uids = self._uids(cmd.seqset, cmd.uid)
         try:
-            dst = await self.services.store.get_folder(self.account_id, cmd.mailbox)
+            dst = await self.backend.store.get_folder(self.account_id, cmd.mailbox)
         except NotFound:
             raise No("no such mailbox", RC.TRYCREATE) from None
         verb = "MOVE" if move else "COPY"
         if not uids:
             return _resp("OK", f"{verb} completed (no messages)")
-        pairs = await self.services.store.copy(mb.folder_id, uids, dst.id, move=move)
+        pairs = await self.backend.store.copy(mb.folder_id, uids, dst.id, move=move)
         code = enc.code_copyuid(dst.uidvalidity, [p[0] for p in pairs],
                                 [p[1] for p in pairs]) if pairs else None
         if move:

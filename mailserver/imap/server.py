@@ -41,17 +41,14 @@ import itertools
 import logging
 import ssl
 from collections import deque
-from typing import TYPE_CHECKING
 
 from mailserver.connlimit import ConnectionLimiter, peer_address
 
 from . import commands as c
 from . import encoder as enc
+from .backend import ImapBackend, Response
 from .parser import ContinuationLine, Event, IdleDone, Invalid, NeedLiteral, Receiver
-from .state import Response, Session
-
-if TYPE_CHECKING:
-    from mailserver.app import Services
+from .state import Session
 
 __all__ = ["start_imap", "Connection", "MAX_BAD", "IDLE_POLL"]
 
@@ -74,10 +71,10 @@ class _Closed(Exception):
 class Connection:
     """Drives one IMAP session over an asyncio stream pair."""
 
-    def __init__(self, services: Services, reader: asyncio.StreamReader,
+    def __init__(self, backend: ImapBackend, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, tls_ctx: ssl.SSLContext, *,
                  implicit_tls: bool) -> None:
-        self.services = services
+        self.backend = backend
         self.reader = reader
         self.writer = writer
         self.tls_ctx = tls_ctx
@@ -85,8 +82,8 @@ class Connection:
         peer = writer.get_extra_info("peername")
         self.peer = peer[0] if isinstance(peer, tuple) else ""
         self.receiver = Receiver(max_line=MAX_LINE,
-                                 max_literal=services.config.imap.max_literal)
-        self.session = Session(services, self.send, tls=implicit_tls,
+                                 max_literal=backend.config.max_literal)
+        self.session = Session(backend, self.send, tls=implicit_tls,
                                starttls_port=not implicit_tls, peer=self.peer,
                                conn_id=self.conn_id)
         self.events: deque[Event] = deque()
@@ -116,7 +113,7 @@ class Connection:
 
     async def _read(self) -> None:
         timeout = (LOGIN_TIMEOUT if self.session.account is None
-                   else self.services.config.imap.idle_timeout)
+                   else self.backend.config.idle_timeout)
         try:
             data = await asyncio.wait_for(self.reader.read(65536), timeout)
         except TimeoutError:
@@ -264,14 +261,14 @@ class Connection:
                 read.cancel()
 
 
-async def start_imap(services: Services, host: str, port: int, tls_ctx: ssl.SSLContext,
+async def start_imap(backend: ImapBackend, host: str, port: int, tls_ctx: ssl.SSLContext,
                      implicit_tls: bool) -> asyncio.Server:
     """Listen for IMAP clients: STARTTLS port (143 role) or implicit TLS (993 role).
 
     At most ``[imap] max_connections_per_address`` connections from one client address are
     served at a time; more are answered ``* BYE`` and closed before any session is set up.
     """
-    limiter = ConnectionLimiter(services.config.imap.max_connections_per_address)
+    limiter = ConnectionLimiter(backend.config.max_connections_per_address)
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         address = peer_address(writer.get_extra_info("peername"))
@@ -282,7 +279,7 @@ async def start_imap(services: Services, host: str, port: int, tls_ctx: ssl.SSLC
             writer.close()
             return
         try:
-            await Connection(services, reader, writer, tls_ctx, implicit_tls=implicit_tls).run()
+            await Connection(backend, reader, writer, tls_ctx, implicit_tls=implicit_tls).run()
         except asyncio.CancelledError:  # server shutting down: the connection just ends
             writer.close()
         finally:

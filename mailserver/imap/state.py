@@ -20,27 +20,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC
 from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING, Literal
 
 from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, StoreError
 from mailserver.store.imapmeta import ImapStore
+from mailserver.store.mailstore import FolderInfo
 
 from . import commands as c
 from . import commands_selected as s
 from . import encoder as enc
+from .backend import ImapBackend, No, Response, Send
 from .encoder import ResponseCode as RC
 from .lexer import InvalidName
 from .listing import list_entries, list_line, lsub_entries, pattern_regex
 from .mailbox import SelectedMailbox, flags_lines
 from .rawheaders import RAW_POLICY
 from .search import decode_header_value
-from .selected import No, SelectedCommands
+from .selected import SelectedCommands
 
 if TYPE_CHECKING:
-    from mailserver.app import Services
     from mailserver.directory.service import AccountInfo
 
 __all__ = ["Session", "Response", "ALLOWED", "ERROR_MAP", "capabilities"]
@@ -48,7 +49,6 @@ __all__ = ["Session", "Response", "ALLOWED", "ERROR_MAP", "capabilities"]
 log = logging.getLogger(__name__)
 
 State = Literal["not_authenticated", "authenticated", "selected", "logout"]
-Action = Literal["starttls", "challenge", "idle", "logout"]
 
 _ANY = {"CAPABILITY", "NOOP", "LOGOUT", "ID"}
 _AUTHED = _ANY | {"SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE",
@@ -91,30 +91,15 @@ def capabilities(*, tls: bool, authenticated: bool, starttls_port: bool) -> list
     return caps
 
 
-@dataclass(frozen=True)
-class Response:
-    """The tagged completion of a command, plus what the driver must do next."""
-
-    status: Literal["OK", "NO", "BAD"]
-    text: str
-    code: RC | None = None
-    action: Action | None = None
-
-    def encode(self, tag: str) -> bytes:
-        """The tagged line."""
-        return enc.tagged(tag, self.status, self.text, self.code)
-
-
-Send = Callable[[bytes], Awaitable[None]]
 
 
 class Session(SelectedCommands):
     """One client's IMAP session (state, login, selected mailbox)."""
 
-    def __init__(self, services: Services, send: Send, *, tls: bool, starttls_port: bool,
+    def __init__(self, backend: ImapBackend, send: Send, *, tls: bool, starttls_port: bool,
                  peer: str = "", conn_id: str = "-") -> None:
-        self.services = services
-        self.store = ImapStore(services.store)
+        self.backend = backend
+        self.store = ImapStore(backend.store)
         self.send = send
         self.tls = tls
         self.starttls_port = starttls_port
@@ -180,7 +165,7 @@ class Session(SelectedCommands):
     def close(self) -> None:
         """Release resources held by the session (event subscription)."""
         if self.events is not None and self.account is not None:
-            self.services.events.unsubscribe(self.account.id, self.events)
+            self.backend.events.unsubscribe(self.account.id, self.events)
             self.events = None
 
     # -- any state ------------------------------------------------------------------------
@@ -237,7 +222,7 @@ class Session(SelectedCommands):
 
     async def _authenticate(self, user: str, password: str) -> Response:
         try:
-            account = await self.services.directory.authenticate(user, password,
+            account = await self.backend.directory.authenticate(user, password,
                                                                  client=self.peer or None)
         except AuthError as exc:
             if exc.locked:
@@ -251,12 +236,12 @@ class Session(SelectedCommands):
             return Response("NO", "invalid credentials", RC.AUTHENTICATIONFAILED)
         self.account = account
         self.state = "authenticated"
-        self.events = self.services.events.subscribe(account.id)
+        self.events = self.backend.events.subscribe(account.id)
         log.info("imap[%s]: login account=%d", self.conn_id, account.id)
         return Response("OK", "logged in", RC.capability(self.caps()))
 
     async def _is_patient(self, user: str) -> bool:
-        d = self.services.directory
+        d = self.backend.directory
         acct = await d.lookup(user) if "@" in user else await d.by_login(user)
         return acct is not None and acct.kind == "patient"
 
@@ -266,7 +251,7 @@ class Session(SelectedCommands):
         self.selected = None
         self.state = "authenticated"
         readonly = isinstance(cmd, c.Examine)
-        folder = await self.services.store.get_folder(self.account_id, cmd.mailbox)
+        folder = await self.backend.store.get_folder(self.account_id, cmd.mailbox)
         if cmd.condstore:
             self.condstore = True
         uids = await self.store.uids(folder.id)
@@ -300,11 +285,11 @@ class Session(SelectedCommands):
         use = cmd.special_use[0] if cmd.special_use else None
         if use is not None and (len(cmd.special_use) > 1 or use not in _SPECIAL):
             return Response("NO", "unsupported special use", RC("USEATTR"))
-        existing = {f.name for f in await self.services.store.list_folders(self.account_id)}
+        existing = {f.name for f in await self.backend.store.list_folders(self.account_id)}
         if name in existing:
             return Response("NO", "mailbox already exists", RC.ALREADYEXISTS)
         await self._create_superiors(name, existing)  # RFC 3501 6.3.3
-        await self.services.store.create_folder(self.account_id, name, use)
+        await self.backend.store.create_folder(self.account_id, name, use)
         return Response("OK", "CREATE completed")
 
     async def _create_superiors(self, name: str, existing: set[str]) -> None:
@@ -313,7 +298,7 @@ class Session(SelectedCommands):
         for i in range(1, len(parts)):
             parent = "/".join(parts[:i])
             if parent not in existing and parent.upper() != "INBOX":
-                await self.services.store.create_folder(self.account_id, parent)
+                await self.backend.store.create_folder(self.account_id, parent)
                 existing.add(parent)
 
     async def do_delete(self, cmd: c.Command) -> Response:
@@ -321,7 +306,7 @@ class Session(SelectedCommands):
         name = cmd.mailbox
         if name == "INBOX" or name in _PROTECTED:
             return Response("NO", "this mailbox cannot be deleted", RC.CANNOT)
-        folders = await self.services.store.list_folders(self.account_id)
+        folders = await self.backend.store.list_folders(self.account_id)
         if not any(f.name == name for f in folders):
             return Response("NO", "no such mailbox", RC.NONEXISTENT)
         if any(f.name.startswith(name + "/") for f in folders):
@@ -329,7 +314,7 @@ class Session(SelectedCommands):
         if self.selected is not None and self.selected.name == name:
             self.selected = None
             self.state = "authenticated"
-        await self.services.store.delete_folder(self.account_id, name)
+        await self.backend.store.delete_folder(self.account_id, name)
         return Response("OK", "DELETE completed")
 
     async def do_rename(self, cmd: c.Command) -> Response:
@@ -341,22 +326,22 @@ class Session(SelectedCommands):
         if cmd.new.startswith(cmd.old + "/"):
             return Response("NO", "a mailbox cannot be moved under itself", RC.CANNOT)
         new = cmd.new.rstrip("/")
-        await self.services.store.get_folder(self.account_id, cmd.old)
-        await self.services.store.rename_folder(self.account_id, cmd.old, new)
+        await self.backend.store.get_folder(self.account_id, cmd.old)
+        await self.backend.store.rename_folder(self.account_id, cmd.old, new)
         # RFC 3501 6.3.5: the superiors of the new name are created, or a hierarchical
         # client (LIST "" "%") could never reach the renamed mailbox.
-        existing = {f.name for f in await self.services.store.list_folders(self.account_id)}
+        existing = {f.name for f in await self.backend.store.list_folders(self.account_id)}
         await self._create_superiors(new, existing)
         return Response("OK", "RENAME completed")
 
     async def do_subscribe(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Subscribe)
-        await self.services.store.set_subscribed(self.account_id, cmd.mailbox, True)
+        await self.backend.store.set_subscribed(self.account_id, cmd.mailbox, True)
         return Response("OK", "SUBSCRIBE completed")
 
     async def do_unsubscribe(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Unsubscribe)
-        await self.services.store.set_subscribed(self.account_id, cmd.mailbox, False)
+        await self.backend.store.set_subscribed(self.account_id, cmd.mailbox, False)
         return Response("OK", "UNSUBSCRIBE completed")
 
     async def do_list(self, cmd: c.Command) -> Response:
@@ -364,7 +349,7 @@ class Session(SelectedCommands):
         if cmd.patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
             await self.send(b'* LIST (\\Noselect) "/" ""\r\n')
             return Response("OK", "LIST completed")
-        folders = await self.services.store.list_folders(self.account_id)
+        folders = await self.backend.store.list_folders(self.account_id)
         regexes = [pattern_regex(cmd.reference, p) for p in cmd.patterns]
         entries = list_entries(
             [(f.name, f.special_use, f.subscribed) for f in folders], regexes,
@@ -380,7 +365,7 @@ class Session(SelectedCommands):
 
     async def do_lsub(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Lsub)
-        store = self.services.store
+        store = self.backend.store
         folders = await store.list_folders(self.account_id)
         entries = lsub_entries([(f.name, f.special_use, f.subscribed) for f in folders],
                                await store.orphan_subscriptions(self.account_id),
@@ -391,13 +376,11 @@ class Session(SelectedCommands):
 
     async def do_status(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Status)
-        folder = await self.services.store.get_folder(self.account_id, cmd.mailbox)
+        folder = await self.backend.store.get_folder(self.account_id, cmd.mailbox)
         await self._status_line(folder, cmd.items)
         return Response("OK", "STATUS completed")
 
     async def _status_line(self, folder: object, items: tuple[str, ...]) -> None:
-        from mailserver.store.mailstore import FolderInfo
-
         assert isinstance(folder, FolderInfo)
         values = {"MESSAGES": folder.message_count, "UNSEEN": folder.unseen_count,
                   "UIDNEXT": folder.uidnext, "UIDVALIDITY": folder.uidvalidity,
@@ -424,7 +407,7 @@ class Session(SelectedCommands):
         assert isinstance(cmd, c.Append)
         if not cmd.message:
             return Response("NO", "empty message", RC.CANNOT)
-        store = self.services.store
+        store = self.backend.store
         try:
             folder = await store.get_folder(self.account_id, cmd.mailbox)
         except NotFound:

@@ -3,10 +3,10 @@
 Theory of operation
 -------------------
 :meth:`OutboundQueue.prepare` runs before the delivery transaction: it DKIM-signs the message
-(when its From domain is ours, see :class:`Signer`) and seals it with the queue key.
-:meth:`OutboundQueue.enqueue_in` adds the rows inside the same transaction as the local copies,
-so the SMTP 250 (or the webmail's "sent") is given only once the message is committed, and it
-survives a restart. Signing at enqueue time means every retry sends the same bytes.
+(when its From domain is ours, see :class:`Signer`) and seals it with the queue key; the store
+adds the entry it returns inside the same transaction as the local copies, so the SMTP 250 (or
+the webmail's "sent") is given only once the message is committed, and it survives a restart.
+Signing at enqueue time means every retry sends the same bytes.
 
 Claiming (:meth:`OutboundQueue.claim`) moves the ``next_attempt`` of due ``active`` messages
 forward by a lease and tags them with a random claim id, in a single
@@ -37,9 +37,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.config import Config
 from mailserver.delivery import parse_header_facts
+from mailserver.dkim import signing as dkim_signing
+from mailserver.dkim.keys import load_rotation
 from mailserver.store.crypto import MasterKeyring, new_data_key, seal, unseal
-from mailserver.store.db import Database, after_commit
-from mailserver.store.queue import QueueKey, QueueMessage, QueueRecipient
+from mailserver.store.db import Database
+from mailserver.store.queue import (
+    OutboundEntry,
+    QueueKey,
+    QueueMessage,
+    QueueRecipient,
+    add_queue_entry_in,
+)
 
 __all__ = [
     "ClaimedMessage",
@@ -69,22 +77,12 @@ class Signer:
 
     def sign(self, raw: bytes) -> bytes:
         """Return ``raw`` signed with the current selector, or unchanged for a foreign From."""
-        from mailserver.dkim import signing as dkim
-        from mailserver.dkim.keys import load_rotation
-
         hf = parse_header_facts(raw)
         domain = hf.from_address.rpartition("@")[2]
         if domain not in self.config.local_domains:
             return raw
         rotation = load_rotation(self.config)
-        return dkim.sign(raw, domain, rotation)
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    token: str
-    body_enc: bytes
-    size: int
+        return dkim_signing.sign(raw, domain, rotation)
 
 
 @dataclass(frozen=True)
@@ -208,37 +206,27 @@ class OutboundQueue:
 
     # -- Outbound protocol -----------------------------------------------------------------
 
-    async def prepare(self, raw: bytes) -> object:
-        """Sign (our From domain) and seal ``raw``; runs before the delivery transaction."""
+    async def prepare(self, raw: bytes, mail_from: str, rcpts: Sequence[str],
+                      options: dict[str, object]) -> OutboundEntry:
+        """Sign (our From domain) and seal ``raw``; runs before the delivery transaction,
+        which adds the returned entry (``store.queue.add_queue_entry_in``)."""
         signed = await asyncio.to_thread(self.signer.sign, raw)
         token = secrets.token_hex(16)
         key = await self._queue_key()
-        return _Prepared(token, seal(key, signed, f"queue:{token}".encode()), len(signed))
-
-    def enqueue_in(self, session: AsyncSession, prepared: object, mail_from: str,
-                   rcpts: Sequence[str], options: dict[str, object]) -> None:
-        """Add the message and its remote recipients in the caller's transaction."""
-        assert isinstance(prepared, _Prepared)
         envid, ret, per = _parse_options(options)
-        now = datetime.now(UTC)
-        msg = QueueMessage(token=prepared.token, state="active", mail_from=mail_from,
-                           envid=envid, ret=ret, size=prepared.size, body_enc=prepared.body_enc,
-                           created_at=now, next_attempt=now, attempts=0, delay_warned=False)
-        msg.recipients = [
-            QueueRecipient(address=rcpt, domain=rcpt.rpartition("@")[2].lower(),
-                           state="pending", notify=per.get(rcpt.lower(), (None, None))[0],
-                           orcpt=per.get(rcpt.lower(), (None, None))[1], attempts=0)
-            for rcpt in rcpts]
-        session.add(msg)
-        after_commit(session, self.wakeup.set)
+        return OutboundEntry(
+            token=token, body_enc=seal(key, signed, f"queue:{token}".encode()),
+            size=len(signed), mail_from=mail_from, envid=envid, ret=ret,
+            recipients=tuple((rcpt, *per.get(rcpt.lower(), (None, None))) for rcpt in rcpts),
+            on_commit=self.wakeup.set)
 
     async def enqueue(self, mail_from: str, rcpts: Sequence[str], raw: bytes,
                       options: dict[str, object] | None = None) -> None:
         """Queue a message on its own (bounces to remote senders, tests)."""
-        prepared = await self.prepare(raw)
+        entry = await self.prepare(raw, mail_from, rcpts, dict(options or {}))
 
         async def op(s: AsyncSession) -> None:
-            self.enqueue_in(s, prepared, mail_from, rcpts, dict(options or {}))
+            add_queue_entry_in(s, entry)
 
         await self.db.write(op)
 

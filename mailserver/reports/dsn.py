@@ -273,19 +273,7 @@ def build_dsn(
         ("Reporting-MTA", f"dns; {reporting_mta}"),
         ("Arrival-Date", format_datetime(arrival_date) if arrival_date else None),
     ])]
-    for o in selected:
-        blocks.append(_fields([
-            ("Original-Recipient", o.original_recipient),
-            ("Final-Recipient", _address_type(o.final_recipient)),
-            ("Action", o.action.value),
-            ("Status", o.status or o.reason.status),
-            ("Remote-MTA", f"dns; {o.remote_mta}" if o.remote_mta else None),
-            ("Diagnostic-Code", _typed(o.diagnostic, "smtp")),
-            ("Last-Attempt-Date", format_datetime(o.last_attempt) if o.last_attempt else None),
-            ("Will-Retry-Until",
-             format_datetime(o.will_retry_until)
-             if o.will_retry_until and o.action is Action.DELAYED else None),
-        ]))
+    blocks.extend(_recipient_fields(o) for o in selected)
     status.set_payload(list[Message | str](blocks))
     report.attach(status)
 
@@ -298,6 +286,22 @@ def build_dsn(
     report.attach(returned)
     data = report.as_bytes(policy=WIRE)
     return Dsn(envelope_sender="", envelope_recipient=envelope_sender, message=data)
+
+
+def _recipient_fields(o: RecipientOutcome) -> Message:
+    """The per-recipient block of a ``message/delivery-status`` part (RFC 3464 2.3)."""
+    return _fields([
+        ("Original-Recipient", o.original_recipient),
+        ("Final-Recipient", _address_type(o.final_recipient)),
+        ("Action", o.action.value),
+        ("Status", o.status or o.reason.status),
+        ("Remote-MTA", f"dns; {o.remote_mta}" if o.remote_mta else None),
+        ("Diagnostic-Code", _typed(o.diagnostic, "smtp")),
+        ("Last-Attempt-Date", format_datetime(o.last_attempt) if o.last_attempt else None),
+        ("Will-Retry-Until",
+         format_datetime(o.will_retry_until)
+         if o.will_retry_until and o.action is Action.DELAYED else None),
+    ])
 
 
 # --- parsing -------------------------------------------------------------------------

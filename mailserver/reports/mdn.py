@@ -125,6 +125,24 @@ def _ascii(value: str) -> str:
     return "".join(c for c in folded if c.isascii() and not unicodedata.combining(c))
 
 
+def _texts(disposition: Disposition, final_recipient: str, error: tuple[int, str] | None
+           ) -> tuple[str, str, str]:
+    """(French text, English text, subject) of an MDN."""
+    if disposition is Disposition.DISPLAYED:
+        return (f"Le message envoyé à {final_recipient} a été ouvert par son destinataire.",
+                f"The message sent to {final_recipient} has been opened by its recipient.",
+                "Accusé de lecture / Read receipt")
+    if error:
+        return (f"Le document envoyé à {final_recipient} n'a pas pu être intégré : "
+                f"erreur {error[0]} ({error[1]}).",
+                f"The document sent to {final_recipient} could not be integrated: "
+                f"error {error[0]}.",
+                "Échec d'intégration / Integration failure")
+    return (f"Le message envoyé à {final_recipient} a été traité.",
+            f"The message sent to {final_recipient} has been processed.",
+            "Accusé de traitement / Processing receipt")
+
+
 def build_mdn(
     *,
     original: bytes,
@@ -164,20 +182,7 @@ def build_mdn(
             else "manual-action/MDN-sent-manually")
     value = f"{mode}; {disposition.value}" + ("/error" if error else "")
 
-    if disposition is Disposition.DISPLAYED:
-        fr = f"Le message envoyé à {final_recipient} a été ouvert par son destinataire."
-        en = f"The message sent to {final_recipient} has been opened by its recipient."
-        title = "Accusé de lecture / Read receipt"
-    elif error:
-        fr = (f"Le document envoyé à {final_recipient} n'a pas pu être intégré : "
-              f"erreur {error[0]} ({error[1]}).")
-        en = f"The document sent to {final_recipient} could not be integrated: error {error[0]}."
-        title = "Échec d'intégration / Integration failure"
-    else:
-        fr = f"Le message envoyé à {final_recipient} a été traité."
-        en = f"The message sent to {final_recipient} has been processed."
-        title = "Accusé de traitement / Processing receipt"
-
+    fr, en, title = _texts(disposition, final_recipient, error)
     report = new_report(
         "disposition-notification", our_domain=our_domain, to=notify_to,
         # A Header object (not a pre-encoded string), so the generator folds and encodes it once.

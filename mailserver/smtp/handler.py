@@ -31,7 +31,7 @@ import logging
 import re
 import secrets
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
@@ -46,12 +46,17 @@ from mailserver.errors import AuthError, StorageFull, StoreError
 from mailserver.headers import header_block, raw_fields, strict_addresses
 from mailserver.logs import conn_id
 from mailserver.policy import Kind, Party, Reason
+from mailserver.reports import dsn
 from mailserver.smtp import replies as R
 from mailserver.trust.askcert import chain_problem
+from mailserver.trust.space import dns_txt_lookup, zone_txt_lookup
 
-__all__ = ["MailHandler"]
+__all__ = ["MailHandler", "ReportSink"]
 
 log = logging.getLogger(__name__)
+
+ReportSink = Callable[[str, bytes], Awaitable[None]]
+"""Delivers a built delivery report to its recipient (the system mail's ``report``)."""
 
 
 def _peer_host(session: Session) -> str | None:
@@ -155,8 +160,6 @@ def _strip_our_auth_results(raw: bytes, authserv_id: str) -> bytes:
 
 def default_txt_lookup(config: Config) -> Callable[[str], str | None]:
     """DKIM key lookup: the static zone file when configured, else DNS."""
-    from mailserver.trust.space import dns_txt_lookup, zone_txt_lookup
-
     if config.trust.static_zone_file:
         return zone_txt_lookup(config.path(Path(config.trust.static_zone_file)))
     return dns_txt_lookup(config.trust.dns_timeout)
@@ -164,13 +167,15 @@ def default_txt_lookup(config: Config) -> Callable[[str], str | None]:
 
 class MailHandler:
     def __init__(self, config: Config, directory: Directory, delivery: Delivery, *,
-                 role: str, txt_lookup: Callable[[str], str | None] | None = None) -> None:
+                 role: str, txt_lookup: Callable[[str], str | None] | None = None,
+                 reports: ReportSink | None = None) -> None:
         if role not in ("submission", "inbound"):
             raise ValueError("role must be 'submission' or 'inbound'")
         self.config = config
         self.directory = directory
         self.delivery = delivery
         self.role = role
+        self.reports = reports
         self.txt_lookup = txt_lookup or default_txt_lookup(config)
         self.dkim_policy = D.FailurePolicy(config.dkim.failure_policy)
 
@@ -313,6 +318,7 @@ class MailHandler:
             if refusal is not None:
                 return refusal
         session.mss_sender = sender  # type: ignore[attr-defined]
+        session.mss_known = {}  # type: ignore[attr-defined]  # recipients looked up at RCPT
         session.mss_size = size  # type: ignore[attr-defined]
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -332,7 +338,8 @@ class MailHandler:
             return str(R.RELAY_DENIED)
         sender: Party = session.mss_sender  # type: ignore[attr-defined]
         decision = await self.delivery.check_rcpt(sender, addr,
-                                                  size=getattr(session, "mss_size", 0))
+                                                  size=getattr(session, "mss_size", 0),
+                                                  known=getattr(session, "mss_known", None))
         if not decision.allowed:
             return str(R.for_reason(decision.reason))
         envelope.rcpt_tos.append(address)
@@ -375,7 +382,8 @@ class MailHandler:
         try:
             report = await self.delivery.deliver(sender, envelope.mail_from or "",
                                                  envelope.rcpt_tos, raw, authenticated=account,
-                                                 options=options, headers=hf)
+                                                 options=options, headers=hf,
+                                                 known=getattr(session, "mss_known", None))
         except StorageFull:
             # RFC 3463 4.3.1 "mail system full"; RFC 5321 452 insufficient system storage.
             log.error("smtp: could not store message: storage full")
@@ -390,14 +398,15 @@ class MailHandler:
         refused = [o for o in report.outcomes if not o.decision.allowed]
         if refused:
             log.info("smtp: %d recipients refused at DATA", len(refused))
-        if self.role == "inbound" and envelope.mail_from:
-            await self._delivered_reports(envelope.mail_from, report.accepted, raw, options)
+        if self.role == "inbound" and envelope.mail_from and self.reports is not None:
+            await self._delivered_reports(self.reports, envelope.mail_from, report.accepted,
+                                          raw, options)
         return str(R.OK_QUEUED)
 
-    async def _delivered_reports(self, mail_from: str, accepted: list[str], raw: bytes,
+    async def _delivered_reports(self, reports: ReportSink, mail_from: str,
+                                 accepted: list[str], raw: bytes,
                                  options: dict[str, object]) -> None:
         """RFC 3461 4.1: as the final MTA, report ``delivered`` to NOTIFY=SUCCESS recipients."""
-        from mailserver.reports import dsn
 
         per = options.get("rcpt")
         wanted = [a for a in accepted if isinstance(per, dict)
@@ -418,8 +427,7 @@ class MailHandler:
         if report is None:
             return
         try:
-            await self.delivery.deliver(Party("", Kind.REMOTE_PROFESSIONAL), "",
-                                        [report.envelope_recipient], report.message)
+            await reports(report.envelope_recipient, report.message)
         except StoreError:
             log.warning("smtp: could not queue a delivery report")
 

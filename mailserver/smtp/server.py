@@ -29,7 +29,7 @@ from mailserver.connlimit import ConnectionLimiter
 from mailserver.delivery import Delivery
 from mailserver.directory.service import Directory
 from mailserver.logs import quiet_protocol_libraries
-from mailserver.smtp.handler import MailHandler
+from mailserver.smtp.handler import MailHandler, ReportSink
 from mailserver.smtp.protocol import MailSMTP
 
 log = logging.getLogger(__name__)
@@ -155,8 +155,9 @@ class ImplicitTlsSMTP(OperatorSMTP):
 
 def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, role: str,
                  tls: TlsSource, handler: object | None = None,
-                 implicit_tls: bool = False) -> Callable[[], MailSMTP]:
-    h = handler or MailHandler(config, directory, delivery, role=role)
+                 implicit_tls: bool = False,
+                 reports: ReportSink | None = None) -> Callable[[], MailSMTP]:
+    h = handler or MailHandler(config, directory, delivery, role=role, reports=reports)
     submission = role == "submission"
     cls = ImplicitTlsSMTP if implicit_tls else OperatorSMTP
     limiter = ConnectionLimiter(config.smtp.max_connections_per_address)  # one per listener
@@ -186,13 +187,15 @@ def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, ro
 
 async def start_smtp(config: Config, directory: Directory, delivery: Delivery, *, role: str,
                      host: str, port: int, tls: TlsSource,
-                     handler: object | None = None, implicit_tls: bool = False) -> asyncio.Server:
+                     handler: object | None = None, implicit_tls: bool = False,
+                     reports: ReportSink | None = None) -> asyncio.Server:
     """Start an SMTP listener. ``implicit_tls`` (submission only) wraps every connection in TLS
-    from the first byte (RFC 8314)."""
+    from the first byte (RFC 8314). ``reports`` sends the ``delivered`` DSNs (RFC 3461) the
+    inbound role owes as the final MTA (none without it)."""
     if implicit_tls and role != "submission":
         raise ValueError("implicit TLS is for submission only")
     loop = asyncio.get_running_loop()
     factory = smtp_factory(config, directory, delivery, role=role, tls=tls, handler=handler,
-                           implicit_tls=implicit_tls)
+                           implicit_tls=implicit_tls, reports=reports)
     ssl_ctx = (tls() if callable(tls) else tls) if implicit_tls else None
     return await loop.create_server(factory, host, port, reuse_address=True, ssl=ssl_ctx)

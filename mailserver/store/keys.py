@@ -22,6 +22,7 @@ from mailserver.errors import KeyDestroyed, NotFound
 from mailserver.store.crypto import KeyCache, MasterKeyring, new_data_key, seal, unseal
 from mailserver.store.db import Database
 from mailserver.store.models import KeyGeneration, MailboxKey
+from mailserver.store.queue import rewrap_queue_key
 
 __all__ = ["KeyManager", "GENERATION_RECHECK"]
 
@@ -142,8 +143,6 @@ class KeyManager:
                 row.master_key_id, row.wrapped = self.ring.wrap(key, row.account_id)
                 count += 1
             # Other keys wrapped by the master key (the outbound queue's) rotate with it.
-            from mailserver.store.queue import rewrap_queue_key
-
             count += await rewrap_queue_key(session, self.ring)
             return count
 

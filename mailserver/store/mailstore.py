@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailserver.errors import NotFound
 from mailserver.store.blobs import BlobStore, new_blob_key
 from mailserver.store.conversations import CONVERSATION_FOLDERS, Conversations
+from mailserver.store.crypto import new_data_key, seal, unseal
 from mailserver.store.db import Database, after_commit
 from mailserver.store.events import MailboxEvents
 from mailserver.store.folders import FolderOps
@@ -112,8 +113,6 @@ class MailStore(FolderOps):
 
     async def share(self, raw: bytes) -> SharedContent:
         """Seal and write a large message once, for several :meth:`prepare` calls."""
-        from mailserver.store.crypto import new_data_key, seal
-
         shared = SharedContent(new_blob_key(), new_data_key())
         await self.blobs.put(shared.storage_key, seal(
             shared.content_key, raw, _shared_aad(shared.storage_key)))
@@ -129,8 +128,6 @@ class MailStore(FolderOps):
         sealed for this account.
         """
         key = await self.keys.get(account_id)
-        from mailserver.store.crypto import seal
-
         content_key_enc: bytes | None = None
         inline: bytes | None
         if shared is not None:
@@ -243,8 +240,6 @@ class MailStore(FolderOps):
             raise NotFound("no such message")
         account_id, storage_key, content, content_key_enc = row
         if content_key_enc is not None:
-            from mailserver.store.crypto import unseal
-
             content_key = await self.keys.unseal(account_id, content_key_enc,
                                                  _aad("ck", account_id, storage_key))
             return unseal(content_key, await self.blobs.get(storage_key),

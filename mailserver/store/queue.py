@@ -13,15 +13,20 @@ Addresses and domains are in clear (needed to route, as in the directory); conte
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mailserver.store.db import after_commit
 from mailserver.store.models import Base
 
-__all__ = ["QueueKey", "QueueMessage", "QueueRecipient", "rewrap_queue_key"]
+__all__ = ["QueueKey", "QueueMessage", "QueueRecipient", "rewrap_queue_key", "OutboundEntry",
+           "add_queue_entry_in"]
 
 
 class QueueKey(Base):
@@ -99,3 +104,40 @@ async def rewrap_queue_key(session: Any, ring: Any) -> int:
     key = ring.unwrap(row.master_key_id, row.wrapped, -1)
     row.master_key_id, row.wrapped = ring.wrap(key, -1)
     return 1
+
+
+@dataclass(frozen=True)
+class OutboundEntry:
+    """One message for remote recipients, sealed and ready to add in a transaction.
+
+    Built by the outbound queue before the delivery transaction (DKIM signing and sealing take
+    time); :func:`add_queue_entry_in` writes it inside the transaction that stores the local
+    copies (``store.plan.DeliveryCommits``).
+    """
+
+    token: str
+    body_enc: bytes
+    size: int
+    mail_from: str
+    envid: str | None
+    ret: str | None
+    recipients: tuple[tuple[str, str | None, str | None], ...]
+    """(address, RFC 3461 NOTIFY, ORCPT) per remote recipient."""
+    on_commit: Callable[[], None] | None = None
+    """Called once the transaction committed (wakes the queue workers)."""
+
+
+def add_queue_entry_in(s: AsyncSession, entry: OutboundEntry) -> None:
+    """Add ``entry`` and its recipients in the caller's transaction."""
+    now = datetime.now(UTC)
+    msg = QueueMessage(token=entry.token, state="active", mail_from=entry.mail_from,
+                       envid=entry.envid, ret=entry.ret, size=entry.size,
+                       body_enc=entry.body_enc, created_at=now, next_attempt=now, attempts=0,
+                       delay_warned=False)
+    msg.recipients = [
+        QueueRecipient(address=rcpt, domain=rcpt.rpartition("@")[2].lower(), state="pending",
+                       notify=notify, orcpt=orcpt, attempts=0)
+        for rcpt, notify, orcpt in entry.recipients]
+    s.add(msg)
+    if entry.on_commit is not None:
+        after_commit(s, entry.on_commit)

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from mailserver.dkim.signing import TempDnsError
 from mailserver.files import atomic_write
 
 from .resolver import DnsResolver, Resolver, StaticResolver, next_hops
@@ -427,8 +428,6 @@ def dns_txt_lookup(timeout: float = 5.0) -> Callable[[str], str | None]:
     resolver.lifetime = timeout
 
     def lookup(name: str) -> str | None:
-        from mailserver.dkim.signing import TempDnsError
-
         try:
             answer = resolver.resolve(name, "TXT")
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):

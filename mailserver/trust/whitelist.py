@@ -43,6 +43,7 @@ from typing import IO, cast
 import defusedxml  # type: ignore[import-untyped, unused-ignore]
 import defusedxml.ElementTree as DET  # type: ignore[import-untyped, unused-ignore]
 
+from .dn import DnParseError, parse_dn
 from .domains import InvalidDomainError, normalise_domain
 
 __all__ = [
@@ -171,8 +172,6 @@ def diff(old: Whitelist, new: Whitelist) -> WhitelistDiff:
     DN strings are compared after canonicalisation (see :mod:`.dn`), so a
     re-ordered or re-spaced DN is not reported as a change.
     """
-    from .dn import DnParseError, parse_dn
-
     def canon(values: frozenset[str]) -> dict[object, str]:
         out: dict[object, str] = {}
         for value in values:

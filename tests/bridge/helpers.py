@@ -28,7 +28,7 @@ XDM_HEADERS = {"X-MSS-INS": "O", "X-MSS-NIL": "LogicielTest"}
 
 
 def store_of(s: Services) -> DocumentStore:
-    return DocumentStore(s.db, s.keys, s.store.blobs, inline_max=s.config.store.inline_max)
+    return s.documents
 
 
 def filer_of(s: Services) -> Filer:

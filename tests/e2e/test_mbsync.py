@@ -86,7 +86,7 @@ def _files(tmp: Path, box: str = "INBOX") -> list[Path]:
 async def test_mbsync_two_way_sync(tmp_path: Path, config: Config, services: Services,
                                    client_tls: ssl.SSLContext) -> None:
     ctx = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file))
-    server = await start_imap(services, "127.0.0.1", 0, ctx, implicit_tls=False)
+    server = await start_imap(services.imap_backend(), "127.0.0.1", 0, ctx, implicit_tls=False)
     port = server.sockets[0].getsockname()[1]
     try:
         acct = await add_pro(services, "dr.martin", RPPS[0])

@@ -36,8 +36,8 @@ class Imap:
 async def imap(config: Config, services: Services, client_tls: ssl.SSLContext
                ) -> AsyncIterator[Imap]:
     ctx = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file))
-    plain = await start_imap(services, "127.0.0.1", 0, ctx, implicit_tls=False)
-    implicit = await start_imap(services, "127.0.0.1", 0, ctx, implicit_tls=True)
+    plain = await start_imap(services.imap_backend(), "127.0.0.1", 0, ctx, implicit_tls=False)
+    implicit = await start_imap(services.imap_backend(), "127.0.0.1", 0, ctx, implicit_tls=True)
     acct = await add_pro(services, "dr.martin", RPPS[0])
     try:
         yield Imap("127.0.0.1", plain.sockets[0].getsockname()[1],

@@ -51,8 +51,8 @@ async def limited(config: Config, services: Services, client_tls: ssl.SSLContext
     services.config = dataclasses.replace(
         config, imap=dataclasses.replace(config.imap, max_connections_per_address=LIMIT))
     ctx = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file))
-    plain = await start_imap(services, "127.0.0.1", 0, ctx, implicit_tls=False)
-    implicit = await start_imap(services, "127.0.0.1", 0, ctx, implicit_tls=True)
+    plain = await start_imap(services.imap_backend(), "127.0.0.1", 0, ctx, implicit_tls=False)
+    implicit = await start_imap(services.imap_backend(), "127.0.0.1", 0, ctx, implicit_tls=True)
     try:
         yield {"imap": (plain.sockets[0].getsockname()[1], None),
                "imaps": (implicit.sockets[0].getsockname()[1], client_tls)}

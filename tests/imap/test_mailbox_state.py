@@ -54,7 +54,7 @@ async def second_process(config: Config, imap: Imap) -> AsyncIterator[Imap]:
     """A second server process on the same database: its own store and IMAP listener."""
     services = await open_services(config, fast_passwords=True)
     ctx = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file))
-    server = await start_imap(services, "127.0.0.1", 0, ctx, implicit_tls=True)
+    server = await start_imap(services.imap_backend(), "127.0.0.1", 0, ctx, implicit_tls=True)
     try:
         yield Imap(imap.host, imap.port, server.sockets[0].getsockname()[1], imap.user,
                    imap.password, imap.account_id, imap.tls, services)

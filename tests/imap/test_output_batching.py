@@ -40,7 +40,7 @@ async def _run(services: Services, script: bytes) -> SpyWriter:
     reader.feed_data(script)
     reader.feed_eof()
     writer = SpyWriter()
-    conn = srv.Connection(services, reader, writer, ssl.create_default_context(),  # type: ignore[arg-type]
+    conn = srv.Connection(services.imap_backend(), reader, writer, ssl.create_default_context(),  # type: ignore[arg-type]
                           implicit_tls=True)
     await conn.run()
     return writer
