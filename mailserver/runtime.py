@@ -15,12 +15,15 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.smtp.server import start_smtp
 from mailserver.tls import server_context
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = ["Runtime", "run", "start_runtime"]
 
@@ -92,7 +95,8 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
             rt.services.config, listen=dataclasses.replace(listen, **actual))
 
         host, port = parse_hostport(listen.http)
-        runner, bound = await start_http(rt.services, host, port)
+        runner, bound = await start_http(rt.services, host, port,
+                                         mounts={"/fhir": _fhir_app(rt.services)})
         rt.ports["http"] = bound
         log.info("listening: http %s:%d", *bound)
         print(f"listening: http {bound[0]}:{bound[1]}", flush=True)
@@ -100,6 +104,21 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
     from mailserver import workers
 
     rt.tasks.extend(workers.start(rt.services, rt.stop))
+
+
+def _fhir_app(services: Services) -> web.Application:
+    """The IHE MHD sub-application (dossier_bridge.fhir), served beside the webmail."""
+    from dossier_bridge.fhir.app import FhirDeps, make_fhir_app
+    from dossier_bridge.fhir.provide import Provider
+    from dossier_bridge.store import DocumentStore
+    from dossier_bridge.tokens import TokenRepository
+
+    documents = DocumentStore(services.db, services.keys, services.store.blobs,
+                              inline_max=services.config.store.inline_max)
+    return make_fhir_app(FhirDeps(
+        documents=documents, directory=services.directory, tokens=TokenRepository(services.db),
+        provider=Provider(documents, services.directory.by_ins),
+        trusted_proxies=services.config.webmail.trusted_proxies))
 
 
 def _inbound_tls(config: Config, services: Services, default: ssl.SSLContext

@@ -34,7 +34,7 @@ import importlib
 import importlib.util
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _CSRF_EXEMPT = frozenset({"/autodiscover/autodiscover.xml"})  # compared in lower case
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 EXPIRED_VIEWS: web.AppKey[dict[str, Handler]] = web.AppKey("expired_views")
 """Route (canonical path) → the view answering a form posted without a live login."""
 
@@ -232,10 +233,22 @@ async def _cleanup(app: web.Application) -> Any:
     # Nothing long-running is owned by the app; sessions expire lazily.
 
 
+def _own(middleware: Middleware) -> Any:
+    """``middleware`` for the webmail's own routes only: mounted applications (``start_http``
+    ``mounts``) answer for themselves."""
+    @web.middleware
+    async def own(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if len(request.match_info.apps) > 1:
+            return await handler(request)
+        return await middleware(request, handler)
+
+    return own
+
+
 def make_app(services: Services) -> web.Application:
     """The webmail application (also used by aiohttp's test client)."""
-    app = web.Application(middlewares=[headers_middleware, session_middleware,
-                                       csrf_middleware], client_max_size=MAX_REQUEST)
+    app = web.Application(middlewares=[_own(headers_middleware), _own(session_middleware),
+                                       _own(csrf_middleware)], client_max_size=MAX_REQUEST)
     app[SERVICES] = services
     app[SESSIONS] = Sessions(services.db, services.config.webmail.session_idle_seconds)
     app[LIMITER] = RateLimiter(services.db)
@@ -261,11 +274,16 @@ def make_app(services: Services) -> web.Application:
     return app
 
 
-async def start_http(services: Services, host: str, port: int
+async def start_http(services: Services, host: str, port: int, *,
+                     mounts: Mapping[str, web.Application] | None = None
                      ) -> tuple[web.AppRunner, tuple[str, int]]:
     """Serve the webmail on ``host:port`` (0 = ephemeral); returns the runner and the bound
-    address."""
-    runner = web.AppRunner(make_app(services), access_log=None, shutdown_timeout=2)
+    address. ``mounts`` are other applications served beside it (prefix -> app, e.g. the
+    FHIR API at ``/fhir``): the webmail's middlewares leave their requests alone."""
+    app = make_app(services)
+    for prefix, sub in (mounts or {}).items():
+        app.add_subapp(prefix, sub)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "mailserver.cli.queue",
     "mailserver.cli.dkim",
     "mailserver.cli.documents",
+    "mailserver.cli.tokens",
 )
 
 
