@@ -242,6 +242,8 @@ class Provider:
 
     def _check(self, full_url: str, ref: DocumentReference, binaries: dict[str, Binary],
                ins: str, account: AccountInfo) -> _Checked:
+        if ref.status != "current":
+            raise ProvideError(422, "invalid", "Un document déposé a le statut « current ».")
         if not ref.content or ref.content[0].attachment is None:
             raise ProvideError(422, "required", "DocumentReference sans contenu.")
         att = ref.content[0].attachment

@@ -24,6 +24,7 @@ from webmail.app import start_http
 INS_TEST = "urn:oid:1.2.250.1.213.1.4.10"
 FHIR_JSON = "application/fhir+json"
 SMALL_LIMIT = 300_000
+_EXT = {"application/pdf": ".pdf", "text/xml": ".xml", "image/png": ".png"}
 
 
 @dataclasses.dataclass
@@ -110,7 +111,7 @@ def provide_bundle(ins: str, docs: list[tuple[bytes, str, str | None]], *,
                                  else f"urn:oid:1.2.250.1.999.{uuid.uuid4().int % 10**9}"},
             "description": f"Document {n}",
             "content": [{"attachment": {"contentType": ctype, "url": bin_url,
-                                        "title": f"doc{n}.pdf"}}]}
+                                        "title": f"doc{n}{_EXT.get(ctype, '')}"}}]}
         if type_code:
             ref["type"] = {"coding": [{"system": "http://loinc.org", "code": type_code}]}
         data = (raw_data or [])[n] if raw_data else base64.b64encode(content).decode()
