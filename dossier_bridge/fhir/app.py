@@ -44,6 +44,7 @@ from dossier_bridge.fhir.mapping import (
     FHIR_JSON,
     INS_SYSTEMS,
     LABEL_SYSTEM,
+    References,
     capability_statement,
     class_code_of,
     document_reference,
@@ -89,6 +90,7 @@ class FhirDeps:
 
 
 DEPS = web.AppKey("fhir_deps", FhirDeps)
+REFERENCES = web.AppKey("fhir_references", References)
 
 
 class _Refused(Exception):
@@ -262,7 +264,7 @@ async def find_document_references(request: web.Request) -> web.Response:
     if "current" in statuses:
         viewer = await deps.documents.consents.viewer(account, patient.id)
         docs = await deps.documents.list_for(viewer, patient.id)
-        refs = [document_reference(d, (system, ins), base) for d in docs
+        refs = [request.app[REFERENCES].json(d, (system, ins), base) for d in docs
                 if _matches(d, request)]
     return _fhir(searchset(refs, base, f"{base}/DocumentReference?{request.query_string}"))
 
@@ -360,6 +362,7 @@ def make_fhir_app(deps: FhirDeps) -> web.Application:
     """The sub-application, to mount with ``app.add_subapp("/fhir", make_fhir_app(deps))``."""
     app = web.Application(middlewares=[_errors])
     app[DEPS] = deps
+    app[REFERENCES] = References()
     app.router.add_get("/metadata", metadata)
     app.router.add_get("/DocumentReference", find_document_references)
     app.router.add_get("/DocumentReference/{id}", read_document_reference)
