@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -57,8 +58,6 @@ class Fhir:
 
     async def post(self, bundle: Any, headers: dict[str, str],
                    content_type: str = FHIR_JSON) -> tuple[int, Any]:
-        import json
-
         async with self.session.post(self.base, data=json.dumps(bundle).encode(),
                                      headers={**headers, "Content-Type": content_type}) as r:
             return r.status, await r.json(content_type=None)

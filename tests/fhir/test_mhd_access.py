@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import aiohttp
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
@@ -16,7 +17,9 @@ from attachments.labels import Label
 from dossier_bridge.access import ACCESS_MATRIX
 from dossier_bridge.store import DocumentStore, NewDocument
 from mailserver.app import Services
+from mailserver.config import Config, ListenConfig
 from mailserver.directory.service import AccountInfo
+from mailserver.runtime import start_runtime
 from tests.bridge.helpers import TYPE_PER_LABEL, patient, pro
 from tests.conftest import INS, PASSWORD, RPPS
 from tests.fhir.conftest import Fhir, basic, start
@@ -230,8 +233,29 @@ async def test_metadata_and_webmail_untouched(fhir: Fhir) -> None:
     cs = CapabilityStatement.model_validate(body)
     assert cs.fhirVersion == "4.0.1"
     assert {res.type for res in cs.rest[0].resource} == {"DocumentReference", "Binary"}
+    status, body, _r = await fhir.get("/Patient", {})
+    assert status == 404 and body["resourceType"] == "OperationOutcome"
     # The webmail beside it still answers with its own pages and headers.
     root = fhir.base.removesuffix("/fhir")
     async with fhir.session.get(f"{root}/connexion") as resp:
         assert resp.status == 200 and "Content-Security-Policy" in resp.headers
 
+
+
+async def test_runtime_serves_fhir_beside_the_webmail(config: Config,
+                                                      services: Services) -> None:
+    rt = await start_runtime(config, ListenConfig(http="127.0.0.1:0"), services=services)
+    try:
+        host, port = rt.ports["http"]
+        doctor = await pro(services, "medecin", "10", rpps=RPPS[2])
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://{host}:{port}/fhir/metadata") as r:
+                assert r.status == 200
+                assert (await r.json(content_type=None))["resourceType"] == "CapabilityStatement"
+            async with http.get(f"http://{host}:{port}/fhir/DocumentReference", params={
+                    "patient.identifier": f"urn:oid:1.2.250.1.213.1.4.10|{INS[0]}"},
+                    headers=basic(doctor.address, PASSWORD)) as r:
+                assert r.status == 403  # authenticated through the runtime's directory
+    finally:
+        rt.services = services
+        await rt.close()
