@@ -11,7 +11,14 @@ Pure functions, no I/O, no database, no asyncio (a leaf package: stdlib, defused
 Bad or hostile input never raises: results carry a `Refusal` (`Reason` + text).
 """
 
-from attachments.analyse import Analysis, Document, DocumentSource, analyse, analyse_message
+from attachments.analyse import (
+    Analysis,
+    Document,
+    DocumentSource,
+    analyse,
+    analyse_attachment,
+    analyse_message,
+)
 from attachments.cda import CdaHeader, parse_cda
 from attachments.ebrim import DocumentEntry
 from attachments.labels import Classification, Label, Source, classify
@@ -41,6 +48,7 @@ __all__ = [
     "XdmDocument",
     "XdmResult",
     "analyse",
+    "analyse_attachment",
     "analyse_message",
     "classify",
     "extract",

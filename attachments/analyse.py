@@ -27,6 +27,7 @@ Documents carrying a `refusal` must not be filed; their content is kept for quar
 from __future__ import annotations
 
 import enum
+import hashlib
 import posixpath
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -40,7 +41,8 @@ from attachments.pdftext import is_pdf, pdf_opens, pdf_text
 from attachments.safexml import parse_xml
 from attachments.xdm import XdmDocument, check_archive, looks_like_xdm, read_xdm
 
-__all__ = ["Analysis", "Document", "DocumentSource", "analyse", "analyse_message"]
+__all__ = ["Analysis", "Document", "DocumentSource", "analyse", "analyse_attachment",
+           "analyse_message"]
 
 _ZIP_TYPES = {"application/zip", "application/x-zip-compressed", "application/x-zip"}
 _XML_TYPES = {"text/xml", "application/xml", "application/hl7-v3+xml"}
@@ -268,6 +270,42 @@ def _plain_document(part: Part, mime_type: str, subject: str, limits: Limits) ->
     return _classified(result, DocumentSource.CONTENT, part, mime_type)
 
 
+def _analyse_part(part: Part, subject: str, limits: Limits
+                  ) -> tuple[list[Document], list[Document]]:
+    """Documents of one attachment: (documents read from an XDM archive, other documents)."""
+    mime_type = _sniff_type(part.content, part.content_type)
+    if _claims_archive(mime_type, part.filename):
+        archive_refusal = check_archive(part.content, limits)
+        if archive_refusal is not None:
+            return [], [_refused_part(part, mime_type, archive_refusal)]
+    if mime_type in _ZIP_TYPES and looks_like_xdm(part.content):
+        result = read_xdm(part.content, limits)
+        if result.refusal is not None:
+            return [], [_refused_part(part, mime_type, result.refusal)]
+        return [_xdm_document(d, part, subject, limits) for d in result.documents], []
+    if mime_type in _ZIP_TYPES and part.filename.casefold().startswith("ihe_xdm"):
+        # Named like an XDM archive but unreadable as one: refuse rather than file opaque bytes.
+        result = read_xdm(part.content, limits)
+        refusal = result.refusal or Refusal(Reason.NOT_XDM, "archive is not IHE XDM")
+        return [], [_refused_part(part, mime_type, refusal)]
+    return [], [_plain_document(part, mime_type, subject, limits)]
+
+
+def analyse_attachment(content: bytes, content_type: str, filename: str, *, subject: str = "",
+                       path: str = "1", limits: Limits = Limits()  # noqa: B008
+                       ) -> list[Document]:
+    """The documents of one attachment received outside a message (IHE MHD ITI-65 Binary).
+
+    The same checks and classification as an attachment of a message: archive limits, XDM,
+    CDA header, type sniffing and refusals. The filename is sanitised like a MIME filename.
+    """
+    name, declared = sanitise_filename(filename, content_type.lower(), path)
+    part = Part(path=path, filename=name, content_type=content_type.lower(), content=content,
+                sha256=hashlib.sha256(content).hexdigest(), declared_filename=declared)
+    xdm, other = _analyse_part(part, subject, limits)
+    return xdm + other
+
+
 def analyse_message(raw_message: bytes, limits: Limits = Limits()) -> Analysis:  # noqa: B008
     """Extract and classify every document of a message.
 
@@ -284,25 +322,9 @@ def analyse_message(raw_message: bytes, limits: Limits = Limits()) -> Analysis: 
     xdm_docs: list[Document] = []
     other_docs: list[Document] = []
     for part in extraction.parts:
-        mime_type = _sniff_type(part.content, part.content_type)
-        if _claims_archive(mime_type, part.filename):
-            archive_refusal = check_archive(part.content, limits)
-            if archive_refusal is not None:
-                other_docs.append(_refused_part(part, mime_type, archive_refusal))
-                continue
-        if mime_type in _ZIP_TYPES and looks_like_xdm(part.content):
-            result = read_xdm(part.content, limits)
-            if result.refusal is not None:
-                other_docs.append(_refused_part(part, mime_type, result.refusal))
-                continue
-            xdm_docs.extend(_xdm_document(d, part, subject, limits) for d in result.documents)
-        elif mime_type in _ZIP_TYPES and part.filename.casefold().startswith("ihe_xdm"):
-            # Named like an XDM archive but unreadable as one: refuse rather than file opaque bytes.
-            result = read_xdm(part.content, limits)
-            refusal = result.refusal or Refusal(Reason.NOT_XDM, "archive is not IHE XDM")
-            other_docs.append(_refused_part(part, mime_type, refusal))
-        else:
-            other_docs.append(_plain_document(part, mime_type, subject, limits))
+        xdm, other = _analyse_part(part, subject, limits)
+        xdm_docs.extend(xdm)
+        other_docs.extend(other)
     in_archive = {d.sha256 for d in xdm_docs if d.content}
     documents = xdm_docs + [d for d in other_docs if d.sha256 not in in_archive]
     # Keep message order: sort by the MIME section of the attachment (stable within an archive).

@@ -42,6 +42,7 @@ __all__ = [
     "CareTeam",
     "CareTeamMember",
     "TreatingDoctor",
+    "ApiToken",
 ]
 
 
@@ -160,3 +161,17 @@ class TreatingDoctor(Base):
     patient_account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     doctor_account_id: Mapped[int] = mapped_column(Integer, index=True)
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    """A bearer token for professionals' software on ``/fhir/`` (only its SHA-256 is kept)."""
+
+    __tablename__ = "dossier_api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """Hex SHA-256 of the token (256 random bits: no salt or slow hash needed)."""
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

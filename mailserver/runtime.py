@@ -17,7 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
 from dossier_bridge.api import DocumentFilingsView
+from dossier_bridge.fhir.app import FhirDeps, make_fhir_app
+from dossier_bridge.fhir.provide import Provider
+from dossier_bridge.tokens import TokenRepository
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.imap.server import start_imap
@@ -95,7 +100,8 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
             rt.services.config, listen=dataclasses.replace(listen, **actual))
 
         host, port = parse_hostport(listen.http)
-        runner, bound = await start_http(webmail_deps(rt.services), host, port)
+        runner, bound = await start_http(webmail_deps(rt.services), host, port,
+                                         mounts={"/fhir": _fhir_app(rt.services)})
         rt.ports["http"] = bound
         log.info("listening: http %s:%d", *bound)
         print(f"listening: http {bound[0]}:{bound[1]}", flush=True)
@@ -112,6 +118,15 @@ def _start_workers(rt: Runtime) -> None:
         rt.tasks.extend(start_queue_workers(services.config, queue, trust,
                                             services.system_mail.report, rt.stop))
         rt.tasks.append(asyncio.create_task(trust.run(rt.stop), name="trust-refresh"))
+
+
+def _fhir_app(services: Services) -> web.Application:
+    """The IHE MHD sub-application (dossier_bridge.fhir), served beside the webmail."""
+    documents = services.documents
+    return make_fhir_app(FhirDeps(
+        documents=documents, directory=services.directory, tokens=TokenRepository(services.db),
+        provider=Provider(documents, services.directory.by_ins),
+        trusted_proxies=services.config.webmail.trusted_proxies))
 
 
 def _inbound_tls(config: Config, services: Services, default: ssl.SSLContext

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,6 +78,8 @@ log = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _CSRF_EXEMPT = frozenset({"/autodiscover/autodiscover.xml"})  # compared in lower case
+
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 ERROR_TEXT = {
     400: "La demande est incomplète ou mal formée.",
@@ -196,10 +199,22 @@ async def _cleanup(app: web.Application) -> Any:
     # Nothing long-running is owned by the app; sessions expire lazily.
 
 
+def _own(middleware: Middleware) -> Any:
+    """``middleware`` for the webmail's own routes only: mounted applications (``start_http``
+    ``mounts``) answer for themselves."""
+    @web.middleware
+    async def own(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if len(request.match_info.apps) > 1:
+            return await handler(request)
+        return await middleware(request, handler)
+
+    return own
+
+
 def make_app(deps: WebmailDeps) -> web.Application:
     """The webmail application (also used by aiohttp's test client)."""
-    app = web.Application(middlewares=[headers_middleware, session_middleware,
-                                       csrf_middleware], client_max_size=MAX_REQUEST)
+    app = web.Application(middlewares=[_own(headers_middleware), _own(session_middleware),
+                                       _own(csrf_middleware)], client_max_size=MAX_REQUEST)
     app[DEPS] = deps
     app[SESSIONS] = Sessions(deps.webstore, deps.settings.webmail.session_idle_seconds)
     app[LIMITER] = RateLimiter(deps.webstore)
@@ -221,11 +236,16 @@ def make_app(deps: WebmailDeps) -> web.Application:
     return app
 
 
-async def start_http(deps: WebmailDeps, host: str, port: int
+async def start_http(deps: WebmailDeps, host: str, port: int, *,
+                     mounts: Mapping[str, web.Application] | None = None
                      ) -> tuple[web.AppRunner, tuple[str, int]]:
     """Serve the webmail on ``host:port`` (0 = ephemeral); returns the runner and the bound
-    address."""
-    runner = web.AppRunner(make_app(deps), access_log=None, shutdown_timeout=2)
+    address. ``mounts`` are other applications served beside it (prefix -> app, e.g. the
+    FHIR API at ``/fhir``): the webmail's middlewares leave their requests alone."""
+    app = make_app(deps)
+    for prefix, sub in (mounts or {}).items():
+        app.add_subapp(prefix, sub)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

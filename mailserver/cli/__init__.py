@@ -21,6 +21,7 @@ from mailserver.cli import (
     queue,
     serve,
     setup,
+    tokens,
     trust,
 )
 from mailserver.cli.common import data_dir_arg
@@ -28,7 +29,8 @@ from mailserver.errors import MssanteError
 
 __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
-COMMAND_MODULES = (setup, accounts, annuaire, keys, serve, trust, queue, dkim, documents)
+COMMAND_MODULES = (setup, accounts, annuaire, keys, serve, trust, queue, dkim, documents,
+                   tokens)
 
 
 def build_parser() -> argparse.ArgumentParser:
