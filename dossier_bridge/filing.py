@@ -46,9 +46,9 @@ from attachments.codes import DOCUMENT_TYPES
 from dossier_bridge.filings import FilingRecord
 from dossier_bridge.store import DocumentStore, NewDocument
 from mailserver.delivery import parse_header_facts
-from mailserver.directory.identifiers import normalise_address
 from mailserver.directory.service import AccountInfo, NationalEntry
 from mailserver.errors import KeyDestroyed, NotFound
+from mailserver.identifiers import normalise_address
 from mailserver.reports.mdn import IntegrationError, receipt_address
 from mailserver.store.jobs import JobInfo
 

@@ -27,10 +27,10 @@ from datetime import datetime
 from typing import Protocol
 
 from mailserver.config import Config
-from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.errors import PolicyDenied
 from mailserver.headers import decode_words, header_block, parse_headers
+from mailserver.identifiers import is_valid_address, normalise_address
 from mailserver.inbox_index import correspondent_name
 from mailserver.policy import (
     Closing,

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from mailserver.directory.identifiers import ins_key, validate_ins
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import AlreadyExists, AuthError, IdentifierError, ValidationError
+from mailserver.identifiers import ins_key, validate_ins
 from mailserver.mailer import PersonalMail
 from webmail.passwords import identifier_problems, password_problems
 from webmail.sessions import RateLimiter, SessionInfo, digest

@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from attachments.labels import Label
 from dossier_bridge.store import DocumentStore
 from mailserver.app import Services
 from mailserver.cli.common import Subparsers, add_command, command_group, with_services
@@ -32,7 +33,6 @@ def _store(s: Services) -> DocumentStore:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from attachments.labels import Label
 
     label = None
     if args.label:

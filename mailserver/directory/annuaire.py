@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.errors import ValidationError
+from mailserver.identifiers import is_valid_address, normalise_address
 from mailserver.store.db import Database
 from mailserver.store.models import DirectoryEntry
 

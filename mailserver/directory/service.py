@@ -41,15 +41,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.config import AuthConfig
-from mailserver.directory.identifiers import (
+from mailserver.directory.passwords import Passwords
+from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, ValidationError
+from mailserver.identifiers import (
     is_valid_address,
     normalise_address,
     patient_address,
     validate_ins,
     validate_rpps,
 )
-from mailserver.directory.passwords import Passwords
-from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, ValidationError
 from mailserver.store.attempts import Attempts, attempt_key
 from mailserver.store.crypto import seal, unseal
 from mailserver.store.db import Database

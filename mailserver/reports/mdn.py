@@ -37,8 +37,8 @@ from email import message_from_bytes, policy
 from email.header import Header
 from email.message import Message
 
-from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.headers import decode_words, parse_headers
+from mailserver.identifiers import is_valid_address, normalise_address
 from mailserver.reports.mime import (
     WIRE,
     as_part,

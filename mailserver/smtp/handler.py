@@ -39,11 +39,11 @@ from cryptography import x509
 
 from mailserver.config import Config
 from mailserver.delivery import Delivery, HeaderFacts, parse_header_facts
-from mailserver.directory.identifiers import is_valid_address, normalise_address
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.dkim import signing as D
 from mailserver.errors import AuthError, StorageFull, StoreError
 from mailserver.headers import header_block, raw_fields, strict_addresses
+from mailserver.identifiers import is_valid_address, normalise_address
 from mailserver.logs import conn_id
 from mailserver.policy import Kind, Party, Reason
 from mailserver.reports import dsn

@@ -19,6 +19,7 @@ from dossier_bridge.store import DocumentStore
 from dossier_bridge.tokens import TokenRepository
 from mailserver.app import Services
 from mailserver.directory.service import AccountInfo
+from mailserver.runtime import webmail_deps
 from tests.bridge.helpers import store_of
 from webmail.app import start_http
 
@@ -72,7 +73,8 @@ async def start(services: Services, *, trusted_proxies: tuple[str, ...] = ()
         provider=Provider(documents, services.directory.by_ins,
                           max_document_bytes=SMALL_LIMIT),
         trusted_proxies=trusted_proxies))
-    runner, (host, port) = await start_http(services, "127.0.0.1", 0, mounts={"/fhir": app})
+    runner, (host, port) = await start_http(webmail_deps(services), "127.0.0.1", 0,
+                                            mounts={"/fhir": app})
     session = aiohttp.ClientSession()
     return session, runner, Fhir(f"http://{host}:{port}/fhir", session, documents, tokens,
                                  services)

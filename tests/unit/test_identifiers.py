@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailserver.directory.identifiers import (
+from mailserver.errors import IdentifierError
+from mailserver.identifiers import (
     ins_key,
     luhn_valid,
     patient_address,
@@ -10,7 +11,6 @@ from mailserver.directory.identifiers import (
     validate_ins,
     validate_rpps,
 )
-from mailserver.errors import IdentifierError
 
 
 @pytest.mark.parametrize("rpps", ["10003244273", "99700218896", "10000000017"])
