@@ -44,9 +44,9 @@ from aiohttp import web
 from mailserver.app import Services
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import NotFound
+from mailserver.mailer import Mailer
 from webmail.clientaddr import is_https
 from webmail.mailbox import Mailbox
-from mailserver.mailer import Mailer
 from webmail.sessions import RateLimiter, SessionInfo, Sessions
 
 __all__ = ["make_app", "start_http", "render", "SERVICES", "SESSIONS", "LIMITER", "MAILER",

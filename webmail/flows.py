@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailserver.directory.identifiers import ins_key, validate_ins
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import AlreadyExists, AuthError, IdentifierError, ValidationError
+from mailserver.mailer import PersonalMail
 from mailserver.store.crypto import seal
 from mailserver.store.models import Account
-from mailserver.mailer import PersonalMail
 from webmail.models import ResetToken, VitaleCard
 from webmail.passwords import identifier_problems, password_problems
 from webmail.sessions import RateLimiter, SessionInfo, digest

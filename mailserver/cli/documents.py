@@ -11,6 +11,8 @@ import argparse
 import json
 from typing import Any
 
+from attachments.labels import Label
+from dossier_bridge.store import DocumentStore
 from mailserver.app import Services
 from mailserver.cli.common import Subparsers, add_command, command_group, with_services
 from mailserver.directory.service import AccountInfo
@@ -27,14 +29,10 @@ async def _patient(s: Services, ins: str) -> AccountInfo:
 
 
 def _store(s: Services) -> Any:
-    from dossier_bridge.store import DocumentStore
-
     return DocumentStore(s.db, s.keys, s.store.blobs, inline_max=s.config.store.inline_max)
 
 
 def _list(args: argparse.Namespace) -> int:
-    from attachments.labels import Label
-
     label = None
     if args.label:
         try:

@@ -9,11 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mailserver.app import Services, open_services
 from mailserver.cli.common import Subparsers, add_command, load_config
+from mailserver.cli.demo_seed import DemoParties, seed_demo_mail
+from mailserver.cli.setup import init_data_dir
 from mailserver.config import ListenConfig, parse_hostport
+from mailserver.directory.identifiers import ins_key
+from mailserver.runtime import run
 
 if TYPE_CHECKING:
-    from mailserver.app import Services
     from mailserver.directory.service import AccountInfo
 
 __all__ = ["register", "populate_demo", "DEMO_DOMAIN", "DEMO_PASSWORD"]
@@ -33,8 +37,6 @@ def _listen_from_args(base: ListenConfig, args: argparse.Namespace) -> ListenCon
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mailserver.runtime import run
-
     config = load_config(args.data_dir)
     listen = _listen_from_args(config.listen, args)
     if not any(dataclasses.astuple(listen)):
@@ -60,9 +62,6 @@ DEMO_PATIENTS = (
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mailserver.cli.setup import init_data_dir
-    from mailserver.runtime import run
-
     data_dir: Path = args.data_dir or Path("demo-data")
     fresh = not (data_dir / "mssante.toml").exists()
     if fresh:
@@ -79,8 +78,6 @@ def _demo(args: argparse.Namespace) -> int:
         smtp=dataclasses.replace(base.smtp, hostname=base.smtp.hostname or public))
 
     async def populate() -> list[tuple[str, str, str]]:
-        from mailserver.app import open_services
-
         services = await open_services(config)
         try:
             return await populate_demo(services, seed=fresh)
@@ -160,8 +157,6 @@ async def populate_demo(s: Services, *, seed: bool) -> list[tuple[str, str, str]
 
 async def _seed(s: Services) -> None:
     """Seed a fresh demo with a few conversations (see demo_seed)."""
-    from mailserver.cli.demo_seed import DemoParties, seed_demo_mail
-
     async def account(address: str) -> AccountInfo:
         info = await s.directory.lookup(address)
         assert info is not None, address  # noqa: S101 - created just above
@@ -186,8 +181,6 @@ async def _seed(s: Services) -> None:
 
 
 def _full_ins(ins: str) -> str:
-    from mailserver.directory.identifiers import ins_key
-
     return f"{ins[:13]}{ins_key(ins[:13]):02d}"
 
 

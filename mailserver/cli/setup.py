@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
 
 from mailserver.cli.common import Subparsers, add_command
-from mailserver.config import CONFIG_NAME, dump
+from mailserver.config import CONFIG_NAME, dump, load
+from mailserver.dkim import signing as dkim
 from mailserver.errors import ValidationError
+from mailserver.schema import create_schema
 from mailserver.store.crypto import MasterKeyring
+from mailserver.store.db import Database
 from mailserver.tls import issue_certificate, make_ca
 
 __all__ = ["register", "init_data_dir"]
@@ -37,12 +41,6 @@ def init_data_dir(data_dir: Path, domain: str, *, patient_domain: str = "") -> N
                       [domain, f"mail.{domain}", "localhost", "127.0.0.1"],
                       organisation=f"Operateur {domain}", key_type="ec")
     _make_dkim(data_dir)
-    import asyncio
-
-    from mailserver.config import load
-    from mailserver.schema import create_schema
-    from mailserver.store.db import Database
-
     config = load(data_dir / CONFIG_NAME)
 
     async def create() -> None:
@@ -54,8 +52,6 @@ def init_data_dir(data_dir: Path, domain: str, *, patient_domain: str = "") -> N
 
 
 def _make_dkim(data_dir: Path) -> None:
-    from mailserver.dkim import signing as dkim
-
     (data_dir / "dkim").mkdir(mode=0o700, exist_ok=True)
     dkim.generate_keys(data_dir / "dkim", "mss1")
 

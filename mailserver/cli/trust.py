@@ -17,6 +17,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from mailserver.app import build_trust_space
 from mailserver.cli.common import Subparsers, add_command, command_group, load_config
 from mailserver.config import Config, parse_hostport
 from mailserver.errors import ValidationError
@@ -27,8 +28,6 @@ __all__ = ["register"]
 
 
 def _space(config: Config, *, file: Path | None = None, url: str = "") -> TrustSpaceService:
-    from mailserver.app import build_trust_space
-
     space = build_trust_space(config)
     assert isinstance(space, TrustSpaceService)
     if file is not None or url:
