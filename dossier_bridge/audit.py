@@ -12,8 +12,12 @@ are numbered 1, 2, 3... (``seq``, unique per patient) and each carries ``prev_ha
 cannot recompute the chain after editing an entry; the details (who, with which profession, which
 document title) are sealed with the data key, bound to (patient, seq) by the associated data.
 :func:`verify` walks the chain and reports the first entry that does not fit. What a chain
-cannot show on its own is the removal of the *last* entries; an operator who needs that keeps
-the head (`AuditReport.head`) outside the database (e.g. printed by ``mssante documents audit``).
+cannot show on its own is the removal of the *last* entries: each append therefore also writes
+the patient's head row (``DossierLogHead``: last seq, its entry_hash and an HMAC of both under
+``K_log``) in the same transaction, and :func:`verify_entries` checks the chain ends exactly
+there. Deleting the last entries (and even rewriting the head row to an earlier entry's values)
+is then detected; restoring a whole older copy of both still needs the head kept outside the
+database (`AuditReport.head`, printed by ``mssante documents audit``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dossier_bridge.crypto import PURPOSE_LOG, derive
-from dossier_bridge.models import DossierLogEntry
+from dossier_bridge.models import DossierLogEntry, DossierLogHead
 from mailserver.store.crypto import DecryptError, seal, unseal
 
 __all__ = ["AuditReport", "LogEntry", "append_in", "verify_entries", "decode_entries", "GENESIS"]
@@ -69,6 +73,11 @@ def _aad(patient_id: int, seq: int) -> bytes:
     return f"dossier-log:{patient_id}:{seq}".encode()
 
 
+def _head_mac(key: bytes, patient_id: int, seq: int, entry_hash: str) -> str:
+    return hmac.new(key, f"head|{patient_id}|{seq}|{entry_hash}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
 def _entry_hash(key: bytes, prev: str, patient_id: int, seq: int, at: datetime, action: str,
                 actor: int | None, document: int | None, detail_enc: bytes) -> str:
     fields = [prev, str(patient_id), str(seq), _utc(at).strftime("%Y-%m-%dT%H:%M:%S.%f"), action,
@@ -95,18 +104,27 @@ async def append_in(s: AsyncSession, data_key: bytes, patient_id: int, *, action
     at = _utc(at or datetime.now(UTC))
     detail_enc = seal(data_key, json.dumps(detail, sort_keys=True).encode(),
                       _aad(patient_id, seq))
-    entry_hash = _entry_hash(derive(data_key, PURPOSE_LOG), prev, patient_id, seq, at, action,
+    key = derive(data_key, PURPOSE_LOG)
+    entry_hash = _entry_hash(key, prev, patient_id, seq, at, action,
                              actor_account_id, document_id, detail_enc)
     s.add(DossierLogEntry(patient_account_id=patient_id, seq=seq, at=at, action=action,
                           actor_account_id=actor_account_id, document_id=document_id,
                           detail_enc=detail_enc, prev_hash=prev, entry_hash=entry_hash))
+    head = await s.get(DossierLogHead, patient_id)
+    mac = _head_mac(key, patient_id, seq, entry_hash)
+    if head is None:
+        s.add(DossierLogHead(patient_account_id=patient_id, seq=seq, entry_hash=entry_hash,
+                             head_mac=mac))
+    else:
+        head.seq, head.entry_hash, head.head_mac = seq, entry_hash, mac
     await s.flush()
     return seq
 
 
-def verify_entries(data_key: bytes, patient_id: int, rows: list[DossierLogEntry]
-                   ) -> AuditReport:
-    """Check the chain of ``rows`` (ordered by seq); never raises for bad rows."""
+def verify_entries(data_key: bytes, patient_id: int, rows: list[DossierLogEntry],
+                   head: DossierLogHead | None = None) -> AuditReport:
+    """Check the chain of ``rows`` (ordered by seq) and that it ends at ``head`` (the patient's
+    head row; None when there is none); never raises for bad rows."""
     key = derive(data_key, PURPOSE_LOG)
     problems: list[str] = []
     first_bad: int | None = None
@@ -131,8 +149,32 @@ def verify_entries(data_key: bytes, patient_id: int, rows: list[DossierLogEntry]
         problems.extend(bad)
         prev = row.entry_hash
         expected_seq = row.seq + 1
+    end = _head_problem(key, patient_id, rows, head)
+    if end is not None:
+        problems.append(end)
+        if first_bad is None:
+            first_bad = (rows[-1].seq + 1) if rows else 1
     return AuditReport(ok=not problems, entries=len(rows), head=prev, first_bad_seq=first_bad,
                        problems=tuple(problems))
+
+
+def _head_problem(key: bytes, patient_id: int, rows: list[DossierLogEntry],
+                  head: DossierLogHead | None) -> str | None:
+    """Why the chain does not end at the head row (truncation), or None."""
+    if head is None:
+        return "the log's head is missing" if rows else None
+    if not hmac.compare_digest(head.head_mac,
+                               _head_mac(key, patient_id, head.seq, head.entry_hash)):
+        return "the log's head does not match its authentication code"
+    # The head is read before the rows: entries appended in between may follow it.
+    at_head = next((r for r in rows if r.seq == head.seq), None)
+    last_seq = rows[-1].seq if rows else 0
+    if at_head is None or last_seq < head.seq:
+        return (f"the log ends at entry {last_seq} but its head is entry {head.seq} "
+                "(entries removed at the end)")
+    if not hmac.compare_digest(head.entry_hash, at_head.entry_hash):
+        return f"entry {head.seq}: does not match the log's head"
+    return None
 
 
 def decode_entries(data_key: bytes, patient_id: int, rows: list[DossierLogEntry]

@@ -38,6 +38,7 @@ __all__ = [
     "DossierDocument",
     "DossierFiling",
     "DossierLogEntry",
+    "DossierLogHead",
     "DossierConsent",
     "CareTeam",
     "CareTeamMember",
@@ -118,6 +119,19 @@ class DossierLogEntry(Base):
     detail_enc: Mapped[bytes] = mapped_column(LargeBinary)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class DossierLogHead(Base):
+    """The head of a patient's access log, kept outside the chain and updated in the same
+    transaction as each append: removing the last entries of the chain no longer matches it.
+    ``head_mac`` is keyed like the chain, so an earlier head cannot be forged from the rows."""
+
+    __tablename__ = "dossier_access_log_heads"
+
+    patient_account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    head_mac: Mapped[str] = mapped_column(String(64))
 
 
 class DossierConsent(Base):

@@ -36,7 +36,7 @@ from dossier_bridge.consent import Consents
 from dossier_bridge.crypto import PURPOSE_DEDUP, derive, keyed_hash
 from dossier_bridge.errors import AccessDenied, DocumentNotFound
 from dossier_bridge.filings import Filings
-from dossier_bridge.models import DossierDocument, DossierLogEntry
+from dossier_bridge.models import DossierDocument, DossierLogEntry, DossierLogHead
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import StoreError, ValidationError
 from mailserver.store.blobs import BlobStore, new_blob_key
@@ -475,8 +475,10 @@ class DocumentStore:
 
     async def verify_log(self, patient_id: int) -> audit.AuditReport:
         """Verify the hash chain of the record's access log."""
-        return audit.verify_entries(await self.keys.get(patient_id), patient_id,
-                                    await self._log_rows(patient_id))
+        async with self.db.session() as s:  # the head first: see audit._head_problem
+            head = await s.get(DossierLogHead, patient_id)
+        rows = await self._log_rows(patient_id)
+        return audit.verify_entries(await self.keys.get(patient_id), patient_id, rows, head)
 
 
 def _actor(account: AccountInfo) -> dict[str, Any]:
