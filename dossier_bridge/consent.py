@@ -35,6 +35,7 @@ class ConsentInfo:
     scope: str
     ref: str
     granted_at: datetime
+    id: int = 0
 
 
 class Consents:
@@ -121,7 +122,32 @@ class Consents:
             rows = (await s.execute(select(DossierConsent).where(
                 DossierConsent.patient_account_id == patient_id).order_by(DossierConsent.id)
             )).scalars().all()
-        return [ConsentInfo(r.scope, r.ref, r.granted_at) for r in rows]
+        return [ConsentInfo(r.scope, r.ref, r.granted_at, r.id) for r in rows]
+
+    async def revoke_id(self, patient_id: int, consent_id: int, *,
+                        actor_account_id: int | None = None) -> bool:
+        """Withdraw one of ``patient_id``'s consents by its id; False when it is not theirs."""
+        async with self.db.session() as s:
+            row = await s.get(DossierConsent, consent_id)
+        if row is None or row.patient_account_id != patient_id:
+            return False
+        return await self.revoke(patient_id, row.scope, row.ref,
+                                 actor_account_id=actor_account_id)
+
+    async def team_names(self, team_ids: Sequence[int]) -> dict[int, str]:
+        """Names of the given care teams (missing ones left out)."""
+        if not team_ids:
+            return {}
+        async with self.db.session() as s:
+            rows = (await s.execute(select(CareTeam.id, CareTeam.name).where(
+                CareTeam.id.in_(list(team_ids))))).all()
+        return {i: n for i, n in rows}
+
+    async def treating_doctor_since(self, patient_id: int) -> tuple[int, datetime] | None:
+        """(doctor's account id, since when) of the patient's treating doctor, if declared."""
+        async with self.db.session() as s:
+            row = await s.get(TreatingDoctor, patient_id)
+        return (row.doctor_account_id, row.since) if row else None
 
     async def create_team(self, name: str, members: Sequence[int] = ()) -> int:
         """Create a care team with the given professionals' account ids; returns its id."""

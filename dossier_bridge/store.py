@@ -275,11 +275,13 @@ class DocumentStore:
 
     async def upload(self, account: AccountInfo, patient_id: int, content: bytes, *,
                      filename: str, mime_type: str, label: Label | None = None,
-                     title: str | None = None) -> FileResult:
+                     title: str | None = None, created: datetime | None = None
+                     ) -> FileResult:
         """Add a document by hand: the patient, or any professional (consent not needed).
 
         Without a label the document is classified from its content (PDF text, filename);
-        patient documents get the DOCPAT type code of their label.
+        patient documents get the DOCPAT type code of their label. ``created`` is the
+        document's own date (default: now).
         """
         viewer = await self.consents.viewer(account, patient_id)
         if viewer.role is ViewerRole.OTHER:
@@ -293,7 +295,7 @@ class DocumentStore:
             label, needs_review = c.label, c.needs_review
         by_patient = viewer.role is ViewerRole.PATIENT
         meta: dict[str, Any] = {"title": title or filename, "origin": "upload",
-                                "creation_time": datetime.now(UTC).isoformat()}
+                                "creation_time": _utc(created or datetime.now(UTC)).isoformat()}
         if by_patient:
             meta["type_code"] = {"code": PATIENT_TYPE_CODES[label], "system": "TRE_A05"}
             meta["class_code"] = {"code": "90", "system": "TRE_A05"}
@@ -425,6 +427,27 @@ class DocumentStore:
                            {"from": info.label.value, "to": label.value},
                            label=label.value, needs_review=False)
 
+    async def edit(self, account: AccountInfo, patient_id: int, document_id: int, *,
+                   title: str | None = None, created: datetime | None = None) -> None:
+        """Change the title and/or the date of a document the patient added (logged)."""
+        viewer = await self.consents.viewer(account, patient_id)
+        data_key, row, info = await self._visible(viewer, patient_id, document_id)
+        if not may_delete(viewer, info.facts()):
+            raise AccessDenied("only documents you added can be edited")
+        meta = dict(info.meta)
+        changed: dict[str, Any] = {}
+        if title is not None and title != info.title:
+            meta["title"] = changed["title"] = title
+        if created is not None:
+            meta["creation_time"] = changed["date"] = _utc(created).isoformat()
+        if not changed:
+            return
+        meta_enc = seal(data_key, json.dumps(meta, sort_keys=True, default=str).encode(),
+                        _aad("meta", patient_id, row.storage_key))
+        await self._update(account, patient_id, document_id, "edit",
+                           {"title": str(meta.get("title") or info.filename),
+                            "changed": sorted(changed)}, meta_enc=meta_enc)
+
     async def set_masked(self, account: AccountInfo, patient_id: int, document_id: int,
                          masked: bool) -> None:
         """Mask (hide from professionals, except the treating doctor) or unmask a document."""
@@ -486,5 +509,5 @@ def _actor(account: AccountInfo) -> dict[str, Any]:
         return {"kind": "patient"}
     return {"kind": "pro", "rpps": account.rpps, "name": account.name,
             "profession": account.profession, "address": account.address,
-            "bal_type": account.bal_type}
+            "bal_type": account.bal_type, "structure_id": account.structure_id}
 

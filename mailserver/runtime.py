@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from dossier_bridge.api import DocumentFilingsView
+from dossier_bridge.api import MAX_PATIENT_UPLOAD, DocumentFilingsView, PatientDocumentsView
 from dossier_bridge.fhir.app import FhirDeps, make_fhir_app
 from dossier_bridge.fhir.provide import Provider
 from dossier_bridge.tokens import TokenRepository
@@ -204,5 +204,7 @@ def webmail_deps(services: Services) -> WebmailDeps:
         conversations=services.conversations, delivery=services.delivery,
         queries=WebmailQueries(services.db), webstore=WebmailStore(services.db, services.keys),
         receipts=services.system_mail, mailer=services.mailer,
-        documents=DocumentFilingsView(services.documents))
+        documents=DocumentFilingsView(services.documents),
+        patient_documents=PatientDocumentsView(services.documents, services.directory),
+        max_document_upload=MAX_PATIENT_UPLOAD)
 

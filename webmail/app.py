@@ -41,7 +41,7 @@ import jinja2
 from aiohttp import web
 
 from mailserver.errors import NotFound
-from webmail import api, auth_views, mail_views
+from webmail import api, auth_views, documents_api, documents_views, mail_views
 from webmail.autoconfig import setup_autoconfig
 from webmail.clientaddr import is_https
 from webmail.deps import WebmailDeps
@@ -117,7 +117,8 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
         R_ATTACHMENT_CSP) or CSP.format(extra=extra)
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
+    framed = "frame-ancestors 'self'" in response.headers.get("Content-Security-Policy", "")
+    response.headers["X-Frame-Options"] = "SAMEORIGIN" if framed else "DENY"
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
     if not request.path.startswith("/static/"):
@@ -229,6 +230,8 @@ def make_app(deps: WebmailDeps) -> web.Application:
     auth_views.setup(app)
     mail_views.setup(app)
     api.setup(app)
+    documents_views.setup(app)
+    documents_api.setup(app)
     app.router.add_static("/static/", _HERE / "static", append_version=False)
     setup_autoconfig(app, deps.settings)
     app.on_response_prepare.append(_neutral_server_header)
