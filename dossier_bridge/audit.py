@@ -36,7 +36,8 @@ from dossier_bridge.crypto import PURPOSE_LOG, derive
 from dossier_bridge.models import DossierLogEntry, DossierLogHead
 from mailserver.store.crypto import DecryptError, seal, unseal
 
-__all__ = ["AuditReport", "LogEntry", "append_in", "verify_entries", "decode_entries", "GENESIS"]
+__all__ = ["AuditReport", "LogEntry", "append_in", "anchor_legacy_in", "verify_entries",
+           "decode_entries", "GENESIS"]
 
 GENESIS = "0" * 64
 
@@ -175,6 +176,24 @@ def _head_problem(key: bytes, patient_id: int, rows: list[DossierLogEntry],
     if not hmac.compare_digest(head.entry_hash, at_head.entry_hash):
         return f"entry {head.seq}: does not match the log's head"
     return None
+
+
+async def anchor_legacy_in(s: AsyncSession, data_key: bytes, patient_id: int) -> bool:
+    """Give a log written before head rows existed a head at its current last entry (the
+    one-off upgrade run when the heads table is created); False when it already has one or
+    has no entries."""
+    if await s.get(DossierLogHead, patient_id) is not None:
+        return False
+    last = (await s.execute(
+        select(DossierLogEntry.seq, DossierLogEntry.entry_hash)
+        .where(DossierLogEntry.patient_account_id == patient_id)
+        .order_by(DossierLogEntry.seq.desc()).limit(1))).first()
+    if last is None:
+        return False
+    key = derive(data_key, PURPOSE_LOG)
+    s.add(DossierLogHead(patient_account_id=patient_id, seq=last[0], entry_hash=last[1],
+                         head_mac=_head_mac(key, patient_id, last[0], last[1])))
+    return True
 
 
 def decode_entries(data_key: bytes, patient_id: int, rows: list[DossierLogEntry]

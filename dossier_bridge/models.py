@@ -44,7 +44,10 @@ __all__ = [
     "CareTeamMember",
     "TreatingDoctor",
     "ApiToken",
+    "LOG_HEADS_TABLE",
 ]
+
+LOG_HEADS_TABLE = "dossier_access_log_heads"
 
 
 class DossierDocument(Base):
@@ -126,7 +129,7 @@ class DossierLogHead(Base):
     transaction as each append: removing the last entries of the chain no longer matches it.
     ``head_mac`` is keyed like the chain, so an earlier head cannot be forged from the rows."""
 
-    __tablename__ = "dossier_access_log_heads"
+    __tablename__ = LOG_HEADS_TABLE
 
     patient_account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)

@@ -38,7 +38,7 @@ from dossier_bridge.errors import AccessDenied, DocumentNotFound
 from dossier_bridge.filings import Filings
 from dossier_bridge.models import DossierDocument, DossierLogEntry, DossierLogHead
 from mailserver.directory.service import AccountInfo
-from mailserver.errors import StoreError, ValidationError
+from mailserver.errors import KeyDestroyed, StoreError, ValidationError
 from mailserver.store.blobs import BlobStore, new_blob_key
 from mailserver.store.crypto import seal, unseal
 from mailserver.store.db import Database
@@ -495,6 +495,28 @@ class DocumentStore:
         entries = audit.decode_entries(await self.keys.get(patient_id), patient_id,
                                        await self._log_rows(patient_id))
         return [e for e in entries if e.action == "read"] if reads_only else entries
+
+    async def anchor_legacy_logs(self) -> int:
+        """Anchor the access logs written before head rows existed at their current last entry.
+
+        Run once, by the composition root, when the heads table has just been created: run
+        later, it would re-anchor a log whose head row was deleted, hiding a truncation.
+        Returns how many logs were anchored."""
+        async with self.db.session() as s:
+            patients = (await s.execute(
+                select(DossierLogEntry.patient_account_id).distinct())).scalars().all()
+        anchored = 0
+        for patient_id in patients:
+            try:
+                data_key = await self.keys.get(patient_id)
+            except KeyDestroyed:
+                continue
+
+            async def op(s: AsyncSession, pid: int = patient_id, key: bytes = data_key) -> bool:
+                return await audit.anchor_legacy_in(s, key, pid)
+
+            anchored += await self.db.write(op)
+        return anchored
 
     async def verify_log(self, patient_id: int) -> audit.AuditReport:
         """Verify the hash chain of the record's access log."""

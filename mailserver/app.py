@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dossier_bridge.filing import Filer
+from dossier_bridge.models import LOG_HEADS_TABLE
 from dossier_bridge.pharmacy import DossierPharmacies
 from dossier_bridge.store import DocumentStore
 from mailserver.config import Config
@@ -97,7 +98,7 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
                         pharmacies: PharmacySource | None = None) -> Services:
     """Open the database (creating the schema), load the master key, wire the services."""
     db = Database(config.database_url, group_commit_max=config.store.group_commit_max)
-    await create_schema(db)
+    created = await create_schema(db)
     ring = MasterKeyring.load(config.path(config.store.master_key_file))
     keys = KeyManager(db, ring, config.store.key_cache_size)
     events = MailboxEvents()
@@ -122,6 +123,8 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
                              directory=directory, sent=sent, mailer=mailer)
     runner = JobRunner(jobs, {}, wake=events)
     documents = DocumentStore(db, keys, store.blobs, inline_max=config.store.inline_max)
+    if LOG_HEADS_TABLE in created:  # one-off upgrade: logs written before head rows existed
+        await documents.anchor_legacy_logs()
     services = Services(config, db, keys, store, directory, conversations, jobs, delivery,
                         events, sent, mailer, system_mail, runner, documents, trust=trust,
                         queue=outbound)

@@ -25,7 +25,8 @@ def load_models() -> None:
     listed in :data:`TABLE_MODULES`)."""
 
 
-async def create_schema(db: Database) -> None:
-    """Create missing tables (and additive columns) for every package."""
+async def create_schema(db: Database) -> frozenset[str]:
+    """Create missing tables (and additive columns) for every package; returns the names of
+    the tables just created."""
     load_models()
-    await db.create_schema()
+    return await db.create_schema()

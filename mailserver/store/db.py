@@ -26,6 +26,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -110,13 +111,18 @@ class Database:
         self.batches = 0
         self.ops = 0
 
-    async def create_schema(self) -> None:
+    async def create_schema(self) -> frozenset[str]:
+        """Create missing tables and additive columns; returns the names of the tables that
+        did not exist before (one-off upgrades key on them)."""
         try:
             async with self.engine.begin() as conn:
+                before = set(await conn.run_sync(
+                    lambda sync: sa_inspect(sync).get_table_names()))
                 await conn.run_sync(Base.metadata.create_all)
                 await conn.run_sync(_add_missing_columns)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot create schema: {type(exc).__name__}") from exc
+        return frozenset(Base.metadata.tables) - before
 
     async def close(self) -> None:
         if self._writer is not None:

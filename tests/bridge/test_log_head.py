@@ -3,11 +3,12 @@ gap in the middle."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from attachments.labels import Label
-from dossier_bridge.models import DossierLogEntry, DossierLogHead
-from mailserver.app import Services
+from dossier_bridge.models import LOG_HEADS_TABLE, DossierLogEntry, DossierLogHead
+from mailserver.app import Services, open_services
+from mailserver.config import Config
 from tests.bridge.helpers import patient, pro, store_of
 
 STRUCTURE = "11750000001"
@@ -69,3 +70,27 @@ async def test_deleting_the_head_row_is_detected(services: Services) -> None:
         await s.execute(delete(DossierLogHead).where(DossierLogHead.patient_account_id == pid))
         await s.commit()
     assert not (await store_of(services).verify_log(pid)).ok
+
+
+async def test_logs_from_before_head_rows_are_anchored_once(services: Services,
+                                                             config: Config) -> None:
+    pid, _ = await _log_of_five(services)
+    # A database from before head rows: no heads table at all.
+    async with services.db.engine.begin() as conn:
+        await conn.execute(text(f"DROP TABLE {LOG_HEADS_TABLE}"))
+    upgraded = await open_services(config, fast_passwords=True)
+    try:
+        report = await upgraded.documents.verify_log(pid)
+        assert report.ok and report.entries == 5, report.problems
+        # Anchoring is a one-off: a head row deleted later is tampering, not an old database.
+        async with upgraded.db.session() as s:
+            await s.execute(delete(DossierLogHead).where(DossierLogHead.patient_account_id == pid))
+            await s.commit()
+    finally:
+        await upgraded.close()
+    again = await open_services(config, fast_passwords=True)
+    try:
+        report = await again.documents.verify_log(pid)
+        assert not report.ok and any("head is missing" in p for p in report.problems)
+    finally:
+        await again.close()
