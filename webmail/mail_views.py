@@ -82,9 +82,8 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
         await mailbox.mark_seen(stored)
         await mailbox.send_receipts(account, stored, {x["stored"].id: x["r"] for x in messages})
     refusal = await mailbox.reply_refusal(account, cid, everything)
-    correspondent = await mailbox.correspondent(conv)
+    title, correspondent = await mailbox.heading(conv)
     blocked = sum(x["r"].blocked_images for x in messages)
-    title = await mailbox.title(conv)
     return {"conv": conv, "messages": messages, "correspondent": correspondent,
             "blocked": blocked, "title": title, "page": page, "pages": pages,
             "total": len(everything), "first": (page - 1) * MESSAGES_PER_PAGE + 1,

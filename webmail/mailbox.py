@@ -156,17 +156,14 @@ class Mailbox:
         return [(r.conversation_id, StoredMessage(r.id, r.folder, r.folder_id, r.uid, r.flags,
                                                   r.internaldate)) for r in rows]
 
-    async def correspondent(self, conv: ConversationInfo) -> str:
-        """The professional's name (patients see names, not necessarily addresses)."""
+    async def heading(self, conv: ConversationInfo) -> tuple[str, str]:
+        """(title, professional's name) of a conversation, from one read of the inbox index
+        (patients see names, not necessarily addresses)."""
         entry = await self.conversations_index.index_entry(conv.id)
+        title = display_title(entry.subject or "" if entry is not None else "")
         if entry is not None and entry.correspondent:
-            return entry.correspondent
-        return await correspondent_name(self.directory, conv.started_by)
-
-    async def title(self, conv: ConversationInfo) -> str:
-        """The conversation's title (from the inbox index)."""
-        entry = await self.conversations_index.index_entry(conv.id)
-        return display_title(entry.subject or "" if entry is not None else "")
+            return title, entry.correspondent
+        return title, await correspondent_name(self.directory, conv.started_by)
 
     @staticmethod
     def _summary(e: IndexEntry) -> ConversationSummary:
