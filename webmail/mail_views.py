@@ -13,11 +13,10 @@ from webmail.mailbox import (
     MESSAGES_PER_PAGE,
     Mailbox,
     ReplyRefused,
-    StoredMessage,
     Upload,
 )
 from webmail.params import page_param, path_id
-from webmail.render import part_bytes, render_message
+from webmail.render import part_bytes
 from webmail.web import (
     EXPIRED_VIEWS,
     MAILBOX,
@@ -70,28 +69,21 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
     page = min(max(1, page), pages)
     newest_first = everything[::-1]
     stored = newest_first[(page - 1) * MESSAGES_PER_PAGE: page * MESSAGES_PER_PAGE]
+    rendered = await mailbox.rendered(account, cid, stored, show_images)
     messages: list[dict[str, Any]] = []
     for m in stored:
-        raw = await mailbox.read(m)
-
-        def cid_url(content_id: str, m: StoredMessage = m, raw: bytes = raw) -> str | None:
-            for att in render_message(raw).attachments:
-                if att.content_id == content_id and att.content_type in (
-                        "image/png", "image/jpeg", "image/gif", "image/webp"):
-                    return f"/conversations/{cid}/messages/{m.id}/pieces/{att.index}?inline=1"
-            return None
-
-        rendered = render_message(raw, show_images=show_images, cid_url=cid_url)
-        filings = await mailbox.filings(account, m.id) if m.folder == "INBOX" else {}
-        messages.append({"stored": m, "r": rendered, "mine": m.folder == "Sent",
+        r = rendered[m.id]
+        # What the bridge filed is shown beside attachments: asked only when there are some.
+        filings = await mailbox.filings(account, m.id) \
+            if m.folder == "INBOX" and r.attachments else {}
+        messages.append({"stored": m, "r": r, "mine": m.folder == "Sent",
                          "filings": filings, "unread": m.folder == "INBOX" and not m.seen})
     if mark_read:
         await mailbox.mark_seen(stored)
         await mailbox.send_receipts(account, stored, {x["stored"].id: x["r"] for x in messages})
     refusal = await mailbox.reply_refusal(account, cid, everything)
-    correspondent = await mailbox.correspondent(conv)
+    title, correspondent = await mailbox.heading(conv)
     blocked = sum(x["r"].blocked_images for x in messages)
-    title = await mailbox.title(conv)
     return {"conv": conv, "messages": messages, "correspondent": correspondent,
             "blocked": blocked, "title": title, "page": page, "pages": pages,
             "total": len(everything), "first": (page - 1) * MESSAGES_PER_PAGE + 1,

@@ -23,7 +23,16 @@ from mailserver.inbox_index import correspondent_name
 from mailserver.policy import Closing, Reason, closing
 from mailserver.store.conversations import CONVERSATION_FOLDERS, ConversationInfo, IndexEntry
 from webmail.deps import WebmailDeps
-from webmail.render import Rendered, body_text, parse_message, render_message
+from webmail.render import (
+    RENDER_VERSION,
+    Attachment,
+    Rendered,
+    body_text,
+    parse_message,
+    render_message,
+    rendering_bytes,
+    rendering_from_bytes,
+)
 
 __all__ = ["Mailbox", "ConversationSummary", "StoredMessage", "Upload", "REASON_FR",
            "PER_PAGE", "MESSAGES_PER_PAGE", "MAX_UPLOAD_TOTAL", "MAX_UPLOADS", "ReplyRefused",
@@ -37,6 +46,9 @@ MAX_UPLOADS = 10
 BODY_SEARCH_MESSAGES = 200
 """Search reads the bodies of the patient's most recent messages only (decrypting is the cost)."""
 MESSAGES_PER_PAGE = 10
+KEPT_RENDERING_MAX = 1 << 20
+"""Renderings larger than this (JSON bytes: a huge HTML body) are not kept, made each time."""
+_INLINE_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 _FOLDERS = CONVERSATION_FOLDERS
 
 REASON_FR: dict[Reason, str] = {
@@ -133,6 +145,7 @@ class Mailbox:
         self.queries = deps.queries
         self.receipts = deps.receipts
         self.documents = deps.documents
+        self.webstore = deps.webstore
         self.patient_domain = deps.settings.patient_domain
 
     # -- reading --------------------------------------------------------------------------
@@ -143,17 +156,14 @@ class Mailbox:
         return [(r.conversation_id, StoredMessage(r.id, r.folder, r.folder_id, r.uid, r.flags,
                                                   r.internaldate)) for r in rows]
 
-    async def correspondent(self, conv: ConversationInfo) -> str:
-        """The professional's name (patients see names, not necessarily addresses)."""
+    async def heading(self, conv: ConversationInfo) -> tuple[str, str]:
+        """(title, professional's name) of a conversation, from one read of the inbox index
+        (patients see names, not necessarily addresses)."""
         entry = await self.conversations_index.index_entry(conv.id)
+        title = display_title(entry.subject or "" if entry is not None else "")
         if entry is not None and entry.correspondent:
-            return entry.correspondent
-        return await correspondent_name(self.directory, conv.started_by)
-
-    async def title(self, conv: ConversationInfo) -> str:
-        """The conversation's title (from the inbox index)."""
-        entry = await self.conversations_index.index_entry(conv.id)
-        return display_title(entry.subject or "" if entry is not None else "")
+            return title, entry.correspondent
+        return title, await correspondent_name(self.directory, conv.started_by)
 
     @staticmethod
     def _summary(e: IndexEntry) -> ConversationSummary:
@@ -219,6 +229,54 @@ class Mailbox:
 
     async def read(self, message: StoredMessage) -> bytes:
         return await self.store.read_raw(message.id)
+
+    async def rendered(self, account: AccountInfo, conversation_id: int,
+                       messages: Sequence[StoredMessage], show_images: bool
+                       ) -> dict[int, Rendered]:
+        """message id → what the patient sees of it, for one page of a conversation.
+
+        Rendering costs several milliseconds a message (decrypting, MIME parsing with the
+        ``email`` package, sanitising), and a conversation page shows the same messages at
+        every visit. Stored messages never change, so each rendering is made once and kept,
+        sealed with the patient's data key like the message itself (``webmail_rendered``):
+        a page then costs one query and one AES-GCM open per message, whatever the messages'
+        size. A kept rendering goes with its message (cascade), is unreadable once the
+        mailbox is shredded, and is made again when the renderer changes
+        (:data:`webmail.render.RENDER_VERSION`).
+        """
+        kept = await self.webstore.renderings(account.id, [m.id for m in messages],
+                                              show_images, RENDER_VERSION)
+        out = {mid: rendering_from_bytes(data) for mid, data in kept.items()}
+        made: dict[int, bytes] = {}
+        for m in messages:
+            if m.id not in out:
+                out[m.id] = self._render(conversation_id, m, await self.read(m), show_images)
+                data = rendering_bytes(out[m.id])
+                if len(data) <= KEPT_RENDERING_MAX:
+                    made[m.id] = data
+        try:
+            await self.webstore.put_renderings(account.id, made, show_images, RENDER_VERSION)
+        except Exception:  # noqa: BLE001 - the page is right without it; made again next time
+            log.warning("webmail: renderings not kept")
+        return out
+
+    @staticmethod
+    def _render(conversation_id: int, m: StoredMessage, raw: bytes, show_images: bool
+                ) -> Rendered:
+        attachments: tuple[Attachment, ...] | None = None
+
+        def cid_url(content_id: str) -> str | None:
+            # cid: images (RFC 2392) are served from the message's own parts.
+            nonlocal attachments
+            if attachments is None:
+                attachments = render_message(raw).attachments
+            for att in attachments:
+                if att.content_id == content_id and att.content_type in _INLINE_IMAGES:
+                    return (f"/conversations/{conversation_id}/messages/{m.id}/pieces/"
+                            f"{att.index}?inline=1")
+            return None
+
+        return render_message(raw, show_images=show_images, cid_url=cid_url)
 
     async def mark_seen(self, messages: Sequence[StoredMessage]) -> None:
         by_folder: dict[int, list[int]] = {}

@@ -1,21 +1,23 @@
-"""Tables of the webmail: sessions, rate-limit counters, reset tokens, and the (sealed) Vitale
-card serial numbers recorded at first connection.
+"""Tables of the webmail: sessions, rate-limit counters, reset tokens, the (sealed) Vitale
+card serial numbers recorded at first connection, and the (sealed) renderings of the messages
+a patient has opened.
 
 Nothing here is readable by someone holding only the database: session and reset tokens are
 stored as SHA-256 digests (a stolen table cannot be replayed), one-time codes as keyed digests
-bound to their session, and the Vitale serial is sealed with the patient's data key.
+bound to their session, and the Vitale serial and the message renderings are sealed with the
+patient's data key.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailserver.store.models import Base
 
-__all__ = ["WebSession", "RateCounter", "ResetToken", "VitaleCard"]
+__all__ = ["WebSession", "RateCounter", "ResetToken", "VitaleCard", "RenderedMessage"]
 
 
 class WebSession(Base):
@@ -65,3 +67,20 @@ class VitaleCard(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     serial_enc: Mapped[bytes] = mapped_column(LargeBinary)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RenderedMessage(Base):
+    """What the patient sees of a stored message (``webmail.render.Rendered``, as JSON), sealed
+    with the patient's data key: a conversation page unseals these instead of reading,
+    decrypting, parsing and sanitising every message again. Stored messages never change, so
+    a row stays right until the renderer changes (``version``) or the message goes (cascade)."""
+
+    __tablename__ = "webmail_rendered"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    images: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    """Rendered with the remote images shown (the patient asked) or blocked."""
+    account_id: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)

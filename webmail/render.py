@@ -19,6 +19,10 @@ Theory of operation
 * Attachments are every leaf part that is not the displayed body (nor its text alternative);
   they are numbered by their position in ``Message.walk()`` order, which is stable for the
   same bytes.
+* A rendering is a frozen :class:`Rendered`; :func:`rendering_bytes` and
+  :func:`rendering_from_bytes` turn it into JSON and back (the webmail keeps the renderings of
+  opened messages, sealed, see ``webmail.mailbox.Mailbox.rendered``). :data:`RENDER_VERSION`
+  names the renderer: change it whenever what this module produces for the same bytes changes.
 * Hostile structure is bounded by the attachment readers' limits (:class:`attachments.Limits`,
   the same as the dossier bridge's): a message too big, or with more boundary lines than
   ``max_parts`` allows, is parsed for its headers only; the walk stops after ``max_parts``
@@ -27,10 +31,14 @@ Theory of operation
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.parser
 import email.utils
+import importlib.metadata
+import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,7 +52,8 @@ import nh3
 from attachments.limits import Limits
 
 __all__ = ["Attachment", "Rendered", "render_message", "part_bytes", "sanitise_html",
-           "strip_tracking", "BLOCKED_IMAGE", "parse_message", "body_text"]
+           "strip_tracking", "BLOCKED_IMAGE", "parse_message", "body_text", "RENDER_VERSION",
+           "rendering_bytes", "rendering_from_bytes"]
 
 BLOCKED_IMAGE = "/static/image-bloquee.svg"
 
@@ -164,6 +173,29 @@ class Rendered:
     references: tuple[str, ...]
     mdn_to: str
     fin: bool
+
+
+RENDER_VERSION = (f"render-1/py{sys.version_info[0]}.{sys.version_info[1]}"
+                  f"/nh3-{importlib.metadata.version('nh3')}")
+"""Names what :func:`render_message` produces: this module's rules (bump the first number when
+they change), the ``email`` package's (Python's version) and the sanitiser's (nh3's). A kept
+rendering made by another version is not used (it is made again)."""
+
+
+def rendering_bytes(r: Rendered) -> bytes:
+    """``r`` as JSON (ASCII: a header's undecodable bytes survive as escapes)."""
+    data = dataclasses.asdict(r)
+    data["date"] = r.date.isoformat() if r.date is not None else None
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def rendering_from_bytes(raw: bytes) -> Rendered:
+    """The :class:`Rendered` that :func:`rendering_bytes` wrote."""
+    data = json.loads(raw)
+    data["date"] = datetime.fromisoformat(data["date"]) if data["date"] else None
+    data["attachments"] = tuple(Attachment(**a) for a in data["attachments"])
+    data["references"] = tuple(data["references"])
+    return Rendered(**data)
 
 
 LIMITS = Limits()

@@ -1,24 +1,27 @@
 """The webmail's own store: every query on its tables (:mod:`webmail.models`).
 
-Sessions, rate counters, password-reset tokens and Vitale cards are read and written here and
-nowhere else (the webmail's repository, as the dossier bridge has its document store). Callers
-pass digests, never tokens: what reaches the database is already what it keeps.
+Sessions, rate counters, password-reset tokens, Vitale cards and the sealed message renderings
+are read and written here and nowhere else (the webmail's repository, as the dossier bridge has
+its document store). Callers pass digests, never tokens: what reaches the database is already
+what it keeps.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailserver.store.crypto import seal
+from mailserver.store.crypto import DecryptError, seal, unseal
 from mailserver.store.db import Database
 from mailserver.store.keys import KeyManager
+from mailserver.store.models import Message
 from mailserver.store.records import utc
-from webmail.models import RateCounter, ResetToken, VitaleCard, WebSession
+from webmail.models import RateCounter, RenderedMessage, ResetToken, VitaleCard, WebSession
 
 __all__ = ["SessionRow", "WebmailStore"]
 
@@ -193,5 +196,57 @@ class WebmailStore:
                 s.add(VitaleCard(account_id=account_id, serial_enc=sealed, recorded_at=now))
             else:
                 row.serial_enc, row.recorded_at = sealed, now
+
+        await self.db.write(op)
+
+    # -- message renderings -------------------------------------------------------------
+
+    @staticmethod
+    def _rendered_aad(account_id: int, message_id: int, images: bool, version: str) -> bytes:
+        return f"webmail-render:{account_id}:{message_id}:{int(images)}:{version}".encode()
+
+    async def renderings(self, account_id: int, message_ids: Sequence[int], images: bool,
+                         version: str) -> dict[int, bytes]:
+        """message id → its stored rendering (unsealed), for those of ``message_ids`` that
+        have one made by renderer ``version``: one query for a page."""
+        if not message_ids:
+            return {}
+        async with self.db.session() as s:
+            rows = (await s.execute(select(RenderedMessage.message_id, RenderedMessage.sealed)
+                                    .where(RenderedMessage.message_id.in_(message_ids),
+                                           RenderedMessage.images == images,
+                                           RenderedMessage.account_id == account_id,
+                                           RenderedMessage.version == version))).all()
+        if not rows:
+            return {}
+        key = await self.keys.get(account_id)
+        out = {}
+        for message_id, sealed in rows:
+            try:
+                out[message_id] = unseal(key, sealed, self._rendered_aad(
+                    account_id, message_id, images, version))
+            except DecryptError:
+                continue  # rendered again, and replaced
+        return out
+
+    async def put_renderings(self, account_id: int, renderings: Mapping[int, bytes],
+                             images: bool, version: str) -> None:
+        """Keep the renderings of messages of ``account_id`` (replacing older ones), sealed
+        with its data key; messages deleted meanwhile are skipped."""
+        if not renderings:
+            return
+        key = await self.keys.get(account_id)
+        sealed = {mid: seal(key, data, self._rendered_aad(account_id, mid, images, version))
+                  for mid, data in renderings.items()}
+
+        async def op(s: AsyncSession) -> None:
+            ids = list(sealed)
+            alive = set((await s.execute(select(Message.id).where(
+                Message.id.in_(ids), Message.account_id == account_id))).scalars())
+            await s.execute(delete(RenderedMessage).where(
+                RenderedMessage.message_id.in_(ids), RenderedMessage.images == images))
+            s.add_all(RenderedMessage(message_id=mid, images=images, account_id=account_id,
+                                      version=version, sealed=blob)
+                      for mid, blob in sealed.items() if mid in alive)
 
         await self.db.write(op)

@@ -1,5 +1,5 @@
 """A page costs what the page shows: the inbox reads its index, a long conversation is paged
-newest first."""
+newest first, and a message is rendered once (its rendering kept, sealed)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
 from tests.webmail.conftest import World
 from webmail.mailbox import MESSAGES_PER_PAGE, PER_PAGE
+from webmail.models import RenderedMessage
+from webmail.render import RENDER_VERSION
 
 
 @contextmanager
@@ -35,8 +37,9 @@ async def _inbox_statements(w: World, path: str = "/conversations") -> int:
         r = await w.client.get(path)
         assert r.status == 200
     # The key cache checks the shred generation at most every 50 ms, whatever the mailbox
-    # size: a constant that may or may not fall inside this request.
-    return len([s for s in seen if "key_generation" not in s])
+    # size: a constant that may or may not fall inside this request (its query and the BEGIN
+    # of its session are left out).
+    return len([s for s in seen if "key_generation" not in s and s != "BEGIN"])
 
 
 async def test_inbox_page_cost_does_not_grow_with_the_mailbox(logged_in: World) -> None:
@@ -85,3 +88,67 @@ async def test_long_conversation_is_paged_newest_first(logged_in: World) -> None
     data = await (await w.client.get(f"/api/conversations/{cid}?page=2")).json()
     assert (data["page"], data["pages"], data["total"]) == (2, 3, total)
     assert len(data["messages"]) == MESSAGES_PER_PAGE and data["can_reply"]
+
+
+async def _page_statements(w: World, path: str) -> tuple[int, str]:
+    with _statements(w) as seen:
+        r = await w.client.get(path)
+        assert r.status == 200
+    html = await r.text()
+    # As for the inbox, the key cache's occasional check is left out.
+    return len([s for s in seen if "key_generation" not in s and s != "BEGIN"]), html
+
+
+async def test_conversation_page_cost_does_not_grow_with_the_messages_shown(
+        logged_in: World) -> None:
+    w = logged_in
+    short = await w.pro_writes("Court", "message court 0")
+    await w.pro_writes("RE: Court", "message court 1", refs=str(short["Message-ID"]))
+    long = await w.pro_writes("Long", "message long 0")
+    for i in range(1, MESSAGES_PER_PAGE + 2):
+        await w.pro_writes("RE: Long", f"message long {i}", refs=str(long["Message-ID"]))
+    long_id, short_id = await w.conversation_ids()
+    first_views = [await _page_statements(w, f"/conversations/{c}") for c in (short_id, long_id)]
+    (small, small_html), (large, large_html) = [
+        await _page_statements(w, f"/conversations/{c}") for c in (short_id, long_id)]
+    # Two messages shown or ten: the same statements (each message is not read, decrypted
+    # and rendered again); what was shown the first time is what is shown now, read since.
+    assert small == large
+    unread = ' <span class="badge">nouveau</span>'
+    assert first_views[1][1].count(unread) == MESSAGES_PER_PAGE
+    assert large_html.count(unread) == 0
+    assert (small_html, large_html) == tuple(html.replace(unread, "")
+                                             for _, html in first_views)
+    assert large_html.count('class="corps texte"') == MESSAGES_PER_PAGE
+    assert "message long 11" in large_html and "message court 0" in small_html
+
+
+async def test_kept_renderings_are_sealed_go_with_their_message_and_follow_the_renderer(
+        logged_in: World) -> None:
+    w = logged_in
+    first = await w.pro_writes("Bilan", "glycémie normale")
+    await w.pro_writes("RE: Bilan", "cholestérol normal", refs=str(first["Message-ID"]))
+    cid = (await w.conversation_ids())[0]
+    shown = await (await w.client.get(f"/conversations/{cid}")).text()
+    db = w.services.db
+    async with db.session() as s:
+        rows = (await s.execute(select(RenderedMessage))).scalars().all()
+    assert len(rows) == 2 and {r.version for r in rows} == {RENDER_VERSION}
+    assert all("glyc".encode() not in r.sealed and b"cholest" not in r.sealed for r in rows)
+    # A rendering made by another renderer is not used: made again, and replaced.
+    async with db.session() as s:
+        await s.execute(update(RenderedMessage).values(version="render-0"))
+        await s.commit()
+    again = await (await w.client.get(f"/conversations/{cid}")).text()
+    assert again == shown.replace(' <span class="badge">nouveau</span>', "")
+    async with db.session() as s:
+        assert set((await s.execute(select(RenderedMessage.version))).scalars()) == {
+            RENDER_VERSION}
+    # An expunged message takes its rendering with it.
+    inbox = await w.services.store.get_folder(w.patient.id, "INBOX")
+    await w.services.store.store_flags(inbox.id, [1], ["\\Deleted"], "add")
+    assert await w.services.store.expunge(inbox.id) == [1]
+    async with db.session() as s:
+        assert len((await s.execute(select(RenderedMessage))).scalars().all()) == 1
+    html = await (await w.client.get(f"/conversations/{cid}")).text()
+    assert "cholestérol normal" in html and "glycémie" not in html
