@@ -481,6 +481,14 @@ class Directory:
             opens_at=opening_instant(deadline) if deadline else None,
             history=tuple(dataclasses.replace(r, at=_aware(r.at) or r.at) for r in rows))
 
+    async def due_for_opening(self, *, as_of: datetime | None = None) -> list[str]:
+        """The addresses :meth:`open_due` would open at ``as_of`` (default now)."""
+        last_deadline = paris_date(as_of or self.clock()) - timedelta(days=1)
+        async with self.db.session() as s:
+            due = await lifecycle_rows.due_for_opening(s, last_deadline=last_deadline,
+                                                       limit=None, lock=False)
+        return [a.address for a in due]
+
     async def open_due(self, *, as_of: datetime | None = None, limit: int = 200,
                        actor: Actor | None = None) -> list[str]:
         """Open up to ``limit`` pending accounts whose opening is due at ``as_of`` (default
@@ -493,7 +501,7 @@ class Directory:
 
         async def op(s: AsyncSession) -> list[str]:
             due = await lifecycle_rows.due_for_opening(
-                s, last_deadline=last_deadline, limit=limit, sqlite=self.db.is_sqlite)
+                s, last_deadline=last_deadline, limit=limit, lock=not self.db.is_sqlite)
             opened = []
             for a in due:
                 reason = f"no answer by the deadline {a.open_deadline}"

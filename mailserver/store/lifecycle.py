@@ -85,14 +85,14 @@ async def history(s: AsyncSession, account_id: int) -> list[TransitionRow]:
             for r in rows]
 
 
-async def due_for_opening(s: AsyncSession, *, last_deadline: date, limit: int,
-                          sqlite: bool) -> Sequence[Account]:
-    """Pending patients whose deadline is ``last_deadline`` or earlier, locked (skipping rows
-    another transaction holds) on PostgreSQL."""
+async def due_for_opening(s: AsyncSession, *, last_deadline: date, limit: int | None,
+                          lock: bool) -> Sequence[Account]:
+    """Pending patients whose deadline is ``last_deadline`` or earlier; with ``lock``
+    (PostgreSQL), locked, skipping rows another transaction holds."""
     q = (select(Account).where(Account.kind == "patient", Account.status == "pending",
                                Account.open_deadline.is_not(None),
                                Account.open_deadline <= last_deadline)
          .order_by(Account.open_deadline, Account.id).limit(limit))
-    if not sqlite:
+    if lock:
         q = q.with_for_update(skip_locked=True)
     return (await s.execute(q)).scalars().all()
