@@ -9,7 +9,8 @@ The tree::
     ├── DirectoryError
     │   ├── UnknownAddress     no mailbox at that address
     │   ├── AlreadyExists      address or identifier already registered
-    │   └── AuthError          authentication refused (bad credentials, locked, not allowed)
+    │   ├── AuthError          authentication refused (bad credentials, locked, not allowed)
+    │   └── TransitionRefused  a lifecycle event not possible now (carries a lifecycle.Refusal)
     ├── PolicyDenied           the send policy refused (carries a policy.Reason)
     └── StoreError             storage failure (database or blobs); server-side, retryable
         ├── NotFound           the object does not exist
@@ -33,6 +34,7 @@ __all__ = [
     "UnknownAddress",
     "AlreadyExists",
     "AuthError",
+    "TransitionRefused",
     "PolicyDenied",
     "StoreError",
     "NotFound",
@@ -80,6 +82,18 @@ class AuthError(DirectoryError):
         super().__init__(text)
         self.locked = locked
         self.not_allowed = not_allowed
+
+
+class TransitionRefused(DirectoryError):
+    """An account lifecycle event refused in the account's state (``mailserver.lifecycle``).
+
+    ``state`` and ``event`` are the values involved, ``refusal`` a ``lifecycle.Refusal``."""
+
+    def __init__(self, text: str, *, state: str, event: str, refusal: Any) -> None:
+        super().__init__(text)
+        self.state = state
+        self.event = event
+        self.refusal = refusal
 
 
 class PolicyDenied(MssanteError):

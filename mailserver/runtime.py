@@ -25,6 +25,7 @@ from dossier_bridge.fhir.provide import Provider
 from dossier_bridge.tokens import TokenRepository
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
+from mailserver.directory.opening import OpeningJob
 from mailserver.imap.server import start_imap
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
@@ -110,9 +111,12 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
 
 
 def _start_workers(rt: Runtime) -> None:
-    """The job runner, the outbound queue workers and the trust-list refresh."""
+    """The job runner, the automatic opening of accounts, the outbound queue workers and the
+    trust-list refresh."""
     services = rt.services
     rt.tasks.append(asyncio.create_task(services.runner.run(rt.stop), name="jobs"))
+    rt.tasks.append(asyncio.create_task(OpeningJob(services.directory).run(rt.stop),
+                                        name="open-due"))
     queue, trust = services.delivery.outbound, services.delivery.trust
     if isinstance(queue, OutboundQueue) and isinstance(trust, TrustSpaceService):
         rt.tasks.extend(start_queue_workers(services.config, queue, trust,

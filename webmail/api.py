@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from webmail.clientaddr import client_address
-from webmail.flows import FlowError, first_check, first_finish, login, verify_otp
+from webmail.flows import FlowError, first_check, first_finish, login, oppose, verify_otp
 from webmail.mail_views import attachment_response, conversation_view_model, uploads_of
 from webmail.mailbox import ReplyRefused, Upload
 from webmail.params import page_param, path_id
@@ -80,8 +80,37 @@ async def first_connection(request: web.Request) -> web.StreamResponse:
     session = await request.app[SESSIONS].create(account.id, "first")
     contact = await request.app[DEPS].directory.contact(account.id)
     return web.json_response({"token": session.token, "stage": "first",
+                              "state": account.status,
                               "contact": {"email": contact.get("email", ""),
                                           "phone": contact.get("phone", "")}})
+
+
+async def api_opposition(request: web.Request) -> web.StreamResponse:
+    """``{"code","nir","vitale"}`` (no login): the patient opposes the opening of their pending
+    account; no identifier or password is created."""
+    data = await _json(request)
+    try:
+        account = await first_check(request.app, _client(request),
+                                    _str(data, "code"), _str(data, "nir"), _str(data, "vitale"))
+        if account.status != "pending":
+            raise FlowError(["Seule une messagerie en attente d'ouverture peut faire l'objet "
+                             "d'une opposition."], 409)
+        await oppose(request.app, account.id)
+    except FlowError as exc:
+        return _error(exc.messages, exc.status)
+    return web.json_response({"state": "opposed"})
+
+
+async def api_account(request: web.Request) -> web.StreamResponse:
+    """The logged-in patient's account: state, since when, and the history of transitions
+    (the actor's kind only: agents' identifiers are internal)."""
+    account = current_account(request)
+    life = await request.app[DEPS].directory.lifecycle(account.id)
+    return web.json_response({
+        "state": life.state.value, "since": life.since.isoformat(),
+        "history": [{"at": r.at.isoformat(), "event": r.event, "from": r.from_state,
+                     "to": r.to_state, "actor": r.actor.partition(":")[0]}
+                    for r in life.history]})
 
 
 async def first_credentials(request: web.Request) -> web.StreamResponse:
@@ -243,6 +272,8 @@ def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/first-connection", first_connection)
     r.add_post("/api/first-connection/credentials", first_credentials)
+    r.add_post("/api/opposition", api_opposition)
+    r.add_get("/api/account", api_account)
     r.add_post("/api/login", api_login)
     r.add_post("/api/otp", api_otp)
     r.add_get("/api/session", api_session)

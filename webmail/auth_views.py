@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from mailserver.lifecycle import PARIS
 from webmail.clientaddr import client_address
 from webmail.flows import (
     FlowError,
     first_check,
     first_finish,
     login,
+    oppose,
     request_reset,
     reset_account,
     reset_password,
@@ -83,8 +85,49 @@ async def first_post(request: web.Request) -> web.StreamResponse:
     if old is not None:
         await request.app[SESSIONS].destroy(old.token)
     session = await request.app[SESSIONS].create(account.id, "first")
-    response = see_other("/premiere-connexion/identifiants")
+    choose = account.status in ("pending", "opposed")
+    response = see_other("/premiere-connexion/choix" if choose
+                         else "/premiere-connexion/identifiants")
     set_session_cookie(request, response, session.token)
+    return response
+
+
+async def _first_account_status(request: web.Request) -> tuple[SessionInfo, str]:
+    session = _session(request, "first")
+    if session is None:
+        raise web.HTTPSeeOther("/premiere-connexion")
+    account = await request.app[DEPS].directory.get(session.account_id)
+    return session, account.status
+
+
+async def choice_get(request: web.Request) -> web.StreamResponse:
+    """Pending (or opposed) account: activate now, or oppose (pending only)."""
+    session, status = await _first_account_status(request)
+    if status not in ("pending", "opposed"):
+        raise web.HTTPSeeOther("/premiere-connexion/identifiants")
+    life = await request.app[DEPS].directory.lifecycle(session.account_id)
+    opens = life.opens_at.astimezone(PARIS).strftime("%d/%m/%Y") if life.opens_at else ""
+    return render(request, "choice.html", {"errors": [], "pending": status == "pending",
+                                           "opens": opens})
+
+
+async def opposition_get(request: web.Request) -> web.StreamResponse:
+    _session_info, status = await _first_account_status(request)
+    if status != "pending":
+        raise web.HTTPSeeOther("/premiere-connexion/choix")
+    return render(request, "opposition.html", {"errors": [], "done": False})
+
+
+async def opposition_post(request: web.Request) -> web.StreamResponse:
+    session, _status = await _first_account_status(request)
+    try:
+        await oppose(request.app, session.account_id)
+    except FlowError as exc:
+        return render(request, "opposition.html", {"errors": exc.messages, "done": False},
+                      status=exc.status)
+    await request.app[SESSIONS].destroy(session.token)
+    response = render(request, "opposition.html", {"errors": [], "done": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
 
@@ -221,6 +264,9 @@ def setup(app: web.Application) -> None:
     r.add_get("/", index)
     r.add_get("/premiere-connexion", first_get)
     r.add_post("/premiere-connexion", first_post)
+    r.add_get("/premiere-connexion/choix", choice_get)
+    r.add_get("/premiere-connexion/opposition", opposition_get)
+    r.add_post("/premiere-connexion/opposition", opposition_post)
     r.add_get("/premiere-connexion/identifiants", credentials_get)
     r.add_post("/premiere-connexion/identifiants", credentials_post)
     r.add_get("/connexion", login_get)

@@ -19,14 +19,22 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from mailserver.directory.service import AccountInfo
-from mailserver.errors import AlreadyExists, AuthError, IdentifierError, ValidationError
+from mailserver.errors import (
+    AlreadyExists,
+    AuthError,
+    IdentifierError,
+    TransitionRefused,
+    ValidationError,
+)
 from mailserver.identifiers import ins_key, validate_ins
+from mailserver.lifecycle import Actor, Event, Refusal
 from mailserver.mailer import PersonalMail
 from webmail.passwords import identifier_problems, password_problems
 from webmail.sessions import RateLimiter, SessionInfo, digest
 from webmail.web import DEPS, LIMITER, MAILER, SESSIONS
 
-__all__ = ["FlowError", "normalise_nir", "check_vitale", "first_check", "first_finish",
+__all__ = ["FlowError", "normalise_nir", "check_vitale", "first_check", "first_finish", "oppose",
+           "FIRST_STATUSES",
            "login", "verify_otp", "request_reset", "reset_password", "reset_account",
            "STATUS_TEXT", "RESET_VALIDITY", "valid_email", "valid_phone"]
 
@@ -38,14 +46,21 @@ _EMAIL = re.compile(r"^[^@\s<>\"']+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _PHONE = re.compile(r"^(\+\d{6,15}|0\d{9})$")
 
 STATUS_TEXT = {
-    "pending": "Votre messagerie n'est pas encore ouverte. Elle le sera automatiquement ; "
-               "réessayez dans quelques jours.",
-    "opposed": "Vous vous êtes opposé(e) à l'ouverture de votre messagerie santé : elle ne "
-               "peut pas être utilisée. Vous pouvez revenir sur ce choix auprès de votre "
-               "caisse d'assurance maladie.",
+    "pending": "Votre messagerie n'est pas encore activée. Utilisez le code provisoire de "
+               "votre courrier (« Première connexion ») pour l'activer ou vous y opposer ; "
+               "sans réponse de votre part, elle s'ouvrira automatiquement à la date "
+               "indiquée dans le courrier.",
+    "opposed": "Vous vous êtes opposé(e) à l'ouverture de votre messagerie santé. Vous "
+               "pouvez l'activer à tout moment : demandez un nouveau code provisoire au 3422, "
+               "puis faites votre première connexion.",
     "closed": "Votre messagerie santé a été fermée.",
+    "archive_deleted": "Votre messagerie santé a été fermée.",
+    "purged": "Votre messagerie santé a été fermée.",
     "suspended": "Votre messagerie santé est suspendue. Contactez l'assistance.",
 }
+FIRST_STATUSES = ("pending", "opposed", "open")
+"""States in which the letter's code leads to the first connection (pending and opposed
+accounts choose first: activate now, or oppose while pending)."""
 _GENERIC_FIRST = ("Ces informations ne correspondent pas à un courrier d'activation valide. "
                   "Vérifiez le code provisoire, votre numéro de sécurité sociale et le numéro "
                   "de votre carte Vitale.")
@@ -110,11 +125,25 @@ async def first_check(app: web.Application, client: str, code: str, nir: str,
         if account is not None:
             await limiter.fail("first-account", str(account.id))
         raise FlowError([_GENERIC_FIRST])
-    if account.status != "open":
+    if account.status not in FIRST_STATUSES:
         raise FlowError([STATUS_TEXT.get(account.status, "Votre messagerie est fermée.")], 403)
     await services.webstore.record_vitale(account.id, serial, datetime.now(UTC))
     await limiter.clear("first-account", str(account.id))
     return account
+
+
+async def oppose(app: web.Application, account_id: int) -> None:
+    """The patient opposes the opening of their pending account (after :func:`first_check`):
+    no identifier or password is created, the letter's code stops working."""
+    try:
+        await app[DEPS].directory.transition(account_id, Event.OPPOSE, Actor.patient(),
+                                             "online")
+    except TransitionRefused as exc:
+        if exc.refusal is Refusal.WINDOW_OVER:
+            raise FlowError(["Le délai pour vous opposer est dépassé : votre messagerie "
+                             "s'ouvre. Vous pourrez la fermer à tout moment."], 409) from exc
+        raise FlowError([STATUS_TEXT.get(exc.state, "Cette opposition n'est plus possible.")],
+                        409) from exc
 
 
 async def first_finish(app: web.Application, account_id: int, *, identifier: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date
 
 from mailserver.app import Services
 from mailserver.cli.common import (
@@ -50,9 +51,14 @@ def _patient_add(args: argparse.Namespace) -> int:
         if args.contact_phone:
             contact["phone"] = args.contact_phone
         info, code = await s.directory.add_patient(ins=args.ins, name=args.name,
-                                                   status=args.status, contact=contact or None)
+                                                   status=args.status, contact=contact or None,
+                                                   notified_on=args.notified)
         print(f"Patient mailbox: {info.address}")
         print(f"Provisional code: {code}")
+        life = await s.directory.lifecycle(info.id)
+        if life.deadline is not None and life.opens_at is not None:
+            print(f"Deadline to oppose: {life.deadline.isoformat()} (opens automatically on "
+                  f"{life.opens_at.strftime('%Y-%m-%d %H:%M')} Europe/Paris)")
 
     with_services(args.data_dir, run)
     return 0
@@ -83,6 +89,10 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--ins", required=True, help="INS (NIR + key, 15 characters)")
     p.add_argument("--name", required=True)
     p.add_argument("--status", default="open",
-                   choices=("pending", "open", "opposed", "closed", "suspended"))
+                   choices=("pending", "open", "opposed", "closed", "suspended"),
+                   help="pending: announced, opens 6 weeks after the notification unless "
+                        "the patient opposes")
+    p.add_argument("--notified", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                   help="pending: the day the patient was notified (default today)")
     p.add_argument("--contact-email")
     p.add_argument("--contact-phone")

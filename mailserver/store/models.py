@@ -12,11 +12,12 @@ package (queue, documents...), so ``Base.metadata.create_all`` creates everythin
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -74,6 +75,8 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    open_deadline: Mapped[date | None] = mapped_column(Date, index=True)
+    """Pending patients: the last day to oppose (see ``mailserver.lifecycle``)."""
 
 
 class MailboxKey(Base):

@@ -67,11 +67,12 @@ async def test_first_connection_locks_after_repeated_wrong_codes(world: World) -
 
 
 async def test_closed_account_is_explained(world: World) -> None:
-    await world.services.directory.set_status(world.patient.id, "opposed")
+    # (An opposed patient with a valid code may activate: see test_lifecycle.py.)
+    await world.services.directory.set_status(world.patient.id, "closed")
     r = await world.post("/premiere-connexion", {"code": world.code, "nir": NIR,
                                                  "vitale": VITALE})
     assert r.status == 403
-    assert "opposé" in await r.text()
+    assert "fermée" in await r.text()
 
 
 async def test_password_rules(world: World) -> None:
