@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from mailserver import logs
 from mailserver.cli import (
     accounts,
+    accounts_campaign,
     accounts_lifecycle,
     annuaire,
     dkim,
@@ -30,8 +31,8 @@ from mailserver.errors import MssanteError
 
 __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
-COMMAND_MODULES = (setup, accounts, accounts_lifecycle, annuaire, keys, serve, trust, queue,
-                   dkim, documents, tokens)
+COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_campaign, annuaire, keys, serve,
+                   trust, queue, dkim, documents, tokens)
 
 
 def build_parser() -> argparse.ArgumentParser:

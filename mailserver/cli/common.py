@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeAlias, TypeVar
@@ -34,10 +35,23 @@ Handler = Callable[[argparse.Namespace], int]
 """A command handler: returns the process exit code."""
 
 
+_GROUPS: weakref.WeakKeyDictionary[argparse.ArgumentParser, Subparsers] = \
+    weakref.WeakKeyDictionary()
+
+
 def command_group(sub: Subparsers, name: str, *, help: str) -> Subparsers:
-    """Add ``mssante <name> <subcommand>``; returns the subparsers to add subcommands to."""
+    """Add ``mssante <name> <subcommand>``; returns the subparsers to add subcommands to.
+
+    Several command modules may add to one group: the group made by the first call is returned
+    to the later ones (their ``help`` is then ignored).
+    """
+    group = sub.choices.get(name)
+    if group is not None and group in _GROUPS:
+        return _GROUPS[group]
     group = sub.add_parser(name, help=help)
-    return group.add_subparsers(dest=f"{name}_command", required=True)
+    commands = group.add_subparsers(dest=f"{name}_command", required=True)
+    _GROUPS[group] = commands
+    return commands
 
 
 def add_command(sub: Subparsers, name: str, func: Handler, *,
