@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from attachments.labels import Label
 from dossier_bridge.models import DossierLogEntry
 from dossier_bridge.store import NewDocument
-from tests.attachments.corpus import make_pdf
+from tests.attachments.corpus import make_cda, make_pdf
 from tests.conftest import DOMAIN, INS, PASSWORD, RPPS
 from tests.webmail.conftest import World
 
@@ -271,3 +271,25 @@ async def test_documents_require_login(world: World) -> None:
         assert (await world.client.get(path)).status == 401
     r = await world.client.get("/documents", allow_redirects=False)
     assert r.status == 303
+
+
+async def test_cda_is_shown_as_readable_text(logged_in: World) -> None:
+    # A structured CDA (sections with titles and narrative text) is rendered in the page as
+    # headings and paragraphs, escaped, never as raw XML; a script in the narrative is text.
+    w = logged_in
+    cda = make_cda("11502-2", title="Bilan biologique", ins=INS[0]).replace(
+        b'<component><nonXMLBody><text mediaType="text/plain">corps</text></nonXMLBody>'
+        b'</component>',
+        "<component><structuredBody><component><section>"
+        "<title>Hématologie</title><text><table><tr><td>Hémoglobine</td><td>13,5 g/dL</td>"
+        "</tr></table></text></section></component><component><section>"
+        "<title>Conclusion</title><text><paragraph>Bilan normal &lt;script&gt;alert(1)"
+        "&lt;/script&gt;</paragraph></text></section></component></structuredBody>"
+        "</component>".encode())
+    did = await _filed(w, "Bilan biologique", content=cda)
+    html = await (await w.client.get(f"/documents/{did}")).text()
+    assert "<h3>Hématologie</h3>" in html and "<p>Hémoglobine 13,5 g/dL</p>" in html
+    assert "<h3>Conclusion</h3>" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "ClinicalDocument" not in html and "recordTarget" not in html
+    assert "Bilan biologique" in html
