@@ -285,6 +285,8 @@ class PatientDocumentsView:
         entries = await self.documents.access_log(account, account.id)
         report = await self.documents.verify_log(account.id)
         cache: dict[int, tuple[str, str]] = {}
+        # Entries that recorded no title (masking, reads...) show the document's current one.
+        titles = {d.id: d.title for d in await self.documents.list(account, account.id)}
         out = []
         for e in reversed(entries):
             d = e.detail
@@ -296,7 +298,8 @@ class PatientDocumentsView:
                 profession = PROFESSIONS.get(str(d.get("profession") or ""), "")
                 structure = str(structure or d.get("structure_id") or "")
             out.append(AccessEntry(e.seq, e.at, e.action, who, profession, structure,
-                                   e.document_id, str(d.get("title") or "")))
+                                   e.document_id, str(d.get("title") or titles.get(
+                                       e.document_id or 0) or "")))
         return AccessLog(out, report.ok)
 
     async def consents(self, account: AccountInfo) -> list[ConsentRow]:

@@ -10,7 +10,8 @@ back-off, and every step is idempotent:
    message was handled and only a pending MDN is (re)sent;
 2. the message is analysed (`attachments.analyse_message`, in a thread: PDFs and zips are CPU);
 3. checks, first failure wins (integration error codes of domain README section 5):
-   recipient not a patient → 902; XDM subject of another version than 1.0 → 900; sender is not a
+   recipient not a patient, or a patient whose account is not open (pending, opposed, closed,
+   suspended) → 902; XDM subject of another version than 1.0 → 900; sender is not a
    professional → 901; an INS problem in any document → nothing of the message is filed
    (904 mismatch between the package and the recipient or between XDM and CDA, 905 INS without
    its key, 903 ``X-MSS-INS: O`` announced but no INS found);
@@ -283,6 +284,11 @@ class Filer:
         documents = analysis.documents
         if not patient.is_patient or not patient.ins:
             return "not_filed", "recipient_not_patient", IntegrationError.UNKNOWN_PATIENT, ()
+        if patient.status != "open":
+            # Pending, opposed, closed or suspended: the space does not exist (or no longer).
+            # Delivery already refuses such recipients; this covers a job queued before the
+            # status changed. The receipt says "unknown patient", never why.
+            return "not_filed", "patient_not_open", IntegrationError.UNKNOWN_PATIENT, ()
         version = _XDM_SUBJECT.match(subject or facts.subject)
         if version and version.group(1) != "1.0":
             return "not_filed", "xdm_version", IntegrationError.WRONG_VERSION, ()

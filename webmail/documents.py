@@ -113,8 +113,8 @@ def refusal_for(reason: str) -> str:
 
 
 def content_response(doc: DocumentRow, data: bytes, inline: bool) -> web.Response:
-    """A document's bytes: a download, or (PDF, images) shown in the page's frame. Never
-    runs in our origin: a sandbox CSP, no script, no sniffing."""
+    """A document's bytes: a download, or shown inline (images in the page, a PDF in the
+    browser's viewer in its own tab). No script, never framed, no sniffing."""
     filename = doc.filename or "document"
     quoted = urllib.parse.quote(filename, safe="")
     ascii_name = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_"
@@ -125,10 +125,11 @@ def content_response(doc: DocumentRow, data: bytes, inline: bool) -> web.Respons
         "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
                                f"filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}"})
     if inline and doc.content_type == "application/pdf":
-        # Shown in the page's sandboxed <iframe>: framed by our own pages only.
+        # Opened in its own tab, in the browser's PDF viewer (a CSP ``sandbox`` or a sandboxed
+        # frame makes Chromium refuse to show it); never framed, no script of ours.
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
-            "frame-ancestors 'self'")
+            "frame-ancestors 'none'")
     else:
         response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

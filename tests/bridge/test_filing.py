@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from attachments.labels import Label
 from dossier_bridge.api import DocumentFilingsView
 from dossier_bridge.filing import FilingOutcome
@@ -275,3 +277,23 @@ async def test_dispensation_opens_the_pharmacy_exception(services: Services) -> 
         + b"\r\nSubject: question\r\nMessage-ID: <q1@x>\r\n\r\nBonjour\r\n", authenticated=pt)
     assert report.accepted == [pharmacy.address]
     assert denied.allowed is True  # RCPT is lenient; DATA time decides (checked above)
+
+
+
+@pytest.mark.parametrize("status", ["pending", "opposed", "closed", "suspended"])
+async def test_nothing_is_filed_for_a_patient_whose_account_is_not_open(
+        services: Services, status: str) -> None:
+    # The send policy refuses such recipients; a job queued before the status changed (the
+    # patient opposed or closed in between) must still file nothing.
+    raw = message([xdm_attachment([XdmDoc(make_cda(), "DOC0001.XML")])], sender=SENDER,
+                  headers=_dnt())
+    dr = await pro(services, "dr.martin")
+    pt = await patient(services)
+    mid = await deliver_stored(services, pt, raw)
+    await services.directory.set_status(pt.id, status)
+    out = await filer_of(services).run(pt.id, mid)
+    assert out.status == "not_filed" and out.reason == "patient_not_open"
+    assert out.error is IntegrationError.UNKNOWN_PATIENT
+    assert parse_mdn((await _inbox(services, dr.id))[0]).error_code == 902
+    assert await store_of(services).list(pt, pt.id) == []
+    assert await store_of(services).access_log(pt, pt.id) == []

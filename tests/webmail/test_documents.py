@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from attachments.labels import Label
 from dossier_bridge.models import DossierLogEntry
 from dossier_bridge.store import NewDocument
-from tests.attachments.corpus import make_pdf
+from tests.attachments.corpus import make_cda, make_pdf
 from tests.conftest import DOMAIN, INS, PASSWORD, RPPS
 from tests.webmail.conftest import World
 
@@ -102,11 +102,14 @@ async def test_add_pdf_edit_and_delete_own(logged_in: World) -> None:
     assert r.status == 303, await r.text()
     did = int(r.headers["Location"].split("/")[2].split("?")[0])
     html = await (await w.client.get(f"/documents/{did}")).text()
-    assert "Ordonnance scannée" in html and "<iframe" in html and "sandbox" in html
+    # No frame (browsers refuse a PDF in a sandboxed one): the browser's viewer, in a tab.
+    assert "Ordonnance scannée" in html and "<iframe" not in html
+    assert f'href="/documents/{did}/contenu?inline=1" target="_blank"' in html
     r = await w.client.get(f"/documents/{did}/contenu?inline=1")
     assert r.headers["Content-Type"] == "application/pdf"
-    assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
-    assert r.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert r.headers["Content-Disposition"].startswith("inline")
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    assert r.headers["X-Frame-Options"] == "DENY"
     headers = await _api(w)
     r = await w.client.patch(f"/api/documents/{did}", json={
         "title": "Ordonnance du 2 mars", "date": "2024-03-03", "label": "Autres documents"},
@@ -194,6 +197,9 @@ async def test_mask_in_page_and_treating_doctor_still_reads(logged_in: World) ->
     read = next(e for e in data["entries"] if e["action"] == "read")
     assert read["who"] == "Inès Blanc" and read["profession"] == "Infirmier"
     assert read["document_id"] == did and read["structure"] == STRUCTURE
+    # Entries that recorded no title (masking) show the document's title, not "document".
+    mask = next(e for e in data["entries"] if e["action"] == "mask")
+    assert mask["document_id"] == did and mask["document_title"] == "Bilan sanguin"
 
 
 async def test_access_log_truncation_shown(logged_in: World) -> None:
@@ -271,3 +277,25 @@ async def test_documents_require_login(world: World) -> None:
         assert (await world.client.get(path)).status == 401
     r = await world.client.get("/documents", allow_redirects=False)
     assert r.status == 303
+
+
+async def test_cda_is_shown_as_readable_text(logged_in: World) -> None:
+    # A structured CDA (sections with titles and narrative text) is rendered in the page as
+    # headings and paragraphs, escaped, never as raw XML; a script in the narrative is text.
+    w = logged_in
+    cda = make_cda("11502-2", title="Bilan biologique", ins=INS[0]).replace(
+        b'<component><nonXMLBody><text mediaType="text/plain">corps</text></nonXMLBody>'
+        b'</component>',
+        "<component><structuredBody><component><section>"
+        "<title>Hématologie</title><text><table><tr><td>Hémoglobine</td><td>13,5 g/dL</td>"
+        "</tr></table></text></section></component><component><section>"
+        "<title>Conclusion</title><text><paragraph>Bilan normal &lt;script&gt;alert(1)"
+        "&lt;/script&gt;</paragraph></text></section></component></structuredBody>"
+        "</component>".encode())
+    did = await _filed(w, "Bilan biologique", content=cda)
+    html = await (await w.client.get(f"/documents/{did}")).text()
+    assert "<h3>Hématologie</h3>" in html and "<p>Hémoglobine 13,5 g/dL</p>" in html
+    assert "<h3>Conclusion</h3>" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "ClinicalDocument" not in html and "recordTarget" not in html
+    assert "Bilan biologique" in html
