@@ -19,6 +19,7 @@ __all__ = [
     "patient_address",
     "normalise_address",
     "is_valid_address",
+    "grouped_ins",
 ]
 
 _NIR = re.compile(r"^[1-478]\d{4}(?:\d{2}|2A|2B)\d{6}$")
@@ -96,3 +97,15 @@ def is_valid_address(address: str) -> bool:
 
 def patient_address(ins: str, patient_domain: str) -> str:
     return f"{validate_ins(ins).lower()}@{patient_domain}"
+
+
+def grouped_ins(ins: str) -> str:
+    """An INS as printed on the carte Vitale: ``2 79 03 51 215 189 89``.
+
+    Sex, year, month, département, commune, rank, key. A value that is not 15 characters
+    long is returned as given (stripped): display code never refuses what the store holds.
+    """
+    v = ins.strip().replace(" ", "").upper()
+    if len(v) != 15:
+        return ins.strip()
+    return " ".join((v[0], v[1:3], v[3:5], v[5:7], v[7:10], v[10:13], v[13:15]))

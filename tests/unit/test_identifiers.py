@@ -83,3 +83,15 @@ def test_luhn_completion(n: int) -> None:
     base = f"{n:010d}"
     valid = [d for d in "0123456789" if luhn_valid(base + d)]
     assert len(valid) == 1
+
+
+@pytest.mark.parametrize("ins,shown", [
+    ("279035121518989", "2 79 03 51 215 189 89"),
+    (" 1 85 12 75 108 123 95 ", "1 85 12 75 108 123 95"),
+    ("185122a00412345", "1 85 12 2A 004 123 45"),
+    ("12345", "12345"),
+], ids=["plain", "already-grouped", "corsica-shape", "not-an-ins"])
+def test_grouped_ins(ins: str, shown: str) -> None:
+    from mailserver.identifiers import grouped_ins
+
+    assert grouped_ins(ins) == shown

@@ -1,0 +1,590 @@
+"""The synthesis of a patient's medical profile ("Synthèse de mon profil médical"): PDF (pure).
+
+Data in, bytes out: :func:`build_synthesis` takes the profile as ``GET /api/profile`` returns it
+(``{"rubrics": {"<slug>": [entries]}}``, see :mod:`mailserver.profile_text`) and the patient's
+identity, and lays out an A4 document in French: a header (name, birth date, INS grouped as on
+the carte Vitale), then one section per rubric (tables with who added each entry), the latest
+value of each measure, the patient's entourage and wishes (personne de confiance, directives
+anticipées always mentioned, even when absent), the administrative information, and
+``Page n/N`` on every page. The text is real text (searchable, read by screen readers and by
+pypdf), in DejaVu Sans so that every French character renders; without that font (Debian
+``fonts-dejavu-core``) it falls back to the core Helvetica font in Latin-1 (characters outside
+it are unaccented). The only I/O is reading the font file.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF, FontFace
+
+from mailserver.identifiers import grouped_ins
+from mailserver.profile_text import (
+    MEASURE_KINDS,
+    RUBRICS,
+    code_text,
+    extras,
+    first,
+    french_date,
+    latin1,
+    measure_date,
+    measure_kind,
+    measure_label,
+    measure_value,
+    number,
+    parse_date,
+    short_date,
+    text,
+)
+
+__all__ = ["PatientHeader", "build_synthesis", "find_unicode_font", "TITLE", "FONT_DIRS"]
+
+TITLE = "Synthèse de mon profil médical"
+FONT_DIRS: tuple[Path, ...] = (
+    Path("/usr/share/fonts/truetype/dejavu"),  # Debian, Ubuntu (fonts-dejavu-core)
+    Path("/usr/share/fonts/dejavu"),  # Fedora, Alpine
+    Path("/usr/share/fonts/TTF"),  # Arch
+    Path("/usr/local/share/fonts"),
+)
+_REGULAR, _BOLD = "DejaVuSans.ttf", "DejaVuSans-Bold.ttf"
+
+_INK = (33, 37, 41)
+_MUTED = (90, 98, 108)
+_ACCENT = (0, 84, 147)
+_BAND = (226, 236, 246)
+_HEADINGS = (232, 238, 245)
+_ZEBRA = (246, 248, 251)
+
+
+@dataclass(frozen=True)
+class PatientHeader:
+    """Who the synthesis is about: the identity the account holds (not the profile's rubrics)."""
+
+    given_names: str
+    family_name: str
+    """The name in use (``nom d'usage``), else the birth name."""
+    birth_date: date
+    ins: str
+    birth_name: str | None = None
+    sex: str | None = None
+    """``F`` or ``M`` (agrees ``Né``/``Née``); None when unknown."""
+    birth_place: str | None = None
+    address: tuple[str, ...] = ()
+    phone: str | None = None
+    email: str | None = None
+    secure_address: str | None = None
+    """The patient's secure messaging address."""
+    treating_doctor: str | None = None
+    """The médecin traitant's display name."""
+
+
+# --- Tables as data -------------------------------------------------------------------------
+
+Render = Callable[[Mapping[str, Any]], str]
+
+_NOTE_KEYS = ("notes", "note", "description", "comment")
+_CODE_KEYS = ("code", "code_system", "system")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a rubric's table: heading, relative width, fields shown, how."""
+
+    heading: str
+    width: float
+    keys: tuple[str, ...]
+    render: Render
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """How one rubric is laid out as a table (notes, other fields and the source come last)."""
+
+    slug: str
+    title: str
+    columns: tuple[Column, ...]
+    empty: str
+    newest_first: tuple[str, ...] = ()
+    """Date fields to sort by, newest first; empty keeps the profile's order."""
+
+
+def _col(heading: str, width: float, *keys: str) -> Column:
+    return Column(heading, width, keys, lambda e: first(e, *keys))
+
+
+def _date_col(heading: str, width: float, *keys: str) -> Column:
+    return Column(heading, width, keys, lambda e: short_date(first(e, *keys)))
+
+
+def _named(heading: str, width: float, *keys: str) -> Column:
+    """A label with its code when it has one: ``Asthme (CIM-10 J45)``."""
+    def render(entry: Mapping[str, Any]) -> str:
+        label, code = first(entry, *keys), code_text(entry)
+        return f"{label} ({code})" if label and code else label or code
+    return Column(heading, width, keys + _CODE_KEYS, render)
+
+
+_STATUS = {"active": "en cours", "actif": "en cours", "en_cours": "en cours",
+           "resolved": "résolu", "resolu": "résolu", "inactive": "inactif",
+           "remission": "en rémission"}
+
+
+def _status(entry: Mapping[str, Any]) -> str:
+    raw = first(entry, "status")
+    return _STATUS.get(raw.lower().replace(" ", "_").replace("é", "e"), raw)
+
+
+def _period(entry: Mapping[str, Any]) -> str:
+    start = short_date(first(entry, "start", "start_date", "since"))
+    end = short_date(first(entry, "end", "end_date"))
+    if start and end:
+        return f"du {start} au {end}"
+    if start:
+        return f"depuis le {start}"
+    return f"jusqu'au {end}" if end else ""
+
+
+def _posology(entry: Mapping[str, Any]) -> str:
+    return ", ".join(p for p in (first(entry, "dose", "dosage"), first(entry, "frequency")) if p)
+
+
+def _dose_number(entry: Mapping[str, Any]) -> str:
+    raw = entry.get("dose_number")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return "1re" if raw == 1 else f"{raw}e"
+    return text(raw)
+
+
+def _age(entry: Mapping[str, Any]) -> str:
+    raw = entry.get("age_at_onset", entry.get("onset_age"))
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return f"{number(raw)} ans"
+    return text(raw)
+
+
+RUBRIC_TABLES: tuple[Rubric, ...] = (
+    Rubric("maladies", "Maladies et sujets de santé", (
+        _named("Maladie ou sujet de santé", 34, "condition", "label", "name"),
+        _date_col("Depuis", 14, "since", "onset", "start", "start_date"),
+        Column("Statut", 13, ("status",), _status),
+    ), "Aucune maladie ni aucun sujet de santé renseigné."),
+    Rubric("traitements", "Traitements", (
+        _named("Médicament", 26, "medicine", "medication", "name", "label"),
+        Column("Posologie", 18, ("dose", "dosage", "frequency"), _posology),
+        Column("Période", 17, ("start", "start_date", "since", "end", "end_date"), _period),
+        _col("Prescripteur", 18, "prescriber"),
+    ), "Aucun traitement renseigné."),
+    Rubric("allergies", "Allergies", (
+        _named("Substance", 26, "substance", "allergen", "label", "name"),
+        _col("Réaction", 22, "reaction"),
+        _col("Sévérité", 13, "severity"),
+    ), "Aucune allergie connue renseignée."),
+    Rubric("vaccinations", "Vaccinations", (
+        _named("Vaccin", 28, "vaccine", "name", "label"),
+        _date_col("Date", 13, "date"),
+        Column("Dose", 7, ("dose_number",), _dose_number),
+        _col("Lot", 16, "lot", "lot_number"),
+    ), "Aucune vaccination renseignée.", newest_first=("date",)),
+    Rubric("hospitalisations", "Hospitalisations et chirurgies", (
+        _date_col("Date", 13, "date", "start", "start_date"),
+        _col("Établissement", 22, "establishment", "facility", "hospital"),
+        _col("Motif", 17, "reason"),
+        _col("Intervention", 22, "procedure", "surgery"),
+    ), "Aucune hospitalisation ni chirurgie renseignée.", newest_first=("date", "start")),
+    Rubric("historique-soins", "Historique de soins", (
+        _date_col("Date", 13, "date"),
+        _col("Soin", 22, "kind", "type", "label"),
+        _col("Professionnel", 22, "professional", "practitioner"),
+    ), "Aucun soin renseigné.", newest_first=("date",)),
+    Rubric("antecedents-familiaux", "Antécédents familiaux", (
+        _col("Parent", 16, "relative", "relationship"),
+        _named("Maladie", 30, "condition", "label", "name"),
+        Column("Âge au début", 12, ("age_at_onset", "onset_age"), _age),
+    ), "Aucun antécédent familial renseigné."),
+)
+_NOTES_WIDTH, _SOURCE_WIDTH = 26, 17
+
+
+def _notes(entry: Mapping[str, Any], shown: set[str]) -> str:
+    parts = [first(entry, *_NOTE_KEYS), extras(entry, shown | set(_NOTE_KEYS))]
+    return " ; ".join(p for p in parts if p)
+
+
+def _source(entry: Mapping[str, Any]) -> str:
+    who = text(entry.get("added_by")) or "vous"
+    when = short_date(entry.get("added_at"))
+    return f"{who}\nle {when}" if when else who
+
+
+def _entries(rubrics: Mapping[str, Any], slug: str) -> list[Mapping[str, Any]]:
+    raw = rubrics.get(slug)
+    if not isinstance(raw, list | tuple):
+        return []
+    return [e for e in raw if isinstance(e, Mapping)]
+
+
+def _sorted(entries: list[Mapping[str, Any]], keys: tuple[str, ...]) -> list[Mapping[str, Any]]:
+    if not keys:
+        return entries
+    def day(entry: Mapping[str, Any]) -> date:
+        return next((d for k in keys if (d := parse_date(entry.get(k)))), date.min)
+    return sorted(entries, key=day, reverse=True)
+
+
+# --- Measures -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LatestMeasure:
+    """The last value of one kind of measure, and how many values the profile holds."""
+
+    label: str
+    value: str
+    day: date | None
+    count: int
+    first_day: date | None
+    source: str
+
+
+def latest_measures(entries: Iterable[Mapping[str, Any]]) -> list[LatestMeasure]:
+    """One row per kind (known kinds in :data:`MEASURE_KINDS` order, then others by name):
+    its most recent value; the IMC computed from the last weight and height when none is
+    entered. One pass over the entries, whatever their number."""
+    last: dict[str, tuple[date, int, Mapping[str, Any]]] = {}
+    counts: dict[str, int] = {}
+    firsts: dict[str, date] = {}
+    for index, entry in enumerate(entries):
+        kind = measure_kind(entry.get("kind"))
+        day = measure_date(entry) or date.min
+        counts[kind] = counts.get(kind, 0) + 1
+        if day != date.min and (kind not in firsts or day < firsts[kind]):
+            firsts[kind] = day
+        if kind not in last or (day, index) >= last[kind][:2]:
+            last[kind] = (day, index, entry)
+    order = [k for k in MEASURE_KINDS if k in last] + sorted(k for k in last
+                                                               if k not in MEASURE_KINDS)
+    rows = []
+    for kind in order:
+        day, _, entry = last[kind]
+        rows.append(LatestMeasure(measure_label(entry.get("kind")), measure_value(entry),
+                                  None if day == date.min else day, counts[kind],
+                                  firsts.get(kind), _source(entry)))
+    bmi = _computed_bmi(last)
+    if bmi is not None:
+        rows.insert(2, bmi)  # after the weight and the height, where an entered IMC goes
+    return rows
+
+
+def _computed_bmi(last: Mapping[str, tuple[date, int, Mapping[str, Any]]]
+                  ) -> LatestMeasure | None:
+    if "imc" in last or "poids" not in last or "taille" not in last:
+        return None
+    weight, height = last["poids"][2].get("value"), last["taille"][2].get("value")
+    if not isinstance(weight, int | float) or not isinstance(height, int | float) or height <= 0:
+        return None
+    metres = height / 100 if height > 3 else height
+    bmi = round(weight / (metres * metres), 1)
+    day = max(last["poids"][0], last["taille"][0])
+    return LatestMeasure(MEASURE_KINDS["imc"].label, f"{number(bmi)} kg/m²",
+                         None if day == date.min else day, 1, None,
+                         "calculé à partir du dernier poids et de la dernière taille")
+
+
+# --- Entourage et volontés ------------------------------------------------------------------
+
+_WISHES = (
+    ("personne_de_confiance", "Personne de confiance", ("confiance", "trusted")),
+    ("directives_anticipees", "Directives anticipées", ("directive", "advance")),
+    ("don_organes", "Don d'organes", ("organ",)),
+    ("volontes", "Volontés et droits", ("volont", "droit", "wish", "right")),
+    ("proches", "Proches", ("proche", "entourage", "relative", "contact", "famil")),
+)
+_PERSON_KEYS = ("name", "full_name", "first_name", "given_name", "last_name", "family_name")
+
+
+def _wish_group(entry: Mapping[str, Any]) -> str:
+    kind = first(entry, "kind", "type", "category").lower()
+    for group, _, markers in _WISHES:
+        if any(m in kind for m in markers):
+            return group
+    if entry.get("trusted_person") is True or entry.get("is_trusted_person") is True:
+        return "personne_de_confiance"
+    return "autres"
+
+
+def _wish_line(entry: Mapping[str, Any]) -> str:
+    name = first(entry, "name", "full_name") or " ".join(
+        p for p in (first(entry, "first_name", "given_name"),
+                    first(entry, "last_name", "family_name")) if p)
+    parts = [name] if name else []
+    relation = first(entry, "relationship", "relation")
+    if relation:
+        parts.append(f"({relation})")
+    head = " ".join(parts)
+    shown = {"kind", "type", "category", "relationship", "relation", "trusted_person",
+             "is_trusted_person", *_PERSON_KEYS}
+    when = short_date(first(entry, "date"))
+    segments = [head, first(entry, "position", "decision"), f"le {when}" if when else "",
+                first(entry, "text", "content", "wishes"),
+                "document déposé dans Mes documents" if entry.get("document_id") else ""]
+    shown |= {"position", "decision", "date", "text", "content", "wishes", "document_id"}
+    segments.append(_notes(entry, shown))
+    line = " — ".join(p for p in segments if p)
+    source = text(entry.get("added_by"))
+    return f"{line} (ajouté par {source})" if source else line
+
+
+# --- Layout ---------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def find_unicode_font(dirs: tuple[Path, ...] = FONT_DIRS) -> tuple[Path, Path] | None:
+    """DejaVu Sans regular and bold, from the first of ``dirs`` holding both; None if absent."""
+    for folder in dirs:
+        regular, bold = folder / _REGULAR, folder / _BOLD
+        if regular.is_file() and bold.is_file():
+            return regular, bold
+    return None
+
+
+class _Document(FPDF):
+    """A4 pages with the running header (from page 2) and the ``Page n/N`` footer."""
+
+    def __init__(self, patient: PatientHeader, today: date, unicode_font: bool) -> None:
+        super().__init__(format="A4")
+        self.patient = patient
+        self.today = today
+        fonts = find_unicode_font() if unicode_font else None
+        if fonts is not None:
+            self.add_font("DejaVu", "", str(fonts[0]))
+            self.add_font("DejaVu", "B", str(fonts[1]))
+            self.face = "DejaVu"
+        else:
+            self.face = "Helvetica"
+        self.set_margins(15, 15, 15)
+        self.set_auto_page_break(auto=True, margin=18)
+        self.alias_nb_pages()
+
+    def normalize_text(self, txt: str) -> str:
+        # The core font speaks Latin-1 only: unaccent what lies outside it, never fail.
+        return super().normalize_text(txt if self.is_ttf_font else latin1(txt))
+
+    def header(self) -> None:
+        if self.page_no() == 1:
+            return
+        self.set_font(self.face, size=8)
+        self.set_text_color(*_MUTED)
+        self.cell(0, 5, f"{TITLE} · {_full_name(self.patient)} · {_born(self.patient)}",
+                  new_x="LMARGIN", new_y="NEXT")
+        self.ln(2)
+        self.set_text_color(*_INK)
+
+    def footer(self) -> None:
+        self.set_y(-13)
+        self.set_font(self.face, size=8)
+        self.set_text_color(*_MUTED)
+        self.cell(self.epw - 25, 5, f"Établie le {short_date(self.today)} à partir du profil "
+                  f"médical. Ne remplace pas l'avis d'un professionnel de santé.")
+        self.cell(25, 5, f"Page {self.page_no()}/{self.str_alias_nb_pages}", align="R")
+        self.set_text_color(*_INK)
+
+
+def _full_name(patient: PatientHeader) -> str:
+    return f"{patient.given_names.strip()} {patient.family_name.strip().upper()}".strip()
+
+
+def _born(patient: PatientHeader) -> str:
+    agreed = {"F": "Née", "M": "Né"}.get((patient.sex or "").upper()[:1], "Né(e)")
+    return f"{agreed} le {french_date(patient.birth_date)}"
+
+
+def _title_block(pdf: _Document) -> None:
+    patient = pdf.patient
+    pdf.set_font(pdf.face, "B", 17)
+    pdf.set_text_color(*_ACCENT)
+    pdf.cell(0, 9, TITLE, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(pdf.face, size=9.5)
+    pdf.set_text_color(*_MUTED)
+    pdf.cell(0, 5, f"Établie le {french_date(pdf.today)}", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    top = pdf.get_y()
+    pdf.set_fill_color(*_BAND)
+    pdf.rect(pdf.l_margin, top, pdf.epw, 21, style="F")
+    pdf.set_fill_color(255, 255, 255)
+    pdf.set_xy(pdf.l_margin + 4, top + 2.5)
+    pdf.set_text_color(*_INK)
+    pdf.set_font(pdf.face, "B", 13)
+    pdf.cell(0, 7, _full_name(patient), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_x(pdf.l_margin + 4)
+    pdf.set_font(pdf.face, size=10)
+    born = _born(patient)
+    if patient.birth_name and patient.birth_name.strip().upper() != patient.family_name.upper():
+        born = f"{born} · nom de naissance : {patient.birth_name.strip().upper()}"
+    pdf.cell(0, 5, born, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_x(pdf.l_margin + 4)
+    pdf.cell(0, 5, f"INS (numéro de sécurité sociale) : {grouped_ins(patient.ins)}",
+             new_x="LMARGIN", new_y="NEXT")
+    pdf.set_y(top + 25)
+
+
+def _section(pdf: _Document, title: str) -> None:
+    if pdf.will_page_break(22):
+        pdf.add_page()
+    pdf.start_section(title)
+    pdf.set_font(pdf.face, "B", 12)
+    pdf.set_text_color(*_ACCENT)
+    pdf.cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_draw_color(*_ACCENT)
+    pdf.set_line_width(0.4)
+    pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + pdf.epw, pdf.get_y())
+    pdf.ln(2)
+    pdf.set_text_color(*_INK)
+    pdf.set_draw_color(190, 198, 206)
+    pdf.set_line_width(0.2)
+
+
+def _paragraph(pdf: _Document, body: str, *, muted: bool = False) -> None:
+    pdf.set_font(pdf.face, size=9.5)
+    pdf.set_text_color(*(_MUTED if muted else _INK))
+    pdf.multi_cell(0, 5, body, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(*_INK)
+
+
+def _table(pdf: _Document, headings: Sequence[str], widths: Sequence[float],
+           rows: Iterable[Sequence[str]]) -> None:
+    pdf.set_font(pdf.face, size=8.5)
+    style = FontFace(emphasis="BOLD", fill_color=_HEADINGS, color=_INK)
+    with pdf.table(col_widths=tuple(widths), headings_style=style, line_height=4.2,
+                   text_align="LEFT", v_align="TOP", padding=1.2, cell_fill_mode="ROWS",
+                   cell_fill_color=_ZEBRA, borders_layout="HORIZONTAL_LINES") as table:
+        table.row(list(headings))
+        for values in rows:
+            table.row(list(values))
+    pdf.ln(3)
+
+
+def _rubric(pdf: _Document, rubric: Rubric, entries: list[Mapping[str, Any]]) -> None:
+    _section(pdf, rubric.title)
+    if not entries:
+        _paragraph(pdf, rubric.empty, muted=True)
+        pdf.ln(2)
+        return
+    shown = {k for c in rubric.columns for k in c.keys}
+    headings = [c.heading for c in rubric.columns] + ["Précisions", "Ajouté par"]
+    widths = [c.width for c in rubric.columns] + [_NOTES_WIDTH, _SOURCE_WIDTH]
+    rows = ([c.render(e) for c in rubric.columns] + [_notes(e, shown), _source(e)]
+            for e in _sorted(entries, rubric.newest_first))
+    _table(pdf, headings, widths, rows)
+
+
+def _measures(pdf: _Document, entries: list[Mapping[str, Any]]) -> None:
+    _section(pdf, "Dernières mesures")
+    rows = latest_measures(entries)
+    if not rows:
+        _paragraph(pdf, "Aucune mesure renseignée.", muted=True)
+        pdf.ln(2)
+        return
+    def history(row: LatestMeasure) -> str:
+        if row.count <= 1:
+            return "1 mesure" if row.first_day else ""
+        since = f" depuis le {short_date(row.first_day)}" if row.first_day else ""
+        return f"{row.count} mesures{since}"
+    _table(pdf, ["Mesure", "Dernière valeur", "Date", "Historique", "Ajouté par"],
+           [30, 20, 13, 24, 27],
+           ([r.label, r.value, short_date(r.day) if r.day else "", history(r), r.source]
+            for r in rows))
+
+
+def _wishes(pdf: _Document, entries: list[Mapping[str, Any]]) -> None:
+    _section(pdf, "Entourage et volontés")
+    groups: dict[str, list[str]] = {}
+    for entry in entries:
+        groups.setdefault(_wish_group(entry), []).append(_wish_line(entry))
+    absent = {"personne_de_confiance": "aucune personne de confiance désignée.",
+              "directives_anticipees": "aucunes directives anticipées renseignées."}
+    for group, label, _ in (*_WISHES, ("autres", "Autres informations", ())):
+        lines = groups.get(group, [])
+        if not lines and group not in absent:
+            continue
+        if pdf.will_page_break(12):  # never a heading alone at the foot of a page
+            pdf.add_page()
+        pdf.set_font(pdf.face, "B", 9.5)
+        pdf.cell(0, 5.5, label, new_x="LMARGIN", new_y="NEXT")
+        if not lines:
+            _paragraph(pdf, f"Non renseigné : {absent[group]}", muted=True)
+        for line in lines:
+            _paragraph(pdf, f"• {line}")
+        pdf.ln(1.5)
+    pdf.ln(1.5)
+
+
+def _administrative(pdf: _Document) -> None:
+    patient = pdf.patient
+    _section(pdf, "Informations administratives")
+    rows = [
+        ("Nom", patient.family_name.strip().upper()),
+        ("Nom de naissance", (patient.birth_name or "").strip().upper()),
+        ("Prénom(s)", patient.given_names.strip()),
+        ("Date de naissance", short_date(patient.birth_date)),
+        ("Sexe", {"F": "féminin", "M": "masculin"}.get((patient.sex or "").upper()[:1], "")),
+        ("Lieu de naissance", patient.birth_place or ""),
+        ("INS (numéro de sécurité sociale)", grouped_ins(patient.ins)),
+        ("Adresse", ", ".join(line.strip() for line in patient.address if line.strip())),
+        ("Téléphone", patient.phone or ""),
+        ("Courriel", patient.email or ""),
+        ("Messagerie sécurisée de santé", patient.secure_address or ""),
+        ("Médecin traitant", patient.treating_doctor or ""),
+    ]
+    pdf.set_font(pdf.face, size=9)
+    with pdf.table(col_widths=(35, 65), first_row_as_headings=False, line_height=4.6,
+                   text_align="LEFT", padding=1.2, cell_fill_mode="ROWS",
+                   cell_fill_color=_ZEBRA, borders_layout="HORIZONTAL_LINES") as table:
+        for label, value in rows:
+            if value:
+                row = table.row()
+                row.cell(label, style=FontFace(emphasis="BOLD"))
+                row.cell(value)
+
+
+def build_synthesis(profile: Mapping[str, Any], patient: PatientHeader, today: date, *,
+                    unicode_font: bool = True) -> bytes:
+    """The synthesis PDF of ``profile`` (the ``GET /api/profile`` JSON, or its ``rubrics``).
+
+    Args:
+        profile: ``{"rubrics": {"<slug>": [entries]}}``; unknown rubrics and fields are shown
+            as they come (no entry is left out), missing ones read as empty.
+        patient: the identity printed in the header and the administrative section.
+        today: the date the synthesis is established (printed; no clock is read here).
+        unicode_font: use DejaVu Sans when installed (False forces the core-font fallback).
+    Returns:
+        The PDF bytes.
+    """
+    raw = profile.get("rubrics", profile)
+    rubrics: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    pdf = _Document(patient, today, unicode_font)
+    pdf.set_title(f"{TITLE} : {_full_name(patient)}")
+    pdf.set_subject(f"{TITLE}, établie le {french_date(today)}")
+    pdf.set_author(_full_name(patient))
+    pdf.set_creator("mssante")
+    pdf.set_lang("fr-FR")
+    # The metadata date is the synthesis' date, not the clock: same input, same bytes.
+    pdf.set_creation_date(datetime(today.year, today.month, today.day, 12, tzinfo=UTC))
+    pdf.add_page()
+    _title_block(pdf)
+    tables = {r.slug: r for r in RUBRIC_TABLES}
+    for slug in ("maladies", "traitements", "allergies", "vaccinations"):
+        _rubric(pdf, tables[slug], _entries(rubrics, slug))
+    _measures(pdf, _entries(rubrics, "mesures"))
+    for slug in ("hospitalisations", "historique-soins", "antecedents-familiaux"):
+        _rubric(pdf, tables[slug], _entries(rubrics, slug))
+    _wishes(pdf, _entries(rubrics, "entourage-volontes"))
+    known = {slug for slug, _ in RUBRICS}
+    for slug in sorted(k for k in rubrics if k not in known):
+        entries = _entries(rubrics, slug)
+        if entries:
+            _rubric(pdf, Rubric(slug, slug.replace("-", " ").capitalize(), (), ""), entries)
+    _administrative(pdf)
+    return bytes(pdf.output())
