@@ -13,6 +13,7 @@ from pathlib import Path
 from dossier_bridge.filing import Filer
 from dossier_bridge.models import LOG_HEADS_TABLE
 from dossier_bridge.pharmacy import DossierPharmacies
+from dossier_bridge.profile_store import ProfileStore
 from dossier_bridge.store import DocumentStore
 from mailserver.config import Config
 from mailserver.delivery import (
@@ -64,6 +65,8 @@ class Services:
     runner: JobRunner
     documents: DocumentStore
     """The patients' document store (dossier bridge): filing, the webmail, the CLI, /fhir."""
+    profile: ProfileStore
+    """The patients' medical profiles (dossier bridge): the webmail, ``/api/profile``."""
     trust: TrustSpace | None = None
     """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
     queue: Outbound | None = None
@@ -126,7 +129,8 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     if LOG_HEADS_TABLE in created:  # one-off upgrade: logs written before head rows existed
         await documents.anchor_legacy_logs()
     services = Services(config, db, keys, store, directory, conversations, jobs, delivery,
-                        events, sent, mailer, system_mail, runner, documents, trust=trust,
+                        events, sent, mailer, system_mail, runner, documents,
+                        ProfileStore(db, keys), trust=trust,
                         queue=outbound)
     runner.handlers.update(job_table(services))
     return services

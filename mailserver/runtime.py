@@ -22,6 +22,7 @@ from aiohttp import web
 from dossier_bridge.api import MAX_PATIENT_UPLOAD, DocumentFilingsView, PatientDocumentsView
 from dossier_bridge.fhir.app import FhirDeps, make_fhir_app
 from dossier_bridge.fhir.provide import Provider
+from dossier_bridge.profile_store import PatientProfileView
 from dossier_bridge.tokens import TokenRepository
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
@@ -210,5 +211,5 @@ def webmail_deps(services: Services) -> WebmailDeps:
         receipts=services.system_mail, mailer=services.mailer,
         documents=DocumentFilingsView(services.documents),
         patient_documents=PatientDocumentsView(services.documents, services.directory),
-        max_document_upload=MAX_PATIENT_UPLOAD)
+        max_document_upload=MAX_PATIENT_UPLOAD, profile=PatientProfileView(services.profile))
 

@@ -41,7 +41,15 @@ import jinja2
 from aiohttp import web
 
 from mailserver.errors import NotFound
-from webmail import api, auth_views, documents_api, documents_views, mail_views
+from webmail import (
+    api,
+    auth_views,
+    documents_api,
+    documents_views,
+    mail_views,
+    profile_api,
+    profile_views,
+)
 from webmail.autoconfig import setup_autoconfig
 from webmail.clientaddr import is_https
 from webmail.deps import WebmailDeps
@@ -232,6 +240,8 @@ def make_app(deps: WebmailDeps) -> web.Application:
     api.setup(app)
     documents_views.setup(app)
     documents_api.setup(app)
+    profile_views.setup(app)
+    profile_api.setup(app)
     app.router.add_static("/static/", _HERE / "static", append_version=False)
     setup_autoconfig(app, deps.settings)
     app.on_response_prepare.append(_neutral_server_header)

@@ -8,10 +8,10 @@ declared here, so the webmail never imports the packages that fill them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailserver.config import ListenConfig, WebmailConfig
 from mailserver.delivery import Delivery
@@ -24,7 +24,7 @@ from webmail.store import WebmailStore
 
 __all__ = ["WebmailDeps", "WebmailSettings", "ReadReceipts", "PersonalMailer",
            "DocumentFilings", "PatientDocuments", "DocumentRow", "DocumentsPage", "AccessRow",
-           "AccessLogView", "ConsentView", "DoctorView"]
+           "AccessLogView", "ConsentView", "DoctorView", "PatientProfile", "ProfileEntryRow"]
 
 
 class ReadReceipts(Protocol):
@@ -167,6 +167,45 @@ class PatientDocuments(Protocol):
         ...
 
 
+class ProfileEntryRow(Protocol):
+    """An entry of the patient's medical profile (fields as in ``mailserver.profile``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def rubric(self) -> str: ...
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+    @property
+    def added_at(self) -> datetime: ...
+    @property
+    def added_by(self) -> str: ...
+    @property
+    def added_by_kind(self) -> str:
+        """``patient``, ``professional`` or ``application``."""
+        ...
+
+
+class PatientProfile(Protocol):
+    """The patient's medical profile (filled by the root from the dossier bridge).
+
+    Every call acts on ``account``'s own profile; ``rubric`` is a slug of
+    ``mailserver.profile.RUBRIC_SLUGS``. Errors: ``mailserver.errors.NotFound`` (no such entry
+    in this rubric of this profile), ``mailserver.profile.EntryInvalid`` (French messages by
+    field). ``update`` merges ``changes`` into the entry (``None`` removes a field).
+    """
+
+    async def entries(self, account: AccountInfo, rubric: str | None = None
+                      ) -> Sequence[ProfileEntryRow]: ...
+    async def get(self, account: AccountInfo, rubric: str, entry_id: int
+                  ) -> ProfileEntryRow: ...
+    async def add(self, account: AccountInfo, rubric: str, raw: Mapping[str, object]
+                  ) -> ProfileEntryRow: ...
+    async def update(self, account: AccountInfo, rubric: str, entry_id: int,
+                     changes: Mapping[str, object]) -> ProfileEntryRow: ...
+    async def delete(self, account: AccountInfo, rubric: str, entry_id: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class WebmailSettings:
     """The configuration values the webmail reads."""
@@ -199,3 +238,5 @@ class WebmailDeps:
     patient_documents: PatientDocuments | None = None
     max_document_upload: int = 10 * 1000 * 1000
     """Size limit of a document the patient adds (the bridge enforces it too)."""
+    profile: PatientProfile | None = None
+    """The patient's medical profile ("Profil médical", ``/api/profile``)."""
