@@ -53,7 +53,6 @@ async def populate(data_dir: Path, messages: int, per_conv: int, long: int) -> N
     """Create the accounts, ``messages`` messages and an active session (token file)."""
     from mailserver.app import open_services
     from mailserver.config import load
-    from webmail.sessions import Sessions
 
     config = load(data_dir / "mssante.toml")
     s = await open_services(config, fast_passwords=True)
@@ -89,8 +88,23 @@ async def populate(data_dir: Path, messages: int, per_conv: int, long: int) -> N
                                    for j, size in enumerate(sizes[start:start + 50])))
         print(f"populated {messages} messages in {len(sizes) + 1} conversations "
               f"in {time.monotonic() - started:.0f} s", flush=True)
-        session = await Sessions(s.db, 10 ** 6).create(patient.id, "active")
-        (data_dir / "bench-session").write_text(session.token)
+        (data_dir / "bench-populated").write_text(str(patient.id))
+    finally:
+        await s.close()
+
+
+async def new_session(data_dir: Path) -> str:
+    """A fresh active session for the bench patient (sessions expire between runs)."""
+    from mailserver.app import open_services
+    from mailserver.config import load
+    from webmail.sessions import Sessions
+    from webmail.store import WebmailStore
+
+    s = await open_services(load(data_dir / "mssante.toml"), fast_passwords=True)
+    try:
+        patient_id = int((data_dir / "bench-populated").read_text())
+        sessions = Sessions(WebmailStore(s.db, s.keys), 10 ** 6)
+        return (await sessions.create(patient_id, "active")).token
     finally:
         await s.close()
 
@@ -194,13 +208,13 @@ def main() -> int:
     if data_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="webmail-bench-")
         data_dir = Path(tmp.name) / "data"
-    if not (data_dir / "bench-session").exists():
+    if not (data_dir / "bench-populated").exists():
         from mailserver.cli.setup import init_data_dir
 
         if not (data_dir / "mssante.toml").exists():
             init_data_dir(data_dir, DOMAIN)
         asyncio.run(populate(data_dir, args.messages, args.per_conversation, args.long))
-    token = (data_dir / "bench-session").read_text().strip()
+    token = asyncio.run(new_session(data_dir))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.monotonic()
     server = subprocess.Popen(  # noqa: S603 - our own server
