@@ -235,6 +235,7 @@ def make_app(deps: WebmailDeps) -> web.Application:
         autoescape=True, undefined=jinja2.StrictUndefined)
     app[JINJA].filters["taille"] = _human_size
     app[JINJA].filters["date_fr"] = _date_fr
+    app[JINJA].filters["day_fr"] = _day_fr
     auth_views.setup(app)
     mail_views.setup(app)
     api.setup(app)
@@ -295,4 +296,12 @@ def _date_fr(dt: Any) -> str:
     if dt is None:
         return ""
     local = dt.astimezone(ZoneInfo("Europe/Paris"))
-    return f"{local.day} {_MONTHS[local.month - 1]} {local.year} à {local:%H:%M}"
+    return f"{_day_fr(local)} à {local:%H:%M}"
+
+
+def _day_fr(dt: Any) -> str:
+    """The day only (a document's date is a day: a time would be the storage's midnight)."""
+    if dt is None:
+        return ""
+    local = dt.astimezone(ZoneInfo("Europe/Paris"))
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}"

@@ -104,6 +104,8 @@ async def test_add_pdf_edit_and_delete_own(logged_in: World) -> None:
     html = await (await w.client.get(f"/documents/{did}")).text()
     # No frame (browsers refuse a PDF in a sandboxed one): the browser's viewer, in a tab.
     assert "Ordonnance scannée" in html and "<iframe" not in html
+    # A document's date is a day: no storage midnight shown as a time.
+    assert "2 mars 2024" in html and "2 mars 2024 à" not in html
     assert f'href="/documents/{did}/contenu?inline=1" target="_blank"' in html
     r = await w.client.get(f"/documents/{did}/contenu?inline=1")
     assert r.headers["Content-Type"] == "application/pdf"
