@@ -30,6 +30,7 @@ from webmail.web import (
     R_SESSION,
     SESSIONS,
     current_account,
+    json_body,
 )
 
 __all__ = ["setup"]
@@ -43,18 +44,6 @@ def _client(request: web.Request) -> str:
 def _error(messages: list[str], status: int) -> web.Response:
     return web.json_response({"error": messages[0] if messages else "erreur",
                               "details": messages}, status=status)
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType()
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise web.HTTPBadRequest() from exc
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest()
-    return data
 
 
 def _str(data: dict[str, Any], key: str) -> str:
@@ -71,7 +60,7 @@ def _stage(request: web.Request, stage: str) -> SessionInfo:
 
 
 async def first_connection(request: web.Request) -> web.StreamResponse:
-    data = await _json(request)
+    data = await json_body(request)
     try:
         account = await first_check(request.app, _client(request),
                                     _str(data, "code"), _str(data, "nir"), _str(data, "vitale"))
@@ -88,7 +77,7 @@ async def first_connection(request: web.Request) -> web.StreamResponse:
 async def api_opposition(request: web.Request) -> web.StreamResponse:
     """``{"code","nir","vitale"}`` (no login): the patient opposes the opening of their pending
     account; no identifier or password is created."""
-    data = await _json(request)
+    data = await json_body(request)
     try:
         account = await first_check(request.app, _client(request),
                                     _str(data, "code"), _str(data, "nir"), _str(data, "vitale"))
@@ -115,7 +104,7 @@ async def api_account(request: web.Request) -> web.StreamResponse:
 
 async def first_credentials(request: web.Request) -> web.StreamResponse:
     session = _stage(request, "first")
-    data = await _json(request)
+    data = await json_body(request)
     try:
         ident = await first_finish(request.app, session.account_id,
                                    identifier=_str(data, "identifier"),
@@ -129,7 +118,7 @@ async def first_credentials(request: web.Request) -> web.StreamResponse:
 
 
 async def api_login(request: web.Request) -> web.StreamResponse:
-    data = await _json(request)
+    data = await json_body(request)
     try:
         session = await login(request.app, _client(request),
                               _str(data, "identifier"), _str(data, "password"))
@@ -140,7 +129,7 @@ async def api_login(request: web.Request) -> web.StreamResponse:
 
 async def api_otp(request: web.Request) -> web.StreamResponse:
     session = _stage(request, "otp")
-    data = await _json(request)
+    data = await json_body(request)
     try:
         active = await verify_otp(request.app, session, _str(data, "code"))
     except FlowError as exc:
@@ -219,7 +208,7 @@ async def _body_and_uploads(request: web.Request) -> tuple[dict[str, str], list[
     if request.content_type == "multipart/form-data":
         form = await request.post()
         return {k: v for k, v in form.items() if isinstance(v, str)}, uploads_of(form)
-    data = await _json(request)
+    data = await json_body(request)
     return {k: v for k, v in data.items() if isinstance(v, str)}, _json_uploads(data)
 
 

@@ -19,7 +19,7 @@ from webmail.documents import (
 )
 from webmail.documents_views import add_document, change_document
 from webmail.params import path_id
-from webmail.web import R_ATTACHMENT_CSP, current_account
+from webmail.web import R_ATTACHMENT_CSP, current_account, json_body
 
 __all__ = ["setup"]
 
@@ -101,14 +101,7 @@ def _opt_str(data: dict[str, Any], key: str) -> str | None:
 async def api_patch(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     doc = await _get(request)
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType()
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise web.HTTPBadRequest() from exc
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest()
+    data = await json_body(request)
     masked = data.get("masked")
     if masked is not None and not isinstance(masked, bool):
         raise web.HTTPBadRequest()

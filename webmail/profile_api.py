@@ -11,15 +11,13 @@ another patient's entry, or an entry of another rubric → 404.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from mailserver.errors import NotFound
 from mailserver.profile import EntryInvalid
 from webmail.params import path_id
 from webmail.profile import SLUG_PATTERN, entry_json, profile_json, profile_of, rubric_of
-from webmail.web import current_account
+from webmail.web import current_account, json_body
 
 __all__ = ["setup"]
 
@@ -30,18 +28,6 @@ def _invalid(exc: EntryInvalid) -> web.Response:
                               "fields": exc.errors}, status=400)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType()
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise web.HTTPBadRequest() from exc
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest()
-    return data
-
-
 async def api_profile(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     return web.json_response(await profile_json(profile_of(request), account))
@@ -50,7 +36,7 @@ async def api_profile(request: web.Request) -> web.StreamResponse:
 async def api_add(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     profile, r = profile_of(request), rubric_of(request)
-    data = await _body(request)
+    data = await json_body(request)
     try:
         row = await profile.add(account, r.slug, data)
     except EntryInvalid as exc:
@@ -62,7 +48,7 @@ async def api_patch(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     profile, r = profile_of(request), rubric_of(request)
     entry_id = path_id(request, "eid")
-    data = await _body(request)
+    data = await json_body(request)
     try:
         row = await profile.update(account, r.slug, entry_id, data)
     except NotFound as exc:

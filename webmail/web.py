@@ -21,7 +21,8 @@ from webmail.sessions import RateLimiter, SessionInfo, Sessions
 __all__ = ["DEPS", "SESSIONS", "LIMITER", "MAILER", "MAILBOX", "JINJA", "EXPIRED_VIEWS",
            "R_SESSION", "R_ACCOUNT", "R_CSRF", "R_BEARER", "R_NEW_CSRF_COOKIE", "R_SHOW_IMAGES",
            "R_ATTACHMENT_CSP", "SESSION_COOKIE", "CSRF_COOKIE", "MAX_REQUEST", "SERVER_HEADER",
-           "CSP", "Handler", "render", "set_session_cookie", "current_account", "see_other"]
+           "CSP", "Handler", "render", "set_session_cookie", "current_account", "see_other",
+           "json_body"]
 
 DEPS = web.AppKey("deps", WebmailDeps)
 SESSIONS = web.AppKey("sessions", Sessions)
@@ -84,3 +85,16 @@ def current_account(request: web.Request) -> AccountInfo:
 def see_other(location: str) -> web.Response:
     """A 303 redirect to a local path (after a POST: RFC 9110 15.4.4)."""
     return web.Response(status=303, headers={"Location": location})
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object (415 if not JSON, 400 if malformed or not an object)."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType()
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest() from exc
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest()
+    return data
