@@ -205,6 +205,11 @@ class PatientDocumentsView:
                             len(rows), [(lab.value, lab.display_fr, counts[lab])
                                         for lab in Label])
 
+    async def all_documents(self, account: AccountInfo) -> list[PatientDocument]:
+        """Every document of the patient's record, oldest first (the export)."""
+        everything = await self.documents.list(account, account.id)
+        return sorted((_patient_document(d) for d in everything), key=lambda d: (d.date, d.id))
+
     async def get(self, account: AccountInfo, document_id: int) -> PatientDocument:
         """One document (NotFound when it is not in the patient's record)."""
         return _patient_document(await self.documents.get(account, account.id, document_id))

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,18 +27,24 @@ from dossier_bridge.tokens import TokenRepository
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.directory.opening import OpeningJob
+from mailserver.directory.service import AccountInfo
+from mailserver.export.archive import AccountExport
+from mailserver.export.messages import StoreMessages
 from mailserver.imap.server import start_imap
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
+from mailserver.store.export_queries import ExportQueries
 from mailserver.store.webmail_queries import WebmailQueries
 from mailserver.tls import server_context
 from mailserver.trust.space import TrustSpaceService
 from webmail.app import start_http
 from webmail.deps import WebmailDeps, WebmailSettings
+from webmail.documents import ACTIONS
+from webmail.profile import profile_json
 from webmail.store import WebmailStore
 
-__all__ = ["Runtime", "run", "start_runtime", "webmail_deps"]
+__all__ = ["Runtime", "run", "start_runtime", "webmail_deps", "account_export"]
 
 log = logging.getLogger(__name__)
 
@@ -211,5 +217,29 @@ def webmail_deps(services: Services) -> WebmailDeps:
         receipts=services.system_mail, mailer=services.mailer,
         documents=DocumentFilingsView(services.documents),
         patient_documents=PatientDocumentsView(services.documents, services.directory),
-        max_document_upload=MAX_PATIENT_UPLOAD, profile=PatientProfileView(services.profile))
+        max_document_upload=MAX_PATIENT_UPLOAD, profile=PatientProfileView(services.profile),
+        export=account_export(services))
+
+
+class _ExportProfile:
+    """The export's profile reader: the ``GET /api/profile`` JSON and the FHIR Bundle."""
+
+    def __init__(self, profile: PatientProfileView) -> None:
+        self.view = profile
+
+    async def profile(self, account: AccountInfo) -> Mapping[str, Any]:
+        return await profile_json(self.view, account)
+
+    async def fhir_bundle(self, account: AccountInfo) -> Mapping[str, Any] | None:
+        return None
+
+
+def account_export(services: Services) -> AccountExport:
+    """The patient's data export (the webmail's ``/api/export`` and ``mssante accounts
+    export``): the mail store, the documents and their access log, the profile."""
+    documents = PatientDocumentsView(services.documents, services.directory)
+    return AccountExport(
+        StoreMessages(ExportQueries(services.db), services.store, services.conversations),
+        documents, documents, _ExportProfile(PatientProfileView(services.profile)),
+        actions=ACTIONS)
 

@@ -46,9 +46,11 @@ from webmail import (
     auth_views,
     documents_api,
     documents_views,
+    export_views,
     mail_views,
     profile_api,
     profile_views,
+    settings_views,
 )
 from webmail.autoconfig import setup_autoconfig
 from webmail.clientaddr import is_https
@@ -243,6 +245,8 @@ def make_app(deps: WebmailDeps) -> web.Application:
     documents_api.setup(app)
     profile_views.setup(app)
     profile_api.setup(app)
+    settings_views.setup(app)
+    export_views.setup(app)
     app.router.add_static("/static/", _HERE / "static", append_version=False)
     setup_autoconfig(app, deps.settings)
     app.on_response_prepare.append(_neutral_server_header)

@@ -8,7 +8,7 @@ declared here, so the webmail never imports the packages that fill them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,7 +24,8 @@ from webmail.store import WebmailStore
 
 __all__ = ["WebmailDeps", "WebmailSettings", "ReadReceipts", "PersonalMailer",
            "DocumentFilings", "PatientDocuments", "DocumentRow", "DocumentsPage", "AccessRow",
-           "AccessLogView", "ConsentView", "DoctorView", "PatientProfile", "ProfileEntryRow"]
+           "AccessLogView", "ConsentView", "DoctorView", "PatientProfile", "ProfileEntryRow",
+           "AccountExporter"]
 
 
 class ReadReceipts(Protocol):
@@ -206,6 +207,13 @@ class PatientProfile(Protocol):
     async def delete(self, account: AccountInfo, rubric: str, entry_id: int) -> None: ...
 
 
+class AccountExporter(Protocol):
+    """The patient's data export (``mailserver.export``, wired by the root): the ZIP archive
+    of their space, as chunks."""
+
+    def stream(self, account: AccountInfo, now: datetime) -> AsyncIterator[bytes]: ...
+
+
 @dataclass(frozen=True)
 class WebmailSettings:
     """The configuration values the webmail reads."""
@@ -240,3 +248,5 @@ class WebmailDeps:
     """Size limit of a document the patient adds (the bridge enforces it too)."""
     profile: PatientProfile | None = None
     """The patient's medical profile ("Profil médical", ``/api/profile``)."""
+    export: AccountExporter | None = None
+    """"Télécharger mes données" (``/parametres/export``, ``/api/export``)."""

@@ -1,6 +1,6 @@
 """Tables of the webmail: sessions, rate-limit counters, reset tokens, the (sealed) Vitale
-card serial numbers recorded at first connection, and the (sealed) renderings of the messages
-a patient has opened.
+card serial numbers recorded at first connection, the (sealed) renderings of the messages a
+patient has opened, and the (sealed) changes of contact email waiting for their code.
 
 Nothing here is readable by someone holding only the database: session and reset tokens are
 stored as SHA-256 digests (a stolen table cannot be replayed), one-time codes as keyed digests
@@ -17,7 +17,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailserver.store.models import Base
 
-__all__ = ["WebSession", "RateCounter", "ResetToken", "VitaleCard", "RenderedMessage"]
+__all__ = ["WebSession", "RateCounter", "ResetToken", "VitaleCard", "RenderedMessage",
+           "EmailChange"]
 
 
 class WebSession(Base):
@@ -84,3 +85,18 @@ class RenderedMessage(Base):
     account_id: Mapped[int] = mapped_column(Integer)
     version: Mapped[str] = mapped_column(String(64))
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+
+class EmailChange(Base):
+    """A change of contact email the patient asked for, pending until they type the code
+    mailed to the new address: the address sealed with their data key, the code as a keyed
+    digest, a deadline and the wrong attempts counted. One per account."""
+
+    __tablename__ = "webmail_email_changes"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    email_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

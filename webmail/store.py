@@ -1,9 +1,10 @@
 """The webmail's own store: every query on its tables (:mod:`webmail.models`).
 
-Sessions, rate counters, password-reset tokens, Vitale cards and the sealed message renderings
-are read and written here and nowhere else (the webmail's repository, as the dossier bridge has
-its document store). Callers pass digests, never tokens: what reaches the database is already
-what it keeps.
+Sessions, rate counters, password-reset tokens, Vitale cards, the sealed message renderings
+and the pending changes of contact email are read and written here and nowhere else (the
+webmail's repository, as the dossier bridge has its document store). Callers pass digests,
+never tokens: what reaches the database is already what it keeps (the email-change codes are
+digested here, keyed with the account's data key).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from mailserver.store.db import Database
 from mailserver.store.keys import KeyManager
 from mailserver.store.models import Message
 from mailserver.store.records import utc
-from webmail.models import RateCounter, RenderedMessage, ResetToken, VitaleCard, WebSession
+from webmail.models import (
+    EmailChange,
+    RateCounter,
+    RenderedMessage,
+    ResetToken,
+    VitaleCard,
+    WebSession,
+)
 
 __all__ = ["SessionRow", "WebmailStore"]
 
@@ -182,6 +190,78 @@ class WebmailStore:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
         return await self.db.write(op)
+
+    # -- changes of contact email -------------------------------------------------------
+
+    @staticmethod
+    def _email_aad(account_id: int) -> bytes:
+        return f"webmail-email-change:{account_id}".encode()
+
+    @staticmethod
+    def _code_digest(key: bytes, code: str) -> str:
+        """A short code keyed with the account's data key: the table alone cannot be used to
+        try the million codes."""
+        return hmac.new(key, f"email-change:{code}".encode(), "sha256").hexdigest()
+
+    async def put_email_change(self, account_id: int, email: str, code: str,
+                               expires: datetime) -> None:
+        """The account's only pending change from now on (the address sealed, the code
+        digested)."""
+        key = await self.keys.get(account_id)
+        sealed = seal(key, email.encode(), self._email_aad(account_id))
+        code_hash = self._code_digest(key, code)
+
+        async def op(s: AsyncSession) -> None:
+            await s.execute(delete(EmailChange).where(EmailChange.account_id == account_id))
+            s.add(EmailChange(account_id=account_id, email_enc=sealed, code_hash=code_hash,
+                              expires=expires, attempts=0))
+
+        await self.db.write(op)
+
+    async def pending_email(self, account_id: int, now: datetime) -> str | None:
+        """The new address waiting for its code (None if none, or expired)."""
+        async with self.db.session() as s:
+            row = await s.get(EmailChange, account_id)
+        if row is None or utc(row.expires) < now:
+            return None
+        key = await self.keys.get(account_id)
+        return unseal(key, row.email_enc, self._email_aad(account_id)).decode()
+
+    async def take_email_change(self, account_id: int, code: str, now: datetime,
+                                max_attempts: int) -> str | bool | None:
+        """Compare and count in one transaction: the new address if the code is right (the
+        change is spent), False if wrong, None if there is none any more (expired, or too
+        many attempts: then it is deleted)."""
+        key = await self.keys.get(account_id)
+        code_hash = self._code_digest(key, code)
+
+        async def op(s: AsyncSession) -> bytes | bool | None:
+            row = await s.get(EmailChange, account_id)
+            if row is None:
+                return None
+            if utc(row.expires) < now or row.attempts >= max_attempts:
+                await s.delete(row)
+                return None
+            if hmac.compare_digest(row.code_hash, code_hash):
+                sealed = row.email_enc
+                await s.delete(row)
+                return sealed
+            row.attempts += 1
+            if row.attempts >= max_attempts:
+                await s.delete(row)
+                return None
+            return False
+
+        result = await self.db.write(op)
+        if not isinstance(result, bytes):
+            return result
+        return unseal(key, result, self._email_aad(account_id)).decode()
+
+    async def drop_email_change(self, account_id: int) -> None:
+        async def op(s: AsyncSession) -> None:
+            await s.execute(delete(EmailChange).where(EmailChange.account_id == account_id))
+
+        await self.db.write(op)
 
     # -- Vitale cards -------------------------------------------------------------------
 
