@@ -118,9 +118,11 @@ class ProfileReader(Protocol):
         """The ``GET /api/profile`` JSON."""
         ...
 
-    async def fhir_bundle(self, account: AccountInfo) -> Mapping[str, Any] | None:
+    async def fhir_bundle(self, account: AccountInfo, files: Mapping[int, str]
+                          ) -> Mapping[str, Any] | None:
         """The profile, the patient and the documents as a validated FHIR R4 Bundle (None
-        when the server cannot produce one)."""
+        when the server cannot produce one); ``files``: document id → its path in the
+        archive (the DocumentReferences point at them)."""
         ...
 
 
@@ -132,6 +134,7 @@ class _Run:
     now: datetime
     names: layout.Names = field(default_factory=layout.Names)
     index: list[layout.IndexRow] = field(default_factory=list)
+    files: dict[int, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: {"messages": 0, "documents": 0})
     log_intact: bool = True
     fhir: bool = False
@@ -223,6 +226,7 @@ class AccountExport:
             async for piece in _member(run.zip, name, content, doc.date,
                                        compress=compressible(doc.content_type)):
                 yield piece
+            run.files[doc.id] = name
             run.index.append(layout.IndexRow(name, doc.title, doc.label, doc.label_fr,
                                              doc.date, doc.author, doc.content_type,
                                              len(content), digest, doc.masked))
@@ -234,7 +238,7 @@ class AccountExport:
         assert self.profile is not None
         data = await self.profile.profile(account)
         yield self._small(run, "profil/profil.json", _json(data))
-        bundle = await self.profile.fhir_bundle(account)
+        bundle = await self.profile.fhir_bundle(account, run.files)
         if bundle is not None:
             run.fhir = True
             async for piece in _member(run.zip, "profil/bundle-fhir.json", _json(bundle),

@@ -112,15 +112,24 @@ async def test_zip_layout_and_contents(logged_in: World) -> None:
     assert "Export réalisé le" in readme and ".eml" in readme and "3 messages" in readme
 
 
-async def test_bundle_validates_when_present(logged_in: World) -> None:
+async def test_fhir_bundle_validates_and_points_at_the_files(logged_in: World) -> None:
+    from fhir.resources.R4B.bundle import Bundle
+
     w = logged_in
-    body = await (await w.client.get("/api/export")).read()
-    zf = zipfile.ZipFile(io.BytesIO(body))
-    if "profil/bundle-fhir.json" not in zf.namelist():
-        return  # produced once the FHIR profile mapping is wired
-    from fhir.resources.bundle import Bundle
-    bundle = Bundle.model_validate_json(zf.read("profil/bundle-fhir.json"))
-    assert bundle.type in ("collection", "document", "searchset")
+    await _space(w)
+    zf = zipfile.ZipFile(io.BytesIO(await (await w.client.get("/api/export")).read()))
+    raw = zf.read("profil/bundle-fhir.json")
+    bundle = Bundle.model_validate_json(raw)
+    assert bundle.type == "collection"
+    resources = [e["resource"] for e in json.loads(raw)["entry"]]
+    kinds = [r["resourceType"] for r in resources]
+    assert kinds.count("Patient") == 1 and "AllergyIntolerance" in kinds
+    refs = [r for r in resources if r["resourceType"] == "DocumentReference"]
+    assert len(refs) == 3
+    for r in refs:
+        url = r["content"][0]["attachment"]["url"]
+        assert url.startswith("documents/") and url in zf.namelist()
+    assert "FHIR" in zf.read("LISEZMOI.txt").decode()
 
 
 async def test_page_download_and_login_required(world: World) -> None:
