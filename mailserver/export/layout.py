@@ -29,9 +29,14 @@ OTHER_FOLDER = "messages/autres"
 """Messages in no conversation (sent before conversations existed, system notices)."""
 
 
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
+"""Letters NFKD does not decompose into ASCII."""
+
+
 def slug(text: str, *, limit: int = 50, empty: str = "sans-objet") -> str:
     """``"Résultats d'analyse (mai)"`` → ``"resultats-d-analyse-mai"``."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    spelled = text.translate(_LIGATURES)
+    ascii_text = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode()
     out = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     return out[:limit].rstrip("-") or empty
 
