@@ -48,6 +48,8 @@ from webmail import (
     documents_views,
     mail_views,
     profile_api,
+    profile_charts,
+    profile_synthesis,
     profile_views,
 )
 from webmail.autoconfig import setup_autoconfig
@@ -243,6 +245,8 @@ def make_app(deps: WebmailDeps) -> web.Application:
     documents_api.setup(app)
     profile_views.setup(app)
     profile_api.setup(app)
+    profile_synthesis.setup(app)
+    profile_charts.setup(app)
     app.router.add_static("/static/", _HERE / "static", append_version=False)
     setup_autoconfig(app, deps.settings)
     app.on_response_prepare.append(_neutral_server_header)
