@@ -5,9 +5,12 @@ every point with its source, the time range)."""
 
 from __future__ import annotations
 
+import asyncio
 import email
+import imaplib
 import io
 import re
+import ssl
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -15,7 +18,10 @@ from email.policy import default as default_policy
 from lxml import etree  # type: ignore[import-untyped]
 from pypdf import PdfReader
 
+from mailserver.config import Config, ListenConfig
 from mailserver.lifecycle import paris_date
+from mailserver.runtime import start_runtime
+from tests.conftest import PASSWORD
 from tests.webmail.conftest import World
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -207,3 +213,46 @@ async def test_charts_need_login(world: World) -> None:
     assert r.status in (302, 303, 401)
 
 
+
+
+def _imap_inbox(port: int, ctx: ssl.SSLContext, user: str) -> list[EmailMessage]:
+    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    try:
+        imap.starttls(ssl_context=ctx)
+        imap.login(user, PASSWORD)
+        imap.select("INBOX", readonly=True)
+        _, data = imap.uid("SEARCH", "ALL")
+        raws = []
+        for uid in data[0].split():
+            _, parts = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+            raws.append(next(p[1] for p in parts if isinstance(p, tuple)))
+        imap.logout()
+        return _inbox(raws)
+    finally:
+        try:
+            imap.shutdown()
+        except OSError:
+            pass
+
+
+async def test_reply_with_synthesis_reaches_imap_inbox(logged_in: World, config: Config,
+                                                       client_tls: ssl.SSLContext) -> None:
+    """The professional's mail client (imaplib, STARTTLS) finds the reply with the PDF."""
+    w = logged_in
+    h = await _api(w)
+    await _fill(w, h)
+    await w.pro_writes("Suivi", "Votre profil, s'il vous plaît.")
+    cid = (await w.conversation_ids())[0]
+    r = await w.client.post(f"/api/conversations/{cid}/reply", headers=h,
+                            json={"body": "Ci-joint.", "attach_synthesis": True})
+    assert r.status == 201, await r.text()
+    rt = await start_runtime(config, ListenConfig(imap="127.0.0.1:0"), services=w.services)
+    try:
+        inbox = await asyncio.to_thread(_imap_inbox, rt.ports["imap"][1], client_tls,
+                                        w.pro.address)
+    finally:
+        await rt.close()
+    name = f"synthese-profil-medical-{_today().isoformat()}.pdf"
+    found = [a for m in inbox for a in m.iter_attachments() if a.get_filename() == name]
+    assert len(found) == 1 and found[0].get_content_type() == "application/pdf"
+    assert "Ventoline" in _pdf_text(found[0].get_content())
