@@ -27,6 +27,7 @@ from pygal.style import Style
 
 from mailserver.profile_text import (
     MEASURE_KINDS,
+    author,
     measure_date,
     measure_kind,
     measure_label,
@@ -36,7 +37,7 @@ from mailserver.profile_text import (
     text,
 )
 
-__all__ = ["ChartRange", "TableRow", "measure_chart"]
+__all__ = ["ChartRange", "ChartSummary", "TableRow", "chart_summary", "measure_chart"]
 
 _SVG = "http://www.w3.org/2000/svg"
 _STYLE = Style(
@@ -127,9 +128,9 @@ def _points(entries: Iterable[Mapping[str, Any]], kind: str, since: date | None,
 
 
 def _source(entry: Mapping[str, Any]) -> str:
-    who = text(entry.get("added_by"))
+    who = author(entry)
     if who:
-        return who
+        return f"{who} (application)" if entry.get("added_by_kind") == "application" else who
     source = text(entry.get("source"))
     return source if source and source.lower() not in ("patient", "vous") else "Vous"
 
@@ -186,6 +187,51 @@ def _accessible(svg: str, title: str, description: str) -> str:
     return str(etree.tostring(root, encoding="unicode"))
 
 
+@dataclass(frozen=True)
+class ChartSummary:
+    """What a page shows of a chart without drawing it: its title, the description (the
+    text alternative of the image) and the table rows, oldest first."""
+
+    title: str
+    description: str
+    rows: list[TableRow]
+
+
+@dataclass(frozen=True)
+class _Series:
+    label: str
+    unit: str
+    pair: bool
+    canonical: str
+    points: list[_Point]
+
+
+def _series(points: Iterable[Mapping[str, Any]], kind: str, chart_range: ChartRange,
+            today: date) -> _Series:
+    canonical = measure_kind(kind)
+    pair = canonical == "tension"
+    shown = _points(points, canonical, chart_range.since(today), pair)
+    known = MEASURE_KINDS.get(canonical)
+    unit = (measure_unit(shown[-1].entry) if shown else "") or (known.unit if known else "")
+    return _Series(measure_label(kind), unit, pair, canonical, shown)
+
+
+def _summary(series: _Series, chart_range: ChartRange) -> ChartSummary:
+    label, unit = series.label, series.unit
+    title = f"{label} ({unit}), {chart_range.label}" if unit else f"{label}, {chart_range.label}"
+    rows = [TableRow(p.day, short_date(p.day), _shown(p.values), unit, _source(p.entry))
+            for p in series.points]
+    return ChartSummary(title, _description(label, unit, series.points, series.pair,
+                                            chart_range), rows)
+
+
+def chart_summary(points: Iterable[Mapping[str, Any]], kind: str, chart_range: ChartRange, *,
+                  today: date) -> ChartSummary:
+    """The title, description and table rows of :func:`measure_chart` (same arguments),
+    without rendering the SVG."""
+    return _summary(_series(points, kind, chart_range, today), chart_range)
+
+
 def measure_chart(points: Iterable[Mapping[str, Any]], kind: str, chart_range: ChartRange, *,
                   today: date) -> tuple[str, list[TableRow]]:
     """The chart of one kind of measure over ``chart_range``, and its table rows.
@@ -199,27 +245,20 @@ def measure_chart(points: Iterable[Mapping[str, Any]], kind: str, chart_range: C
     Returns:
         The SVG (no XML declaration, no script) and one row per point shown, oldest first.
     """
-    canonical = measure_kind(kind)
-    pair = canonical == "tension"
-    shown = _points(points, canonical, chart_range.since(today), pair)
-    label = measure_label(kind)
-    known = MEASURE_KINDS.get(canonical)
-    unit = (measure_unit(shown[-1].entry) if shown else "") or (known.unit if known else "")
-    title = f"{label} ({unit}), {chart_range.label}" if unit else f"{label}, {chart_range.label}"
+    series = _series(points, kind, chart_range, today)
+    summary = _summary(series, chart_range)
     chart = pygal.DateLine(
-        title=title, style=_STYLE, width=800, height=400, disable_xml_declaration=True, js=[],
-        show_legend=pair, legend_at_bottom=True, show_x_guides=False, dots_size=4,
-        x_label_rotation=30, truncate_label=-1, no_data_text="Aucune mesure sur cette période",
+        title=summary.title, style=_STYLE, width=800, height=400,
+        disable_xml_declaration=True, js=[], show_legend=series.pair, legend_at_bottom=True,
+        show_x_guides=False, dots_size=4, x_label_rotation=30, truncate_label=-1,
+        no_data_text="Aucune mesure sur cette période",
         x_value_formatter=lambda d: d.strftime("%d/%m/%Y"),
         value_formatter=lambda v: _shown((float(v),)),  # the unit is in the title
-        range=_FIXED_SCALES.get(canonical), print_values=False,
+        range=_FIXED_SCALES.get(series.canonical), print_values=False,
     )
-    names = ("Systolique", "Diastolique") if pair else (label,)
+    names = ("Systolique", "Diastolique") if series.pair else (series.label,)
     for i, name in enumerate(names):
         dashed = {"stroke_style": {"dasharray": "8, 5"}} if i == 1 else {}
-        chart.add(name, [(p.day, p.values[i]) for p in shown], **dashed)
-    svg = _accessible(chart.render(is_unicode=True), title,
-                      _description(label, unit, shown, pair, chart_range))
-    rows = [TableRow(p.day, short_date(p.day), _shown(p.values), unit, _source(p.entry))
-            for p in shown]
-    return svg, rows
+        chart.add(name, [(p.day, p.values[i]) for p in series.points], **dashed)
+    svg = _accessible(chart.render(is_unicode=True), summary.title, summary.description)
+    return svg, summary.rows

@@ -20,6 +20,7 @@ __all__ = [
     "normalise_address",
     "is_valid_address",
     "grouped_ins",
+    "ins_birth",
 ]
 
 _NIR = re.compile(r"^[1-478]\d{4}(?:\d{2}|2A|2B)\d{6}$")
@@ -109,3 +110,18 @@ def grouped_ins(ins: str) -> str:
     if len(v) != 15:
         return ins.strip()
     return " ".join((v[0], v[1:3], v[3:5], v[5:7], v[7:10], v[10:13], v[13:15]))
+
+
+def ins_birth(ins: str, this_year: int) -> tuple[str | None, tuple[int, int] | None]:
+    """What an INS tells of its holder: sex (``M``/``F``) and (year, month) of birth.
+
+    The year has two digits: the latest year not after ``this_year`` is taken. A month the
+    INS does not know (20-42, 50-99) gives None; so does anything that is not an INS.
+    """
+    v = ins.strip().replace(" ", "").upper()
+    if len(v) != 15 or not _NIR.match(v[:13]):
+        return None, None
+    sex = "M" if v[0] in "137" else "F"
+    yy, month = int(v[1:3]), int(v[3:5])
+    year = 2000 + yy if 2000 + yy <= this_year else 1900 + yy
+    return sex, ((year, month) if 1 <= month <= 12 else None)

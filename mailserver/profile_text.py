@@ -1,8 +1,9 @@
 """The French wording of medical profile entries, shared by the synthesis PDF and the charts (pure).
 
 Entries are the JSON objects of ``GET /api/profile`` (``{"rubrics": {"<slug>": [entries]}}``):
-English snake_case fields, plus ``id``, ``added_by`` (a professional's display name, or null
-when the patient added the entry) and ``added_at``. Everything here is tolerant: a missing field
+English snake_case fields, plus ``id``, ``added_by`` (a professional's or an application's
+display name; null, or ``patient`` with ``added_by_kind`` ``patient``, when the patient added
+the entry) and ``added_at``. Everything here is tolerant: a missing field
 reads as empty, an unknown field is shown with its name, a date that does not parse is shown
 as given. Display code never refuses what the store holds.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "RUBRICS",
+    "author",
     "META_FIELDS",
     "MeasureKind",
     "MEASURE_KINDS",
@@ -224,6 +226,14 @@ def text(value: object) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(t for t in (text(v) for v in value) if t)
     return " ".join(str(value).split())
+
+
+def author(entry: Mapping[str, Any]) -> str:
+    """Who added the entry when it was not the patient (a professional's or an application's
+    name); empty when the patient added it."""
+    if text(entry.get("added_by_kind")) == "patient":
+        return ""
+    return text(entry.get("added_by"))
 
 
 def first(entry: Mapping[str, Any], *keys: str) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fpdf import FPDF, FontFace
 
@@ -27,6 +27,7 @@ from mailserver.identifiers import grouped_ins
 from mailserver.profile_text import (
     MEASURE_KINDS,
     RUBRICS,
+    author,
     code_text,
     extras,
     first,
@@ -68,7 +69,8 @@ class PatientHeader:
     given_names: str
     family_name: str
     """The name in use (``nom d'usage``), else the birth name."""
-    birth_date: date
+    birth_date: date | None
+    """None when the account does not hold it (then ``birth_month`` if known)."""
     ins: str
     birth_name: str | None = None
     sex: str | None = None
@@ -81,6 +83,8 @@ class PatientHeader:
     """The patient's secure messaging address."""
     treating_doctor: str | None = None
     """The médecin traitant's display name."""
+    birth_month: tuple[int, int] | None = None
+    """(year, month) of birth when only those are known (read from the INS)."""
 
 
 # --- Tables as data -------------------------------------------------------------------------
@@ -216,7 +220,7 @@ def _notes(entry: Mapping[str, Any], shown: set[str]) -> str:
 
 
 def _source(entry: Mapping[str, Any]) -> str:
-    who = text(entry.get("added_by")) or "vous"
+    who = author(entry) or "vous"
     when = short_date(entry.get("added_at"))
     return f"{who}\nle {when}" if when else who
 
@@ -367,6 +371,11 @@ class _Document(FPDF):
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(auto=True, margin=18)
         self.alias_nb_pages()
+        self.instance: str | None = None
+
+    def file_id(self) -> str | Literal[-1]:
+        # The trailer's /ID: this copy's own when given (two filings are two documents).
+        return f"<{self.instance}><{self.instance}>" if self.instance else -1
 
     def normalize_text(self, txt: str) -> str:
         # The core font speaks Latin-1 only: unaccent what lies outside it, never fail.
@@ -398,7 +407,20 @@ def _full_name(patient: PatientHeader) -> str:
 
 def _born(patient: PatientHeader) -> str:
     agreed = {"F": "Née", "M": "Né"}.get((patient.sex or "").upper()[:1], "Né(e)")
-    return f"{agreed} le {french_date(patient.birth_date)}"
+    if patient.birth_date is not None:
+        return f"{agreed} le {french_date(patient.birth_date)}"
+    if patient.birth_month is not None:
+        year, month = patient.birth_month
+        return f"{agreed} en {french_date(date(year, month, 1)).split(' ', 1)[1]}"
+    return "Date de naissance non renseignée"
+
+
+def _birth_day(patient: PatientHeader) -> str:
+    if patient.birth_date is not None:
+        return short_date(patient.birth_date)
+    if patient.birth_month is not None:
+        return f"{patient.birth_month[1]:02d}/{patient.birth_month[0]}"
+    return ""
 
 
 def _title_block(pdf: _Document) -> None:
@@ -528,7 +550,7 @@ def _administrative(pdf: _Document) -> None:
         ("Nom", patient.family_name.strip().upper()),
         ("Nom de naissance", (patient.birth_name or "").strip().upper()),
         ("Prénom(s)", patient.given_names.strip()),
-        ("Date de naissance", short_date(patient.birth_date)),
+        ("Date de naissance", _birth_day(patient)),
         ("Sexe", {"F": "féminin", "M": "masculin"}.get((patient.sex or "").upper()[:1], "")),
         ("Lieu de naissance", patient.birth_place or ""),
         ("INS (numéro de sécurité sociale)", grouped_ins(patient.ins)),
@@ -550,7 +572,7 @@ def _administrative(pdf: _Document) -> None:
 
 
 def build_synthesis(profile: Mapping[str, Any], patient: PatientHeader, today: date, *,
-                    unicode_font: bool = True) -> bytes:
+                    unicode_font: bool = True, instance: str | None = None) -> bytes:
     """The synthesis PDF of ``profile`` (the ``GET /api/profile`` JSON, or its ``rubrics``).
 
     Args:
@@ -559,12 +581,15 @@ def build_synthesis(profile: Mapping[str, Any], patient: PatientHeader, today: d
         patient: the identity printed in the header and the administrative section.
         today: the date the synthesis is established (printed; no clock is read here).
         unicode_font: use DejaVu Sans when installed (False forces the core-font fallback).
+        instance: 32 hex digits naming this copy (the PDF's /ID): the same profile filed
+            twice the same day makes two distinct documents. None: derived from the content.
     Returns:
         The PDF bytes.
     """
     raw = profile.get("rubrics", profile)
     rubrics: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     pdf = _Document(patient, today, unicode_font)
+    pdf.instance = instance
     pdf.set_title(f"{TITLE} : {_full_name(patient)}")
     pdf.set_subject(f"{TITLE}, établie le {french_date(today)}")
     pdf.set_author(_full_name(patient))

@@ -20,6 +20,7 @@ from webmail.flows import FlowError, first_check, first_finish, login, oppose, v
 from webmail.mail_views import attachment_response, conversation_view_model, uploads_of
 from webmail.mailbox import ReplyRefused, Upload
 from webmail.params import page_param, path_id
+from webmail.profile_synthesis import synthesis_upload, wants_synthesis
 from webmail.render import part_bytes
 from webmail.sessions import SessionInfo
 from webmail.web import (
@@ -209,13 +210,18 @@ async def _body_and_uploads(request: web.Request) -> tuple[dict[str, str], list[
         form = await request.post()
         return {k: v for k, v in form.items() if isinstance(v, str)}, uploads_of(form)
     data = await json_body(request)
-    return {k: v for k, v in data.items() if isinstance(v, str)}, _json_uploads(data)
+    fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    if wants_synthesis(data.get("attach_synthesis")):
+        fields["attach_synthesis"] = "true"
+    return fields, _json_uploads(data)
 
 
 async def api_reply(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     cid = path_id(request, "cid")
     fields, uploads = await _body_and_uploads(request)
+    if wants_synthesis(fields.get("attach_synthesis")):
+        uploads.append(await synthesis_upload(request, account))
     try:
         report = await request.app[MAILBOX].reply(account, cid, fields.get("body", ""), uploads)
     except ReplyRefused as exc:

@@ -49,6 +49,8 @@ from webmail import (
     export_views,
     mail_views,
     profile_api,
+    profile_charts,
+    profile_synthesis,
     profile_views,
     settings_views,
 )
@@ -247,6 +249,8 @@ def make_app(deps: WebmailDeps) -> web.Application:
     profile_api.setup(app)
     settings_views.setup(app)
     export_views.setup(app)
+    profile_synthesis.setup(app)
+    profile_charts.setup(app)
     app.router.add_static("/static/", _HERE / "static", append_version=False)
     setup_autoconfig(app, deps.settings)
     app.on_response_prepare.append(_neutral_server_header)

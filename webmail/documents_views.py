@@ -30,6 +30,8 @@ __all__ = ["setup", "add_document", "change_document"]
 
 NOTICES = {
     "ajoute": "Votre document a été ajouté.",
+    "synthese": "La synthèse de votre profil médical a été enregistrée dans « Ma santé en "
+                "résumé ».",
     "modifie": "Le document a été modifié.",
     "masque": "Le document est masqué : les professionnels ne le voient plus, sauf votre "
               "médecin traitant.",

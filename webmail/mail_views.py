@@ -16,6 +16,7 @@ from webmail.mailbox import (
     Upload,
 )
 from webmail.params import page_param, path_id
+from webmail.profile_synthesis import can_attach, synthesis_upload, wants_synthesis
 from webmail.render import part_bytes
 from webmail.web import (
     EXPIRED_VIEWS,
@@ -98,7 +99,8 @@ async def conversation(request: web.Request) -> web.StreamResponse:
     model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images,
                                           page_param(request))
     model.update({"show_images": show_images, "errors": [],
-                  "sent": request.query.get("envoye") == "1"})
+                  "sent": request.query.get("envoye") == "1",
+                  "can_attach_synthesis": can_attach(request)})
     return render(request, "conversation.html", model)
 
 
@@ -107,15 +109,20 @@ async def reply(request: web.Request) -> web.StreamResponse:
     cid = path_id(request, "cid")
     form = await request.post()
     body = str(form.get("message", ""))
+    uploads = uploads_of(form)
+    attach = wants_synthesis(form.get("joindre_synthese"))
+    if attach:
+        uploads.append(await synthesis_upload(request, account))
     try:
-        await request.app[MAILBOX].reply(account, cid, body, uploads_of(form))
+        await request.app[MAILBOX].reply(account, cid, body, uploads)
     except ReplyRefused as exc:
         if exc.status == 404:
             raise web.HTTPNotFound() from exc
         model = await conversation_view_model(request.app[MAILBOX], account, cid, False,
                                               mark_read=False)
         model.update({"show_images": False, "errors": [exc.text], "sent": False,
-                      "draft": body})
+                      "draft": body, "can_attach_synthesis": can_attach(request),
+                      "attach_synthesis": attach})
         return render(request, "conversation.html", model, status=exc.status)
     return see_other(f"/conversations/{cid}?envoye=1#confirmation")
 

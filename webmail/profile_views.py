@@ -19,6 +19,7 @@ from mailserver.profile import RUBRICS, EntryInvalid, Rubric, details, headline,
 from webmail.deps import ProfileEntryRow
 from webmail.params import path_id
 from webmail.profile import SLUG_PATTERN, entry_json, form_fields, profile_of, rubric_of
+from webmail.profile_charts import charts_view
 from webmail.web import DEPS, current_account, render, see_other
 
 __all__ = ["setup"]
@@ -86,11 +87,13 @@ async def rubric_page(request: web.Request, *, kind: str | None = None,
                          await _documents(request, account) if show_form else ()) \
         if show_form else []
     variant = r.variant(kind)
+    measures = [entry_json(row) for row in rows] if r.slug == "mesures" else []
     return render(request, "profile_rubric.html", {
         "r": r, "entries": [_entry_view(r, row) for row in rows], "fields": fields,
         "kind": kind, "kind_label": variant.label if variant else "",
         "kinds": [(v.kind, v.label) for v in r.variants if v.entered],
-        "imc": latest_imc([entry_json(row) for row in rows]) if r.slug == "mesures" else None,
+        "imc": latest_imc(measures) if r.slug == "mesures" else None,
+        "charts": charts_view(request, measures) if measures else None,
         "errors": errors or [], "notice": NOTICES.get(request.query.get("ok", ""), "")},
         status=status)
 

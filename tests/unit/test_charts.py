@@ -133,3 +133,28 @@ def test_range_start(today: date, chart_range: ChartRange, since: date | None) -
 ])
 def test_range_from_query_parameter(value: str | None, expected: ChartRange) -> None:
     assert ChartRange.parse(value) is expected
+
+
+def test_source_as_the_api_gives_it() -> None:
+    """``GET /api/profile`` names the patient ``patient`` (kind ``patient``): shown "Vous"; an
+    application is named as one."""
+    entries = [
+        {**_weight("2026-11-01", 72.0), "added_by": "patient", "added_by_kind": "patient"},
+        {**_weight("2026-11-02", 72.4), "added_by": "Dr Claire Martin",
+         "added_by_kind": "professional"},
+        {**_weight("2026-11-03", 72.1), "added_by": "Balance Santé",
+         "added_by_kind": "application"},
+    ]
+    _, rows = measure_chart(entries, "poids", ChartRange.ALL, today=TODAY)
+    assert [r.source for r in rows] == ["Vous", "Dr Claire Martin", "Balance Santé (application)"]
+
+
+def test_summary_agrees_with_the_chart() -> None:
+    from mailserver.charts import chart_summary
+
+    svg, rows = measure_chart(WEIGHTS, "poids", ChartRange.ONE_YEAR, today=TODAY)
+    summary = chart_summary(WEIGHTS, "poids", ChartRange.ONE_YEAR, today=TODAY)
+    root = etree.fromstring(svg.encode())
+    assert summary.rows == rows
+    assert root.find("svg:title", NS).text == summary.title
+    assert root.find("svg:desc", NS).text == summary.description

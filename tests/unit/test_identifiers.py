@@ -95,3 +95,16 @@ def test_grouped_ins(ins: str, shown: str) -> None:
     from mailserver.identifiers import grouped_ins
 
     assert grouped_ins(ins) == shown
+
+
+@pytest.mark.parametrize("ins,sex,born", [
+    ("279035121518989", "F", (1979, 3)),
+    ("185127510812395", "M", (1985, 12)),
+    ("1 05 02 75 108 123 95", "M", (2005, 2)),
+    ("299995121518989", "F", None),  # month unknown to the INS
+    ("12345", None, None),
+], ids=["woman-1979", "man-1985", "grouped-2005", "unknown-month", "not-an-ins"])
+def test_ins_birth(ins: str, sex: str | None, born: tuple[int, int] | None) -> None:
+    from mailserver.identifiers import ins_birth
+
+    assert ins_birth(ins, 2026) == (sex, born)

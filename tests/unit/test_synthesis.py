@@ -182,3 +182,28 @@ def test_golden_first_page(full_pdf: bytes, tmp_path: Path) -> None:
         shutil.copyfile(rendered, kept)
         pytest.fail(f"first page differs from {GOLDEN.name} on {differing:.2%} of its pixels "
                     f"(tolerance {MAX_DIFFERING:.2%}); rendering kept at {kept}")
+
+
+@pytest.mark.parametrize("month,shown,admin", [
+    ((1979, 3), "Née en mars 1979", "03/1979"),
+    (None, "Date de naissance non renseignée", None),
+], ids=["month-from-the-ins", "unknown"])
+def test_birth_month_only(month: tuple[int, int] | None, shown: str, admin: str | None) -> None:
+    import dataclasses
+
+    patient = dataclasses.replace(PATIENT, birth_date=None, birth_month=month)
+    text = " ".join(_pages(build_synthesis({"rubrics": {}}, patient, TODAY)))
+    assert shown in text
+    if admin:
+        assert f"Date de naissance {admin}" in text
+
+
+def test_patient_entries_read_vous_and_copies_differ() -> None:
+    profile = {"rubrics": {"allergies": [
+        {"id": 1, "substance": "Latex", "added_by": "patient", "added_by_kind": "patient",
+         "added_at": "2026-11-01T10:00:00+00:00"}]}}
+    one = build_synthesis(profile, PATIENT, TODAY, instance="ab" * 16)
+    two = build_synthesis(profile, PATIENT, TODAY, instance="cd" * 16)
+    assert one != two and b"/ID [<" + b"ab" * 16 in one
+    text = " ".join(_pages(one))
+    assert "Latex" in text and "vous le 01/11/2026" in text and "patient le" not in text
