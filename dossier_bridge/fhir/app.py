@@ -6,7 +6,8 @@ Theory of operation
   <INS system>|<INS>&status=current[&type=][&category=][&date=]``), a DocumentReference read,
   ITI-68 Retrieve Document (``GET Binary/<patient>-<document>``, the ``attachment.url``: the
   document's bytes), ITI-65 Provide Document Bundle (``POST`` to the base, see
-  `dossier_bridge.fhir.provide`) and ``GET metadata``. JSON only.
+  `dossier_bridge.fhir.provide`) and ``GET metadata``; the medical profile's resources are
+  `dossier_bridge.fhir.profile_app`. JSON only.
 * **Authentication.** HTTP Basic with the mailbox credentials, through the directory's
   ``authenticate`` (so its back-off and lockout apply), refused on plain HTTP except from the
   loopback address (RFC 7617 4: Basic sends the password in clear); or ``Authorization: Bearer``
@@ -57,6 +58,7 @@ from dossier_bridge.fhir.mapping import (
     searchset,
     split_token,
 )
+from dossier_bridge.fhir.profile_app import add_profile_routes
 from dossier_bridge.fhir.provide import Provided, ProvideError
 from dossier_bridge.store import DocumentInfo
 from mailserver.directory.service import AccountInfo
@@ -240,6 +242,7 @@ def make_fhir_app(deps: FhirDeps) -> web.Application:
     app.router.add_get("/DocumentReference", find_document_references)
     app.router.add_get("/DocumentReference/{id}", read_document_reference)
     app.router.add_get("/Binary/{id}", retrieve_document)
+    add_profile_routes(app)
     app.router.add_post("", provide_document_bundle)
     app.router.add_post("/", provide_document_bundle)
     return app
