@@ -11,6 +11,11 @@ Theory of operation (domain README section 6, 2023 decree, our reading in access
   document is not masked (``MASQUE_PS``), and (3) the profession × label matrix allows the label;
 * a professional without consent may still **add** documents, but sees none, not even their own
   (our choice: the decree ties reading to consent, not to authorship);
+* the **medical profile** ("Profil médical") is read and added to over ``/fhir`` by the
+  treating doctor, and by a consented professional whose profession may read the
+  ``SYNTHESE`` label ("Ma santé en résumé": the profile is the patient's health summary, our
+  reading), or a consented APP or ORG mailbox without a profession (software or an organisation
+  acting for its structure); never without consent, whatever the rubric;
 * the patient edits (relabels) or deletes only documents they added; they may also relabel a
   document flagged for review (low-confidence classification), and mask/unmask any document.
 
@@ -36,6 +41,8 @@ __all__ = [
     "may_relabel",
     "may_delete",
     "readable_labels",
+    "PROFILE_LABEL",
+    "may_use_profile",
 ]
 
 PROFESSIONS: dict[str, str] = {
@@ -164,3 +171,19 @@ def may_relabel(viewer: Viewer, doc: DocFacts) -> bool:
 def may_delete(viewer: Viewer, doc: DocFacts) -> bool:
     """Only the patient, and only documents they added."""
     return viewer.role is ViewerRole.PATIENT and doc.added_by_patient
+
+
+PROFILE_LABEL = Label.SYNTHESE
+"""The label whose readers may read and add to the medical profile (see the module docstring)."""
+
+
+def may_use_profile(viewer: Viewer, bal_type: str | None = None) -> bool:
+    """Whether a professional (or an APP/ORG mailbox, ``bal_type``) may read the patient's
+    medical profile and add entries to it."""
+    if viewer.role is ViewerRole.TREATING_DOCTOR:
+        return True
+    if viewer.role is not ViewerRole.CONSENTED:
+        return False
+    if viewer.profession is None:
+        return bal_type in ("APP", "ORG")
+    return may_see_label(viewer.profession, PROFILE_LABEL)

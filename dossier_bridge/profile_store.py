@@ -14,7 +14,9 @@ Theory of operation:
   ``professional``, ``application`` for an APP mailbox) and name ("Dr Claire Martin").
 * **Access**: this store checks only that a patient acts on their own profile. Which
   professionals may read or add (consent, treating doctor) is decided by their front end
-  before calling it, which also writes the access log.
+  (``/fhir``, `dossier_bridge.access.may_use_profile`) before calling it; the front end hands
+  the access-log detail to :meth:`ProfileStore.add` (appended in the entry's transaction) and
+  logs reads with :meth:`ProfileStore.log`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dossier_bridge import audit
 from dossier_bridge.errors import AccessDenied
 from dossier_bridge.models import DossierDocument
 from dossier_bridge.profile_models import ProfileEntry
@@ -40,7 +43,12 @@ from mailserver.store.crypto import seal, unseal
 from mailserver.store.db import Database
 from mailserver.store.keys import KeyManager
 
-__all__ = ["ProfileStore", "ProfileEntryInfo", "PatientProfileView", "ONE_TRUSTED_PERSON"]
+__all__ = ["ProfileStore", "ProfileEntryInfo", "PatientProfileView", "ONE_TRUSTED_PERSON",
+           "PROFILE_READ", "PROFILE_ADD"]
+
+PROFILE_READ = "profile-read"
+PROFILE_ADD = "profile-add"
+"""Access-log actions of a professional reading the profile, adding an entry."""
 
 ONE_TRUSTED_PERSON = "Vous avez déjà une personne de confiance : modifiez-la ou supprimez-la " \
                      "avant d'en indiquer une autre."
@@ -173,8 +181,11 @@ class ProfileStore:
     # -- changes ------------------------------------------------------------------------------
 
     async def add(self, actor: AccountInfo, patient_id: int, slug: str,
-                  raw: Mapping[str, object]) -> ProfileEntryInfo:
-        """Validate and add one entry; ``actor`` is who adds it.
+                  raw: Mapping[str, object], *, log: Mapping[str, Any] | None = None
+                  ) -> ProfileEntryInfo:
+        """Validate and add one entry; ``actor`` is who adds it. With ``log`` (the access-log
+        detail), a ``profile-add`` entry goes in the patient's access log in the same
+        transaction.
 
         Raises:
             NotFound: no such rubric.
@@ -196,10 +207,26 @@ class ProfileStore:
             s.add(row)
             await s.flush()  # the id is part of the associated data
             self._seal(key, row, fields, author)
+            if log is not None:
+                await audit.append_in(s, key, patient_id, action=PROFILE_ADD,
+                                      actor_account_id=actor.id, document_id=None,
+                                      detail={**log, "entry": row.id})
             return ProfileEntryInfo(row.id, slug, fields, _utc(now), _utc(now), author["name"],
                                     author["kind"])
 
         return await self.db.write(op)
+
+    async def log(self, patient_id: int, action: str, actor_account_id: int,
+                  detail: Mapping[str, Any]) -> None:
+        """Append to the patient's access log (a professional's read: ``profile-read``)."""
+        key = await self.keys.get(patient_id)
+
+        async def op(s: AsyncSession) -> None:
+            await audit.append_in(s, key, patient_id, action=action,
+                                  actor_account_id=actor_account_id, document_id=None,
+                                  detail=dict(detail))
+
+        await self.db.write(op)
 
     async def update(self, actor: AccountInfo, patient_id: int, slug: str, entry_id: int,
                      changes: Mapping[str, object]) -> ProfileEntryInfo:

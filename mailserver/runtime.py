@@ -135,12 +135,13 @@ def _start_workers(rt: Runtime) -> None:
 
 
 def _fhir_app(services: Services) -> web.Application:
-    """The IHE MHD sub-application (dossier_bridge.fhir), served beside the webmail."""
+    """The IHE MHD and medical-profile sub-application (dossier_bridge.fhir), served beside the
+    webmail."""
     documents = services.documents
     return make_fhir_app(FhirDeps(
         documents=documents, directory=services.directory, tokens=TokenRepository(services.db),
         provider=Provider(documents, services.directory.by_ins),
-        trusted_proxies=services.config.webmail.trusted_proxies))
+        trusted_proxies=services.config.webmail.trusted_proxies, profile=services.profile))
 
 
 def _inbound_tls(config: Config, services: Services, default: ssl.SSLContext

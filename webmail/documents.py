@@ -37,6 +37,7 @@ ACTIONS: dict[str, str] = {
     "mask": "Masquage", "unmask": "Démasquage", "delete": "Suppression",
     "edit": "Modification", "consent_grant": "Autorisation donnée",
     "consent_revoke": "Autorisation retirée", "treating_doctor": "Médecin traitant déclaré",
+    "profile-read": "Consultation du profil médical", "profile-add": "Ajout au profil médical",
 }
 """Access-log actions as the patient reads them."""
 

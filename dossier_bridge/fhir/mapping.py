@@ -31,13 +31,14 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from attachments.codes import CLASS_CODES, DOCUMENT_TYPES, LABEL_DISPLAY
 from attachments.labels import Label
+from dossier_bridge.fhir.profile_resources import CREATABLE, RESOURCE_RUBRICS
 from dossier_bridge.store import DocumentInfo
 
 __all__ = [
     "INS_SYSTEMS", "LOINC", "TRE_A05", "CLASS_SYSTEM", "LABEL_SYSTEM", "VISIBILITY_SYSTEM",
     "CONFIDENTIALITY_SYSTEM", "RPPS_SYSTEM", "FHIR_JSON", "LABEL_CLASS", "outcome",
     "document_reference", "searchset", "capability_statement", "type_system", "split_token",
-    "class_code_of", "resource_id", "References",
+    "class_code_of", "resource_id", "References", "PROFILE_SEARCH",
 ]
 
 FHIR_JSON = "application/fhir+json"
@@ -216,14 +217,15 @@ def _reference_data(info: DocumentInfo, ins: tuple[str, str], base: str) -> dict
 
 def searchset(refs: Sequence[dict[str, Any]], base: str, self_url: str,
               issue: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A searchset Bundle (ITI-67 response) of validated DocumentReference JSON (`References`),
-    with an optional outcome entry. The envelope is validated here, the resources were."""
+    """A searchset Bundle (ITI-67 response) of validated resources' JSON (`References`, the
+    profile's resources), with an optional outcome entry. The envelope is validated here, the
+    resources were."""
     envelope = _json(Bundle.model_validate({
         "id": str(uuid.uuid4()), "type": "searchset", "total": len(refs),
         "timestamp": datetime.now(UTC).isoformat(),
         "link": [{"relation": "self", "url": self_url}]}))
     entries: list[dict[str, Any]] = [
-        {"fullUrl": f"{base}/DocumentReference/{r['id']}", "resource": r,
+        {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r,
          "search": {"mode": "match"}} for r in refs]
     if issue is not None:
         entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": issue,
@@ -241,7 +243,8 @@ def capability_statement(base: str) -> dict[str, Any]:
     model = CapabilityStatement.model_validate({
         "status": "active", "date": datetime.now(UTC).date().isoformat(), "kind": "instance",
         "fhirVersion": "4.0.1", "format": [FHIR_JSON, "json"],
-        "implementation": {"description": "MSSanté - Documents (IHE MHD)", "url": base},
+        "implementation": {"description": "MSSanté - Documents (IHE MHD) et profil médical",
+                           "url": base},
         "implementationGuide": [MHD_IG],
         "rest": [{
             "mode": "server",
@@ -252,5 +255,20 @@ def capability_statement(base: str) -> dict[str, Any]:
                 {"type": "DocumentReference",
                  "interaction": [{"code": "read"}, {"code": "search-type"}],
                  "searchParam": search},
-                {"type": "Binary", "interaction": [{"code": "read"}]}]}]})
+                {"type": "Binary", "interaction": [{"code": "read"}]},
+                *_profile_resources()]}]})
     return _json(model)
+
+
+PROFILE_SEARCH = (("patient.identifier", "token"), ("subject.identifier", "token"),
+                  ("patient", "reference"), ("subject", "reference"), ("code", "token"))
+"""Search parameters of the medical profile's resources (`dossier_bridge.fhir.profile_app`)."""
+
+
+def _profile_resources() -> list[dict[str, Any]]:
+    """The medical profile's resource types: read and search, create except Consent."""
+    return [{"type": rtype,
+             "interaction": [{"code": "read"}, {"code": "search-type"},
+                             *([{"code": "create"}] if rtype in CREATABLE else [])],
+             "searchParam": [{"name": n, "type": t} for n, t in PROFILE_SEARCH]}
+            for rtype in RESOURCE_RUBRICS]

@@ -72,7 +72,7 @@ async def start(services: Services, *, trusted_proxies: tuple[str, ...] = ()
         documents=documents, directory=services.directory, tokens=tokens,
         provider=Provider(documents, services.directory.by_ins,
                           max_document_bytes=SMALL_LIMIT),
-        trusted_proxies=trusted_proxies))
+        trusted_proxies=trusted_proxies, profile=services.profile))
     runner, (host, port) = await start_http(webmail_deps(services), "127.0.0.1", 0,
                                             mounts={"/fhir": app})
     session = aiohttp.ClientSession()

@@ -10,6 +10,8 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
+from attachments.labels import Label
+from dossier_bridge.access import ACCESS_MATRIX, Viewer, ViewerRole, may_use_profile
 from dossier_bridge.fhir.profile_entries import (
     ResourceInvalid,
     entry_from_resource,
@@ -272,3 +274,30 @@ def test_profile_bundle() -> None:
     pairs = profile_bundle(PATIENT, [("allergies", _entry("allergies", ROWS[5][1]))])
     assert [e["resource"]["resourceType"] for e in pairs["entry"]] == [
         "Patient", "AllergyIntolerance"]
+
+
+# Who may read and add to the profile (dossier_bridge.access.may_use_profile), as a table.
+@pytest.mark.parametrize(("role", "profession", "bal_type", "allowed"), [
+    ("treating_doctor", "10", "PER", True),
+    ("consented", "10", "PER", True),
+    ("consented", "21", "PER", True),   # pharmacist: reads "Ma santé en résumé"
+    ("consented", "60", "PER", True),   # nurse
+    ("consented", "26", "PER", False),  # audioprothésiste: does not
+    ("consented", "98", "PER", False),
+    ("consented", None, "APP", True),
+    ("consented", None, "ORG", True),
+    ("consented", None, "PER", False),
+    ("no_consent", "10", "PER", False),
+    ("no_consent", None, "APP", False),
+    ("other", "10", "PER", False),
+    ("patient", None, None, False),
+])
+def test_who_may_use_the_profile(role: str, profession: str | None, bal_type: str | None,
+                                 allowed: bool) -> None:
+    viewer = Viewer(ViewerRole(role), 1, profession)
+    assert may_use_profile(viewer, bal_type) is allowed
+
+
+def test_profile_professions_follow_the_synthesis_column() -> None:
+    assert {p for p in ACCESS_MATRIX if may_use_profile(Viewer(ViewerRole.CONSENTED, 1, p))} \
+        == {p for p, labels in ACCESS_MATRIX.items() if Label.SYNTHESE in labels}
