@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from mailserver.config import ListenConfig, WebmailConfig
 from mailserver.delivery import Delivery
+from mailserver.directory.closing import AccountClosing
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.mailer import PersonalMail
 from mailserver.store.conversations import Conversations
@@ -240,3 +241,5 @@ class WebmailDeps:
     """Size limit of a document the patient adds (the bridge enforces it too)."""
     profile: PatientProfile | None = None
     """The patient's medical profile ("Profil médical", ``/api/profile``)."""
+    closing: AccountClosing | None = None
+    """Closing the space, deletion requests ("Fermer mon espace santé")."""
