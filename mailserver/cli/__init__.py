@@ -15,6 +15,7 @@ from mailserver import logs
 from mailserver.cli import (
     accounts,
     accounts_campaign,
+    accounts_closing,
     accounts_lifecycle,
     annuaire,
     dkim,
@@ -31,8 +32,8 @@ from mailserver.errors import MssanteError
 
 __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
-COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_campaign, annuaire, keys, serve,
-                   trust, queue, dkim, documents, tokens)
+COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_closing, accounts_campaign,
+                   annuaire, keys, serve, trust, queue, dkim, documents, tokens)
 
 
 def build_parser() -> argparse.ArgumentParser:
