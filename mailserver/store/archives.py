@@ -140,9 +140,13 @@ class Archives:
         await s.flush()
 
     async def restore_in(self, s: AsyncSession, account_id: int) -> None:
-        """Move the archived data key back into ``mailbox_keys`` and drop the archive."""
+        """Move the archived data key back into ``mailbox_keys`` and drop the archive. An
+        account closed before archives existed kept its key in place: nothing to move."""
         row = await s.get(AccountArchive, account_id, populate_existing=True)
         if row is None:
+            kept = await s.get(MailboxKey, account_id, populate_existing=True)
+            if kept is not None and kept.wrapped is not None:
+                return
             raise NotFound("no archive for this account")
         key_id, wrapped = self.ring.wrap(self._open_archive(row), account_id)
         await s.execute(delete(AccountArchive).where(AccountArchive.account_id == account_id))
