@@ -8,8 +8,10 @@ in one table (:func:`job_table`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from dossier_bridge.archive_store import erase_patient_in
 from dossier_bridge.filing import Filer
 from dossier_bridge.models import LOG_HEADS_TABLE
 from dossier_bridge.pharmacy import DossierPharmacies
@@ -24,11 +26,13 @@ from mailserver.delivery import (
     PharmacySource,
     TrustSpace,
 )
+from mailserver.directory.archive_job import ArchiveJob
+from mailserver.directory.closing import JOB_DELETE_ARCHIVE, AccountClosing
 from mailserver.directory.passwords import Passwords
 from mailserver.directory.service import Directory
 from mailserver.imap.backend import ImapBackend
 from mailserver.inbox_index import build_index
-from mailserver.mailer import Mailer
+from mailserver.mailer import Mailer, PersonalMail
 from mailserver.notices import SystemMail, SystemMailSettings
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.schema import create_schema
@@ -36,6 +40,7 @@ from mailserver.store.blobs import LocalBlobStore
 from mailserver.store.conversations import Conversations
 from mailserver.store.crypto import MasterKeyring
 from mailserver.store.db import Database
+from mailserver.store.erase import erase_mail_in
 from mailserver.store.events import MailboxEvents
 from mailserver.store.jobs import Jobs
 from mailserver.store.keys import KeyManager
@@ -44,6 +49,7 @@ from mailserver.store.sent import SentRecords
 from mailserver.trust.resolver import DnsResolver, Resolver
 from mailserver.trust.space import TrustSpaceService, resolver_from_zone_file
 from mailserver.workers import JobHandler, JobRunner
+from webmail.store import WebmailStore
 
 __all__ = ["Services", "open_services", "build_trust_space", "job_table"]
 
@@ -67,6 +73,8 @@ class Services:
     """The patients' document store (dossier bridge): filing, the webmail, the CLI, /fhir."""
     profile: ProfileStore
     """The patients' medical profiles (dossier bridge): the webmail, ``/api/profile``."""
+    closing: AccountClosing
+    """Closing, archive, deletion on request, reactivation and purge of patients' spaces."""
     trust: TrustSpace | None = None
     """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
     queue: Outbound | None = None
@@ -93,7 +101,22 @@ def job_table(services: Services) -> dict[str, JobHandler]:
                   directory=services.directory,
                   receipts=services.system_mail, patient_domain=services.config.patient_domain)
     return {JOB_FILE_DOCUMENTS: filer.handle_job,
-            JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job}
+            JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job,
+            JOB_DELETE_ARCHIVE: ArchiveJob(services.closing).handle_job}
+
+
+def build_closing(config: Config, db: Database, directory: Directory, keys: KeyManager,
+                  store: MailStore, mailer: Mailer) -> AccountClosing:
+    """The account closing service, with every package's eraser of a patient's space."""
+
+    async def acknowledge(to: str, subject: str, body: str) -> None:
+        await mailer.send(PersonalMail(to, subject, body))
+
+    return AccountClosing(
+        db, directory, keys, store.blobs,
+        erasers=(WebmailStore.erase_account_in, erase_patient_in, erase_mail_in),
+        close_hooks=(WebmailStore.end_sessions_in,), acknowledge=acknowledge,
+        deletion_delay=timedelta(days=config.lifecycle.deletion_delay_days))
 
 
 async def open_services(config: Config, *, fast_passwords: bool = False,
@@ -130,7 +153,8 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
         await documents.anchor_legacy_logs()
     services = Services(config, db, keys, store, directory, conversations, jobs, delivery,
                         events, sent, mailer, system_mail, runner, documents,
-                        ProfileStore(db, keys), trust=trust,
+                        ProfileStore(db, keys),
+                        build_closing(config, db, directory, keys, store, mailer), trust=trust,
                         queue=outbound)
     runner.handlers.update(job_table(services))
     return services

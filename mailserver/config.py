@@ -28,6 +28,7 @@ __all__ = [
     "WebmailConfig",
     "TrustConfig",
     "ListenConfig",
+    "LifecycleConfig",
     "load",
     "dump",
     "parse_hostport",
@@ -172,6 +173,15 @@ class WebmailConfig:
 
 
 @dataclass(frozen=True)
+class LifecycleConfig:
+    deletion_delay_days: int = 0
+    """Days between an archive deletion request and its execution (the operator's checks;
+    at most 90: the request must be honoured within 3 months)."""
+    archive_job_seconds: float = 300.0
+    """How often ``mssante serve`` runs the due archive deletions and purges."""
+
+
+@dataclass(frozen=True)
 class ListenConfig:
     smtp: str = ""
     submission: str = ""
@@ -199,6 +209,7 @@ class Config:
     webmail: WebmailConfig = field(default_factory=WebmailConfig)
     trust: TrustConfig = field(default_factory=TrustConfig)
     listen: ListenConfig = field(default_factory=ListenConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
 
@@ -241,6 +252,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "webmail": WebmailConfig,
     "trust": TrustConfig,
     "listen": ListenConfig,
+    "lifecycle": LifecycleConfig,
 }
 
 
@@ -340,6 +352,8 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
         problems.append("[trust] whitelist_url must be an https:// URL")
     if trust.refresh_seconds < 60:
         problems.append("[trust] refresh_seconds must be at least 60")
+    if sections["lifecycle"].deletion_delay_days > 90:
+        problems.append("[lifecycle] deletion_delay_days must be at most 90 (3 months)")
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -398,6 +412,10 @@ def dump(domain: str, patient_domain: str = "") -> str:
         "# refresh_seconds = 21600",
         "# Between operators a client certificate listed for the sender's domain is required.",
         "require_client_cert = true",
+        "",
+        "[lifecycle]",
+        "# Days before an archive deletion request is carried out (operator checks, max 90).",
+        "# deletion_delay_days = 0",
         "",
         "[listen]",
         '# smtp = "0.0.0.0:25"',

@@ -28,6 +28,7 @@ from dossier_bridge.profile_store import PatientProfileView
 from dossier_bridge.tokens import TokenRepository
 from mailserver.app import Services, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
+from mailserver.directory.archive_job import ArchiveJob
 from mailserver.directory.opening import OpeningJob
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.export.archive import AccountExport
@@ -121,12 +122,15 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
 
 
 def _start_workers(rt: Runtime) -> None:
-    """The job runner, the automatic opening of accounts, the outbound queue workers and the
-    trust-list refresh."""
+    """The job runner, the automatic opening of accounts, the archive deletions and purges,
+    the outbound queue workers and the trust-list refresh."""
     services = rt.services
     rt.tasks.append(asyncio.create_task(services.runner.run(rt.stop), name="jobs"))
     rt.tasks.append(asyncio.create_task(OpeningJob(services.directory).run(rt.stop),
                                         name="open-due"))
+    archive_job = ArchiveJob(services.closing,
+                             interval=services.config.lifecycle.archive_job_seconds)
+    rt.tasks.append(asyncio.create_task(archive_job.run(rt.stop), name="archives"))
     queue, trust = services.delivery.outbound, services.delivery.trust
     if isinstance(queue, OutboundQueue) and isinstance(trust, TrustSpaceService):
         rt.tasks.extend(start_queue_workers(services.config, queue, trust,
@@ -222,7 +226,8 @@ def webmail_deps(services: Services) -> WebmailDeps:
         documents=DocumentFilingsView(services.documents),
         patient_documents=PatientDocumentsView(services.documents, services.directory),
         max_document_upload=MAX_PATIENT_UPLOAD, profile=PatientProfileView(services.profile),
-        export=account_export(services))
+        export=account_export(services),
+        closing=services.closing)
 
 
 class _ExportProfile:

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from webmail.clientaddr import client_address
+from webmail.closing_views import deletion_json
 from webmail.flows import FlowError, first_check, first_finish, login, oppose, verify_otp
 from webmail.mail_views import attachment_response, conversation_view_model, uploads_of
 from webmail.mailbox import ReplyRefused, Upload
@@ -80,8 +81,8 @@ async def api_opposition(request: web.Request) -> web.StreamResponse:
     account; no identifier or password is created."""
     data = await json_body(request)
     try:
-        account = await first_check(request.app, _client(request),
-                                    _str(data, "code"), _str(data, "nir"), _str(data, "vitale"))
+        account = await first_check(request.app, _client(request), _str(data, "code"),
+                                    _str(data, "nir"), _str(data, "vitale"), reopen=False)
         if account.status != "pending":
             raise FlowError(["Seule une messagerie en attente d'ouverture peut faire l'objet "
                              "d'une opposition."], 409)
@@ -92,12 +93,17 @@ async def api_opposition(request: web.Request) -> web.StreamResponse:
 
 
 async def api_account(request: web.Request) -> web.StreamResponse:
-    """The logged-in patient's account: state, since when, and the history of transitions
-    (the actor's kind only: agents' identifiers are internal)."""
+    """The logged-in patient's account: state, since when, a deletion request if any
+    (``{"requested_at","effective_at","done"}``; ``effective_at`` null until the space
+    closes), and the history of transitions (the actor's kind only: agents' identifiers are
+    internal)."""
     account = current_account(request)
-    life = await request.app[DEPS].directory.lifecycle(account.id)
+    deps = request.app[DEPS]
+    life = await deps.directory.lifecycle(account.id)
+    deletion = await deps.closing.deletion_status(account.id) if deps.closing else None
     return web.json_response({
         "state": life.state.value, "since": life.since.isoformat(),
+        "deletion": deletion_json(deletion),
         "history": [{"at": r.at.isoformat(), "event": r.event, "from": r.from_state,
                      "to": r.to_state, "actor": r.actor.partition(":")[0]}
                     for r in life.history]})

@@ -44,6 +44,7 @@ from mailserver.errors import NotFound
 from webmail import (
     api,
     auth_views,
+    closing_views,
     documents_api,
     documents_views,
     export_views,
@@ -243,6 +244,7 @@ def make_app(deps: WebmailDeps) -> web.Application:
     auth_views.setup(app)
     mail_views.setup(app)
     api.setup(app)
+    closing_views.setup(app)
     documents_views.setup(app)
     documents_api.setup(app)
     profile_views.setup(app)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from mailserver.config import ListenConfig, WebmailConfig
 from mailserver.delivery import Delivery
+from mailserver.directory.closing import AccountClosing
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.mailer import PersonalMail
 from mailserver.store.conversations import Conversations
@@ -250,3 +251,5 @@ class WebmailDeps:
     """The patient's medical profile ("Profil médical", ``/api/profile``)."""
     export: AccountExporter | None = None
     """"Télécharger mes données" (``/parametres/export``, ``/api/export``)."""
+    closing: AccountClosing | None = None
+    """Closing the space, deletion requests ("Fermer mon espace santé")."""

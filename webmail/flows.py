@@ -53,14 +53,21 @@ STATUS_TEXT = {
     "opposed": "Vous vous êtes opposé(e) à l'ouverture de votre messagerie santé. Vous "
                "pouvez l'activer à tout moment : demandez un nouveau code provisoire au 3422, "
                "puis faites votre première connexion.",
-    "closed": "Votre messagerie santé a été fermée.",
-    "archive_deleted": "Votre messagerie santé a été fermée.",
+    "closed": "Votre espace santé est fermé. Vos messages, documents et votre profil médical "
+              "sont archivés pendant 10 ans. Pour le rouvrir et tout retrouver, demandez un "
+              "nouveau code provisoire au 3422, puis faites votre « Première connexion ».",
+    "archive_deleted": "Votre espace santé est fermé et ses données archivées ont été "
+                       "supprimées à votre demande. Vous pouvez rouvrir un espace vide : "
+                       "demandez un nouveau code provisoire au 3422, puis faites votre "
+                       "« Première connexion ».",
     "purged": "Votre messagerie santé a été fermée.",
     "suspended": "Votre messagerie santé est suspendue. Contactez l'assistance.",
 }
-FIRST_STATUSES = ("pending", "opposed", "open")
+FIRST_STATUSES = ("pending", "opposed", "open", "closed", "archive_deleted")
 """States in which the letter's code leads to the first connection (pending and opposed
-accounts choose first: activate now, or oppose while pending)."""
+accounts choose first: activate now, or oppose while pending; a closed space is reopened by
+it: a code reissued by the 3422 line proves the patient wants it back)."""
+REOPEN_STATUSES = ("closed", "archive_deleted")
 _GENERIC_FIRST = ("Ces informations ne correspondent pas à un courrier d'activation valide. "
                   "Vérifiez le code provisoire, votre numéro de sécurité sociale et le numéro "
                   "de votre carte Vitale.")
@@ -108,8 +115,9 @@ def valid_phone(value: str) -> bool:
 
 
 async def first_check(app: web.Application, client: str, code: str, nir: str,
-                      vitale: str) -> AccountInfo:
-    """Step 1 of the first connection: letter code + NIR + Vitale serial."""
+                      vitale: str, *, reopen: bool = True) -> AccountInfo:
+    """Step 1 of the first connection: letter code + NIR + Vitale serial. A closed space is
+    reopened here (unless ``reopen`` is false: the opposition asks nothing of the kind)."""
     services, limiter = app[DEPS], app[LIMITER]
     if await limiter.blocked("first-client", client):
         raise FlowError([_too_many(limiter, "first-client")], 429)
@@ -127,7 +135,11 @@ async def first_check(app: web.Application, client: str, code: str, nir: str,
         raise FlowError([_GENERIC_FIRST])
     if account.status not in FIRST_STATUSES:
         raise FlowError([STATUS_TEXT.get(account.status, "Votre messagerie est fermée.")], 403)
-    await services.webstore.record_vitale(account.id, serial, datetime.now(UTC))
+    if reopen and account.status in REOPEN_STATUSES and services.closing is not None:
+        await services.closing.reactivate(account.id, Actor.patient(), "first connection")
+        account = await services.directory.get(account.id)
+    if account.status in FIRST_STATUSES[:3]:
+        await services.webstore.record_vitale(account.id, serial, datetime.now(UTC))
     await limiter.clear("first-account", str(account.id))
     return account
 

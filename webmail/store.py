@@ -90,6 +90,20 @@ class WebmailStore:
 
         await self.db.write(op)
 
+    @staticmethod
+    async def end_sessions_in(s: AsyncSession, account_id: int) -> list[str]:
+        """End every session of the account (it closes), in the caller's transaction."""
+        await s.execute(delete(WebSession).where(WebSession.account_id == account_id))
+        return []
+
+    @staticmethod
+    async def erase_account_in(s: AsyncSession, account_id: int) -> list[str]:
+        """Delete what the webmail keeps of an account (its archive deleted or purged):
+        sessions, reset tokens, the Vitale serial, the kept renderings. No blobs."""
+        for model in (WebSession, ResetToken, VitaleCard, RenderedMessage):
+            await s.execute(delete(model).where(model.account_id == account_id))
+        return []
+
     async def delete_sessions_idle_since(self, horizon: datetime) -> None:
         async def op(s: AsyncSession) -> None:
             await s.execute(delete(WebSession).where(WebSession.last_seen < horizon))

@@ -134,7 +134,7 @@ async def _viewable_patient(request: web.Request, account: AccountInfo, ins: str
     """The patient whose record ``account`` may search: 403 for no consent or unknown INS."""
     deps = request.app[DEPS]
     patient = await deps.directory.by_ins(ins)
-    if patient is not None and patient.is_patient:
+    if patient is not None and patient.is_patient and patient.status == "open":
         viewer = await deps.documents.consents.viewer(account, patient.id)
         if viewer.role in (ViewerRole.CONSENTED, ViewerRole.TREATING_DOCTOR):
             return patient
@@ -160,6 +160,14 @@ async def find_document_references(request: web.Request) -> web.Response:
     return respond(searchset(refs, base, f"{base}/DocumentReference?{request.query_string}"))
 
 
+async def _open_patient(deps: FhirDeps, patient_id: int) -> AccountInfo:
+    """The patient of a document id, if their space is open (a closed one shows nothing)."""
+    patient = await deps.directory.get(patient_id)
+    if not patient.is_patient or patient.status != "open":
+        raise NotFound("no open patient space")
+    return patient
+
+
 def _ids(request: web.Request) -> tuple[int, int]:
     patient, _, doc = request.match_info["id"].partition("-")
     if not (patient.isdigit() and doc.isdigit()):
@@ -173,8 +181,8 @@ async def read_document_reference(request: web.Request) -> web.Response:
     account = await authenticate(request)
     patient_id, doc_id = _ids(request)
     try:
+        patient = await _open_patient(deps, patient_id)
         info = await deps.documents.get(account, patient_id, doc_id)
-        patient = await deps.directory.get(patient_id)
     except (DocumentNotFound, NotFound) as exc:
         raise Refused(403, "forbidden", "Document introuvable ou accès refusé.") from exc
     ref = document_reference(info, (INS_SYSTEMS[0], patient.ins or ""), base_url(request, deps))
@@ -187,8 +195,9 @@ async def retrieve_document(request: web.Request) -> web.Response:
     account = await authenticate(request)
     patient_id, doc_id = _ids(request)
     try:
+        await _open_patient(deps, patient_id)
         info, content = await deps.documents.read(account, patient_id, doc_id)
-    except DocumentNotFound as exc:
+    except (DocumentNotFound, NotFound) as exc:
         raise Refused(403, "forbidden", "Document introuvable ou accès refusé.") from exc
     return web.Response(body=content, content_type=info.mime_type or "application/octet-stream",
                         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",

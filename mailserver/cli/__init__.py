@@ -16,6 +16,7 @@ from mailserver.cli import (
     accounts,
     accounts_campaign,
     accounts_export,
+    accounts_closing,
     accounts_lifecycle,
     annuaire,
     dkim,
@@ -32,7 +33,8 @@ from mailserver.errors import MssanteError
 
 __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
-COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_campaign, accounts_export,
+COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_closing, accounts_campaign,
+                   accounts_export,
                    annuaire, keys, serve, trust, queue, dkim, documents, tokens)
 
 

@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime, time
 
 from mailserver.app import Services
 from mailserver.cli.common import Subparsers, add_command, command_group, with_services
+from mailserver.directory.closing import DeletionStatus
 from mailserver.directory.opening import JOB_NAME, OpeningJob
 from mailserver.directory.service import AccountInfo, AccountLifecycle
 from mailserver.errors import NotFound, ValidationError
 from mailserver.identifiers import validate_ins
 from mailserver.lifecycle import PARIS, Actor, Event, paris_date
 
-__all__ = ["register", "describe"]
+__all__ = ["register", "describe", "describe_deletion"]
 
 
 def _when(moment: datetime) -> str:
@@ -36,6 +37,20 @@ def describe(info: AccountInfo, life: AccountLifecycle) -> list[str]:
     return lines
 
 
+def describe_deletion(status: DeletionStatus | None) -> list[str]:
+    """The lines about a deletion request (``accounts show``, ``close``, ``delete-archive``)."""
+    if status is None:
+        return []
+    lines = [f"Deletion requested: {_when(status.requested_at)}"]
+    if status.done and status.effective_at is not None:
+        lines.append(f"Archive deleted: {_when(status.effective_at)}")
+    elif status.effective_at is not None:
+        lines.append(f"Archive deletion effective: {_when(status.effective_at)}")
+    else:
+        lines.append("Archive deletion effective: when the space is closed")
+    return lines
+
+
 async def _patient(s: Services, ins: str) -> AccountInfo:
     info = await s.directory.by_ins(validate_ins(ins))
     if info is None or not info.is_patient:
@@ -53,7 +68,9 @@ def _agent(agent_id: str) -> Actor:
 def _show(args: argparse.Namespace) -> int:
     async def run(s: Services) -> None:
         info = await _patient(s, args.ins)
-        print("\n".join(describe(info, await s.directory.lifecycle(info.id))))
+        lines = describe(info, await s.directory.lifecycle(info.id))
+        lines += describe_deletion(await s.closing.deletion_status(info.id))
+        print("\n".join(lines))
 
     with_services(args.data_dir, run)
     return 0

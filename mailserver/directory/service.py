@@ -140,6 +140,10 @@ class _Verdict:
 
 
 CLOSED_STATUSES = tuple(sorted(state.value for state in LOGIN_REFUSED))
+KEY_EVENTS = frozenset({Event.CLOSE, Event.REACTIVATE, Event.DELETE_ARCHIVE, Event.PURGE})
+"""Events applied by ``mailserver.directory.closing`` (they move or destroy data keys)."""
+CODE_STATES = (State.PENDING, State.OPPOSED, State.OPEN, State.CLOSED, State.ARCHIVE_DELETED)
+"""States in which a provisional code may be issued (closed ones: to reactivate)."""
 
 
 @dataclass(frozen=True)
@@ -415,6 +419,10 @@ class Directory:
             NotFound: no such patient account.
             TransitionRefused: the event is not possible in the account's state now.
         """
+        if event in KEY_EVENTS:
+            raise TransitionRefused(f"{event.value} moves the account's data key: use the "
+                                    "account closing service", state="", event=event.value,
+                                    refusal=None)
         at = now or self.clock()
         hashed = None
         code = new_provisional_code() if reissue_code else None
@@ -429,16 +437,18 @@ class Directory:
             if hashed is not None:
                 values.update(provisional_code_hash=hashed,
                               provisional_expires=at + PROVISIONAL_VALIDITY)
-            return await self._transition_in(s, a, event, actor, reason, at, values)
+            return await self.transition_in(s, a, event, actor, reason, at, values)
 
         return await self._write(op), code
 
-    async def _transition_in(self, s: AsyncSession, a: Account, event: Event, actor: Actor,
+    async def transition_in(self, s: AsyncSession, a: Account, event: Event, actor: Actor,
                              reason: str, at: datetime,
                              values: dict[str, object] | None = None, *,
                              as_of: datetime | None = None) -> State:
         """Apply ``event`` to ``a`` inside the caller's transaction; recorded at ``at``, the
-        guards judged at ``as_of`` (default ``at``)."""
+        guards judged at ``as_of`` (default ``at``). The events that move data keys (closing,
+        reactivating, deleting, purging) go through ``directory.closing``, which calls this
+        in its own transaction."""
         at = _utc(at)
         state = State(a.status)
         outcome = transition(state, event, Facts(now=as_of or at, deadline=a.open_deadline,
@@ -507,7 +517,7 @@ class Directory:
                 reason = f"no answer by the deadline {a.open_deadline}"
                 try:
                     async with s.begin_nested():
-                        await self._transition_in(s, a, Event.AUTO_OPEN, who, reason, at,
+                        await self.transition_in(s, a, Event.AUTO_OPEN, who, reason, at,
                                                   as_of=moment)
                 except TransitionRefused:
                     continue  # opened (or opposed) by someone else meanwhile
@@ -564,7 +574,7 @@ class Directory:
                     Account.login_id == login_id.lower(), Account.id != account_id))).first():
                 raise AlreadyExists("this identifier is already taken")
             if a.status in (State.PENDING.value, State.OPPOSED.value):
-                await self._transition_in(s, a, Event.ACTIVATE, Actor.patient(),
+                await self.transition_in(s, a, Event.ACTIVATE, Actor.patient(),
                                           "first connection", now)
                 await s.refresh(a)
             a.provisional_code_hash = None
@@ -578,8 +588,7 @@ class Directory:
     async def new_provisional_code(self, account_id: int) -> str:
         """A new provisional code for a first connection (the old one stops working)."""
         info = await self.get(account_id)
-        if info.is_patient and State(info.status) not in (State.PENDING, State.OPPOSED,
-                                                          State.OPEN):
+        if info.is_patient and State(info.status) not in CODE_STATES:
             raise TransitionRefused(f"no provisional code for an account that is {info.status}",
                                     state=info.status, event="reissue_code", refusal=None)
         code = new_provisional_code()

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import KeyDestroyed, NotFound
+from mailserver.store.archives import bump_generation_in, rewrap_archive_keys
 from mailserver.store.crypto import KeyCache, MasterKeyring, new_data_key, seal, unseal
 from mailserver.store.db import Database
 from mailserver.store.models import KeyGeneration, MailboxKey
@@ -111,16 +112,17 @@ class KeyManager:
                 .where(MailboxKey.account_id == account_id)
                 .values(wrapped=None, destroyed_at=datetime.now(UTC))
             )
-            bumped = await session.execute(
-                update(KeyGeneration).where(KeyGeneration.id == 1)
-                .values(generation=KeyGeneration.generation + 1))
-            if not bumped.rowcount:  # type: ignore[attr-defined]
-                session.add(KeyGeneration(id=1, generation=1))
+            await bump_generation_in(session)
 
         await self.db.write(op)
+        self.forget(account_id)
+        log.info("keys: data key destroyed account=%d", account_id)
+
+    def forget(self, account_id: int) -> None:
+        """Drop the account's cached key and re-read the generation at the next use (after
+        this process moved or destroyed the key)."""
         self.cache.drop(account_id)
         self._checked_at = float("-inf")
-        log.info("keys: data key destroyed account=%d", account_id)
 
     async def rotate_master(self) -> int:
         """Re-wrap every data key under a new master key, then retire the old ones.
@@ -144,6 +146,7 @@ class KeyManager:
                 count += 1
             # Other keys wrapped by the master key (the outbound queue's) rotate with it.
             count += await rewrap_queue_key(session, self.ring)
+            count += await rewrap_archive_keys(session, self.ring, new_id)
             return count
 
         count = await self.db.write(op)

@@ -4,6 +4,7 @@ receive nothing (a per-recipient 5xx, the policy's one rule), an open one does."
 from __future__ import annotations
 
 import asyncio
+import smtplib
 import ssl
 from datetime import date
 
@@ -40,3 +41,28 @@ async def test_pending_and_opposed_patients_receive_no_mail(
         assert await services.store.list_messages(folder.id) == []
     folder = await services.store.get_folder(opened.id, "INBOX")
     assert len(await services.store.list_messages(folder.id)) == 1
+
+
+async def test_a_closed_patient_receives_no_mail_and_gets_it_back_on_reactivation(
+        runtime: Runtime, services: Services, client_tls: ssl.SSLContext) -> None:
+    pro = await add_pro(services, "dr.a")
+    patient, _ = await services.directory.add_patient(ins=INS[0], name="A")
+
+    def send(body: str) -> dict[str, tuple[int, bytes]]:
+        with submission(runtime, client_tls, pro.address) as c:
+            return c.sendmail(pro.address, [patient.address],
+                              message(pro.address, patient.address, body=body))
+
+    assert await asyncio.to_thread(send, "avant") == {}
+    await services.closing.close(patient.id, Actor.agent("A1"))
+    try:
+        await asyncio.to_thread(send, "pendant")
+    except smtplib.SMTPRecipientsRefused as exc:
+        ((code, text),) = exc.recipients.values()
+        assert code == 550 and text.startswith(b"5.2.1") and b"not open" in text
+    else:  # pragma: no cover
+        raise AssertionError("mail to a closed address was accepted")
+    await services.closing.reactivate(patient.id, Actor.agent("A1"))
+    folder = await services.store.get_folder(patient.id, "INBOX")
+    (only,) = await services.store.list_messages(folder.id)
+    assert b"avant" in await services.store.read_raw(only.id)

@@ -66,13 +66,14 @@ async def test_first_connection_locks_after_repeated_wrong_codes(world: World) -
     assert r.status == 429
 
 
-async def test_closed_account_is_explained(world: World) -> None:
-    # (An opposed patient with a valid code may activate: see test_lifecycle.py.)
-    await world.services.directory.set_status(world.patient.id, "closed")
+async def test_suspended_account_is_explained(world: World) -> None:
+    # (An opposed patient with a valid code may activate: see test_lifecycle.py; a closed
+    # space is reopened by a new code: see test_closing.py.)
+    await world.services.directory.set_status(world.patient.id, "suspended")
     r = await world.post("/premiere-connexion", {"code": world.code, "nir": NIR,
                                                  "vitale": VITALE})
     assert r.status == 403
-    assert "fermée" in await r.text()
+    assert "suspendue" in await r.text()
 
 
 async def test_password_rules(world: World) -> None:
