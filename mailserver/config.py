@@ -28,6 +28,7 @@ __all__ = [
     "WebmailConfig",
     "TrustConfig",
     "ListenConfig",
+    "LoggingConfig",
     "load",
     "dump",
     "parse_hostport",
@@ -180,6 +181,14 @@ class ListenConfig:
     imap: str = ""
     imaps: str = ""
     http: str = ""
+    metrics: str = ""
+    """The admin listener (``/metrics``, ``/healthz``, ``/readyz``); never the HTTP port."""
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    format: str = "text"
+    """"text" (one readable line per record) or "json" (one JSON object per line)."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,7 @@ class Config:
     webmail: WebmailConfig = field(default_factory=WebmailConfig)
     trust: TrustConfig = field(default_factory=TrustConfig)
     listen: ListenConfig = field(default_factory=ListenConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
 
@@ -241,6 +251,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "webmail": WebmailConfig,
     "trust": TrustConfig,
     "listen": ListenConfig,
+    "logging": LoggingConfig,
 }
 
 
@@ -318,13 +329,17 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
         if key not in _SECTIONS and key not in {"domain", "patient_domain", "extra_domains"}:
             problems.append(f"unknown top-level key {key!r}")
     listen = sections["listen"]
-    for name in ("smtp", "submission", "submissions", "imap", "imaps", "http"):
+    for name in ("smtp", "submission", "submissions", "imap", "imaps", "http", "metrics"):
         value = getattr(listen, name)
         if value:
             try:
                 parse_hostport(value)
             except ValueError as exc:
                 problems.append(f"[listen] {name}: {exc}")
+    if listen.metrics and listen.metrics == listen.http:
+        problems.append("[listen] metrics must not be the webmail's http address")
+    if sections["logging"].format not in {"text", "json"}:
+        problems.append("[logging] format must be 'text' or 'json'")
     postmaster = sections["smtp"].postmaster.strip().lower()
     if postmaster:
         local, at, pm_domain = postmaster.rpartition("@")
@@ -406,6 +421,10 @@ def dump(domain: str, patient_domain: str = "") -> str:
         '# imap = "0.0.0.0:143"',
         '# imaps = "0.0.0.0:993"',
         '# http = "0.0.0.0:8080"',
+        '# metrics = "127.0.0.1:9187"  # /metrics, /healthz, /readyz: admin network only',
+        "",
+        "[logging]",
+        '# format = "json"  # one JSON object per line on stderr (default "text")',
         "",
     ]
     return "\n".join(lines)

@@ -41,6 +41,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailserver import metrics
 from mailserver.config import AuthConfig
 from mailserver.directory.passwords import Passwords
 from mailserver.errors import (
@@ -624,10 +625,12 @@ class Directory:
             self._attempt_flights, (subject, client or "", digest),
             lambda: self._attempt(a, subject, client, password, digest))
         if verdict.locked:
+            metrics.AUTH_FAILURES.labels("locked").inc()
             await asyncio.sleep(self._fail_delay(verdict.attempts))
             raise AuthError("too many failures, try again later", locked=True)
         if not verdict.ok or a is None:
             log.info("auth: failure")
+            metrics.AUTH_FAILURES.labels("invalid").inc()
             await asyncio.sleep(self._fail_delay(verdict.attempts))
             raise AuthError("invalid credentials")
         if a.kind == "patient" and not allow_patients:
