@@ -17,6 +17,7 @@ from mailserver.cli import (
     accounts_campaign,
     accounts_lifecycle,
     annuaire,
+    backup,
     dkim,
     documents,
     keys,
@@ -32,7 +33,7 @@ from mailserver.errors import MssanteError
 __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
 COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_campaign, annuaire, keys, serve,
-                   trust, queue, dkim, documents, tokens)
+                   trust, queue, dkim, documents, tokens, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:
