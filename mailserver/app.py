@@ -24,6 +24,7 @@ from mailserver.delivery import (
     PharmacySource,
     TrustSpace,
 )
+from mailserver.directory.inactivity import JOB_INACTIVE, InactivitySweep
 from mailserver.directory.passwords import Passwords
 from mailserver.directory.service import Directory
 from mailserver.imap.backend import ImapBackend
@@ -45,7 +46,7 @@ from mailserver.trust.resolver import DnsResolver, Resolver
 from mailserver.trust.space import TrustSpaceService, resolver_from_zone_file
 from mailserver.workers import JobHandler, JobRunner
 
-__all__ = ["Services", "open_services", "build_trust_space", "job_table"]
+__all__ = ["Services", "open_services", "build_trust_space", "job_table", "inactivity_sweep"]
 
 
 @dataclass
@@ -93,7 +94,14 @@ def job_table(services: Services) -> dict[str, JobHandler]:
                   directory=services.directory,
                   receipts=services.system_mail, patient_domain=services.config.patient_domain)
     return {JOB_FILE_DOCUMENTS: filer.handle_job,
-            JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job}
+            JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job,
+            JOB_INACTIVE: inactivity_sweep(services).handle_job}
+
+
+def inactivity_sweep(services: Services) -> InactivitySweep:
+    """The inactive professional mailboxes' job (``[inactivity]``)."""
+    return InactivitySweep(services.jobs, services.config.inactivity,
+                           services.system_mail.inactivity_notice)
 
 
 async def open_services(config: Config, *, fast_passwords: bool = False,

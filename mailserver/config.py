@@ -29,6 +29,7 @@ __all__ = [
     "TrustConfig",
     "ListenConfig",
     "LoggingConfig",
+    "InactivityConfig",
     "load",
     "dump",
     "parse_hostport",
@@ -186,6 +187,23 @@ class ListenConfig:
 
 
 @dataclass(frozen=True)
+class InactivityConfig:
+    """Professional mailboxes unused for long (patients follow their lifecycle instead)."""
+
+    enabled: bool = True
+    notice_days: int = 335
+    """Days without login before the notice (about 11 months)."""
+    mark_days: int = 365
+    """Days without login before the mailbox is marked for deletion (12 months)..."""
+    min_notice_days: int = 30
+    """... and at least this many days after the notice (no mark without a warning)."""
+    grace_days: int = 30
+    """Days between the mark and the deletion date shown (the deletion itself is manual)."""
+    interval_seconds: int = 86400
+    """How often the scheduled job runs."""
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     format: str = "text"
     """"text" (one readable line per record) or "json" (one JSON object per line)."""
@@ -209,6 +227,7 @@ class Config:
     trust: TrustConfig = field(default_factory=TrustConfig)
     listen: ListenConfig = field(default_factory=ListenConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    inactivity: InactivityConfig = field(default_factory=InactivityConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
 
@@ -252,6 +271,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "trust": TrustConfig,
     "listen": ListenConfig,
     "logging": LoggingConfig,
+    "inactivity": InactivityConfig,
 }
 
 
@@ -338,6 +358,9 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
                 problems.append(f"[listen] {name}: {exc}")
     if listen.metrics and listen.metrics == listen.http:
         problems.append("[listen] metrics must not be the webmail's http address")
+    inactive = sections["inactivity"]
+    if inactive.mark_days <= inactive.notice_days or inactive.interval_seconds < 60:
+        problems.append("[inactivity] mark_days must exceed notice_days; interval_seconds >= 60")
     if sections["logging"].format not in {"text", "json"}:
         problems.append("[logging] format must be 'text' or 'json'")
     postmaster = sections["smtp"].postmaster.strip().lower()

@@ -27,7 +27,7 @@ from dossier_bridge.profile_store import PatientProfileView
 from dossier_bridge.tokens import TokenRepository
 from mailserver import metrics
 from mailserver.admin import AdminDeps, start_admin
-from mailserver.app import Services, open_services
+from mailserver.app import Services, inactivity_sweep, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.directory.opening import OpeningJob
 from mailserver.imap.server import start_imap
@@ -128,6 +128,8 @@ def _start_workers(rt: Runtime) -> None:
     trust-list refresh."""
     services = rt.services
     rt.tasks.append(asyncio.create_task(services.runner.run(rt.stop), name="jobs"))
+    rt.tasks.append(asyncio.create_task(inactivity_sweep(services).schedule(),
+                                        name="inactivity-schedule"))
     rt.tasks.append(asyncio.create_task(OpeningJob(services.directory).run(rt.stop),
                                         name="open-due"))
     queue, trust = services.delivery.outbound, services.delivery.trust

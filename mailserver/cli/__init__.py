@@ -15,6 +15,7 @@ from mailserver import logs
 from mailserver.cli import (
     accounts,
     accounts_campaign,
+    accounts_inactive,
     accounts_lifecycle,
     annuaire,
     backup,
@@ -32,8 +33,8 @@ from mailserver.errors import MssanteError
 
 __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
-COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_campaign, annuaire, keys, serve,
-                   trust, queue, dkim, documents, tokens, backup)
+COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_campaign, accounts_inactive,
+                   annuaire, keys, serve, trust, queue, dkim, documents, tokens, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,6 +49,7 @@ from mailserver.errors import (
     AuthError,
     KeyDestroyed,
     NotFound,
+    StoreError,
     TransitionRefused,
     ValidationError,
 )
@@ -74,6 +75,7 @@ from mailserver.store import lifecycle as lifecycle_rows
 from mailserver.store.attempts import Attempts, attempt_key
 from mailserver.store.crypto import seal, unseal
 from mailserver.store.db import Database
+from mailserver.store.inactivity import login_is_stale, record_login
 from mailserver.store.keys import KeyManager
 from mailserver.store.mailstore import MailStore
 from mailserver.store.models import Account, DirectoryEntry
@@ -638,7 +640,18 @@ class Directory:
                             not_allowed=True)
         if a.status in CLOSED_STATUSES:
             raise AuthError("account is not open", not_allowed=True)
+        await self._note_login(a)
         return AccountInfo.of(a)
+
+    async def _note_login(self, a: Account) -> None:
+        """Keep the last login (once an hour at most; the inactive-mailbox rule reads it)."""
+        now = datetime.now(UTC)
+        if not login_is_stale(a.last_login_at, a.inactive_notice_at, a.inactive_marked_at, now):
+            return
+        try:
+            await record_login(self.db, a.id, now)
+        except StoreError as exc:  # the login itself succeeded: never refuse it for this
+            log.warning("auth: last login not recorded: %s", type(exc).__name__)
 
     async def _attempt(self, a: Account | None, subject: str, client: str | None,
                        password: str, digest: bytes) -> _Verdict:
