@@ -59,7 +59,15 @@ async def test_json_logs_and_metrics_of_a_running_server(data_dir: Path) -> None
         _, before = await asyncio.to_thread(http_get, server.url("/metrics"))
         await asyncio.to_thread(_submit, server.ports["submission"][1],
                                 data_dir / "tls" / "ca.pem", doctor, patient)
-        status, text = await asyncio.to_thread(http_get, server.url("/metrics"))
+        for _ in range(100):  # the filer's job runs after the 250
+            status, text = await asyncio.to_thread(http_get, server.url("/metrics"))
+            if sample(text, "mssante_filing_messages_total", status="no_documents",
+                      error_code="") > sample(before, "mssante_filing_messages_total",
+                                              status="no_documents", error_code=""):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the filing of the message to the patient was not counted")
         assert status == 200
         assert await asyncio.to_thread(http_get, server.url("/healthz")) == (200, "ok\n")
         assert await asyncio.to_thread(http_get, server.url("/readyz")) == (200, "ready\n")
