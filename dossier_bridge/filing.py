@@ -46,6 +46,7 @@ from attachments import Analysis, Document, DocumentSource, Reason, analyse_mess
 from attachments.codes import DOCUMENT_TYPES
 from dossier_bridge.filings import FilingRecord
 from dossier_bridge.store import DocumentStore, NewDocument
+from mailserver import metrics
 from mailserver.delivery import parse_header_facts
 from mailserver.directory.service import AccountInfo, NationalEntry
 from mailserver.errors import KeyDestroyed, NotFound
@@ -316,6 +317,7 @@ class Filer:
                 patient.id, new, actor_account_id=sender.account_id, actor=sender.as_dict(),
                 source_message_id=message_id)
             filed.append((result.document_id, new.filename, result.created))
+            metrics.FILED_DOCUMENTS.labels(new.label.value).inc()
         found = {d.type_code.code for d in documents if d.type_code}
         reason = "codecda_missing" if set(facts.codes_cda) - found and len(facts.codes_cda) > 1 \
             else None
@@ -338,6 +340,7 @@ class Filer:
             patient_id, message_id, status=status, reason=reason,
             error_code=error.code if error else None, mdn="pending" if mdn_to else "none",
             result=payload, at=self.clock())
+        metrics.FILING_MESSAGES.labels(status, str(error.code) if error else "").inc()
         log.info("dossier: message handled status=%s reason=%s documents=%d", status,
                  reason or "-", len(docs))
         if record.mdn == "pending":

@@ -28,6 +28,7 @@ from mailserver.delivery import (
 )
 from mailserver.directory.archive_job import ArchiveJob
 from mailserver.directory.closing import JOB_DELETE_ARCHIVE, AccountClosing
+from mailserver.directory.inactivity import JOB_INACTIVE, InactivitySweep
 from mailserver.directory.passwords import Passwords
 from mailserver.directory.service import Directory
 from mailserver.imap.backend import ImapBackend
@@ -51,7 +52,7 @@ from mailserver.trust.space import TrustSpaceService, resolver_from_zone_file
 from mailserver.workers import JobHandler, JobRunner
 from webmail.store import WebmailStore
 
-__all__ = ["Services", "open_services", "build_trust_space", "job_table"]
+__all__ = ["Services", "open_services", "build_trust_space", "job_table", "inactivity_sweep"]
 
 
 @dataclass
@@ -102,7 +103,8 @@ def job_table(services: Services) -> dict[str, JobHandler]:
                   receipts=services.system_mail, patient_domain=services.config.patient_domain)
     return {JOB_FILE_DOCUMENTS: filer.handle_job,
             JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job,
-            JOB_DELETE_ARCHIVE: ArchiveJob(services.closing).handle_job}
+            JOB_DELETE_ARCHIVE: ArchiveJob(services.closing).handle_job,
+            JOB_INACTIVE: inactivity_sweep(services).handle_job}
 
 
 def build_closing(config: Config, db: Database, directory: Directory, keys: KeyManager,
@@ -117,6 +119,12 @@ def build_closing(config: Config, db: Database, directory: Directory, keys: KeyM
         erasers=(WebmailStore.erase_account_in, erase_patient_in, erase_mail_in),
         close_hooks=(WebmailStore.end_sessions_in,), acknowledge=acknowledge,
         deletion_delay=timedelta(days=config.lifecycle.deletion_delay_days))
+
+
+def inactivity_sweep(services: Services) -> InactivitySweep:
+    """The inactive professional mailboxes' job (``[inactivity]``)."""
+    return InactivitySweep(services.jobs, services.config.inactivity,
+                           services.system_mail.inactivity_notice)
 
 
 async def open_services(config: Config, *, fast_passwords: bool = False,

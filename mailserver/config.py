@@ -29,6 +29,8 @@ __all__ = [
     "TrustConfig",
     "ListenConfig",
     "LifecycleConfig",
+    "LoggingConfig",
+    "InactivityConfig",
     "load",
     "dump",
     "parse_hostport",
@@ -190,6 +192,31 @@ class ListenConfig:
     imap: str = ""
     imaps: str = ""
     http: str = ""
+    metrics: str = ""
+    """The admin listener (``/metrics``, ``/healthz``, ``/readyz``); never the HTTP port."""
+
+
+@dataclass(frozen=True)
+class InactivityConfig:
+    """Professional mailboxes unused for long (patients follow their lifecycle instead)."""
+
+    enabled: bool = True
+    notice_days: int = 335
+    """Days without login before the notice (about 11 months)."""
+    mark_days: int = 365
+    """Days without login before the mailbox is marked for deletion (12 months)..."""
+    min_notice_days: int = 30
+    """... and at least this many days after the notice (no mark without a warning)."""
+    grace_days: int = 30
+    """Days between the mark and the deletion date shown (the deletion itself is manual)."""
+    interval_seconds: int = 86400
+    """How often the scheduled job runs."""
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    format: str = "text"
+    """"text" (one readable line per record) or "json" (one JSON object per line)."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +237,8 @@ class Config:
     trust: TrustConfig = field(default_factory=TrustConfig)
     listen: ListenConfig = field(default_factory=ListenConfig)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    inactivity: InactivityConfig = field(default_factory=InactivityConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
 
@@ -253,6 +282,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "trust": TrustConfig,
     "listen": ListenConfig,
     "lifecycle": LifecycleConfig,
+    "logging": LoggingConfig,
+    "inactivity": InactivityConfig,
 }
 
 
@@ -330,13 +361,20 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
         if key not in _SECTIONS and key not in {"domain", "patient_domain", "extra_domains"}:
             problems.append(f"unknown top-level key {key!r}")
     listen = sections["listen"]
-    for name in ("smtp", "submission", "submissions", "imap", "imaps", "http"):
+    for name in ("smtp", "submission", "submissions", "imap", "imaps", "http", "metrics"):
         value = getattr(listen, name)
         if value:
             try:
                 parse_hostport(value)
             except ValueError as exc:
                 problems.append(f"[listen] {name}: {exc}")
+    if listen.metrics and listen.metrics == listen.http:
+        problems.append("[listen] metrics must not be the webmail's http address")
+    inactive = sections["inactivity"]
+    if inactive.mark_days <= inactive.notice_days or inactive.interval_seconds < 60:
+        problems.append("[inactivity] mark_days must exceed notice_days; interval_seconds >= 60")
+    if sections["logging"].format not in {"text", "json"}:
+        problems.append("[logging] format must be 'text' or 'json'")
     postmaster = sections["smtp"].postmaster.strip().lower()
     if postmaster:
         local, at, pm_domain = postmaster.rpartition("@")
@@ -424,6 +462,10 @@ def dump(domain: str, patient_domain: str = "") -> str:
         '# imap = "0.0.0.0:143"',
         '# imaps = "0.0.0.0:993"',
         '# http = "0.0.0.0:8080"',
+        '# metrics = "127.0.0.1:9187"  # /metrics, /healthz, /readyz: admin network only',
+        "",
+        "[logging]",
+        '# format = "json"  # one JSON object per line on stderr (default "text")',
         "",
     ]
     return "\n".join(lines)

@@ -10,6 +10,8 @@ the number of connected clients.
 
 from __future__ import annotations
 
+from mailserver import metrics
+
 __all__ = ["ConnectionLimiter", "peer_address"]
 
 
@@ -25,13 +27,15 @@ class ConnectionLimiter:
 
     Args:
         limit: most simultaneous connections from one address; 0 means no limit.
+        protocol: the listener's protocol, for the open-connections gauge ("" = not counted).
     """
 
-    __slots__ = ("limit", "_open")
+    __slots__ = ("limit", "_open", "_gauge")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, protocol: str = "") -> None:
         self.limit = limit
         self._open: dict[str, int] = {}
+        self._gauge = metrics.CONNECTIONS_OPEN.labels(protocol) if protocol else None
 
     def acquire(self, address: str) -> bool:
         """Take a slot for ``address``; False (nothing taken) when it has ``limit`` already."""
@@ -39,11 +43,15 @@ class ConnectionLimiter:
         if self.limit and count >= self.limit:
             return False
         self._open[address] = count + 1
+        if self._gauge is not None:
+            self._gauge.inc()
         return True
 
     def release(self, address: str) -> None:
         """Give back a slot taken by :meth:`acquire`."""
         count = self._open.get(address, 0) - 1
+        if self._gauge is not None and count >= 0:
+            self._gauge.dec()
         if count > 0:
             self._open[address] = count
         else:

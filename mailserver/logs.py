@@ -7,12 +7,15 @@ explicitly raised. Nothing at INFO or above names a patient, an attachment or a 
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import secrets
+from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["conn_id", "new_conn_id", "ConnIdFilter", "setup", "redact_address",
-           "quiet_protocol_libraries", "escape_controls"]
+__all__ = ["conn_id", "new_conn_id", "ConnIdFilter", "setup", "set_format", "redact_address",
+           "quiet_protocol_libraries", "escape_controls", "JsonFormatter", "FORMATS"]
 
 conn_id: contextvars.ContextVar[str] = contextvars.ContextVar("conn_id", default="-")
 
@@ -77,16 +80,76 @@ def quiet_protocol_libraries() -> None:
         logger.addFilter(_ControlsEscaped())
 
 
-def setup(level: str = "INFO") -> None:
-    """Configure the root logger once for the command line."""
-    handler = logging.StreamHandler()
+_TEXT = "%(asctime)s %(levelname)s %(name)s [%(conn_id)s] %(message)s"
+_FIELD = re.compile(r"(?<!\S)([a-z_][a-z0-9_]*)=(\S+)")
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "conn_id", "message", "asctime", "taskName"}
+_RESERVED = frozenset({"time", "level", "logger", "conn_id", "event", "message", "exception"})
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line: ``time`` (ISO 8601, UTC), ``level``,
+    ``logger``, ``conn_id`` (when there is a connection), ``event`` (the message before its
+    ``key=value`` fields), ``message``, then the fields: the message's ``key=value`` pairs and
+    what the caller passed as ``extra``. JSON string escaping keeps client bytes (control
+    characters, quotes) inside their string: a client cannot split or forge a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        found = _FIELD.search(message)
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+        }
+        cid = getattr(record, "conn_id", "-")
+        if cid and cid != "-":
+            out["conn_id"] = cid
+        out["event"] = message[:found.start()].rstrip() if found else message
+        out["message"] = message
+        for key, value in _FIELD.findall(message):
+            if key not in _RESERVED:
+                out.setdefault(key, value)
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key not in _RESERVED:
+                out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=True)
+
+
+FORMATS = ("text", "json")
+
+
+def _formatter(fmt: str) -> logging.Formatter:
+    if fmt == "json":
+        return JsonFormatter()
+    if fmt == "text":
+        return logging.Formatter(_TEXT)
+    raise ValueError(f"unknown log format {fmt!r}")
+
+
+class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The stderr handler installed by :func:`setup` (``set_format`` changes only it)."""
+
+
+def setup(level: str = "INFO", fmt: str = "text") -> None:
+    """Configure the root logger once for the command line (``fmt``: "text" or "json")."""
+    handler = _OurHandler()
     handler.addFilter(ConnIdFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(conn_id)s] %(message)s")
-    )
+    handler.setFormatter(_formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # aiosmtpd logs whole SMTP lines (including AUTH and DATA) at DEBUG/INFO: keep it quiet.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     quiet_protocol_libraries()
+
+
+def set_format(fmt: str) -> None:
+    """Switch the handler installed by :func:`setup` to ``fmt`` (``[logging] format``, known
+    once the configuration is read); other handlers (an embedding application's) are left."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _OurHandler):
+            handler.setFormatter(_formatter(fmt))

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email import policy as email_policy
+from email.header import Header
+from email.utils import formatdate, make_msgid
 
 from mailserver.delivery import Delivery, parse_header_facts
 from mailserver.directory.service import AccountInfo, Directory
@@ -42,12 +44,15 @@ from mailserver.reports.mdn import (
     build_read_receipt,
     receipt_address,
 )
+from mailserver.store.inactivity import InactiveAccount
 from mailserver.store.jobs import JobInfo
 from mailserver.store.mailstore import MailStore
 from mailserver.store.sent import RECEIPT, SentRecords
 
+INACTIVE_NOTICE = "inactive"
+
 __all__ = ["MDN_SENT", "NOTICE_INTERVAL", "SYSTEM", "SystemMail", "SystemMailSettings",
-           "notification_text"]
+           "notification_text", "inactivity_message", "INACTIVE_NOTICE"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,24 @@ def notification_text(base_url: str) -> PersonalMail:
         "Bonjour,\n\nUn nouveau message vous attend dans votre messagerie santé.\n\n"
         f"Pour le lire, connectez-vous : {link}\n\n"
         "Ce courriel est envoyé automatiquement ; n'y répondez pas.\n")
+
+
+def inactivity_message(settings: SystemMailSettings, account: InactiveAccount,
+                       mark_on: datetime) -> bytes:
+    """The notice to a professional whose mailbox has not been used for months (French)."""
+    since = account.last_activity.strftime("%d/%m/%Y")
+    text = (f"Bonjour,\r\n\r\nVotre boîte aux lettres {account.address} n'a pas été utilisée "
+            f"depuis le {since}.\r\nSans connexion de votre part, elle sera marquée pour "
+            f"suppression le {mark_on.strftime('%d/%m/%Y')}.\r\nPour la conserver, il suffit "
+            "de vous connecter (logiciel de messagerie ou webmail).\r\n")
+    subject = Header("Votre messagerie sécurisée de santé est inactive", "utf-8").encode()
+    return (f"From: Messagerie securisee <postmaster@{settings.domain}>\r\n"
+            f"To: {account.address}\r\nSubject: {subject}\r\n"
+            f"Date: {formatdate(localtime=False)}\r\n"
+            f"Message-ID: {make_msgid(domain=settings.hostname)}\r\n"
+            "Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+            f"\r\n{text}").encode()
 
 
 class SystemMail:
@@ -154,6 +177,21 @@ class SystemMail:
         if not report.accepted:
             log.warning("notices: delivery report refused: %s",
                         report.outcomes[0].decision.reason.name if report.outcomes else "-")
+
+    # -- inactive professional mailboxes -----------------------------------------------------
+
+    async def inactivity_notice(self, account: InactiveAccount, mark_on: datetime) -> bool:
+        """Tell a professional their mailbox will be marked for deletion, once per period of
+        inactivity; True when it is delivered (now, or by an earlier pass that stopped before
+        recording it)."""
+        period = int(account.last_activity.timestamp() // 86400)
+        if not await self.sent.claim_once(INACTIVE_NOTICE, account.id, period):
+            return True
+        report = await self.delivery.deliver(
+            SYSTEM, "", [account.address], inactivity_message(self.settings, account, mark_on))
+        if not report.accepted:
+            log.warning("notices: inactivity notice refused")
+        return bool(report.accepted)
 
     # -- notices to patients ----------------------------------------------------------------
 

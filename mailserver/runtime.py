@@ -15,7 +15,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +26,9 @@ from dossier_bridge.fhir.profile_resources import BundleDocument, PatientIdentit
 from dossier_bridge.fhir.provide import Provider
 from dossier_bridge.profile_store import PatientProfileView
 from dossier_bridge.tokens import TokenRepository
-from mailserver.app import Services, open_services
+from mailserver import metrics
+from mailserver.admin import AdminDeps, start_admin
+from mailserver.app import Services, inactivity_sweep, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.directory.archive_job import ArchiveJob
 from mailserver.directory.opening import OpeningJob
@@ -38,7 +40,9 @@ from mailserver.lifecycle import PARIS
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
+from mailserver.store.blobs import LocalBlobStore
 from mailserver.store.export_queries import ExportQueries
+from mailserver.store.queue import queue_depth
 from mailserver.store.webmail_queries import WebmailQueries
 from mailserver.tls import server_context
 from mailserver.trust.space import TrustSpaceService
@@ -48,7 +52,7 @@ from webmail.documents import ACTIONS
 from webmail.profile import profile_json
 from webmail.store import WebmailStore
 
-__all__ = ["Runtime", "run", "start_runtime", "webmail_deps", "account_export"]
+__all__ = ["Runtime", "run", "start_runtime", "webmail_deps", "account_export", "admin_deps"]
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +122,13 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
         log.info("listening: http %s:%d", *bound)
         print(f"listening: http {bound[0]}:{bound[1]}", flush=True)
         rt.closers.append(runner.cleanup)
+    if listen.metrics:
+        host, port = parse_hostport(listen.metrics)
+        admin, bound = await start_admin(admin_deps(rt.services), host, port)
+        rt.ports["metrics"] = bound
+        log.info("listening: metrics %s:%d", *bound)
+        print(f"listening: metrics {bound[0]}:{bound[1]}", flush=True)
+        rt.closers.append(admin.cleanup)
     _start_workers(rt)
 
 
@@ -126,6 +137,8 @@ def _start_workers(rt: Runtime) -> None:
     the outbound queue workers and the trust-list refresh."""
     services = rt.services
     rt.tasks.append(asyncio.create_task(services.runner.run(rt.stop), name="jobs"))
+    rt.tasks.append(asyncio.create_task(inactivity_sweep(services).schedule(),
+                                        name="inactivity-schedule"))
     rt.tasks.append(asyncio.create_task(OpeningJob(services.directory).run(rt.stop),
                                         name="open-due"))
     archive_job = ArchiveJob(services.closing,
@@ -267,3 +280,27 @@ def account_export(services: Services) -> AccountExport:
         _ExportProfile(PatientProfileView(services.profile), documents, services.directory),
         actions=ACTIONS)
 
+
+
+def admin_deps(services: Services) -> AdminDeps:
+    """The admin listener's readiness checks and the gauges it reads at each scrape."""
+    blobs = services.store.blobs
+    webstore = WebmailStore(services.db, services.keys)
+    idle = timedelta(seconds=services.config.webmail.session_idle_seconds)
+
+    async def blobs_writable() -> None:
+        if isinstance(blobs, LocalBlobStore):
+            await asyncio.to_thread(blobs.check_writable)
+
+    async def queue() -> None:
+        count, oldest = await queue_depth(services.db)
+        metrics.QUEUE_DEPTH.set(count)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else 0.0
+        metrics.QUEUE_OLDEST_SECONDS.set(max(0.0, age))
+
+    async def sessions() -> None:
+        since = datetime.now(UTC) - idle
+        metrics.WEBMAIL_SESSIONS.set(await webstore.active_sessions(since))
+
+    return AdminDeps(checks={"database": services.db.ping, "blobs": blobs_writable},
+                     refresh=(queue, sessions))

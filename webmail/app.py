@@ -60,6 +60,7 @@ from webmail.clientaddr import is_https
 from webmail.deps import WebmailDeps
 from webmail.mailbox import Mailbox
 from webmail.sessions import RateLimiter, Sessions
+from webmail.timing import timing_middleware
 from webmail.web import (
     CSP,
     CSRF_COOKIE,
@@ -227,8 +228,9 @@ def _own(middleware: Middleware) -> Any:
 
 def make_app(deps: WebmailDeps) -> web.Application:
     """The webmail application (also used by aiohttp's test client)."""
-    app = web.Application(middlewares=[_own(headers_middleware), _own(session_middleware),
-                                       _own(csrf_middleware)], client_max_size=MAX_REQUEST)
+    app = web.Application(middlewares=[timing_middleware, _own(headers_middleware),
+                                       _own(session_middleware), _own(csrf_middleware)],
+                          client_max_size=MAX_REQUEST)
     app[DEPS] = deps
     app[SESSIONS] = Sessions(deps.webstore, deps.settings.webmail.session_idle_seconds)
     app[LIMITER] = RateLimiter(deps.webstore)

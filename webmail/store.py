@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.store.crypto import DecryptError, seal, unseal
@@ -70,6 +70,12 @@ class WebmailStore:
             return None
         return SessionRow(row.token_hash, row.account_id, row.stage, row.csrf,
                           utc(row.created_at), utc(row.last_seen))
+
+    async def active_sessions(self, since: datetime) -> int:
+        """Sessions seen at or after ``since`` (a metric, read at scrape time)."""
+        query = select(func.count()).select_from(WebSession).where(WebSession.last_seen >= since)
+        async with self.db.session() as s:
+            return int((await s.execute(query)).scalar_one())
 
     async def touch_session(self, token_hash: str, now: datetime) -> None:
         async def op(s: AsyncSession) -> None:

@@ -15,10 +15,12 @@ from mailserver import logs
 from mailserver.cli import (
     accounts,
     accounts_campaign,
-    accounts_export,
     accounts_closing,
+    accounts_export,
+    accounts_inactive,
     accounts_lifecycle,
     annuaire,
+    backup,
     dkim,
     documents,
     keys,
@@ -34,8 +36,8 @@ from mailserver.errors import MssanteError
 __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
 COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_closing, accounts_campaign,
-                   accounts_export,
-                   annuaire, keys, serve, trust, queue, dkim, documents, tokens)
+                   accounts_export, accounts_inactive, annuaire, keys, serve, trust, queue,
+                   dkim, documents, tokens, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeAlias, TypeVar
 
+from mailserver import logs
 from mailserver.app import Services, open_services
 from mailserver.config import CONFIG_NAME, Config, load
 
@@ -67,7 +68,10 @@ def add_command(sub: Subparsers, name: str, func: Handler, *,
 
 
 def load_config(data_dir: Path) -> Config:
-    return load(data_dir / CONFIG_NAME)
+    """The data dir's configuration; its ``[logging] format`` applies from now on."""
+    config = load(data_dir / CONFIG_NAME)
+    logs.set_format(config.logging.format)
+    return config
 
 
 def with_services(data_dir: Path, fn: Callable[[Services], Awaitable[T]]) -> T:

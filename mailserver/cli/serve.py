@@ -15,6 +15,7 @@ from mailserver.cli.demo_seed import DemoParties, seed_demo_mail
 from mailserver.cli.setup import init_data_dir
 from mailserver.config import ListenConfig, parse_hostport
 from mailserver.directory.service import AccountInfo
+from mailserver.errors import ConfigError
 from mailserver.identifiers import ins_key
 from mailserver.runtime import run
 
@@ -26,12 +27,16 @@ DEMO_PASSWORD = "demo-mssante-2026"  # noqa: S105 - printed demo credentials, de
 
 def _listen_from_args(base: ListenConfig, args: argparse.Namespace) -> ListenConfig:
     values = {}
-    for name in ("smtp", "submission", "submissions", "imap", "imaps", "http"):
+    for name in ("smtp", "submission", "submissions", "imap", "imaps", "http", "metrics"):
         value = getattr(args, name, None)
         if value:
             parse_hostport(value)
             values[name] = value
-    return dataclasses.replace(base, **values)
+    listen = dataclasses.replace(base, **values)
+    if listen.metrics and listen.http and parse_hostport(listen.metrics) == parse_hostport(
+            listen.http) and parse_hostport(listen.http)[1] != 0:
+        raise ConfigError(["--metrics must not be the webmail's --http address"])
+    return listen
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -194,7 +199,9 @@ def register(sub: Subparsers) -> None:
                        ("submissions", "SMTP submission over implicit TLS (465 role)"),
                        ("imap", "IMAP with STARTTLS (143 role)"),
                        ("imaps", "IMAP over implicit TLS (993 role)"),
-                       ("http", "patient webmail and client autoconfiguration")):
+                       ("http", "patient webmail and client autoconfiguration"),
+                       ("metrics", "admin listener: /metrics, /healthz, /readyz (an admin "
+                                   "network only, never the webmail's address)")):
         p.add_argument(f"--{name}", metavar="HOST:PORT", help=role)
 
     d = sub.add_parser("demo", help="initialise a demo data dir with a demo directory, serve")

@@ -41,6 +41,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailserver import metrics
 from mailserver.config import AuthConfig
 from mailserver.directory.passwords import Passwords
 from mailserver.errors import (
@@ -48,6 +49,7 @@ from mailserver.errors import (
     AuthError,
     KeyDestroyed,
     NotFound,
+    StoreError,
     TransitionRefused,
     ValidationError,
 )
@@ -73,6 +75,7 @@ from mailserver.store import lifecycle as lifecycle_rows
 from mailserver.store.attempts import Attempts, attempt_key
 from mailserver.store.crypto import seal, unseal
 from mailserver.store.db import Database
+from mailserver.store.inactivity import login_is_stale, record_login
 from mailserver.store.keys import KeyManager
 from mailserver.store.mailstore import MailStore
 from mailserver.store.models import Account, DirectoryEntry
@@ -633,10 +636,12 @@ class Directory:
             self._attempt_flights, (subject, client or "", digest),
             lambda: self._attempt(a, subject, client, password, digest))
         if verdict.locked:
+            metrics.AUTH_FAILURES.labels("locked").inc()
             await asyncio.sleep(self._fail_delay(verdict.attempts))
             raise AuthError("too many failures, try again later", locked=True)
         if not verdict.ok or a is None:
             log.info("auth: failure")
+            metrics.AUTH_FAILURES.labels("invalid").inc()
             await asyncio.sleep(self._fail_delay(verdict.attempts))
             raise AuthError("invalid credentials")
         if a.kind == "patient" and not allow_patients:
@@ -644,7 +649,18 @@ class Directory:
                             not_allowed=True)
         if a.status in CLOSED_STATUSES:
             raise AuthError("account is not open", not_allowed=True)
+        await self._note_login(a)
         return AccountInfo.of(a)
+
+    async def _note_login(self, a: Account) -> None:
+        """Keep the last login (once an hour at most; the inactive-mailbox rule reads it)."""
+        now = datetime.now(UTC)
+        if not login_is_stale(a.last_login_at, a.inactive_notice_at, a.inactive_marked_at, now):
+            return
+        try:
+            await record_login(self.db, a.id, now)
+        except StoreError as exc:  # the login itself succeeded: never refuse it for this
+            log.warning("auth: last login not recorded: %s", type(exc).__name__)
 
     async def _attempt(self, a: Account | None, subject: str, client: str | None,
                        password: str, digest: bytes) -> _Verdict:

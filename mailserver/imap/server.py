@@ -268,7 +268,7 @@ async def start_imap(backend: ImapBackend, host: str, port: int, tls_ctx: ssl.SS
     At most ``[imap] max_connections_per_address`` connections from one client address are
     served at a time; more are answered ``* BYE`` and closed before any session is set up.
     """
-    limiter = ConnectionLimiter(backend.config.max_connections_per_address)
+    limiter = ConnectionLimiter(backend.config.max_connections_per_address, "imap")
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         address = peer_address(writer.get_extra_info("peername"))

@@ -33,6 +33,7 @@ from typing import Any
 
 from cryptography import x509
 
+from mailserver import metrics
 from mailserver.config import Config
 from mailserver.outbound.client import SmtpClient, SmtpClientError
 from mailserver.outbound.queue import ClaimedMessage, OutboundQueue, QueuedRecipient, backoff
@@ -311,6 +312,7 @@ class Courier:
                 states[r.id] = ("delivered", None, res.mta)
                 if not dsn_capable.get(r.domain, False):
                     relayed.append((r, res))
+                metrics.DELIVERY_ATTEMPTS.labels(r.domain, "delivered").inc()
                 log.info("outbound: delivered queue=%s domain=%s", entry.token[:8], r.domain)
             elif res.kind == "perm" or expired:
                 reason = (D.FailureReason.REMOTE_ERROR if res.kind == "perm"
@@ -318,11 +320,13 @@ class Courier:
                 text = res.text if res.kind == "perm" else f"expired; last error: {res.text}"
                 states[r.id] = ("failed", text, res.mta)
                 failed.append((r, res, reason))
+                metrics.DELIVERY_ATTEMPTS.labels(r.domain, "failed").inc()
                 log.info("outbound: failed queue=%s domain=%s code=%d", entry.token[:8],
                          r.domain, res.code)
             else:
                 states[r.id] = ("pending", res.text, res.mta)
                 delayed.append((r, res))
+                metrics.DELIVERY_ATTEMPTS.labels(r.domain, "deferred").inc()
                 log.info("outbound: deferred queue=%s domain=%s error=%s", entry.token[:8],
                          r.domain, res.text[:200])
         if states:

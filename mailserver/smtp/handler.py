@@ -31,12 +31,14 @@ import logging
 import re
 import secrets
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
 from cryptography import x509
 
+from mailserver import metrics
 from mailserver.config import Config
 from mailserver.delivery import Delivery, HeaderFacts, parse_header_facts
 from mailserver.directory.service import AccountInfo, Directory
@@ -326,6 +328,23 @@ class MailHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
+        reply = await self._rcpt(server, session, envelope, address, rcpt_options)
+        if not reply.startswith("2"):
+            metrics.SMTP_REFUSED.labels(self.role, "rcpt", R.name_of(reply)).inc()
+        return reply
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        started = time.monotonic()
+        reply = await self._data(server, session, envelope)
+        metrics.SMTP_ACCEPT_SECONDS.labels(self.role).observe(time.monotonic() - started)
+        if reply.startswith("2"):
+            metrics.SMTP_ACCEPTED.labels(self.role).inc()
+        else:
+            metrics.SMTP_REFUSED.labels(self.role, "data", R.name_of(reply)).inc()
+        return reply
+
+    async def _rcpt(self, server: SMTP, session: Session, envelope: Envelope,
+                    address: str, rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= self.config.smtp.max_recipients:
             return str(R.TOO_MANY_RCPTS)
         addr = normalise_address(address)
@@ -346,7 +365,7 @@ class MailHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return str(R.OK_RCPT)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def _data(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):  # pragma: no cover - decode_data is False
             raw = raw.encode("utf-8", "surrogateescape")

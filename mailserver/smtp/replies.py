@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from mailserver.policy import Reason
 
-__all__ = ["Reply", "for_reason"]
+__all__ = ["Reply", "for_reason", "name_of"]
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,23 @@ _BY_REASON: dict[Reason, Reply] = {
 
 def for_reason(reason: Reason) -> Reply:
     return _BY_REASON.get(reason, Reply(550, "5.7.1", "Refused by policy"))
+
+
+def _names() -> tuple[dict[str, str], dict[str, str]]:
+    exact = {str(r): name for name, r in globals().items()
+             if isinstance(r, Reply) and name.isupper()}
+    exact.update({str(r): reason.name for reason, r in _BY_REASON.items()})
+    by_code: dict[str, list[str]] = {}
+    for text, name in exact.items():
+        by_code.setdefault(text[:9], []).append(name)
+    return exact, {code: names[0] for code, names in by_code.items() if len(names) == 1}
+
+
+_EXACT, _BY_CODE = _names()
+
+
+def name_of(reply: str) -> str:
+    """The name of a reply sent (``UNKNOWN_RECIPIENT``, ``STORAGE_FULL``...), for metrics: a
+    known reply by its text, else by its code and status when only one reply has them, else
+    ``<code>_<status>``."""
+    return _EXACT.get(reply) or _BY_CODE.get(reply[:9]) or reply[:9].replace(" ", "_")

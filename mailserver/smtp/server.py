@@ -160,7 +160,7 @@ def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, ro
     h = handler or MailHandler(config, directory, delivery, role=role, reports=reports)
     submission = role == "submission"
     cls = ImplicitTlsSMTP if implicit_tls else OperatorSMTP
-    limiter = ConnectionLimiter(config.smtp.max_connections_per_address)  # one per listener
+    limiter = ConnectionLimiter(config.smtp.max_connections_per_address, "smtp")  # per listener
 
     def make() -> MailSMTP:
         ctx: Any = None if implicit_tls else (tls() if callable(tls) else tls)

@@ -72,6 +72,16 @@ class LocalBlobStore:
         except OSError as exc:
             raise StoreError(f"blob read failed: {exc.strerror}") from exc
 
+    def check_writable(self) -> None:
+        """Raise :class:`StoreError` unless a file can be created in the blob folder."""
+        probe = self.root / f".ready-{secrets.token_hex(4)}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(f"blob folder not writable: {exc.strerror}") from exc
+
     async def delete(self, key: str) -> None:
         try:
             await asyncio.to_thread(self._path(key).unlink, True)

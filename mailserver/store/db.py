@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Select, event, literal_column, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from mailserver import metrics
 from mailserver.errors import MssanteError, StorageFull, StoreError
 from mailserver.store import sqlite_inline
 from mailserver.store.models import Base
@@ -129,6 +130,17 @@ class Database:
             await asyncio.shield(self._writer)
         await self.engine.dispose()
 
+    async def ping(self) -> None:
+        """Raise :class:`StoreError` unless the database answers a query on one of our tables
+        (readiness: a missing or unreadable database fails here, not only at the next write)."""
+        query: Select[Any] = (select(literal_column("1"))
+                              .select_from(Base.metadata.tables["jobs"]).limit(1))
+        try:
+            async with self.sessions() as s:
+                await s.execute(query)
+        except (SQLAlchemyError, OSError, sqlite3.Error) as exc:
+            raise StoreError(f"database does not answer: {type(exc).__name__}") from exc
+
     def session(self) -> AsyncSession:
         """A session for reads (and for writes that must not be batched, like admin tools)."""
         return self.sessions()
@@ -179,6 +191,7 @@ class Database:
             return
         self.batches += 1
         self.ops += len(outcomes)
+        metrics.STORE_BATCH_OPS.observe(len(outcomes))
         for fut, result, failure in outcomes:
             if fut.done():
                 continue

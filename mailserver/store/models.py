@@ -77,6 +77,13 @@ class Account(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     open_deadline: Mapped[date | None] = mapped_column(Date, index=True)
     """Pending patients: the last day to oppose (see ``mailserver.lifecycle``)."""
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Last successful login, any protocol (kept to the hour; ``store/inactivity.py``)."""
+    inactive_notice_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Professionals: when the inactivity notice was sent (cleared by a login)."""
+    inactive_marked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Professionals: when the mailbox was marked for deletion as inactive (cleared by a
+    login)."""
 
 
 class MailboxKey(Base):

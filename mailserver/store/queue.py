@@ -18,15 +18,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mailserver.store.db import after_commit
+from mailserver.store.db import Database, after_commit
 from mailserver.store.models import Base
 
 __all__ = ["QueueKey", "QueueMessage", "QueueRecipient", "rewrap_queue_key", "OutboundEntry",
-           "add_queue_entry_in"]
+           "add_queue_entry_in", "queue_depth"]
 
 
 class QueueKey(Base):
@@ -141,3 +152,15 @@ def add_queue_entry_in(s: AsyncSession, entry: OutboundEntry) -> None:
     s.add(msg)
     if entry.on_commit is not None:
         after_commit(s, entry.on_commit)
+
+
+async def queue_depth(db: Database) -> tuple[int, datetime | None]:
+    """Messages of the outbound queue not yet final, and the creation time of the oldest
+    (one indexed aggregate on ``state``; for metrics at scrape time)."""
+    query = (select(func.count(QueueMessage.id), func.min(QueueMessage.created_at))
+             .where(QueueMessage.state == "active"))
+    async with db.session() as s:
+        count, oldest = (await s.execute(query)).one()
+    if oldest is not None and oldest.tzinfo is None:  # SQLite returns naive UTC
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), oldest
