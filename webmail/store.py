@@ -105,8 +105,9 @@ class WebmailStore:
     @staticmethod
     async def erase_account_in(s: AsyncSession, account_id: int) -> list[str]:
         """Delete what the webmail keeps of an account (its archive deleted or purged):
-        sessions, reset tokens, the Vitale serial, the kept renderings. No blobs."""
-        for model in (WebSession, ResetToken, VitaleCard, RenderedMessage):
+        sessions, reset tokens, the Vitale serial, the kept renderings, a pending email
+        change. No blobs."""
+        for model in (WebSession, ResetToken, VitaleCard, RenderedMessage, EmailChange):
             await s.execute(delete(model).where(model.account_id == account_id))
         return []
 
