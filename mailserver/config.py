@@ -182,6 +182,17 @@ class LifecycleConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    background_threshold_mb: int = 100
+    """From this size (messages and documents, in MB) the export page offers to prepare the
+    archive in the background, with a notice when it is ready, rather than streaming it."""
+    ready_days: int = 7
+    """How long a prepared archive stays downloadable before it is deleted."""
+    dir: Path = Path("exports")
+    """Where prepared archives are kept, sealed (under the data directory)."""
+
+
+@dataclass(frozen=True)
 class ListenConfig:
     smtp: str = ""
     submission: str = ""
@@ -210,6 +221,7 @@ class Config:
     trust: TrustConfig = field(default_factory=TrustConfig)
     listen: ListenConfig = field(default_factory=ListenConfig)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
 
@@ -253,6 +265,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "trust": TrustConfig,
     "listen": ListenConfig,
     "lifecycle": LifecycleConfig,
+    "export": ExportConfig,
 }
 
 
@@ -354,6 +367,8 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
         problems.append("[trust] refresh_seconds must be at least 60")
     if sections["lifecycle"].deletion_delay_days > 90:
         problems.append("[lifecycle] deletion_delay_days must be at most 90 (3 months)")
+    if sections["export"].background_threshold_mb < 0 or sections["export"].ready_days < 1:
+        problems.append("[export] background_threshold_mb must be >= 0, ready_days >= 1")
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -416,6 +431,11 @@ def dump(domain: str, patient_domain: str = "") -> str:
         "[lifecycle]",
         "# Days before an archive deletion request is carried out (operator checks, max 90).",
         "# deletion_delay_days = 0",
+        "",
+        "[export]",
+        "# Spaces over this size (MB) get their archive prepared in the background.",
+        "# background_threshold_mb = 100",
+        "# ready_days = 7",
         "",
         "[listen]",
         '# smtp = "0.0.0.0:25"',

@@ -15,8 +15,8 @@ from mailserver import logs
 from mailserver.cli import (
     accounts,
     accounts_campaign,
-    accounts_export,
     accounts_closing,
+    accounts_export,
     accounts_lifecycle,
     annuaire,
     dkim,
