@@ -31,12 +31,15 @@ from mailserver.directory.closing import JOB_DELETE_ARCHIVE, AccountClosing
 from mailserver.directory.inactivity import JOB_INACTIVE, InactivitySweep
 from mailserver.directory.passwords import Passwords
 from mailserver.directory.service import Directory
+from mailserver.export.prepared import JOB_EXPIRE_EXPORT, JOB_PREPARE_EXPORT, PreparedExports
+from mailserver.export_root import build_account_export, build_prepared_exports
 from mailserver.imap.backend import ImapBackend
 from mailserver.inbox_index import build_index
 from mailserver.mailer import Mailer, PersonalMail
 from mailserver.notices import SystemMail, SystemMailSettings
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.schema import create_schema
+from mailserver.store import prepared_exports
 from mailserver.store.blobs import LocalBlobStore
 from mailserver.store.conversations import Conversations
 from mailserver.store.crypto import MasterKeyring
@@ -80,6 +83,8 @@ class Services:
     """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
     queue: Outbound | None = None
     """The outbound queue (mailserver.outbound.queue.OutboundQueue unless one was passed in)."""
+    prepared_exports: PreparedExports | None = None
+    """The export archives of large spaces, prepared in the background."""
 
     def imap_backend(self) -> ImapBackend:
         """What the IMAP server receives."""
@@ -101,10 +106,15 @@ def job_table(services: Services) -> dict[str, JobHandler]:
     filer = Filer(store=services.store, documents=services.documents,
                   directory=services.directory,
                   receipts=services.system_mail, patient_domain=services.config.patient_domain)
-    return {JOB_FILE_DOCUMENTS: filer.handle_job,
-            JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job,
-            JOB_DELETE_ARCHIVE: ArchiveJob(services.closing).handle_job,
-            JOB_INACTIVE: inactivity_sweep(services).handle_job}
+    table: dict[str, JobHandler] = {
+        JOB_FILE_DOCUMENTS: filer.handle_job,
+        JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job,
+        JOB_DELETE_ARCHIVE: ArchiveJob(services.closing).handle_job,
+        JOB_INACTIVE: inactivity_sweep(services).handle_job}
+    if services.prepared_exports is not None:
+        table[JOB_PREPARE_EXPORT] = services.prepared_exports.handle_prepare
+        table[JOB_EXPIRE_EXPORT] = services.prepared_exports.handle_expire
+    return table
 
 
 def build_closing(config: Config, db: Database, directory: Directory, keys: KeyManager,
@@ -116,7 +126,8 @@ def build_closing(config: Config, db: Database, directory: Directory, keys: KeyM
 
     return AccountClosing(
         db, directory, keys, store.blobs,
-        erasers=(WebmailStore.erase_account_in, erase_patient_in, erase_mail_in),
+        erasers=(WebmailStore.erase_account_in, erase_patient_in, erase_mail_in,
+                 prepared_exports.erase_account_in),
         close_hooks=(WebmailStore.end_sessions_in,), acknowledge=acknowledge,
         deletion_delay=timedelta(days=config.lifecycle.deletion_delay_days))
 
@@ -164,6 +175,10 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
                         ProfileStore(db, keys),
                         build_closing(config, db, directory, keys, store, mailer), trust=trust,
                         queue=outbound)
+    services.prepared_exports = build_prepared_exports(
+        config, db, keys, store, build_account_export(db, store, conversations, documents,
+                                                      directory, services.profile),
+        directory, mailer)
     runner.handlers.update(job_table(services))
     return services
 

@@ -184,6 +184,17 @@ class LifecycleConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    background_threshold_mb: int = 100
+    """From this size (messages and documents, in MB) the export page offers to prepare the
+    archive in the background, with a notice when it is ready, rather than streaming it."""
+    ready_days: int = 7
+    """How long a prepared archive stays downloadable before it is deleted."""
+    dir: Path = Path("exports")
+    """Where prepared archives are kept, sealed (under the data directory)."""
+
+
+@dataclass(frozen=True)
 class ListenConfig:
     smtp: str = ""
     submission: str = ""
@@ -239,6 +250,7 @@ class Config:
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     inactivity: InactivityConfig = field(default_factory=InactivityConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
 
@@ -284,6 +296,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "lifecycle": LifecycleConfig,
     "logging": LoggingConfig,
     "inactivity": InactivityConfig,
+    "export": ExportConfig,
 }
 
 
@@ -392,6 +405,8 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
         problems.append("[trust] refresh_seconds must be at least 60")
     if sections["lifecycle"].deletion_delay_days > 90:
         problems.append("[lifecycle] deletion_delay_days must be at most 90 (3 months)")
+    if sections["export"].background_threshold_mb < 0 or sections["export"].ready_days < 1:
+        problems.append("[export] background_threshold_mb must be >= 0, ready_days >= 1")
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -454,6 +469,11 @@ def dump(domain: str, patient_domain: str = "") -> str:
         "[lifecycle]",
         "# Days before an archive deletion request is carried out (operator checks, max 90).",
         "# deletion_delay_days = 0",
+        "",
+        "[export]",
+        "# Spaces over this size (MB) get their archive prepared in the background.",
+        "# background_threshold_mb = 100",
+        "# ready_days = 7",
         "",
         "[listen]",
         '# smtp = "0.0.0.0:25"',

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +22,6 @@ from aiohttp import web
 
 from dossier_bridge.api import MAX_PATIENT_UPLOAD, DocumentFilingsView, PatientDocumentsView
 from dossier_bridge.fhir.app import FhirDeps, make_fhir_app
-from dossier_bridge.fhir.profile_resources import BundleDocument, PatientIdentity, profile_bundle
 from dossier_bridge.fhir.provide import Provider
 from dossier_bridge.profile_store import PatientProfileView
 from dossier_bridge.tokens import TokenRepository
@@ -32,24 +31,19 @@ from mailserver.app import Services, inactivity_sweep, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.directory.archive_job import ArchiveJob
 from mailserver.directory.opening import OpeningJob
-from mailserver.directory.service import AccountInfo, Directory
 from mailserver.export.archive import AccountExport
-from mailserver.export.messages import StoreMessages
+from mailserver.export_root import build_account_export
 from mailserver.imap.server import start_imap
-from mailserver.lifecycle import PARIS
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
 from mailserver.store.blobs import LocalBlobStore
-from mailserver.store.export_queries import ExportQueries
 from mailserver.store.queue import queue_depth
 from mailserver.store.webmail_queries import WebmailQueries
 from mailserver.tls import server_context
 from mailserver.trust.space import TrustSpaceService
 from webmail.app import start_http
 from webmail.deps import WebmailDeps, WebmailSettings
-from webmail.documents import ACTIONS
-from webmail.profile import profile_json
 from webmail.store import WebmailStore
 
 __all__ = ["Runtime", "run", "start_runtime", "webmail_deps", "account_export", "admin_deps"]
@@ -240,45 +234,14 @@ def webmail_deps(services: Services) -> WebmailDeps:
         patient_documents=PatientDocumentsView(services.documents, services.directory),
         max_document_upload=MAX_PATIENT_UPLOAD, profile=PatientProfileView(services.profile),
         export=account_export(services),
-        closing=services.closing)
-
-
-class _ExportProfile:
-    """The export's profile reader: the ``GET /api/profile`` JSON and the FHIR Bundle
-    (``dossier_bridge.fhir.profile_resources``, validated by ``fhir.resources``)."""
-
-    def __init__(self, profile: PatientProfileView, documents: PatientDocumentsView,
-                 directory: Directory) -> None:
-        self.view = profile
-        self.documents = documents
-        self.directory = directory
-
-    async def profile(self, account: AccountInfo) -> Mapping[str, Any]:
-        return await profile_json(self.view, account)
-
-    async def fhir_bundle(self, account: AccountInfo, files: Mapping[int, str]
-                          ) -> Mapping[str, Any] | None:
-        data = await profile_json(self.view, account)
-        given, _, family = (await self.directory.patient_name(account.id)).partition(" ")
-        patient = PatientIdentity(ins=account.ins or "", key=str(account.id),
-                                  family=family, given=given)
-        docs = [BundleDocument(id=f"document-{d.id}", title=d.title,
-                               content_type=d.content_type, url=files[d.id], date=d.date,
-                               size=d.size, label=d.label_fr)
-                for d in await self.documents.all_documents(account) if d.id in files]
-        return profile_bundle(patient, data["rubrics"], docs,
-                              today=datetime.now(PARIS).date().isoformat())
+        closing=services.closing, prepared=services.prepared_exports)
 
 
 def account_export(services: Services) -> AccountExport:
     """The patient's data export (the webmail's ``/api/export`` and ``mssante accounts
     export``): the mail store, the documents and their access log, the profile."""
-    documents = PatientDocumentsView(services.documents, services.directory)
-    return AccountExport(
-        StoreMessages(ExportQueries(services.db), services.store, services.conversations),
-        documents, documents,
-        _ExportProfile(PatientProfileView(services.profile), documents, services.directory),
-        actions=ACTIONS)
+    return build_account_export(services.db, services.store, services.conversations,
+                                services.documents, services.directory, services.profile)
 
 
 

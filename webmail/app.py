@@ -49,6 +49,7 @@ from webmail import (
     documents_views,
     export_views,
     mail_views,
+    prepared_views,
     profile_api,
     profile_charts,
     profile_synthesis,
@@ -253,6 +254,7 @@ def make_app(deps: WebmailDeps) -> web.Application:
     profile_api.setup(app)
     settings_views.setup(app)
     export_views.setup(app)
+    prepared_views.setup(app)
     profile_synthesis.setup(app)
     profile_charts.setup(app)
     app.router.add_static("/static/", _HERE / "static", append_version=False)

@@ -17,6 +17,7 @@ from mailserver.config import ListenConfig, WebmailConfig
 from mailserver.delivery import Delivery
 from mailserver.directory.closing import AccountClosing
 from mailserver.directory.service import AccountInfo, Directory
+from mailserver.export.prepared import PreparedExports
 from mailserver.mailer import PersonalMail
 from mailserver.store.conversations import Conversations
 from mailserver.store.mailstore import MailStore
@@ -253,3 +254,5 @@ class WebmailDeps:
     """"Télécharger mes données" (``/parametres/export``, ``/api/export``)."""
     closing: AccountClosing | None = None
     """Closing the space, deletion requests ("Fermer mon espace santé")."""
+    prepared: PreparedExports | None = None
+    """The archives of large spaces, prepared in the background ("Préparer l'archive")."""

@@ -17,22 +17,13 @@ from aiohttp import web
 
 from mailserver.export.layout import archive_name
 from webmail.deps import AccountExporter
+from webmail.prepared_views import ZIP_HEADERS, prepared_context
 from webmail.web import DEPS, current_account, render
 
 __all__ = ["setup"]
 
 log = logging.getLogger(__name__)
 
-_HEADERS = {
-    "Content-Type": "application/zip",
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-    "X-Frame-Options": "DENY",
-}
-"""Set before the headers go out (the app's middleware sets its own after the handler, too
-late for a streamed response)."""
 
 
 def _exporter(request: web.Request) -> AccountExporter:
@@ -43,9 +34,9 @@ def _exporter(request: web.Request) -> AccountExporter:
 
 
 async def export_page(request: web.Request) -> web.StreamResponse:
-    current_account(request)
+    account = current_account(request)
     _exporter(request)
-    return render(request, "export.html", {})
+    return render(request, "export.html", await prepared_context(request, account))
 
 
 async def download(request: web.Request) -> web.StreamResponse:
@@ -54,7 +45,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     export = _exporter(request)
     now = datetime.now(UTC)
     response = web.StreamResponse(headers={
-        **_HEADERS, "Content-Disposition": f'attachment; filename="{archive_name(now)}"'})
+        **ZIP_HEADERS, "Content-Disposition": f'attachment; filename="{archive_name(now)}"'})
     response.enable_chunked_encoding()
     await response.prepare(request)
     try:

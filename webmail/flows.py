@@ -178,7 +178,8 @@ async def first_finish(app: web.Application, account_id: int, *, identifier: str
     if phone and not valid_phone(phone):
         problems.append("Le numéro de téléphone doit être au format 06 12 34 56 78 ou "
                         "+33 6 12 34 56 78.")
-    if not problems and await services.directory.by_login(ident) is not None:
+    holder = await services.directory.by_login(ident) if not problems else None
+    if holder is not None and holder.id != account_id:  # a reopened space keeps its own
         problems.append("Cet identifiant est déjà pris : choisissez-en un autre.")
     if problems:
         raise FlowError(problems)

@@ -52,6 +52,8 @@ class MessageRef(Protocol):
     def conversation_id(self) -> int | None: ...
     @property
     def internaldate(self) -> datetime: ...
+    @property
+    def size(self) -> int: ...
 
 
 class MessageReader(Protocol):
@@ -79,6 +81,8 @@ class DocumentMeta(Protocol):
     def content_type(self) -> str: ...
     @property
     def filename(self) -> str: ...
+    @property
+    def size(self) -> int: ...
 
 
 class DocumentReader(Protocol):
@@ -164,6 +168,13 @@ class AccountExport:
                 buf.clear()
         buf += run.zip.close()
         yield bytes(buf)
+
+    async def estimated_size(self, account: AccountInfo) -> int:
+        """The space's messages and documents, in bytes (before compression)."""
+        total = sum(m.size for m in await self.messages.messages(account.id))
+        if self.documents is not None:
+            total += sum(d.size for d in await self.documents.all_documents(account))
+        return total
 
     async def write_to(self, account: AccountInfo, now: datetime, sink: Any) -> int:
         """Write the archive to a binary file object; returns its size."""

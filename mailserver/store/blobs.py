@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import secrets
+import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from mailserver.errors import NotFound, StorageFull, StoreError
 from mailserver.files import atomic_write
@@ -34,6 +37,13 @@ class BlobStore(Protocol):
     async def get(self, key: str) -> bytes: ...
 
     async def delete(self, key: str) -> None: ...
+
+    async def put_chunks(self, key: str, chunks: AsyncIterator[bytes]) -> int: ...
+
+    def read_chunks(self, key: str, size: int = ...) -> AsyncIterator[bytes]: ...
+
+
+READ_SLICE = 256 * 1024
 
 
 class LocalBlobStore:
@@ -87,3 +97,55 @@ class LocalBlobStore:
             await asyncio.to_thread(self._path(key).unlink, True)
         except OSError as exc:
             raise StoreError(f"blob delete failed: {exc.strerror}") from exc
+
+    # -- large blobs, written and read in pieces (prepared exports) ------------------------
+
+    def _open_temp(self, key: str) -> tuple[BinaryIO, Path]:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
+        return os.fdopen(fd, "wb"), Path(tmp)
+
+    @staticmethod
+    def _finish(f: BinaryIO, tmp: Path, path: Path) -> None:
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        tmp.replace(path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    async def put_chunks(self, key: str, chunks: AsyncIterator[bytes]) -> int:
+        """Write a blob from pieces (one in memory at a time), durably; its size. Nothing
+        is left under ``key`` if the pieces fail."""
+        f, tmp = await asyncio.to_thread(self._open_temp, key)
+        total = 0
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(f.write, chunk)
+                total += len(chunk)
+            await asyncio.to_thread(self._finish, f, tmp, self._path(key))
+        except BaseException as exc:
+            f.close()
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                full = exc.errno in _FULL
+                raise (StorageFull if full else StoreError)(
+                    f"blob write failed: {exc.strerror}") from exc
+            raise
+        return total
+
+    async def read_chunks(self, key: str, size: int = READ_SLICE) -> AsyncIterator[bytes]:
+        """A blob in pieces of ``size`` bytes."""
+        try:
+            f = await asyncio.to_thread(self._path(key).open, "rb")
+        except FileNotFoundError:
+            raise NotFound("blob not found") from None
+        try:
+            while chunk := await asyncio.to_thread(f.read, size):
+                yield chunk
+        finally:
+            f.close()

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mailserver.lifecycle import State
 from mailserver.policy import (
     PATIENT_MAX_SIZE,
     ConversationFacts,
@@ -122,7 +123,7 @@ def test_pharmacy_exception() -> None:
     assert decide(PATIENT, PRO, facts).reason is Reason.PATIENT_CANNOT_START
 
 
-@pytest.mark.parametrize("status", ["pending", "opposed", "closed", "suspended"])
+@pytest.mark.parametrize("status", [s.value for s in State if s is not State.OPEN])
 def test_patient_account_must_be_open(status: str) -> None:
     closed = Party(PATIENT2.address, Kind.PATIENT, status)
     assert decide(PRO, closed, Facts()).reason is Reason.RECIPIENT_NOT_OPEN

@@ -15,15 +15,16 @@ async def _api(w: World, path: str, body: dict[str, Any]) -> Any:
 
 
 async def _reopen_by_code(w: World) -> None:
-    """The 3422 line reissues a code; the patient does the first connection again."""
+    """The 3422 line reissues a code; the patient does the first connection again (keeping
+    their identifier: it is theirs)."""
     w.code = await w.services.directory.new_provisional_code(w.patient.id)
     r = await w.post("/premiere-connexion", {"code": w.code, "nir": NIR, "vitale": VITALE})
     assert r.status == 303 and r.headers["Location"] == "/premiere-connexion/identifiants"
     r = await w.post("/premiere-connexion/identifiants", {
-        "identifier": "marie.dupont2", "password": PATIENT_PASSWORD,
+        "identifier": "marie.dupont", "password": PATIENT_PASSWORD,
         "password2": PATIENT_PASSWORD, "email": "marie@perso.example", "phone": ""})
     assert r.status == 303, await r.text()
-    await w.login("marie.dupont2")
+    await w.login("marie.dupont")
 
 
 async def test_close_page_then_reactivation_by_code(logged_in: World) -> None:
