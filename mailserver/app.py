@@ -40,6 +40,7 @@ from mailserver.notices import SystemMail, SystemMailSettings
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.schema import create_schema
 from mailserver.store import prepared_exports
+from mailserver.store.blob_sweep import JOB_SWEEP_BLOBS, BlobSweep
 from mailserver.store.blobs import LocalBlobStore
 from mailserver.store.conversations import Conversations
 from mailserver.store.crypto import MasterKeyring
@@ -55,7 +56,8 @@ from mailserver.trust.space import TrustSpaceService, resolver_from_zone_file
 from mailserver.workers import JobHandler, JobRunner
 from webmail.store import WebmailStore
 
-__all__ = ["Services", "open_services", "build_trust_space", "job_table", "inactivity_sweep"]
+__all__ = ["Services", "open_services", "build_trust_space", "job_table", "inactivity_sweep",
+           "blob_sweep"]
 
 
 @dataclass
@@ -110,7 +112,8 @@ def job_table(services: Services) -> dict[str, JobHandler]:
         JOB_FILE_DOCUMENTS: filer.handle_job,
         JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job,
         JOB_DELETE_ARCHIVE: ArchiveJob(services.closing).handle_job,
-        JOB_INACTIVE: inactivity_sweep(services).handle_job}
+        JOB_INACTIVE: inactivity_sweep(services).handle_job,
+        JOB_SWEEP_BLOBS: blob_sweep(services).handle_job}
     if services.prepared_exports is not None:
         table[JOB_PREPARE_EXPORT] = services.prepared_exports.handle_prepare
         table[JOB_EXPIRE_EXPORT] = services.prepared_exports.handle_expire
@@ -130,6 +133,15 @@ def build_closing(config: Config, db: Database, directory: Directory, keys: KeyM
                  prepared_exports.erase_account_in),
         close_hooks=(WebmailStore.end_sessions_in,), acknowledge=acknowledge,
         deletion_delay=timedelta(days=config.lifecycle.deletion_delay_days))
+
+
+def blob_sweep(services: Services) -> BlobSweep:
+    """The orphan blob sweep (``[store] orphan_blob_margin_seconds``)."""
+    blobs = services.store.blobs
+    assert isinstance(blobs, LocalBlobStore)
+    cfg = services.config.store
+    return BlobSweep(services.db, blobs, margin=cfg.orphan_blob_margin_seconds,
+                     interval=cfg.orphan_sweep_seconds)
 
 
 def inactivity_sweep(services: Services) -> InactivitySweep:

@@ -55,6 +55,10 @@ class StoreConfig:
     """Most write operations folded into one transaction."""
     key_cache_size: int = 10_000
     """Unwrapped mailbox data keys kept in memory."""
+    orphan_blob_margin_seconds: float = 3600.0
+    """Blob files no row names are removed once older than this (never a delivery's own)."""
+    orphan_sweep_seconds: float = 6 * 3600.0
+    """How often the orphan blob sweep runs (job ``sweep_blobs``)."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +136,9 @@ class QueueConfig:
     workers: int = 4
     base_retry_seconds: float = 60.0
     max_retry_seconds: float = 3600.0
-    lease_seconds: float = 300.0
-    """How long a claimed queue entry is reserved for its worker (crash recovery delay)."""
+    lease_seconds: float = 30.0
+    """How long a claimed queue entry is reserved for its worker; renewed every third of it
+    while the worker delivers, so a crashed worker's messages are taken again within one lease."""
     poll_seconds: float = 5.0
     """How often idle queue workers look for due messages."""
     connect_timeout: float = 30.0

@@ -21,6 +21,7 @@ from mailserver.cli import (
     accounts_lifecycle,
     annuaire,
     backup,
+    blobs,
     dkim,
     documents,
     keys,
@@ -37,7 +38,7 @@ __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
 COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_closing, accounts_campaign,
                    accounts_export, accounts_inactive, annuaire, keys, serve, trust, queue,
-                   dkim, documents, tokens, backup)
+                   dkim, documents, tokens, backup, blobs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,9 +14,12 @@ forward by a lease and tags them with a random claim id, in a single
 PostgreSQL only), then reads back the rows carrying its tag. Several workers or server
 processes sharing one database therefore never take the same message: PostgreSQL skips rows
 another transaction holds, SQLite serialises writers and the statement takes the write lock
-before it reads. A worker
-that dies leaves the message to be claimed again when the lease expires: at-least-once, as SMTP
-allows (RFC 5321 6.1). Each recipient's outcome is committed as soon as its transaction ends.
+before it reads. While it
+delivers, the worker renews the lease of what it still holds every third of a lease
+(:meth:`OutboundQueue.renew`, a heartbeat), so the lease can be short (``[queue]
+lease_seconds``, 30 s by default) however slow a peer is. A worker that dies leaves the message
+to be claimed again when the lease expires, within one lease of the crash: at-least-once, as
+SMTP allows (RFC 5321 6.1). Each recipient's outcome is committed as soon as its transaction ends.
 
 Retries: exponential back-off ``base * 2^(attempt-1)`` capped at ``max_retry_seconds``, until
 ``lifetime_seconds`` after arrival (default 5 days). RFC 3461 parameters are kept per message
@@ -131,6 +134,8 @@ class ClaimedMessage:
     entry: QueueEntry
     raw: bytes
     lease_until: datetime
+    tag: str = ""
+    """The claim's tag (``claimed_by``): :meth:`OutboundQueue.renew` extends its lease."""
 
     @property
     def pending(self) -> tuple[QueuedRecipient, ...]:
@@ -269,8 +274,22 @@ class OutboundQueue:
                 body = (await s.execute(select(QueueMessage.body_enc)
                                         .where(QueueMessage.id == mid))).scalar_one()
             raw = unseal(key, body, f"queue:{entry.token}".encode())
-            out.append(ClaimedMessage(entry, raw, lease))
+            out.append(ClaimedMessage(entry, raw, lease, tag))
         return out
+
+    async def renew(self, tag: str) -> int:
+        """Extend the lease of the messages still held under claim ``tag`` (the worker's
+        heartbeat while it delivers); returns how many it still holds."""
+        lease = datetime.now(UTC) + timedelta(seconds=self.config.queue.lease_seconds)
+
+        async def op(s: AsyncSession) -> int:
+            res = await s.execute(update(QueueMessage)
+                                  .where(QueueMessage.claimed_by == tag,
+                                         QueueMessage.state == "active")
+                                  .values(next_attempt=lease))
+            return int(res.rowcount)  # type: ignore[attr-defined]
+
+        return int(await self.db.write(op))
 
     async def record(self, message_id: int, results: dict[int, tuple[str, str | None,
                                                                    str | None]]) -> None:

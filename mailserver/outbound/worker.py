@@ -15,12 +15,41 @@ from typing import Any
 from mailserver.config import Config
 from mailserver.errors import StoreError
 from mailserver.outbound.courier import Courier, ReportSink
-from mailserver.outbound.queue import OutboundQueue
+from mailserver.outbound.queue import ClaimedMessage, OutboundQueue
 from mailserver.trust.space import TrustSpaceService
 
 __all__ = ["start_queue_workers"]
 
 log = logging.getLogger(__name__)
+
+
+async def _heartbeat(queue: OutboundQueue, tag: str, every: float) -> None:
+    """Renew the lease of claim ``tag`` every ``every`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if await queue.renew(tag) == 0:
+                return
+        except Exception:  # noqa: BLE001 - a missed beat: the next one may work
+            log.warning("outbound: lease renewal failed")
+
+
+async def _deliver(courier: Courier, queue: OutboundQueue, claimed: list[ClaimedMessage],
+                   index: int) -> None:
+    """Deliver one claim's messages while a heartbeat keeps their lease."""
+    every = max(0.05, queue.config.queue.lease_seconds / 3)
+    beats = {c.tag for c in claimed if c.tag}
+    tasks = [asyncio.create_task(_heartbeat(queue, tag, every)) for tag in beats]
+    try:
+        for c in claimed:
+            try:
+                await courier.deliver(c)
+            except Exception:  # noqa: BLE001 - the lease expires and it is retried
+                log.exception("outbound: delivery crashed (worker %d)", index)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _worker(courier: Courier, queue: OutboundQueue, poll: float, stop: asyncio.Event,
@@ -36,12 +65,8 @@ async def _worker(courier: Courier, queue: OutboundQueue, poll: float, stop: asy
             except Exception:  # noqa: BLE001 - database hiccup: try again later
                 log.exception("outbound: claim failed (worker %d)", index)
                 claimed = []
-            for c in claimed:
-                try:
-                    await courier.deliver(c)
-                except Exception:  # noqa: BLE001 - the lease expires and it is retried
-                    log.exception("outbound: delivery crashed (worker %d)", index)
             if claimed:
+                await _deliver(courier, queue, claimed, index)
                 continue
             await courier.pool.close_idle()
             try:

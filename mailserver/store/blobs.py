@@ -92,6 +92,33 @@ class LocalBlobStore:
         except OSError as exc:
             raise StoreError(f"blob folder not writable: {exc.strerror}") from exc
 
+    def files_older_than(self, cutoff: float) -> list[str]:
+        """Keys of the blob files last modified before ``cutoff`` (a Unix time)."""
+        out = []
+        for path in self.root.glob("??/??/*"):
+            name = path.name
+            if len(name) == 32 and all(c in "0123456789abcdef" for c in name):
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        out.append(name)
+                except FileNotFoundError:
+                    continue
+        return out
+
+    def remove_temp_older_than(self, cutoff: float, *, dry_run: bool = False) -> int:
+        """Remove the temporary files of writes cut short (``.<key>.*.tmp``, a crash during
+        ``put``) last modified before ``cutoff``; returns how many."""
+        count = 0
+        for path in self.root.glob("??/??/.*.tmp"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    if not dry_run:
+                        path.unlink()
+                    count += 1
+            except FileNotFoundError:
+                continue
+        return count
+
     async def delete(self, key: str) -> None:
         try:
             await asyncio.to_thread(self._path(key).unlink, True)

@@ -24,9 +24,11 @@ from pathlib import Path
 __all__ = ["BLOB_REFERENCES", "sqlite_backup", "referenced_blobs", "master_key_ids",
            "quick_check", "blob_files", "link_blobs", "blob_path"]
 
-BLOB_REFERENCES = (("messages", "blob_key"), ("dossier_documents", "storage_key"))
+BLOB_REFERENCES = (("messages", "blob_key"), ("dossier_documents", "storage_key"),
+                   ("prepared_exports", "blob_key"))
 """(table, column) naming a blob where the row's ``content_enc`` is NULL (the content is not
-inline): messages (``mailserver/store/mailstore.py``) and documents (``dossier_bridge``)."""
+inline): messages (``mailserver/store/mailstore.py``), documents (``dossier_bridge``) and
+prepared exports (``store/prepared_exports.py``); a test checks every blob column is listed."""
 
 KEY_REFERENCES = (("mailbox_keys", "master_key_id"), ("queue_keys", "master_key_id"))
 """(table, column) naming the master key that wraps a data key."""

@@ -12,7 +12,7 @@ import pytest
 from mailserver.app import Services
 from mailserver.config import Config, ListenConfig
 from mailserver.runtime import Runtime, start_runtime
-from tests.conftest import _pg_exec
+from tests.ops.faults import database_back, database_gone
 from tests.ops.server import http_get
 
 
@@ -30,45 +30,16 @@ async def _readyz(rt: Runtime) -> tuple[int, str]:
     return await asyncio.to_thread(http_get, f"http://{host}:{port}/readyz")
 
 
-async def _database_gone(services: Services, data_dir: Path) -> None:
-    """Take the database away for real: SQLite's file replaced by a folder; PostgreSQL's
-    database closed to connections. The pool's connections are dropped."""
-    if services.db.is_sqlite:
-        db = data_dir / "mssante.db"
-        for suffix in ("", "-wal", "-shm"):
-            if Path(f"{db}{suffix}").exists():
-                Path(f"{db}{suffix}").rename(f"{db}{suffix}.away")
-        db.mkdir()
-    else:
-        name = services.db.url.rpartition("/")[2]
-        await _pg_exec(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-        await _pg_exec(f"{terminate}'{name}'")
-    await services.db.engine.dispose()
-
-
-async def _database_back(services: Services, data_dir: Path) -> None:
-    if services.db.is_sqlite:
-        db = data_dir / "mssante.db"
-        db.rmdir()
-        for suffix in ("", "-wal", "-shm"):
-            if Path(f"{db}{suffix}.away").exists():
-                Path(f"{db}{suffix}.away").rename(f"{db}{suffix}")
-    else:
-        name = services.db.url.rpartition("/")[2]
-        await _pg_exec(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
-
-
 async def test_readyz_follows_the_database(admin: Runtime, services: Services,
                                            data_dir: Path) -> None:
     assert await _readyz(admin) == (200, "ready\n")
-    await _database_gone(services, data_dir)
+    await database_gone(services, data_dir)
     try:
         status, text = await _readyz(admin)
         assert status == 503
         assert text.startswith("database: ")
     finally:
-        await _database_back(services, data_dir)
+        await database_back(services, data_dir)
     assert await _readyz(admin) == (200, "ready\n")
 
 
