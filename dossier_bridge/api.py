@@ -221,8 +221,10 @@ class PatientDocumentsView:
         return _patient_document(info), data
 
     async def add(self, account: AccountInfo, content: bytes, *, filename: str,
-                  content_type: str, title: str, created: datetime, label: str) -> int:
-        """File a document the patient adds, after the checks mail attachments pass.
+                  content_type: str, title: str, created: datetime, label: str,
+                  type_code: str | None = None) -> int:
+        """File a document the patient adds, after the checks mail attachments pass
+        (``type_code``: a class-90 code of the label, e.g. DOCPAT08 for the profile synthesis).
 
         Raises:
             UploadRefused: empty, too large, not PDF/JPEG/PNG, or refused by the analysis
@@ -245,7 +247,7 @@ class PatientDocumentsView:
             raise UploadRefused("type")
         result = await self.documents.upload(
             account, account.id, content, filename=doc.filename, mime_type=doc.mime_type,
-            label=Label(label), title=title, created=created)
+            label=Label(label), title=title, created=created, type_code=type_code)
         return result.document_id
 
     async def edit(self, account: AccountInfo, document_id: int, *, title: str | None = None,

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from attachments.codes import DOCUMENT_TYPES
 from attachments.labels import Label, classify
 from attachments.limits import Limits
 from attachments.pdftext import is_pdf, pdf_text
@@ -53,6 +54,15 @@ PATIENT_TYPE_CODES: dict[Label, str] = {
     Label.RADIO_SC: "DOCPAT04", Label.BIOLOGIE: "DOCPAT05", Label.DEPISTAG: "DOCPAT06",
     Label.CERT_MED: "DOCPAT07", Label.AUTR_DOC: "DOCPAT09",
 }
+
+
+def _patient_type_code(label: Label, asked: str | None) -> str:
+    """The type code of a document the patient adds: ``asked`` if it is a class-90 code of
+    ``label`` (document-types.csv), else the label's default DOCPAT code."""
+    row = DOCUMENT_TYPES.get(asked or "")
+    if row is not None and row[2] == "90" and row[3] == label.value:
+        return asked or ""
+    return PATIENT_TYPE_CODES[label]
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,13 +285,14 @@ class DocumentStore:
 
     async def upload(self, account: AccountInfo, patient_id: int, content: bytes, *,
                      filename: str, mime_type: str, label: Label | None = None,
-                     title: str | None = None, created: datetime | None = None
-                     ) -> FileResult:
+                     title: str | None = None, created: datetime | None = None,
+                     type_code: str | None = None) -> FileResult:
         """Add a document by hand: the patient, or any professional (consent not needed).
 
         Without a label the document is classified from its content (PDF text, filename);
-        patient documents get the DOCPAT type code of their label. ``created`` is the
-        document's own date (default: now).
+        patient documents get the DOCPAT type code of their label, or ``type_code`` when it is a
+        patient (class 90) code of that label (DOCPAT08 for the profile's synthesis).
+        ``created`` is the document's own date (default: now).
         """
         viewer = await self.consents.viewer(account, patient_id)
         if viewer.role is ViewerRole.OTHER:
@@ -297,7 +308,8 @@ class DocumentStore:
         meta: dict[str, Any] = {"title": title or filename, "origin": "upload",
                                 "creation_time": _utc(created or datetime.now(UTC)).isoformat()}
         if by_patient:
-            meta["type_code"] = {"code": PATIENT_TYPE_CODES[label], "system": "TRE_A05"}
+            meta["type_code"] = {"code": _patient_type_code(label, type_code),
+                                 "system": "TRE_A05"}
             meta["class_code"] = {"code": "90", "system": "TRE_A05"}
         else:
             meta["author"] = {"rpps": account.rpps, "name": account.name,

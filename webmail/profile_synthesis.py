@@ -37,6 +37,8 @@ __all__ = ["setup", "synthesis_upload", "wants_synthesis", "can_attach", "synthe
            "SYNTHESIS_LABEL"]
 
 SYNTHESIS_LABEL = "SYNTHESE"
+SYNTHESIS_TYPE_CODE = "DOCPAT08"
+"""document-types.csv: "Synthèse du profil médical" (class 90, label SYNTHESE)."""
 """The Documents label of a filed synthesis ("Ma santé en résumé")."""
 
 
@@ -111,7 +113,8 @@ async def file_synthesis(request: web.Request, account: AccountInfo) -> int:
     pdf, today = await synthesis_pdf(request, account)
     return await docs.add(account, pdf, filename=synthesis_filename(today),
                           content_type="application/pdf", title=_title(today),
-                          created=datetime.now(UTC), label=SYNTHESIS_LABEL)
+                          created=datetime.now(UTC), label=SYNTHESIS_LABEL,
+                          type_code=SYNTHESIS_TYPE_CODE)
 
 
 async def download(request: web.Request) -> web.StreamResponse:

@@ -96,6 +96,9 @@ async def test_filing_twice_makes_two_dated_documents(logged_in: World) -> None:
         assert filed[did]["title"] == title
         content = await (await w.client.get(f"/api/documents/{did}/content")).read()
         assert "Pénicilline" in _pdf_text(content)
+        # document-types.csv: DOCPAT08 "Synthèse du profil médical", not the generic DOCPAT01.
+        stored = await w.services.documents.get(w.patient, w.patient.id, did)
+        assert stored.type_code == "DOCPAT08"
 
 
 async def test_filing_from_the_page(logged_in: World) -> None:
