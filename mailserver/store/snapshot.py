@@ -26,8 +26,8 @@ __all__ = ["BLOB_REFERENCES", "sqlite_backup", "referenced_blobs", "master_key_i
 
 BLOB_REFERENCES = (("messages", "blob_key"), ("dossier_documents", "storage_key"),
                    ("prepared_exports", "blob_key"))
-"""(table, column) naming a blob where the row's ``content_enc`` is NULL (the content is not
-inline): messages (``mailserver/store/mailstore.py``), documents (``dossier_bridge``) and
+"""(table, column) naming a blob (where the row has a ``content_enc`` column: only when it is
+NULL, the content not inline): messages (``mailserver/store/mailstore.py``), documents (``dossier_bridge``) and
 prepared exports (``store/prepared_exports.py``); a test checks every blob column is listed."""
 
 KEY_REFERENCES = (("mailbox_keys", "master_key_id"), ("queue_keys", "master_key_id"))
@@ -62,7 +62,12 @@ def referenced_blobs(database: Path) -> set[str]:
         keys: set[str] = set()
         for table, column in BLOB_REFERENCES:
             if table in present:
-                query = f"SELECT {column} FROM {table} WHERE content_enc IS NULL"  # noqa: S608 - constant names
+                columns = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}  # noqa: S608
+                # Rows with inline content name no blob; a table without inline content names
+                # one wherever the column is set.
+                inline = "content_enc" in columns
+                where = "content_enc IS NULL" if inline else f"{column} IS NOT NULL"
+                query = f"SELECT {column} FROM {table} WHERE {where}"  # noqa: S608 - constants
                 keys.update(r[0] for r in db.execute(query))
         return keys
     finally:
