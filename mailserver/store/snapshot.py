@@ -27,8 +27,9 @@ __all__ = ["BLOB_REFERENCES", "sqlite_backup", "referenced_blobs", "master_key_i
 BLOB_REFERENCES = (("messages", "blob_key"), ("dossier_documents", "storage_key"),
                    ("prepared_exports", "blob_key"))
 """(table, column) naming a blob (where the row has a ``content_enc`` column: only when it is
-NULL, the content not inline): messages (``mailserver/store/mailstore.py``), documents (``dossier_bridge``) and
-prepared exports (``store/prepared_exports.py``); a test checks every blob column is listed."""
+NULL, the content not inline): messages (``mailserver/store/mailstore.py``), documents
+(``dossier_bridge``) and prepared exports (``store/prepared_exports.py``); a test checks that
+every blob column is listed."""
 
 KEY_REFERENCES = (("mailbox_keys", "master_key_id"), ("queue_keys", "master_key_id"))
 """(table, column) naming the master key that wraps a data key."""
