@@ -140,7 +140,9 @@ class Cursor:
         return n
 
     def seqset(self) -> SeqSet:
-        """Read a ``sequence-set``."""
+        """Read a ``sequence-set``, or ``$`` (RFC 5182 ``seq-last-command``)."""
+        if self.try_lit(b"$"):
+            return SeqSet((), saved=True)
         tok = self._match(_SEQSET)
         if tok is None:
             raise ParseError("expected sequence set")

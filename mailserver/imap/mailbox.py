@@ -53,6 +53,8 @@ from .seqset import SeqSet
 if TYPE_CHECKING:
     from mailserver.store.imapmeta import ImapStore
 
+    from .sortfields import SortFields
+
 __all__ = ["SelectedMailbox", "format_flags", "flags_lines", "SYSTEM_FLAGS"]
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,8 @@ class SelectedMailbox:
     keywords: set[str] = field(default_factory=set)
     #: uid -> modseq already reported to this session by STORE (not to be repeated).
     reported: dict[int, int] = field(default_factory=dict)
+    #: message id -> SORT/THREAD keys read from its sealed summary (see .selected_search).
+    sort_cache: dict[int, SortFields] = field(default_factory=dict)
 
     # -- numbers ------------------------------------------------------------------
     @property

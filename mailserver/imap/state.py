@@ -58,9 +58,12 @@ ALLOWED: dict[State, frozenset[str]] = {
     "not_authenticated": frozenset(_ANY | {"STARTTLS", "AUTHENTICATE", "LOGIN"}),
     "authenticated": frozenset(_AUTHED),
     "selected": frozenset(_AUTHED | {"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH",
-                                     "STORE", "COPY", "MOVE"}),
+                                     "STORE", "COPY", "MOVE", "SORT", "THREAD"}),
     "logout": frozenset(),
 }
+
+#: RFC 3501 7.4.1: no EXPUNGE while answering these (unless in their UID form).
+_NO_EXPUNGE = (s.Fetch, s.Store, s.Search, s.Sort, s.Thread)
 
 #: Domain errors → (code, text): one table for the IMAP front end (STYLE 4).
 ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
@@ -71,7 +74,9 @@ ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
 )
 
 _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
-              "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE")
+              "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
+              "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
+              "THREAD=REFERENCES")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -109,6 +114,7 @@ class Session(SelectedCommands):
         self.account: AccountInfo | None = None
         self.selected: SelectedMailbox | None = None
         self.condstore = False
+        self.saved: list[int] = []  # RFC 5182 $: UIDs saved by SEARCH RETURN (SAVE)
         self.events: asyncio.Event | None = None
         self._auth_tag = ""
 
@@ -135,7 +141,7 @@ class Session(SelectedCommands):
         except Exception as exc:  # noqa: BLE001 - mapped, never shown to the client
             resp = self._error(exc)
         if resp.status != "BAD" and self.selected is not None and resp.action is None:
-            await self.notify(allow_expunge=not isinstance(cmd, s.Fetch | s.Store | s.Search)
+            await self.notify(allow_expunge=not isinstance(cmd, _NO_EXPUNGE)
                               or getattr(cmd, "uid", False))
         return resp
 
@@ -250,6 +256,7 @@ class Session(SelectedCommands):
         assert isinstance(cmd, c.Select)
         self.selected = None
         self.state = "authenticated"
+        self.saved = []  # RFC 5182 2.1
         readonly = isinstance(cmd, c.Examine)
         folder = await self.backend.store.get_folder(self.account_id, cmd.mailbox)
         if cmd.condstore:
