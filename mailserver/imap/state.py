@@ -35,7 +35,7 @@ from . import encoder as enc
 from .backend import ImapBackend, No, Response, Send
 from .encoder import ResponseCode as RC
 from .lexer import InvalidName
-from .listing import list_entries, list_line, lsub_entries, pattern_regex
+from .listing import ListError, extended_entries, list_line, lsub_entries, pattern_regex
 from .mailbox import SelectedMailbox, flags_lines
 from .rawheaders import RAW_POLICY
 from .search import decode_header_value
@@ -76,7 +76,7 @@ ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
 _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
               "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
-              "THREAD=REFERENCES")
+              "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -356,17 +356,20 @@ class Session(SelectedCommands):
         if cmd.patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
             await self.send(b'* LIST (\\Noselect) "/" ""\r\n')
             return Response("OK", "LIST completed")
-        folders = await self.backend.store.list_folders(self.account_id)
+        store = self.backend.store
+        folders = await store.list_folders(self.account_id)
         regexes = [pattern_regex(cmd.reference, p) for p in cmd.patterns]
-        entries = list_entries(
-            [(f.name, f.special_use, f.subscribed) for f in folders], regexes,
-            subscribed_only="SUBSCRIBED" in cmd.selection,
-            special_only="SPECIAL-USE" in cmd.selection,
-            show_subscribed="SUBSCRIBED" in cmd.selection | cmd.return_opts)
+        orphans = (await store.orphan_subscriptions(self.account_id)
+                   if "SUBSCRIBED" in cmd.selection else [])
+        try:
+            entries = extended_entries([(f.name, f.special_use, f.subscribed) for f in folders],
+                                       orphans, regexes, cmd.selection, cmd.return_opts)
+        except ListError as exc:
+            return Response("BAD", str(exc))
         by_name = {f.name: f for f in folders}
         for e in entries:
             await self.send(list_line("LIST", e))
-            if cmd.status_items:
+            if cmd.status_items and e.name in by_name:  # RFC 5819: selectable ones only
                 await self._status_line(by_name[e.name], cmd.status_items)
         return Response("OK", "LIST completed")
 
