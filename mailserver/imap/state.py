@@ -33,6 +33,7 @@ from . import commands as c
 from . import commands_selected as s
 from . import encoder as enc
 from .backend import ImapBackend, No, Response, Send
+from .binary import UnknownCte
 from .encoder import ResponseCode as RC
 from .lexer import InvalidName
 from .listing import ListError, extended_entries, list_line, lsub_entries, pattern_regex
@@ -68,6 +69,7 @@ _NO_EXPUNGE = (s.Fetch, s.Store, s.Search, s.Sort, s.Thread)
 #: Domain errors → (code, text): one table for the IMAP front end (STYLE 4).
 ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
     (NotFound, RC.NONEXISTENT, "no such mailbox"),
+    (UnknownCte, RC("UNKNOWN-CTE"), "cannot decode this part's Content-Transfer-Encoding"),
     (AlreadyExists, RC.ALREADYEXISTS, "mailbox already exists"),
     (KeyDestroyed, RC.UNAVAILABLE, "this mailbox has been closed"),
     (StoreError, RC.UNAVAILABLE, "the message store is busy, try again"),
@@ -76,7 +78,7 @@ ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
 _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
               "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
-              "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS")
+              "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -417,6 +419,9 @@ class Session(SelectedCommands):
         assert isinstance(cmd, c.Append)
         if not cmd.message:
             return Response("NO", "empty message", RC.CANNOT)
+        if b"\x00" in cmd.message:  # RFC 3516 4.4: binary content is not stored as such
+            return Response("NO", "messages with NUL octets cannot be stored; "
+                            "use a base64 Content-Transfer-Encoding", RC("UNKNOWN-CTE"))
         store = self.backend.store
         try:
             folder = await store.get_folder(self.account_id, cmd.mailbox)
