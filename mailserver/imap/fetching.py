@@ -5,8 +5,8 @@ Theory of operation
 :class:`FetchPlan` looks at the requested items once and says what each message needs:
 nothing beyond its row (FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ), the cached summary
 (ENVELOPE, BODY, BODYSTRUCTURE, header-only sections) or the decrypted octets (any other
-section, RFC822, RFC822.TEXT, BINARY and BINARY.SIZE, decoded by :mod:`.binary`).  :func:`fetch_items` then encodes one message's response items.
-No I/O here: the caller loads what the plan asks for.
+section, RFC822, RFC822.TEXT, BINARY and BINARY.SIZE, decoded by :mod:`.binary`).
+:func:`fetch_items` then encodes one message's response items.  No I/O here: the caller loads what the plan asks for.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class FetchPlan:
         for a in items:
             if a.name in ("BINARY", "BINARY.SIZE"):  # RFC 3516: the part decoded
                 meta = raw = True
-            elif a.name in ("ENVELOPE", "BODYSTRUCTURE") or (a.name == "BODY" and a.section is None):
+            elif a.name in ("ENVELOPE", "BODYSTRUCTURE") or (
+                    a.name == "BODY" and a.section is None):
                 meta = True
             elif _header_only(a):
                 meta = True
