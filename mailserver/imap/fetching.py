@@ -6,7 +6,8 @@ Theory of operation
 nothing beyond its row (FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ), the cached summary
 (ENVELOPE, BODY, BODYSTRUCTURE, header-only sections) or the decrypted octets (any other
 section, RFC822, RFC822.TEXT, BINARY and BINARY.SIZE, decoded by :mod:`.binary`).
-:func:`fetch_items` then encodes one message's response items.  No I/O here: the caller loads what the plan asks for.
+:func:`fetch_items` then encodes one message's response items.  No I/O here: the caller
+loads what the plan asks for.
 """
 
 from __future__ import annotations
