@@ -221,8 +221,9 @@ ResponseCode.READ_WRITE = ResponseCode("READ-WRITE")
 
 
 def code_appenduid(uidvalidity: int, uids: Iterable[int]) -> ResponseCode:
-    """``[APPENDUID uidvalidity uid-set]`` (RFC 4315 3)."""
-    return ResponseCode("APPENDUID", f"{uidvalidity} {format_uid_set(uids)}")
+    """``[APPENDUID uidvalidity uid-set]`` (RFC 4315 3); in the order of the messages
+    (MULTIAPPEND)."""
+    return ResponseCode("APPENDUID", f"{uidvalidity} {format_uid_set(uids, keep_order=True)}")
 
 
 def code_copyuid(uidvalidity: int, src: Sequence[int], dst: Sequence[int]) -> ResponseCode:

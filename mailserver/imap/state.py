@@ -21,8 +21,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
-from datetime import UTC
-from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING, Literal
 
 from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, StoreError
@@ -32,14 +30,13 @@ from mailserver.store.mailstore import FolderInfo
 from . import commands as c
 from . import commands_selected as s
 from . import encoder as enc
+from .appending import AppendCommands
 from .backend import ImapBackend, No, Response, Send
 from .binary import UnknownCte
 from .encoder import ResponseCode as RC
 from .lexer import InvalidName
 from .listing import ListError, extended_entries, list_line, lsub_entries, pattern_regex
 from .mailbox import SelectedMailbox, flags_lines
-from .rawheaders import RAW_POLICY
-from .search import decode_header_value
 from .selected import SelectedCommands
 
 if TYPE_CHECKING:
@@ -78,7 +75,7 @@ ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
 _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
               "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
-              "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY")
+              "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY", "MULTIAPPEND")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -100,7 +97,7 @@ def capabilities(*, tls: bool, authenticated: bool, starttls_port: bool) -> list
 
 
 
-class Session(SelectedCommands):
+class Session(AppendCommands, SelectedCommands):
     """One client's IMAP session (state, login, selected mailbox)."""
 
     def __init__(self, backend: ImapBackend, send: Send, *, tls: bool, starttls_port: bool,
@@ -405,44 +402,6 @@ class Session(SelectedCommands):
                 out.append(f"{item} {values[item]}")
         await self.send(b"* STATUS " + enc.mailbox(folder.name) + b" ("
                         + " ".join(out).encode() + b")\r\n")
-
-    async def do_append(self, cmd: c.Command) -> Response:
-        """APPEND (RFC 3501 6.3.11) with APPENDUID (RFC 4315); sealed like any stored message.
-
-        Sent copies: a message submitted over SMTP is already filed in the sender's Sent
-        folder by the delivery (one transaction with the recipients' copies).  Clients that
-        also APPEND their own copy to Sent (Thunderbird, Apple Mail, Outlook) would get it
-        twice, so an APPEND to the ``\\Sent`` folder whose Message-ID is already there stores
-        nothing and answers OK with the APPENDUID of the existing copy.  Other folders
-        (e.g. Drafts) are never de-duplicated.
-        """
-        assert isinstance(cmd, c.Append)
-        if not cmd.message:
-            return Response("NO", "empty message", RC.CANNOT)
-        if b"\x00" in cmd.message:  # RFC 3516 4.4: binary content is not stored as such
-            return Response("NO", "messages with NUL octets cannot be stored; "
-                            "use a base64 Content-Transfer-Encoding", RC("UNKNOWN-CTE"))
-        store = self.backend.store
-        try:
-            folder = await store.get_folder(self.account_id, cmd.mailbox)
-        except NotFound:
-            return Response("NO", "no such mailbox", RC.TRYCREATE)
-        hdr = BytesHeaderParser(policy=RAW_POLICY).parsebytes(cmd.message[:65536])
-        msgid = str(hdr.get("Message-ID", "")).strip() or None
-        if msgid and folder.special_use == "\\Sent":
-            # The SMTP submission already filed a Sent copy: do not store a second one.
-            for m in await store.find_by_message_id(self.account_id, [msgid]):
-                if m.folder_id == folder.id:
-                    return Response("OK", "APPEND completed (already in Sent)",
-                                    enc.code_appenduid(folder.uidvalidity, [m.uid]))
-        subject = decode_header_value(str(hdr.get("Subject", ""))) if "Subject" in hdr else None
-        sender = decode_header_value(str(hdr.get("From", ""))) if "From" in hdr else None
-        # Stored in UTC: SQLite keeps no offset (the instant is what RFC 3501 2.3.3 needs).
-        when = cmd.date.astimezone(UTC) if cmd.date is not None else None
-        res = await store.append(self.account_id, folder.id, cmd.message, flags=cmd.flags,
-                                 internaldate=when, subject=subject, from_display=sender,
-                                 message_id=msgid)
-        return Response("OK", "APPEND completed", enc.code_appenduid(res.uidvalidity, [res.uid]))
 
     async def do_namespace(self, cmd: c.Command) -> Response:
         await self.send(b'* NAMESPACE (("" "/")) NIL NIL\r\n')
