@@ -367,6 +367,13 @@ def _append_message(cur: Cursor) -> AppendMessage:
     if cur.peek() == b'"':
         date = cur.date_time()
         cur.sp()
+    if cur.peek_atom() == "UTF8":  # RFC 6855 4: UTF8 (literal8)
+        cur.atom()
+        cur.sp()
+        cur.expect(b"(", "UTF8 (literal8)")
+        message = cur.literal()
+        cur.expect(b")", "UTF8 (literal8)")
+        return flags, date, message
     return flags, date, cur.literal()
 
 

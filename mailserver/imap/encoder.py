@@ -104,9 +104,10 @@ def astring(data: str | bytes) -> bytes:
     return string(raw)
 
 
-def mailbox(name: str) -> bytes:
-    """A mailbox name in modified UTF-7 (RFC 3501 5.1.3) as an astring."""
-    return astring(encode_mutf7(name))
+def mailbox(name: str, *, utf8: bool = False) -> bytes:
+    """A mailbox name in modified UTF-7 (RFC 3501 5.1.3) as an astring; in UTF-8 once the
+    client enabled UTF8=ACCEPT (RFC 6855 3)."""
+    return astring(name if utf8 else encode_mutf7(name))
 
 
 def encode_value(value: Value) -> bytes:

@@ -123,10 +123,10 @@ def lsub_entries(folders: Iterable[tuple[str, str | None, bool]], orphans: Itera
     return sorted(out.values(), key=lambda e: (e.name != "INBOX", e.name))
 
 
-def list_line(verb: str, entry: ListEntry) -> bytes:
+def list_line(verb: str, entry: ListEntry, *, utf8: bool = False) -> bytes:
     """``* LIST (attrs) "/" name``."""
     return (b"* " + verb.encode() + b" (" + " ".join(entry.attributes).encode() + b') "/" '
-            + enc.mailbox(entry.name)
+            + enc.mailbox(entry.name, utf8=utf8)
             + (b' ("CHILDINFO" ("SUBSCRIBED"))' if entry.childinfo else b"") + b"\r\n")
 
 

@@ -87,6 +87,7 @@ class SearchCommands:
     condstore: bool
     account: AccountInfo | None
     saved: list[int]
+    utf8: bool
     send: Callable[[bytes], Awaitable[None]]
 
     @property
@@ -164,6 +165,8 @@ class SearchCommands:
 
     # -- SEARCH ---------------------------------------------------------------------------
     async def do_search(self, cmd: s.Search) -> Response:
+        if self.utf8 and cmd.charset is not None:  # RFC 6855 3
+            return Response("BAD", "no CHARSET once UTF8=ACCEPT is enabled")
         want_modseq = _has_modseq(cmd.key)
         if want_modseq:
             self.condstore = True

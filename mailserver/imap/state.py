@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Literal
 
 from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, StoreError
@@ -75,7 +75,8 @@ ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
 _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
               "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
-              "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY", "MULTIAPPEND")
+              "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY", "MULTIAPPEND",
+              "UTF8=ACCEPT")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -113,6 +114,7 @@ class Session(AppendCommands, SelectedCommands):
         self.account: AccountInfo | None = None
         self.selected: SelectedMailbox | None = None
         self.condstore = False
+        self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT
         self.saved: list[int] = []  # RFC 5182 $: UIDs saved by SEARCH RETURN (SAVE)
         self.events: asyncio.Event | None = None
         self._auth_tag = ""
@@ -129,7 +131,10 @@ class Session(AppendCommands, SelectedCommands):
         if verb not in ALLOWED[self.state]:
             return Response("BAD", f"{verb} is not allowed {_STATE_TEXT[self.state]}")
         handler: Callable[[c.Command], Awaitable[Response]] = getattr(self, "do_" + verb.lower())
-        if any(isinstance(getattr(cmd, f.name), InvalidName) for f in fields(cmd)):
+        invalid = [f.name for f in fields(cmd) if isinstance(getattr(cmd, f.name), InvalidName)]
+        if invalid and self.utf8:  # RFC 6855 3: names are UTF-8, "R&D" is just that
+            cmd = replace(cmd, **{n: str(getattr(cmd, n)) for n in invalid})
+        elif invalid:
             # RFC 3501 5.1.3: a name that is not modified UTF-7 names no mailbox; NO, not
             # BAD (which clients take as a protocol error and drop the connection).
             return Response("NO", "invalid mailbox name (not modified UTF-7)", RC.CANNOT)
@@ -367,7 +372,7 @@ class Session(AppendCommands, SelectedCommands):
             return Response("BAD", str(exc))
         by_name = {f.name: f for f in folders}
         for e in entries:
-            await self.send(list_line("LIST", e))
+            await self.send(list_line("LIST", e, utf8=self.utf8))
             if cmd.status_items and e.name in by_name:  # RFC 5819: selectable ones only
                 await self._status_line(by_name[e.name], cmd.status_items)
         return Response("OK", "LIST completed")
@@ -380,7 +385,7 @@ class Session(AppendCommands, SelectedCommands):
                                await store.orphan_subscriptions(self.account_id),
                                pattern_regex(cmd.reference, cmd.pattern))
         for e in entries:
-            await self.send(list_line("LSUB", e))
+            await self.send(list_line("LSUB", e, utf8=self.utf8))
         return Response("OK", "LSUB completed")
 
     async def do_status(self, cmd: c.Command) -> Response:
@@ -400,7 +405,7 @@ class Session(AppendCommands, SelectedCommands):
                 out.append(f"RECENT {await self.store.count_above(folder.id, folder.recent_uid)}")
             else:
                 out.append(f"{item} {values[item]}")
-        await self.send(b"* STATUS " + enc.mailbox(folder.name) + b" ("
+        await self.send(b"* STATUS " + enc.mailbox(folder.name, utf8=self.utf8) + b" ("
                         + " ".join(out).encode() + b")\r\n")
 
     async def do_namespace(self, cmd: c.Command) -> Response:
@@ -413,6 +418,9 @@ class Session(AppendCommands, SelectedCommands):
         if "CONDSTORE" in cmd.capabilities:
             self.condstore = True
             enabled.append("CONDSTORE")
+        if "UTF8=ACCEPT" in cmd.capabilities:
+            self.utf8 = True
+            enabled.append("UTF8=ACCEPT")
         await self.send(enc.untagged("ENABLED", *enabled) if enabled else b"* ENABLED\r\n")
         return Response("OK", "ENABLE completed")
 

@@ -89,6 +89,10 @@ VALID = [
     ("search-simple", b"a SEARCH UNSEEN", s.Search("a", None, SearchFlag("\\Seen", False))),
     ("search-charset", b"a UID SEARCH CHARSET UTF-8 SUBJECT {2+}\r\n\xc3\xa9",
      s.Search("a", "UTF-8", SearchHeader("subject", b"\xc3\xa9"), True)),
+    ("create-utf8", b'a CREATE "caf\xc3\xa9"', c.Create("a", "caf\u00e9")),  # RFC 6855
+    ("append-utf8", b"a APPEND INBOX UTF8 (~{2+}\r\nhi)", c.Append("a", "INBOX", message=b"hi")),
+    ("multiappend", b"a APPEND INBOX {1+}\r\na (\\Seen) {1+}\r\nb",
+     c.Append("a", "INBOX", message=b"a", more=(((("\\Seen",), None, b"b")),))),
     ("esearch", b"a UID SEARCH RETURN (MIN COUNT SAVE) CHARSET UTF-8 ALL",
      s.Search("a", "UTF-8", SearchAll(), True, ("MIN", "COUNT", "SAVE"))),
     ("esearch-empty", b"a SEARCH RETURN () $", s.Search(
