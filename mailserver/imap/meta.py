@@ -34,8 +34,8 @@ class Meta:
 
     def to_json(self) -> bytes:
         """Serialise for sealing: one JSON document, the summary nested as an object."""
-        return json.dumps({"s": self.summary.to_obj(), "h": self.header.decode("latin-1"),
-                           "k": self.fields.to_list()}, separators=(",", ":")).encode()
+        return json.dumps({"k": self.fields.to_list(), "s": self.summary.to_obj(),
+                           "h": self.header.decode("latin-1")}, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Meta:
@@ -83,6 +83,10 @@ class Keys:
     meta: Meta | None = None
 
 
+_KEYS_FIRST = b'{"k":'
+_DECODER = json.JSONDecoder()
+
+
 class _KeysCodec:
     """Reads only the sort keys of a cached summary (no MIME tree rebuilt)."""
 
@@ -91,6 +95,9 @@ class _KeysCodec:
         return Keys(meta.fields, meta)
 
     def loads(self, data: bytes) -> Keys:
+        if data.startswith(_KEYS_FIRST):  # read the keys only, not the whole summary
+            k, _ = _DECODER.raw_decode(data.decode("utf-8"), len(_KEYS_FIRST))
+            return Keys(SortFields.from_list(k))
         d = json.loads(data)
         k = d.get("k")
         if isinstance(k, list):

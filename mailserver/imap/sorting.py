@@ -11,7 +11,6 @@ sent date cannot be read sorts by its INTERNALDATE (RFC 5256 2.2).
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +20,10 @@ from .sortfields import SortFields
 __all__ = ["Item", "SORT_KEYS", "sort_items", "Node", "thread_orderedsubject",
            "thread_references", "encode_threads", "casemap"]
 
-_CASEMAP = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
-
-
-def casemap(text: str) -> str:
-    """``i;ascii-casemap`` key: ASCII letters upper-cased, everything else unchanged."""
-    return text.translate(_CASEMAP)
+def casemap(text: str) -> bytes:
+    """``i;ascii-casemap`` key (RFC 4790 9.2): the UTF-8 octets with ASCII letters upper-cased
+    (``bytes.upper`` touches nothing else), compared octet by octet."""
+    return text.encode("utf-8", "surrogateescape").upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +95,12 @@ def _date_key(node: Node) -> tuple[float, int]:
 def thread_orderedsubject(items: Iterable[Item]) -> list[Node]:
     """THREAD=ORDEREDSUBJECT (RFC 5256 3): messages grouped by base subject, each group's
     earliest message the parent of the others (siblings in date order); threads by date."""
-    ordered = sorted(items, key=lambda m: (casemap(m.fields.subject), m.sent, m.seq))
+    # Sequence numbers are unique: the tuples never compare their items.
+    ordered = sorted((casemap(m.fields.subject), m.sent, m.seq, m) for m in items)
     roots: list[Node] = []
     current: Node | None = None
-    subject: str | None = None
-    for m in ordered:
-        key = casemap(m.fields.subject)
+    subject: bytes | None = None
+    for key, _, _, m in ordered:
         if current is None or key != subject:
             current, subject = Node(m), key
             roots.append(current)
@@ -134,7 +131,8 @@ def _reachable(start: Node, target: Node) -> bool:
 
 
 def _set_parent(child: Node, parent: Node) -> None:
-    if child.parent is parent or child is parent or _reachable(child, parent):
+    if child.parent is parent or child is parent or (
+            child.children and _reachable(child, parent)):  # no loops (RFC 5256 3 1A)
         return
     if child.parent is not None:
         child.parent.children.remove(child)
@@ -206,29 +204,31 @@ def _prune(roots: list[Node]) -> list[Node]:
     return out
 
 
-def _subject(node: Node) -> tuple[str, bool]:
+def _subject(node: Node) -> tuple[bytes, bool]:
     item = node.item if node.item is not None else (
         node.children[0].item if node.children else None)
-    return ("", False) if item is None else (casemap(item.fields.subject), item.fields.reply)
+    return (b"", False) if item is None else (casemap(item.fields.subject), item.fields.reply)
 
 
 def _group_by_subject(roots: list[Node]) -> list[Node]:
     """Step 5: roots with the same base subject are gathered under one of them or a dummy."""
-    table: dict[str, Node] = {}
+    table: dict[bytes, Node] = {}
+    subjects = {id(r): _subject(r) for r in roots}
     for r in roots:  # 5B
-        subj, reply = _subject(r)
+        subj, reply = subjects[id(r)]
         if not subj:
             continue
         old = table.get(subj)
         if old is None or (r.item is None and old.item is not None) or (
-                old.item is not None and _subject(old)[1] and not reply and r.item is not None):
+                old.item is not None and subjects[id(old)][1] and not reply
+                and r.item is not None):
             table[subj] = r
     out: list[Node] = []
     where: dict[int, int] = {}
     for r in roots:  # 5C
         if r.parent is not None:  # already merged under another root
             continue
-        subj, reply = _subject(r)
+        subj, reply = subjects[id(r)]
         old = table.get(subj) if subj else None
         if old is None or old is r:
             where[id(r)] = len(out)
@@ -237,7 +237,7 @@ def _group_by_subject(roots: list[Node]) -> list[Node]:
             for c in r.children:
                 c.parent = old
             old.children.extend(r.children)
-        elif old.item is None or (reply and not _subject(old)[1]):
+        elif old.item is None or (reply and not subjects[id(old)][1]):
             r.parent = old
             old.children.append(r)
         else:
