@@ -407,9 +407,11 @@ def _msg_att(p: _P) -> tuple[bytes, object]:
         return name, _flag_list(p)
     if name in (b"UID", b"RFC822.SIZE"):
         return name, p.number()
-    if name == b"MODSEQ":
+    if name == b"MODSEQ":  # permsg-modsequence = mod-sequence-value: positive (RFC 7162 7)
         p.lit(b"(")
         n = p.number()
+        if n == 0:
+            raise p.fail("mod-sequence-value (not 0)")
         p.lit(b")")
         return name, n
     if name == b"INTERNALDATE":

@@ -95,9 +95,10 @@ def _resp_text_code(p: _P) -> None:
     elif name in (b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN"):
         p.sp()
         _nz(p)
-    elif name == b"HIGHESTMODSEQ":
+    elif name == b"HIGHESTMODSEQ":  # mod-sequence-value: positive (RFC 7162 7)
         p.sp()
-        p.number()
+        if p.number() == 0:
+            raise p.fail("mod-sequence-value (not 0)")
     elif name == b"PERMANENTFLAGS":
         p.sp()
         _flags(p, perm=True)
@@ -220,8 +221,11 @@ def _esearch(p: _P) -> None:
             _nz(p)
         elif name == b"ALL":
             _re(p, _UIDSET, "sequence-set")
-        elif name in (b"COUNT", b"MODSEQ"):
+        elif name == b"COUNT":
             p.number()
+        elif name == b"MODSEQ":
+            if p.number() == 0:
+                raise p.fail("mod-sequence-value (not 0)")
         else:
             raise p.fail("MIN, MAX, ALL, COUNT or MODSEQ")
 
