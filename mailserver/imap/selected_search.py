@@ -27,7 +27,14 @@ from .meta import KEYS_CODEC, META_CODEC
 from .search import BadCharset, SearchMessage, compile_search
 from .searchkeys import SearchAnd, SearchKey, SearchModSeq, SearchNot, SearchOr, SearchSet
 from .seqset import SeqSet, format_uid_set
-from .sorting import Item, encode_threads, sort_items, thread_orderedsubject, thread_references
+from .sorting import (
+    Item,
+    encode_threads,
+    paused_gc,
+    sort_items,
+    thread_orderedsubject,
+    thread_references,
+)
 
 if TYPE_CHECKING:
     from mailserver.directory.service import AccountInfo
@@ -213,8 +220,10 @@ class SearchCommands:
         want_modseq = _has_modseq(cmd.key)
         if want_modseq:
             self.condstore = True
-        items = sort_items(await self._items(cmd.key, cmd.charset), cmd.criteria)
-        line = b"* SORT" + b"".join(b" %d" % (m.uid if cmd.uid else m.seq) for m in items)
+        found = await self._items(cmd.key, cmd.charset)
+        with paused_gc():
+            items = sort_items(found, cmd.criteria)
+            line = b"* SORT" + b"".join(b" %d" % (m.uid if cmd.uid else m.seq) for m in items)
         if want_modseq and items:  # RFC 7162 3.1.5
             rows = await self.store.rows(self.mb.folder_id, sorted(m.uid for m in items))
             line += b" (MODSEQ %d)" % max((r.modseq for r in rows), default=0)
@@ -223,9 +232,11 @@ class SearchCommands:
 
     async def do_thread(self, cmd: s.Thread) -> Response:
         items = await self._items(cmd.key, cmd.charset)
-        roots = (thread_references(items) if cmd.algorithm == "REFERENCES"
-                 else thread_orderedsubject(items))
-        body = encode_threads(roots, uid=cmd.uid)
+        with paused_gc():
+            roots = (thread_references(items) if cmd.algorithm == "REFERENCES"
+                     else thread_orderedsubject(items))
+            body = encode_threads(roots, uid=cmd.uid)
+            del roots
         await self.send(b"* THREAD " + body + b"\r\n" if body else b"* THREAD\r\n")
         return Response("OK", "THREAD completed")
 

@@ -11,14 +11,30 @@ sent date cannot be read sorts by its INTERNALDATE (RFC 5256 2.2).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from .sortfields import SortFields
 
 __all__ = ["Item", "SORT_KEYS", "sort_items", "Node", "thread_orderedsubject",
-           "thread_references", "encode_threads", "casemap"]
+           "thread_references", "encode_threads", "casemap", "paused_gc"]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector around one synchronous SORT/THREAD computation:
+    the 100,000 tree nodes of a large mailbox otherwise trigger repeated full collections
+    (about a third of THREAD's time).  The nodes are freed afterwards as usual."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 def casemap(text: str) -> bytes:
     """``i;ascii-casemap`` key (RFC 4790 9.2): the UTF-8 octets with ASCII letters upper-cased
@@ -88,7 +104,7 @@ class Node:
 
 
 def _date_key(node: Node) -> tuple[float, int]:
-    m = node.first()
+    m = node.item or node.first()
     return (0.0, 0) if m is None else (m.sent, m.seq)
 
 
@@ -185,6 +201,8 @@ def _prune(roots: list[Node]) -> list[Node]:
     root when there are several of them.  Bottom-up without recursion (reference chains from
     hostile headers can be long)."""
     for n in reversed(_preorder(roots)):  # children before their parents
+        if not n.children:
+            continue
         kids: list[Node] = []
         for c in n.children:
             if c.item is not None:
@@ -257,7 +275,8 @@ def _sort_siblings(roots: list[Node]) -> None:
     """Step 6: every sibling set by sent date (children first, so a dummy sorts by its
     earliest child), then the roots."""
     for n in reversed(_preorder(roots)):
-        n.children.sort(key=_date_key)
+        if len(n.children) > 1:
+            n.children.sort(key=_date_key)
     roots.sort(key=_date_key)
 
 

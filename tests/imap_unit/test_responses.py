@@ -4,7 +4,10 @@ responses.py, hooked into every IMAP test by the ``imap_grammar`` fixture)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from mailserver.imap.selected_search import esearch_line
 from tests.imap_unit.responses import GrammarError, ResponseStream, check_response
 
 GOOD = [
@@ -103,3 +106,12 @@ def test_stream_cuts_responses_at_literals_across_writes() -> None:
     assert s.responses == [b"* 1 FETCH (BODY[] {6}\r\nab\r\ncd)\r\n", b"* 2 EXPUNGE\r\n"]
     s.feed(b"\n* BAD\r\n")
     assert len(s.responses) == 4 and len(s.errors) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 10**6), unique=True).map(sorted),
+       st.sets(st.sampled_from(["MIN", "MAX", "ALL", "COUNT"])), st.booleans(),
+       st.one_of(st.none(), st.integers(1, 2**62)))
+def test_esearch_encoder_obeys_the_grammar(nums: list[int], returns: set[str], uid: bool,
+                                           modseq: int | None) -> None:
+    check_response(esearch_line("A1.x", uid, tuple(returns) or ("ALL",), nums, modseq))

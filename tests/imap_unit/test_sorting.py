@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from email.parser import BytesHeaderParser
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailserver.imap.rawheaders import RAW_POLICY
 from mailserver.imap.sortfields import SortFields, base_subject, sort_fields
@@ -15,6 +18,7 @@ from mailserver.imap.sorting import (
     thread_orderedsubject,
     thread_references,
 )
+from tests.imap_unit.responses import check_response
 
 BASE_SUBJECTS = [  # RFC 5256 2.1
     ("hello", "hello", False),
@@ -130,3 +134,30 @@ def test_references_orders_by_date_and_survives_long_chains() -> None:
     refs = tuple(f"<r{i}>" for i in range(5000))  # hostile References: 5000 dummies
     chain = [_item(1, mid="<x>", refs=refs), _item(2, mid="<y>", refs=(*refs, "<x>"))]
     assert _threads(thread_references(chain)) == b"(1 2)"
+
+
+_IDS = st.sampled_from([f"<{i}>" for i in range(12)] + [""])
+
+
+@st.composite
+def _mailboxes(draw: st.DrawFn) -> list[Item]:
+    n = draw(st.integers(0, 25))
+    out = []
+    for i in range(n):
+        refs = tuple(r for r in draw(st.lists(_IDS, max_size=4)) if r)
+        subject = draw(st.sampled_from(["a", "Re: a", "b", "Fwd: b", "", "[x] a"]))
+        date = draw(st.one_of(st.none(), st.integers(0, 5).map(float)))
+        out.append(_item(i + 1, subject=subject, date=date, arrival=float(i),
+                         mid=draw(_IDS), refs=refs))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(_mailboxes(), st.booleans())
+def test_threads_hold_every_message_once_and_obey_the_grammar(items: list[Item],
+                                                               refs: bool) -> None:
+    roots = thread_references(items) if refs else thread_orderedsubject(items)
+    body = encode_threads(roots, uid=False)
+    check_response(b"* THREAD " + body + b"\r\n" if body else b"* THREAD\r\n")
+    numbers = [int(t) for t in re.findall(rb"\d+", body)]
+    assert sorted(numbers) == [m.seq for m in items]
