@@ -26,14 +26,21 @@ def _fields_of(header: bytes) -> SortFields:
 
 @dataclass(frozen=True, slots=True)
 class Meta:
-    """Cached, decrypted summary of one message: structure, raw header block, sort keys."""
+    """Cached, decrypted summary of one message: structure, raw header block, sort keys
+    (None when read from a summary written before they existed: see :attr:`fields`)."""
 
     summary: MessageSummary
     header: bytes
-    fields: SortFields
+    keys: SortFields | None = None
+
+    @property
+    def fields(self) -> SortFields:
+        """The SORT/THREAD keys (from the header block for older summaries)."""
+        return self.keys if self.keys is not None else _fields_of(self.header)
 
     def to_json(self) -> bytes:
-        """Serialise for sealing: one JSON document, the summary nested as an object."""
+        """Serialise for sealing: one JSON document, the keys first (read alone by
+        :data:`KEYS_CODEC`), then the summary nested as an object and the header."""
         return json.dumps({"k": self.fields.to_list(), "s": self.summary.to_obj(),
                            "h": self.header.decode("latin-1")}, separators=(",", ":")).encode()
 
@@ -45,10 +52,9 @@ class Meta:
         s = d["s"]
         summary = (MessageSummary.from_json(s.encode()) if isinstance(s, str)
                    else MessageSummary.from_obj(s))
-        header = d["h"].encode("latin-1")
         k = d.get("k")
-        return cls(summary, header,
-                   SortFields.from_list(k) if isinstance(k, list) else _fields_of(header))
+        return cls(summary, d["h"].encode("latin-1"),
+                   SortFields.from_list(k) if isinstance(k, list) else None)
 
     @classmethod
     def of(cls, raw: bytes) -> Meta:

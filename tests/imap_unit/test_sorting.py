@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from email.parser import BytesHeaderParser
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailserver.imap.meta import KEYS_CODEC, Meta
 from mailserver.imap.rawheaders import RAW_POLICY
 from mailserver.imap.sortfields import SortFields, base_subject, sort_fields
 from mailserver.imap.sorting import (
@@ -161,3 +163,19 @@ def test_threads_hold_every_message_once_and_obey_the_grammar(items: list[Item],
     check_response(b"* THREAD " + body + b"\r\n" if body else b"* THREAD\r\n")
     numbers = [int(t) for t in re.findall(rb"\d+", body)]
     assert sorted(numbers) == [m.seq for m in items]
+
+
+def test_summary_keys_and_older_summaries() -> None:
+    raw = (b"From: Bob <bob@x.example>\r\nSubject: Re: Bilan\r\nMessage-ID: <z@x>\r\n\r\nhi\r\n")
+    meta = Meta.of(raw)
+    data = meta.to_json()
+    assert data.startswith(b'{"k":') and KEYS_CODEC.loads(data).fields == meta.fields
+    assert Meta.from_json(data).keys == meta.fields
+    old = json.loads(data)
+    del old["k"]  # a summary cached before the keys existed
+    old_data = json.dumps(old).encode()
+    assert KEYS_CODEC.loads(old_data).fields == meta.fields
+    assert Meta.from_json(old_data).keys is None and Meta.from_json(old_data).fields == meta.fields
+    computed = KEYS_CODEC.of(raw)
+    assert computed.meta is not None and KEYS_CODEC.dumps(computed) == data
+    assert (meta.fields.from_addr, meta.fields.subject) == ("bob", "Bilan")
