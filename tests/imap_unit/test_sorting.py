@@ -179,3 +179,16 @@ def test_summary_keys_and_older_summaries() -> None:
     computed = KEYS_CODEC.of(raw)
     assert computed.meta is not None and KEYS_CODEC.dumps(computed) == data
     assert (meta.fields.from_addr, meta.fields.subject) == ("bob", "Bilan")
+
+
+_HEADER_LINE = st.sampled_from(["Date", "From", "To", "Cc", "Subject", "Message-ID",
+                                "References", "In-Reply-To"]).flatmap(
+    lambda name: st.binary(max_size=60).map(lambda v: name.encode() + b": " + v + b"\r\n"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_HEADER_LINE, max_size=8))
+def test_hostile_headers_give_keys(lines: list[bytes]) -> None:
+    f = _fields((b"".join(lines) + b"\r\n").decode("latin-1"))
+    assert SortFields.from_list(json.loads(json.dumps(f.to_list()))) == f
+    assert base_subject(f.subject)[0] == f.subject  # the base subject is a fixed point
