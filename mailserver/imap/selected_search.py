@@ -25,7 +25,15 @@ from .backend import No, Response
 from .encoder import ResponseCode as RC
 from .meta import KEYS_CODEC, META_CODEC
 from .search import BadCharset, SearchMessage, compile_search
-from .searchkeys import SearchAnd, SearchKey, SearchModSeq, SearchNot, SearchOr, SearchSet
+from .searchkeys import (
+    SearchAll,
+    SearchAnd,
+    SearchKey,
+    SearchModSeq,
+    SearchNot,
+    SearchOr,
+    SearchSet,
+)
 from .seqset import SeqSet, format_uid_set
 from .sorting import (
     Item,
@@ -67,7 +75,7 @@ def _const(data: bytes) -> Callable[[], bytes]:
 def esearch_line(tag: str, uid: bool, returns: Sequence[str], nums: Sequence[int],
                  modseq: int | None) -> bytes:
     """``* ESEARCH (TAG "t") [UID] ...`` (RFC 4731 3.1); ``nums`` ascending.  MIN, MAX and
-    ALL are left out when nothing matched; COUNT is always given."""
+    ALL are left out when nothing matched; COUNT, when asked, is given even then."""
     out = [b"* ESEARCH (TAG " + enc.quote(tag) + b")"]
     if uid:
         out.append(b"UID")
@@ -141,6 +149,9 @@ class SearchCommands:
                                   max_uid=mb.max_uid)
         except BadCharset:
             raise No("unsupported charset", RC.badcharset(("US-ASCII", "UTF-8"))) from None
+        if isinstance(key, SearchAll):  # SORT/THREAD ... ALL: every row, nothing to test
+            rows = await self.store.rows(mb.folder_id, mb.uids)
+            return [(seq, r) for r in rows if (seq := mb.seq_of(r.uid)) is not None]
         wants_meta = prog.needs_headers or prog.needs_body
         found: list[tuple[int, Row]] = []
         uids = mb.uids  # an array: slices are cheap, no list of 100k ints
