@@ -51,7 +51,7 @@ from .encoder import ResponseCode as RC
 from .seqset import SeqSet
 
 if TYPE_CHECKING:
-    from mailserver.store.imapmeta import ImapStore
+    from mailserver.store.imapmeta import ImapStore, Row
 
     from .sortfields import SortFields
 
@@ -97,6 +97,8 @@ class SelectedMailbox:
     reported: dict[int, int] = field(default_factory=dict)
     #: message id -> SORT/THREAD keys read from its sealed summary (see .selected_search).
     sort_cache: dict[int, SortFields] = field(default_factory=dict)
+    #: uid -> row, for SORT/THREAD ALL (they read only its never-changing columns).
+    row_cache: dict[int, Row] = field(default_factory=dict)
 
     # -- numbers ------------------------------------------------------------------
     @property

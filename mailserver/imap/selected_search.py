@@ -139,9 +139,13 @@ class SearchCommands:
         return key
 
     # -- matching ---------------------------------------------------------------------------
-    async def _matches(self, key: SearchKey | None, charset: str | None
-                       ) -> list[tuple[int, Row]]:
-        """(sequence number, row) of the messages matching ``key``, in UID order."""
+    async def _matches(self, key: SearchKey | None, charset: str | None, *,
+                       for_sort: bool = False) -> list[tuple[int, Row]]:
+        """(sequence number, row) of the messages matching ``key``, in UID order.
+
+        ``for_sort``: the rows are used for their immutable columns only (id, UID, arrival,
+        size), so ``ALL`` is answered from the session's row cache.
+        """
         mb = self.mb
         assert key is not None
         try:
@@ -149,9 +153,8 @@ class SearchCommands:
                                   max_uid=mb.max_uid)
         except BadCharset:
             raise No("unsupported charset", RC.badcharset(("US-ASCII", "UTF-8"))) from None
-        if isinstance(key, SearchAll):  # SORT/THREAD ... ALL: every row, nothing to test
-            rows = await self.store.rows(mb.folder_id, mb.uids)
-            return [(seq, r) for r in rows if (seq := mb.seq_of(r.uid)) is not None]
+        if for_sort and isinstance(key, SearchAll):  # SORT/THREAD ... ALL: nothing to test
+            return await self._all_rows()
         wants_meta = prog.needs_headers or prog.needs_body
         found: list[tuple[int, Row]] = []
         uids = mb.uids  # an array: slices are cheap, no list of 100k ints
@@ -180,6 +183,17 @@ class SearchCommands:
                 if prog.matches(msg):
                     found.append((seq, r))
         return found
+
+    async def _all_rows(self) -> list[tuple[int, Row]]:
+        """Every known message's row, kept for the session (what SORT reads never changes)."""
+        mb = self.mb
+        cache = mb.row_cache
+        missing = [u for u in mb.uids if u not in cache]
+        if len(missing) > len(mb.uids) // 2:
+            cache.update((r.uid, r) for r in await self.store.all_rows(mb.folder_id))
+        elif missing:
+            cache.update((r.uid, r) for r in await self.store.rows(mb.folder_id, missing))
+        return [(i + 1, cache[u]) for i, u in enumerate(mb.uids) if u in cache]
 
     # -- SEARCH ---------------------------------------------------------------------------
     async def do_search(self, cmd: s.Search) -> Response:
@@ -217,7 +231,7 @@ class SearchCommands:
     # -- SORT and THREAD -------------------------------------------------------------------
     async def _items(self, key: SearchKey | None, charset: str | None) -> list[Item]:
         """The matching messages with their sort keys (from the sealed summaries)."""
-        found = await self._matches(key, charset)
+        found = await self._matches(key, charset, for_sort=True)
         cache = self.mb.sort_cache
         missing = [r for _, r in found if r.id not in cache]
         for i in range(0, len(missing), _KEYS_CHUNK):

@@ -103,3 +103,20 @@ async def test_esearch_and_searchres(imap: Imap) -> None:
     res = await c.cmd("FETCH $ (UID)")
     assert res[0].endswith(b"OK FETCH completed\r\n")
     await c.close()
+
+
+async def test_sort_follows_new_and_expunged_messages(imap: Imap) -> None:
+    await _seed(imap)
+    c = await open_raw(imap)
+    await c.cmd("SELECT INBOX")
+    assert (await c.cmd("SORT (REVERSE ARRIVAL) UTF-8 ALL"))[0] == b"* SORT 4 3 2 1\r\n"
+    await imap.services.store.append(imap.account_id, "INBOX", _raw(2))  # "Analyse" again
+    res = await c.cmd("UID SORT (REVERSE ARRIVAL) UTF-8 ALL")  # the session's view, then EXISTS
+    assert res[:2] == [b"* SORT 4 3 2 1\r\n", b"* 5 EXISTS\r\n"]
+    assert (await c.cmd("UID SORT (REVERSE ARRIVAL) UTF-8 ALL"))[0] == b"* SORT 5 4 3 2 1\r\n"
+    await c.cmd("STORE 4 +FLAGS.SILENT (\\Deleted)")
+    await c.cmd("EXPUNGE")
+    # The copy has the same Message-ID: its own container, gathered with 3 by base subject.
+    assert (await c.cmd("THREAD REFERENCES UTF-8 ALL"))[0] == b"* THREAD ((3)(4))(1 2)\r\n"
+    assert (await c.cmd("SORT (SUBJECT) UTF-8 UNDELETED"))[0] == b"* SORT 3 4 1 2\r\n"
+    await c.close()
