@@ -66,13 +66,15 @@ class Expunge(Command):
 
 #: RFC 4731 3.1 and RFC 5182 2.1 search-return-opt.
 RETURN_OPTS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+#: RFC 5267 3: SORT RETURN options (SAVE is SEARCH's, RFC 5182).
+ESORT_OPTS = RETURN_OPTS - {"SAVE"}
 #: RFC 5256 3 sort-key and RFC 5957 2.
 SORT_KEY_NAMES = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
                             "DISPLAYFROM", "DISPLAYTO"})
 THREAD_ALGORITHMS = frozenset({"ORDEREDSUBJECT", "REFERENCES"})
 
 
-def _return_opts(cur: Cursor) -> tuple[str, ...]:
+def _return_opts(cur: Cursor, allowed: frozenset[str] = RETURN_OPTS) -> tuple[str, ...]:
     """``RETURN (opt...)``; ``RETURN ()`` means ``RETURN (ALL)`` (RFC 4731 3.1)."""
     cur.expect(b"RETURN (", "RETURN options")
     opts: list[str] = []
@@ -80,7 +82,7 @@ def _return_opts(cur: Cursor) -> tuple[str, ...]:
         if opts:
             cur.sp()
         opt = cur.atom("search return option").upper()
-        if opt not in RETURN_OPTS:
+        if opt not in allowed:
             raise ParseError("unknown search return option")
         opts.append(opt)
     return tuple(dict.fromkeys(opts)) or ("ALL",)
@@ -114,17 +116,23 @@ class Search(Command):
 
 @dataclass(frozen=True)
 class Sort(Command):
-    """SORT (criteria) charset keys (RFC 5256 3, RFC 5957); criteria are (key, reverse)."""
+    """SORT [RETURN (opts)] (criteria) charset keys (RFC 5256 3, RFC 5957, RFC 5267 3 ESORT);
+    criteria are (key, reverse); ``returns`` is None for a plain SORT."""
 
     verb: ClassVar[str] = "SORT"
     criteria: tuple[tuple[str, bool], ...] = ()
     charset: str | None = None
     key: SearchKey | None = None
     uid: bool = False
+    returns: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Sort:
         cur.sp()
+        returns = None
+        if cur.peek_atom() == "RETURN":
+            returns = _return_opts(cur, ESORT_OPTS)
+            cur.sp()
         cur.expect(b"(", "sort criteria")
         criteria: list[tuple[str, bool]] = []
         while not cur.try_lit(b")"):
@@ -144,7 +152,7 @@ class Sort(Command):
         charset = cur.astring("charset").decode("ascii", "replace")
         cur.sp()
         _, key = parse_search_program(cur)
-        return cls(tag, tuple(criteria), charset, key, uid)
+        return cls(tag, tuple(criteria), charset, key, uid, returns)
 
 
 @dataclass(frozen=True)

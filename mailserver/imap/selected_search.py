@@ -74,8 +74,10 @@ def _const(data: bytes) -> Callable[[], bytes]:
 
 def esearch_line(tag: str, uid: bool, returns: Sequence[str], nums: Sequence[int],
                  modseq: int | None) -> bytes:
-    """``* ESEARCH (TAG "t") [UID] ...`` (RFC 4731 3.1); ``nums`` ascending.  MIN, MAX and
-    ALL are left out when nothing matched; COUNT, when asked, is given even then."""
+    """``* ESEARCH (TAG "t") [UID] ...`` (RFC 4731 3.1); ``nums`` ascending, or in sort
+    order for ESORT (RFC 5267 3: MIN and MAX are the first and last in that order, ALL keeps
+    it).  MIN, MAX and ALL are left out when nothing matched; COUNT, when asked, is given
+    even then."""
     out = [b"* ESEARCH (TAG " + enc.quote(tag) + b")"]
     if uid:
         out.append(b"UID")
@@ -85,7 +87,7 @@ def esearch_line(tag: str, uid: bool, returns: Sequence[str], nums: Sequence[int
         if "MAX" in returns:
             out.append(b"MAX %d" % nums[-1])
         if "ALL" in returns:
-            out.append(b"ALL " + format_uid_set(nums).encode())
+            out.append(b"ALL " + format_uid_set(nums, keep_order=True).encode())
     if "COUNT" in returns:
         out.append(b"COUNT %d" % len(nums))
     if modseq is not None and nums:  # RFC 7162 3.1.5
@@ -248,10 +250,17 @@ class SearchCommands:
         found = await self._items(cmd.key, cmd.charset)
         with paused_gc():
             items = sort_items(found, cmd.criteria)
-            line = b"* SORT" + b"".join(b" %d" % (m.uid if cmd.uid else m.seq) for m in items)
+            nums = [m.uid if cmd.uid else m.seq for m in items]
+        modseq = None
         if want_modseq and items:  # RFC 7162 3.1.5
             rows = await self.store.rows(self.mb.folder_id, sorted(m.uid for m in items))
-            line += b" (MODSEQ %d)" % max((r.modseq for r in rows), default=0)
+            modseq = max((r.modseq for r in rows), default=0)
+        if cmd.returns is not None:  # ESORT (RFC 5267 3)
+            await self.send(esearch_line(cmd.tag, cmd.uid, cmd.returns, nums, modseq))
+            return Response("OK", "SORT completed")
+        line = b"* SORT" + b"".join(b" %d" % n for n in nums)
+        if modseq is not None:
+            line += b" (MODSEQ %d)" % modseq
         await self.send(line + b"\r\n")
         return Response("OK", "SORT completed")
 

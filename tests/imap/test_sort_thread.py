@@ -120,3 +120,16 @@ async def test_sort_follows_new_and_expunged_messages(imap: Imap) -> None:
     assert (await c.cmd("THREAD REFERENCES UTF-8 ALL"))[0] == b"* THREAD ((3)(4))(1 2)\r\n"
     assert (await c.cmd("SORT (SUBJECT) UTF-8 UNDELETED"))[0] == b"* SORT 3 4 1 2\r\n"
     await c.close()
+
+
+async def test_esort(imap: Imap) -> None:
+    await _seed(imap)
+    c = await open_raw(imap)
+    assert b" ESORT" in (await c.cmd("CAPABILITY"))[0]
+    await c.cmd("SELECT INBOX")
+    res = await c.cmd("SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL", tag="s1")
+    assert res[0] == b'* ESEARCH (TAG "s1") MIN 3 MAX 4 ALL 3,1:2,4 COUNT 4\r\n'
+    res = await c.cmd("UID SORT RETURN () (REVERSE SUBJECT) UTF-8 SUBJECT nothing", tag="s2")
+    assert res[0] == b'* ESEARCH (TAG "s2") UID\r\n'
+    assert (await c.cmd("SORT RETURN (SAVE) (DATE) UTF-8 ALL"))[-1].split()[1] == b"BAD"
+    await c.close()

@@ -102,6 +102,8 @@ VALID = [
     ("sort", b"a UID SORT (REVERSE ARRIVAL displayfrom) utf-8 SEEN",
      s.Sort("a", (("ARRIVAL", True), ("DISPLAYFROM", False)), "utf-8",
             SearchFlag("\\Seen", True), True)),
+    ("esort", b"a SORT RETURN (COUNT) (SIZE) UTF-8 ALL",
+     s.Sort("a", (("SIZE", False),), "UTF-8", SearchAll(), False, ("COUNT",))),
     ("thread", b"a THREAD REFERENCES US-ASCII ALL",
      s.Thread("a", "REFERENCES", "US-ASCII", SearchAll())),
     ("search-all-keys",
