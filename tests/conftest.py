@@ -21,7 +21,9 @@ import pytest
 from mailserver.app import Services, open_services
 from mailserver.cli.setup import init_data_dir
 from mailserver.config import AuthConfig, Config, ListenConfig, load
+from mailserver.imap.server import Connection
 from mailserver.runtime import Runtime, start_runtime
+from tests.imap_unit.responses import ResponseStream
 
 DOMAIN = "hopital.mssante.test"
 PATIENT_DOMAIN = f"patient.{DOMAIN}"
@@ -46,6 +48,29 @@ async def _pg_exec(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@pytest.fixture(autouse=True)
+def imap_grammar(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
+    """Every IMAP response any test's server writes is checked against RFC 3501/9051's formal
+    syntax (:mod:`tests.imap_unit.responses`); a malformed one fails the test at teardown.
+    Yields the list of responses checked so far."""
+    errors: list[str] = []
+    checked: list[bytes] = []
+    send = Connection.send
+
+    async def checking(self: Connection, data: bytes) -> None:
+        stream = self.__dict__.setdefault("_grammar", ResponseStream())
+        stream.feed(data)
+        errors.extend(stream.errors)
+        checked.extend(stream.responses)
+        stream.errors.clear()
+        stream.responses.clear()
+        await send(self, data)
+
+    monkeypatch.setattr(Connection, "send", checking)
+    yield checked
+    assert not errors, "malformed IMAP responses:\n" + "\n".join(errors[:10])
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ __all__ = [
 STATUS_ITEMS = frozenset(
     {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"})
 _MAX_ID_PAIRS = 30  # RFC 2971 3.3: at most 30 field-value pairs
+_MAX_APPEND = 1000  # messages in one MULTIAPPEND (the command size is limited too)
 
 
 @dataclass(frozen=True)
@@ -353,9 +354,33 @@ class Status(Command):
         return cls(tag, mailbox, items)
 
 
+AppendMessage = tuple[tuple[str, ...], datetime | None, bytes]
+
+
+def _append_message(cur: Cursor) -> AppendMessage:
+    """[SP flag-list] [SP date-time] SP literal (the leading SP already read)."""
+    flags: tuple[str, ...] = ()
+    date = None
+    if cur.peek() == b"(":
+        flags = cur.flag_list()
+        cur.sp()
+    if cur.peek() == b'"':
+        date = cur.date_time()
+        cur.sp()
+    if cur.peek_atom() == "UTF8":  # RFC 6855 4: UTF8 (literal8)
+        cur.atom()
+        cur.sp()
+        cur.expect(b"(", "UTF8 (literal8)")
+        message = cur.literal()
+        cur.expect(b")", "UTF8 (literal8)")
+        return flags, date, message
+    return flags, date, cur.literal()
+
+
 @dataclass(frozen=True)
 class Append(Command):
-    """APPEND mailbox [flags] [date-time] literal (RFC 3501 6.3.11).
+    """APPEND mailbox [flags] [date-time] literal (RFC 3501 6.3.11), more messages after it
+    for MULTIAPPEND (RFC 3502) in ``more``; a literal may be a ``literal8`` (RFC 3516).
 
     ``message`` holds the literal's octets as sent.
     """
@@ -365,27 +390,31 @@ class Append(Command):
     flags: tuple[str, ...] = ()
     date: datetime | None = None
     message: bytes = b""
+    more: tuple[AppendMessage, ...] = ()
 
     def __repr__(self) -> str:  # never dump message content into logs
         return (f"Append(tag={self.tag!r}, mailbox={self.mailbox!r}, flags={self.flags!r}, "
-                f"date={self.date!r}, message=<{len(self.message)} octets>)")
+                f"date={self.date!r}, message=<{len(self.message)} octets>, "
+                f"more=<{len(self.more)} messages>)")
+
+    @property
+    def messages(self) -> tuple[AppendMessage, ...]:
+        """Every message of the command, in order."""
+        return ((self.flags, self.date, self.message), *self.more)
 
     @classmethod
     def parse(cls, tag: str, cur: Cursor) -> Append:
         cur.sp()
         mailbox = cur.mailbox()
         cur.sp()
-        flags: tuple[str, ...] = ()
-        date = None
-        if cur.peek() == b"(":
-            flags = cur.flag_list()
-            cur.sp()
-        if cur.peek() == b'"':
-            date = cur.date_time()
-            cur.sp()
-        message = cur.literal()
+        flags, date, message = _append_message(cur)
+        more: list[AppendMessage] = []
+        while cur.try_sp():
+            more.append(_append_message(cur))
+            if len(more) >= _MAX_APPEND:
+                raise ParseError("too many messages in one APPEND")
         cur.end()
-        return cls(tag, mailbox, flags, date, message)
+        return cls(tag, mailbox, flags, date, message, tuple(more))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from .lexer import Cursor, ParseError
 from .searchkeys import SearchKey, parse_search_program
 from .seqset import SeqSet
 
-__all__ = ["Check", "Close", "Unselect", "Expunge", "Search", "Fetch", "Store", "Copy", "Move",
+__all__ = ["Check", "Close", "Unselect", "Expunge", "Search", "Sort", "Thread", "Fetch", "Store",
+           "Copy", "Move", "RETURN_OPTS", "SORT_KEY_NAMES", "THREAD_ALGORITHMS",
            "parse_uid"]
 
 
@@ -63,24 +64,118 @@ class Expunge(Command):
         return cls(tag, uids, uid=True)
 
 
+#: RFC 4731 3.1 and RFC 5182 2.1 search-return-opt.
+RETURN_OPTS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+#: RFC 5267 3: SORT RETURN options (SAVE is SEARCH's, RFC 5182).
+ESORT_OPTS = RETURN_OPTS - {"SAVE"}
+#: RFC 5256 3 sort-key and RFC 5957 2.
+SORT_KEY_NAMES = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
+                            "DISPLAYFROM", "DISPLAYTO"})
+THREAD_ALGORITHMS = frozenset({"ORDEREDSUBJECT", "REFERENCES"})
+
+
+def _return_opts(cur: Cursor, allowed: frozenset[str] = RETURN_OPTS) -> tuple[str, ...]:
+    """``RETURN (opt...)``; ``RETURN ()`` means ``RETURN (ALL)`` (RFC 4731 3.1)."""
+    cur.expect(b"RETURN (", "RETURN options")
+    opts: list[str] = []
+    while not cur.try_lit(b")"):
+        if opts:
+            cur.sp()
+        opt = cur.atom("search return option").upper()
+        if opt not in allowed:
+            raise ParseError("unknown search return option")
+        opts.append(opt)
+    return tuple(dict.fromkeys(opts)) or ("ALL",)
+
+
 @dataclass(frozen=True)
 class Search(Command):
-    """SEARCH [CHARSET x] keys (RFC 3501 6.4.4).
+    """SEARCH [RETURN (opts)] [CHARSET x] keys (RFC 3501 6.4.4, RFC 4731, RFC 5182).
 
     ``key`` holds the criteria with raw byte strings; compile it with
-    :func:`mailserver.imap.search.compile_search`, which checks ``charset``.
+    :func:`mailserver.imap.search.compile_search`, which checks ``charset``.  ``returns``
+    is None for a plain SEARCH (answered ``* SEARCH``), else the ESEARCH options.
     """
 
     verb: ClassVar[str] = "SEARCH"
     charset: str | None = None
     key: SearchKey | None = None
     uid: bool = False
+    returns: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Search:
         cur.sp()
+        returns = None
+        if cur.peek_atom() == "RETURN":
+            returns = _return_opts(cur)
+            cur.sp()
         charset, key = parse_search_program(cur)
-        return cls(tag, charset, key, uid)
+        return cls(tag, charset, key, uid, returns)
+
+
+@dataclass(frozen=True)
+class Sort(Command):
+    """SORT [RETURN (opts)] (criteria) charset keys (RFC 5256 3, RFC 5957, RFC 5267 3 ESORT);
+    criteria are (key, reverse); ``returns`` is None for a plain SORT."""
+
+    verb: ClassVar[str] = "SORT"
+    criteria: tuple[tuple[str, bool], ...] = ()
+    charset: str | None = None
+    key: SearchKey | None = None
+    uid: bool = False
+    returns: tuple[str, ...] | None = None
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Sort:
+        cur.sp()
+        returns = None
+        if cur.peek_atom() == "RETURN":
+            returns = _return_opts(cur, ESORT_OPTS)
+            cur.sp()
+        cur.expect(b"(", "sort criteria")
+        criteria: list[tuple[str, bool]] = []
+        while not cur.try_lit(b")"):
+            if criteria:
+                cur.sp()
+            name = cur.atom("sort key").upper()
+            reverse = name == "REVERSE"
+            if reverse:
+                cur.sp()
+                name = cur.atom("sort key").upper()
+            if name not in SORT_KEY_NAMES:
+                raise ParseError("unknown sort key")
+            criteria.append((name, reverse))
+        if not criteria:
+            raise ParseError("SORT needs at least one sort key")
+        cur.sp()
+        charset = cur.astring("charset").decode("ascii", "replace")
+        cur.sp()
+        _, key = parse_search_program(cur)
+        return cls(tag, tuple(criteria), charset, key, uid, returns)
+
+
+@dataclass(frozen=True)
+class Thread(Command):
+    """THREAD algorithm charset keys (RFC 5256 4)."""
+
+    verb: ClassVar[str] = "THREAD"
+    algorithm: str = ""
+    charset: str | None = None
+    key: SearchKey | None = None
+    uid: bool = False
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Thread:
+        cur.sp()
+        algorithm = cur.atom("thread algorithm").upper()
+        if algorithm not in THREAD_ALGORITHMS:
+            raise ParseError("unknown thread algorithm")
+        cur.sp()
+        charset = cur.astring("charset").decode("ascii", "replace")
+        cur.sp()
+        _, key = parse_search_program(cur)
+        return cls(tag, algorithm, charset, key, uid)
 
 
 @dataclass(frozen=True)
@@ -195,11 +290,12 @@ class Move(Copy):
 
 _UID_VERBS: dict[str, Callable[..., Command]] = {
     "FETCH": Fetch.parse, "SEARCH": Search.parse, "STORE": Store.parse, "COPY": Copy.parse,
-    "MOVE": Move.parse}
+    "MOVE": Move.parse, "SORT": Sort.parse, "THREAD": Thread.parse}
 
 
 def parse_uid(tag: str, cur: Cursor) -> Command:
-    """Parse ``UID (FETCH|SEARCH|STORE|COPY|MOVE|EXPUNGE) ...`` (RFC 3501 6.4.8)."""
+    """Parse ``UID (FETCH|SEARCH|STORE|COPY|MOVE|EXPUNGE|SORT|THREAD) ...`` (RFC 3501 6.4.8,
+    RFC 5256)."""
     cur.sp()
     sub = cur.atom("UID command").upper()
     if sub == "EXPUNGE":

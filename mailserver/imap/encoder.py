@@ -104,9 +104,10 @@ def astring(data: str | bytes) -> bytes:
     return string(raw)
 
 
-def mailbox(name: str) -> bytes:
-    """A mailbox name in modified UTF-7 (RFC 3501 5.1.3) as an astring."""
-    return astring(encode_mutf7(name))
+def mailbox(name: str, *, utf8: bool = False) -> bytes:
+    """A mailbox name in modified UTF-7 (RFC 3501 5.1.3) as an astring; in UTF-8 once the
+    client enabled UTF8=ACCEPT (RFC 6855 3)."""
+    return astring(name if utf8 else encode_mutf7(name))
 
 
 def encode_value(value: Value) -> bytes:
@@ -221,8 +222,9 @@ ResponseCode.READ_WRITE = ResponseCode("READ-WRITE")
 
 
 def code_appenduid(uidvalidity: int, uids: Iterable[int]) -> ResponseCode:
-    """``[APPENDUID uidvalidity uid-set]`` (RFC 4315 3)."""
-    return ResponseCode("APPENDUID", f"{uidvalidity} {format_uid_set(uids)}")
+    """``[APPENDUID uidvalidity uid-set]`` (RFC 4315 3); in the order of the messages
+    (MULTIAPPEND)."""
+    return ResponseCode("APPENDUID", f"{uidvalidity} {format_uid_set(uids, keep_order=True)}")
 
 
 def code_copyuid(uidvalidity: int, src: Sequence[int], dst: Sequence[int]) -> ResponseCode:

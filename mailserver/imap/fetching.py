@@ -5,8 +5,9 @@ Theory of operation
 :class:`FetchPlan` looks at the requested items once and says what each message needs:
 nothing beyond its row (FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ), the cached summary
 (ENVELOPE, BODY, BODYSTRUCTURE, header-only sections) or the decrypted octets (any other
-section, RFC822, RFC822.TEXT).  :func:`fetch_items` then encodes one message's response items.
-No I/O here: the caller loads what the plan asks for.
+section, RFC822, RFC822.TEXT, BINARY and BINARY.SIZE, decoded by :mod:`.binary`).
+:func:`fetch_items` then encodes one message's response items.  No I/O here: the caller
+loads what the plan asks for.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import encoder as enc
+from .binary import binary_literal, binary_section
 from .fetchspec import FetchAttr, Section
 from .mailbox import format_flags
 from .message import MessageSummary, apply_partial, fetch_section, header_fields
@@ -53,13 +55,14 @@ class FetchPlan:
         """Analyse ``items``.
 
         Raises:
-            Unsupported: for BINARY items (RFC 3516 is not advertised).
+            Unsupported: for items the server does not implement (none today).
         """
         meta = raw = False
         for a in items:
-            if a.name in ("BINARY", "BINARY.SIZE"):
-                raise Unsupported("BINARY is not supported")
-            if a.name in ("ENVELOPE", "BODYSTRUCTURE") or (a.name == "BODY" and a.section is None):
+            if a.name in ("BINARY", "BINARY.SIZE"):  # RFC 3516: the part decoded
+                meta = raw = True
+            elif a.name in ("ENVELOPE", "BODYSTRUCTURE") or (
+                    a.name == "BODY" and a.section is None):
                 meta = True
             elif _header_only(a):
                 meta = True
@@ -112,6 +115,8 @@ def fetch_items(plan: FetchPlan, *, uid: int, flags: str, recent: bool, internal
             assert raw is not None and isinstance(summary, MessageSummary)
             data = raw[summary.root.body_start:]
             out.append((name, enc.Raw(enc.literal(data))))
+        elif name in ("BINARY", "BINARY.SIZE"):
+            out.append((a.response_name(), _binary(a, summary, raw)))
         else:  # BODY[section]<partial>
             assert a.section is not None
             data_or_none = _section(a.section, summary, header, raw)
@@ -125,6 +130,18 @@ def fetch_items(plan: FetchPlan, *, uid: int, flags: str, recent: bool, internal
     if add_modseq and "MODSEQ" not in names:
         out.append(("MODSEQ", enc.Raw(b"(%d)" % modseq)))
     return out
+
+
+def _binary(a: FetchAttr, summary: object, raw: bytes | None) -> enc.Value:
+    """BINARY[section]<partial> (a literal, literal8 if NUL, NIL if no such part) or
+    BINARY.SIZE[section] (RFC 3516 4.2); raises UnknownCte."""
+    assert raw is not None and isinstance(summary, MessageSummary) and a.section is not None
+    data = binary_section(raw, summary.root, a.section.parts)
+    if a.name == "BINARY.SIZE":
+        return 0 if data is None else len(data)
+    if data is None:
+        return None
+    return enc.Raw(binary_literal(apply_partial(data, a.partial)))
 
 
 def _section(section: Section, summary: object, header: bytes | None,

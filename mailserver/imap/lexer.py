@@ -140,7 +140,9 @@ class Cursor:
         return n
 
     def seqset(self) -> SeqSet:
-        """Read a ``sequence-set``."""
+        """Read a ``sequence-set``, or ``$`` (RFC 5182 ``seq-last-command``)."""
+        if self.try_lit(b"$"):
+            return SeqSet((), saved=True)
         tok = self._match(_SEQSET)
         if tok is None:
             raise ParseError("expected sequence set")
@@ -219,7 +221,7 @@ class Cursor:
         return _mailbox_name(self.astring("mailbox name"))
 
     def list_mailbox(self) -> str:
-        """Read a LIST pattern (``list-mailbox``), decoded from modified UTF-7."""
+        """Read a LIST pattern (``list-mailbox``), decoded from modified UTF-7 (or UTF-8)."""
         c = self.peek()
         if c in (b'"', b"{") or self.peek(2) == b"~{":
             raw = self.string()
@@ -228,10 +230,9 @@ class Cursor:
             if tok is None:
                 raise ParseError("expected mailbox pattern")
             raw = tok
-        try:
-            return decode_mutf7(raw)
-        except ValueError:
-            raise ParseError("invalid modified UTF-7 in mailbox pattern") from None
+        # Not mUTF-7: the name as sent (a UTF8=ACCEPT pattern such as "R&D*"), which names
+        # no mailbox of a session that did not enable UTF8=ACCEPT.
+        return str(_mailbox_name(raw))
 
     # -- lists, flags, dates ---------------------------------------------------
     def flag(self, *, allow_recent: bool = False) -> str:
@@ -307,6 +308,14 @@ def _canonical_flag(name: str) -> str:
 
 
 def _mailbox_name(raw: bytes) -> str:
+    """mUTF-7 (RFC 3501 5.1.3), or UTF-8 when the name holds 8-bit octets (RFC 6855 3: a
+    UTF8=ACCEPT client sends names in UTF-8; mUTF-7 is 7-bit, so no name is both)."""
+    if any(b >= 0x80 for b in raw):
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return InvalidName(raw.decode("utf-8", "replace"))
+        return "INBOX" if name.upper() == "INBOX" else name
     try:
         name = decode_mutf7(raw)
     except ValueError:

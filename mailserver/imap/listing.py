@@ -1,4 +1,5 @@
-"""LIST / LSUB: pattern matching and mailbox attributes (RFC 3501 6.3.8, RFC 3348, RFC 6154).
+"""LIST / LSUB: pattern matching and mailbox attributes (RFC 3501 6.3.8, RFC 3348, RFC 6154),
+and LIST-EXTENDED's selection (RFC 5258 3: SUBSCRIBED, RECURSIVEMATCH, SPECIAL-USE).
 
 Pure functions over folder names; the hierarchy delimiter is ``/``.
 """
@@ -12,7 +13,16 @@ from dataclasses import dataclass
 from . import encoder as enc
 
 __all__ = ["DELIMITER", "pattern_regex", "ListEntry", "list_entries", "lsub_entries",
-           "list_line"]
+           "list_line", "extended_entries", "SELECTION_OPTS", "RETURN_OPTS", "ListError"]
+
+#: RFC 5258 3 (REMOTE: there are no remote mailboxes here), RFC 6154 3.
+SELECTION_OPTS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
+#: RFC 5258 3, RFC 6154 3, RFC 5819.
+RETURN_OPTS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
+
+
+class ListError(ValueError):
+    """Options that RFC 5258 3 says to answer BAD."""
 
 DELIMITER = "/"
 _MAX_PATTERN = 1000
@@ -53,6 +63,8 @@ class ListEntry:
 
     name: str
     attributes: tuple[str, ...]
+    #: RFC 5258 3.5: ``("CHILDINFO" ("SUBSCRIBED"))``: a descendant is subscribed.
+    childinfo: bool = False
 
 
 def list_entries(folders: Iterable[tuple[str, str | None, bool]], regexes: list[re.Pattern[str]],
@@ -111,7 +123,53 @@ def lsub_entries(folders: Iterable[tuple[str, str | None, bool]], orphans: Itera
     return sorted(out.values(), key=lambda e: (e.name != "INBOX", e.name))
 
 
-def list_line(verb: str, entry: ListEntry) -> bytes:
+def list_line(verb: str, entry: ListEntry, *, utf8: bool = False) -> bytes:
     """``* LIST (attrs) "/" name``."""
     return (b"* " + verb.encode() + b" (" + " ".join(entry.attributes).encode() + b') "/" '
-            + enc.mailbox(entry.name) + b"\r\n")
+            + enc.mailbox(entry.name, utf8=utf8)
+            + (b' ("CHILDINFO" ("SUBSCRIBED"))' if entry.childinfo else b"") + b"\r\n")
+
+
+def extended_entries(folders: Iterable[tuple[str, str | None, bool]], orphans: Iterable[str],
+                     regexes: list[re.Pattern[str]], selection: frozenset[str],
+                     returns: frozenset[str]) -> list[ListEntry]:
+    """LIST with RFC 5258 selection options over ``(name, special_use, subscribed)``.
+
+    ``SUBSCRIBED`` lists subscribed names (``\\NonExistent`` when no folder has the name,
+    RFC 5258 3.4); with ``RECURSIVEMATCH`` a matching name whose subscribed descendant does
+    not match is listed too, with CHILDINFO.  ``SPECIAL-USE`` keeps special-use folders.
+
+    Raises:
+        ListError: an unknown option, or RECURSIVEMATCH alone (RFC 5258 3).
+    """
+    if selection - SELECTION_OPTS or returns - RETURN_OPTS:
+        raise ListError("unknown LIST option")
+    if "RECURSIVEMATCH" in selection and not selection - {"RECURSIVEMATCH", "REMOTE"}:
+        raise ListError("RECURSIVEMATCH needs another selection option")
+    items = list(folders)
+    subscribed_only = "SUBSCRIBED" in selection
+    entries = list_entries(items, regexes, subscribed_only=subscribed_only,
+                           special_only="SPECIAL-USE" in selection,
+                           show_subscribed=subscribed_only or "SUBSCRIBED" in returns)
+    if not subscribed_only:
+        return entries
+    out = {e.name: e for e in entries}
+    existing = {n for n, _, _ in items}
+    subscribed = {n for n, _, sub in items if sub} | set(orphans)
+    for name in sorted(subscribed - existing):
+        if any(r.match(name) for r in regexes):
+            out[name] = ListEntry(name, ("\\NonExistent", "\\Subscribed"))
+    if "RECURSIVEMATCH" in selection:
+        for name in sorted(subscribed):
+            if any(r.match(name) for r in regexes):
+                continue
+            parts = name.split(DELIMITER)
+            for i in range(len(parts) - 1, 0, -1):
+                parent = DELIMITER.join(parts[:i])
+                if any(r.match(parent) for r in regexes):
+                    old = out.get(parent)
+                    attrs = old.attributes if old is not None else (
+                        ("\\HasChildren",) if parent in existing else ("\\NonExistent",))
+                    out[parent] = ListEntry(parent, attrs, childinfo=True)
+                    break
+    return sorted(out.values(), key=lambda e: (e.name != "INBOX", e.name))

@@ -51,7 +51,9 @@ from .encoder import ResponseCode as RC
 from .seqset import SeqSet
 
 if TYPE_CHECKING:
-    from mailserver.store.imapmeta import ImapStore
+    from mailserver.store.imapmeta import ImapStore, Row
+
+    from .sortfields import SortFields
 
 __all__ = ["SelectedMailbox", "format_flags", "flags_lines", "SYSTEM_FLAGS"]
 
@@ -93,6 +95,10 @@ class SelectedMailbox:
     keywords: set[str] = field(default_factory=set)
     #: uid -> modseq already reported to this session by STORE (not to be repeated).
     reported: dict[int, int] = field(default_factory=dict)
+    #: message id -> SORT/THREAD keys read from its sealed summary (see .selected_search).
+    sort_cache: dict[int, SortFields] = field(default_factory=dict)
+    #: uid -> row, for SORT/THREAD ALL (they read only its never-changing columns).
+    row_cache: dict[int, Row] = field(default_factory=dict)
 
     # -- numbers ------------------------------------------------------------------
     @property

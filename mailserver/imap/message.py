@@ -26,7 +26,7 @@ from .fetchspec import Section
 from .rawheaders import RAW_POLICY
 
 __all__ = ["Part", "parse_structure", "MessageSummary", "fetch_section", "apply_partial",
-           "header_fields"]
+           "header_fields", "resolve_part"]
 
 #: Bumped when the summary's content changes (2: 8-bit header octets kept as sent; 3: no SP
 #: between the parts of a multipart and between addresses, unfolded Content-Type parameters,
@@ -261,7 +261,7 @@ class MessageSummary:
 
 # -- sections ---------------------------------------------------------------------
 
-def _resolve(root: Part, parts: tuple[int, ...]) -> Part | None:
+def resolve_part(root: Part, parts: tuple[int, ...]) -> Part | None:
     """Follow part numbers (RFC 3501 6.4.5), as Dovecot does.
 
     The parts of a multipart are numbered from 1; a non-multipart entity has only part 1,
@@ -307,7 +307,7 @@ def fetch_section(raw: bytes, root: Part, section: Section) -> bytes | None:
     """Return the octets of ``section`` (RFC 3501 6.4.5), or None if it does not exist."""
     if not section.parts and section.specifier is None:
         return raw
-    part = _resolve(root, section.parts) if section.parts else root
+    part = resolve_part(root, section.parts) if section.parts else root
     if part is None:
         return None
     spec = section.specifier

@@ -94,7 +94,7 @@ VERBS: dict[str, Callable[[str, Cursor], c.Command]] = {
         c.Capability, c.Noop, c.Logout, c.StartTLS, c.Authenticate, c.Login, c.Select,
         c.Examine, c.Create, c.Delete, c.Rename, c.Subscribe, c.Unsubscribe, c.List, c.Lsub,
         c.Status, c.Append, c.Namespace, c.Id, c.Enable, c.Idle, s.Check, s.Close,
-        s.Unselect, s.Expunge, s.Search, s.Fetch, s.Store, s.Copy, s.Move,
+        s.Unselect, s.Expunge, s.Search, s.Sort, s.Thread, s.Fetch, s.Store, s.Copy, s.Move,
     )
 }
 VERBS["UID"] = s.parse_uid

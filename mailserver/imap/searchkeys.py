@@ -159,7 +159,7 @@ def _key(cur: Cursor, depth: int) -> SearchKey:
             keys.append(_key(cur, depth + 1))
         return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
     c = cur.peek()
-    if c.isdigit() or c == b"*":
+    if c.isdigit() or c in (b"*", b"$"):
         return SearchSet(cur.seqset(), uid=False)
     name = cur.atom("search key").upper()
     if name == "ALL":

@@ -20,8 +20,7 @@ from .encoder import ResponseCode as RC
 from .fetching import FetchPlan, Unsupported, fetch_items
 from .mailbox import SYSTEM_FLAGS
 from .meta import META_CODEC
-from .search import BadCharset, SearchMessage, compile_search
-from .searchkeys import SearchAnd, SearchKey, SearchModSeq, SearchNot, SearchOr
+from .selected_search import CHUNK, SearchCommands
 
 if TYPE_CHECKING:
     from mailserver.directory.service import AccountInfo
@@ -31,30 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = ["SelectedCommands", "No", "SYSTEM_FLAGS", "CHUNK"]
 
-CHUNK = 200
-
-
 def _resp(status: Literal["OK", "NO", "BAD"], text: str, code: RC | None = None) -> Response:
     return Response(status, text, code)
 
 
-def _has_modseq(key: SearchKey | None) -> bool:
-    if isinstance(key, SearchModSeq):
-        return True
-    if isinstance(key, SearchNot):
-        return _has_modseq(key.key)
-    if isinstance(key, SearchOr):
-        return _has_modseq(key.left) or _has_modseq(key.right)
-    if isinstance(key, SearchAnd):
-        return any(_has_modseq(k) for k in key.keys)
-    return False
-
-
-def _const(data: bytes) -> Callable[[], bytes]:
-    return lambda: data
-
-
-class SelectedCommands:
+class SelectedCommands(SearchCommands):
     """Handlers for the selected state (see the module docstring)."""
 
     backend: ImapBackend
@@ -65,24 +45,12 @@ class SelectedCommands:
     account: AccountInfo | None
     send: Callable[[bytes], Awaitable[None]]
 
-    @property
-    def account_id(self) -> int:
-        """The logged-in account."""
-        assert self.account is not None
-        return self.account.id
-
-    @property
-    def mb(self) -> SelectedMailbox:
-        """The selected mailbox."""
-        assert self.selected is not None
-        return self.selected
-
     def _uids(self, seqset: Any, uid: bool) -> list[int]:
         if not uid and seqset.exceeds(self.mb.exists) and self.mb.exists >= 0:
             # RFC 3501 9 seq-number: numbers above the message count are invalid.
             if any(n is not None and n > self.mb.exists for r in seqset.ranges for n in r):
                 raise No("message sequence number out of range", RC.CLIENTBUG)
-        return self.mb.resolve(seqset, uid)
+        return self.mb.resolve(self.with_saved(seqset, uid), uid)
 
     # -- simple ------------------------------------------------------------------------
     async def do_check(self, cmd: s.Check) -> Response:
@@ -105,61 +73,14 @@ class SelectedCommands:
         mb = self.mb
         if mb.readonly:
             raise No("mailbox is read-only", RC.READ_ONLY)
-        uids = mb.resolve(cmd.uid_set, True) if cmd.uid_set is not None else None
+        uids = (mb.resolve(self.with_saved(cmd.uid_set, True), True)
+                if cmd.uid_set is not None else None)
         if uids is not None and not uids:
             return _resp("OK", "EXPUNGE completed (nothing to do)")
         gone = await self.backend.store.expunge(mb.folder_id, uids)
         for line in mb.remove(gone):
             await self.send(line)
         return _resp("OK", "EXPUNGE completed")
-
-    # -- SEARCH ------------------------------------------------------------------------
-    async def do_search(self, cmd: s.Search) -> Response:
-        mb = self.mb
-        assert cmd.key is not None
-        try:
-            prog = compile_search(cmd.key, cmd.charset, max_seq=mb.exists, max_uid=mb.max_uid)
-        except BadCharset:
-            raise No("unsupported charset", RC.badcharset(("US-ASCII", "UTF-8"))) from None
-        want_modseq = _has_modseq(cmd.key)
-        if want_modseq:
-            self.condstore = True
-        found: list[int] = []
-        top_modseq = 0
-        uids = mb.uids  # an array: slices are cheap, no list of 100k ints
-        step = CHUNK if prog.needs_headers or prog.needs_body else CHUNK * 10
-        for i in range(0, len(uids), step):
-            rows = await self.store.rows(mb.folder_id, uids[i:i + step])
-            wants_meta = prog.needs_headers or prog.needs_body
-            metas = (await self.store.metas(self.account_id, rows, META_CODEC)
-                     if wants_meta else {})
-            for r in rows:
-                seq = mb.seq_of(r.uid)
-                if seq is None:
-                    continue
-                meta = metas.get(r.id)
-                body = b""
-                if (prog.needs_headers or prog.needs_body) and meta is None:
-                    continue  # gone meanwhile
-                if prog.needs_body and meta is not None:
-                    try:
-                        body = (await self.store.raw(r.id))[meta.summary.root.body_start:]
-                    except NotFound:
-                        continue
-                flags = set(r.flags.split())
-                if r.uid in mb.recent:
-                    flags.add("\\Recent")
-                msg = SearchMessage(seq, r.uid, frozenset(flags), r.internaldate, r.size,
-                                    header=_const(meta.header if meta else b""),
-                                    body=_const(body), modseq=r.modseq)
-                if prog.matches(msg):
-                    found.append(r.uid if cmd.uid else seq)
-                    top_modseq = max(top_modseq, r.modseq)
-        line = b"* SEARCH" + b"".join(b" %d" % n for n in found)
-        if want_modseq and found:  # RFC 7162 3.1.5
-            line += b" (MODSEQ %d)" % top_modseq
-        await self.send(line + b"\r\n")
-        return _resp("OK", "SEARCH completed")
 
     # -- FETCH -------------------------------------------------------------------------
     async def do_fetch(self, cmd: s.Fetch) -> Response:

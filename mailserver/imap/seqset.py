@@ -29,9 +29,12 @@ class SeqSet:
 
     ``ranges`` holds ``(low, high)`` pairs as written by the client, where
     ``None`` stands for ``*``; a single number ``n`` is stored as ``(n, n)``.
+    ``saved`` is RFC 5182's ``$`` (the result saved by the last ``SEARCH RETURN (SAVE)``):
+    the session substitutes it before resolving (``ranges`` is then empty).
     """
 
     ranges: tuple[tuple[int | None, int | None], ...]
+    saved: bool = False
 
     @classmethod
     def parse(cls, text: bytes | str) -> SeqSet:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import fields
-from datetime import UTC
-from email.parser import BytesHeaderParser
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Literal
 
 from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, StoreError
@@ -32,13 +30,13 @@ from mailserver.store.mailstore import FolderInfo
 from . import commands as c
 from . import commands_selected as s
 from . import encoder as enc
+from .appending import AppendCommands
 from .backend import ImapBackend, No, Response, Send
+from .binary import UnknownCte
 from .encoder import ResponseCode as RC
 from .lexer import InvalidName
-from .listing import list_entries, list_line, lsub_entries, pattern_regex
+from .listing import ListError, extended_entries, list_line, lsub_entries, pattern_regex
 from .mailbox import SelectedMailbox, flags_lines
-from .rawheaders import RAW_POLICY
-from .search import decode_header_value
 from .selected import SelectedCommands
 
 if TYPE_CHECKING:
@@ -58,20 +56,27 @@ ALLOWED: dict[State, frozenset[str]] = {
     "not_authenticated": frozenset(_ANY | {"STARTTLS", "AUTHENTICATE", "LOGIN"}),
     "authenticated": frozenset(_AUTHED),
     "selected": frozenset(_AUTHED | {"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH",
-                                     "STORE", "COPY", "MOVE"}),
+                                     "STORE", "COPY", "MOVE", "SORT", "THREAD"}),
     "logout": frozenset(),
 }
+
+#: RFC 3501 7.4.1: no EXPUNGE while answering these (unless in their UID form).
+_NO_EXPUNGE = (s.Fetch, s.Store, s.Search, s.Sort, s.Thread)
 
 #: Domain errors → (code, text): one table for the IMAP front end (STYLE 4).
 ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
     (NotFound, RC.NONEXISTENT, "no such mailbox"),
+    (UnknownCte, RC("UNKNOWN-CTE"), "cannot decode this part's Content-Transfer-Encoding"),
     (AlreadyExists, RC.ALREADYEXISTS, "mailbox already exists"),
     (KeyDestroyed, RC.UNAVAILABLE, "this mailbox has been closed"),
     (StoreError, RC.UNAVAILABLE, "the message store is busy, try again"),
 )
 
 _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
-              "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE")
+              "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
+              "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
+              "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY", "MULTIAPPEND",
+              "UTF8=ACCEPT", "ESORT")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -93,7 +98,7 @@ def capabilities(*, tls: bool, authenticated: bool, starttls_port: bool) -> list
 
 
 
-class Session(SelectedCommands):
+class Session(AppendCommands, SelectedCommands):
     """One client's IMAP session (state, login, selected mailbox)."""
 
     def __init__(self, backend: ImapBackend, send: Send, *, tls: bool, starttls_port: bool,
@@ -109,6 +114,8 @@ class Session(SelectedCommands):
         self.account: AccountInfo | None = None
         self.selected: SelectedMailbox | None = None
         self.condstore = False
+        self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT
+        self.saved: list[int] = []  # RFC 5182 $: UIDs saved by SEARCH RETURN (SAVE)
         self.events: asyncio.Event | None = None
         self._auth_tag = ""
 
@@ -124,7 +131,10 @@ class Session(SelectedCommands):
         if verb not in ALLOWED[self.state]:
             return Response("BAD", f"{verb} is not allowed {_STATE_TEXT[self.state]}")
         handler: Callable[[c.Command], Awaitable[Response]] = getattr(self, "do_" + verb.lower())
-        if any(isinstance(getattr(cmd, f.name), InvalidName) for f in fields(cmd)):
+        invalid = [f.name for f in fields(cmd) if isinstance(getattr(cmd, f.name), InvalidName)]
+        if invalid and self.utf8:  # RFC 6855 3: names are UTF-8, "R&D" is just that
+            cmd = replace(cmd, **{n: str(getattr(cmd, n)) for n in invalid})
+        elif invalid:
             # RFC 3501 5.1.3: a name that is not modified UTF-7 names no mailbox; NO, not
             # BAD (which clients take as a protocol error and drop the connection).
             return Response("NO", "invalid mailbox name (not modified UTF-7)", RC.CANNOT)
@@ -135,7 +145,7 @@ class Session(SelectedCommands):
         except Exception as exc:  # noqa: BLE001 - mapped, never shown to the client
             resp = self._error(exc)
         if resp.status != "BAD" and self.selected is not None and resp.action is None:
-            await self.notify(allow_expunge=not isinstance(cmd, s.Fetch | s.Store | s.Search)
+            await self.notify(allow_expunge=not isinstance(cmd, _NO_EXPUNGE)
                               or getattr(cmd, "uid", False))
         return resp
 
@@ -250,6 +260,7 @@ class Session(SelectedCommands):
         assert isinstance(cmd, c.Select)
         self.selected = None
         self.state = "authenticated"
+        self.saved = []  # RFC 5182 2.1
         readonly = isinstance(cmd, c.Examine)
         folder = await self.backend.store.get_folder(self.account_id, cmd.mailbox)
         if cmd.condstore:
@@ -349,17 +360,20 @@ class Session(SelectedCommands):
         if cmd.patterns == ("",):  # RFC 3501 6.3.8: the delimiter and root
             await self.send(b'* LIST (\\Noselect) "/" ""\r\n')
             return Response("OK", "LIST completed")
-        folders = await self.backend.store.list_folders(self.account_id)
+        store = self.backend.store
+        folders = await store.list_folders(self.account_id)
         regexes = [pattern_regex(cmd.reference, p) for p in cmd.patterns]
-        entries = list_entries(
-            [(f.name, f.special_use, f.subscribed) for f in folders], regexes,
-            subscribed_only="SUBSCRIBED" in cmd.selection,
-            special_only="SPECIAL-USE" in cmd.selection,
-            show_subscribed="SUBSCRIBED" in cmd.selection | cmd.return_opts)
+        orphans = (await store.orphan_subscriptions(self.account_id)
+                   if "SUBSCRIBED" in cmd.selection else [])
+        try:
+            entries = extended_entries([(f.name, f.special_use, f.subscribed) for f in folders],
+                                       orphans, regexes, cmd.selection, cmd.return_opts)
+        except ListError as exc:
+            return Response("BAD", str(exc))
         by_name = {f.name: f for f in folders}
         for e in entries:
-            await self.send(list_line("LIST", e))
-            if cmd.status_items:
+            await self.send(list_line("LIST", e, utf8=self.utf8))
+            if cmd.status_items and e.name in by_name:  # RFC 5819: selectable ones only
                 await self._status_line(by_name[e.name], cmd.status_items)
         return Response("OK", "LIST completed")
 
@@ -371,7 +385,7 @@ class Session(SelectedCommands):
                                await store.orphan_subscriptions(self.account_id),
                                pattern_regex(cmd.reference, cmd.pattern))
         for e in entries:
-            await self.send(list_line("LSUB", e))
+            await self.send(list_line("LSUB", e, utf8=self.utf8))
         return Response("OK", "LSUB completed")
 
     async def do_status(self, cmd: c.Command) -> Response:
@@ -391,43 +405,8 @@ class Session(SelectedCommands):
                 out.append(f"RECENT {await self.store.count_above(folder.id, folder.recent_uid)}")
             else:
                 out.append(f"{item} {values[item]}")
-        await self.send(b"* STATUS " + enc.mailbox(folder.name) + b" ("
+        await self.send(b"* STATUS " + enc.mailbox(folder.name, utf8=self.utf8) + b" ("
                         + " ".join(out).encode() + b")\r\n")
-
-    async def do_append(self, cmd: c.Command) -> Response:
-        """APPEND (RFC 3501 6.3.11) with APPENDUID (RFC 4315); sealed like any stored message.
-
-        Sent copies: a message submitted over SMTP is already filed in the sender's Sent
-        folder by the delivery (one transaction with the recipients' copies).  Clients that
-        also APPEND their own copy to Sent (Thunderbird, Apple Mail, Outlook) would get it
-        twice, so an APPEND to the ``\\Sent`` folder whose Message-ID is already there stores
-        nothing and answers OK with the APPENDUID of the existing copy.  Other folders
-        (e.g. Drafts) are never de-duplicated.
-        """
-        assert isinstance(cmd, c.Append)
-        if not cmd.message:
-            return Response("NO", "empty message", RC.CANNOT)
-        store = self.backend.store
-        try:
-            folder = await store.get_folder(self.account_id, cmd.mailbox)
-        except NotFound:
-            return Response("NO", "no such mailbox", RC.TRYCREATE)
-        hdr = BytesHeaderParser(policy=RAW_POLICY).parsebytes(cmd.message[:65536])
-        msgid = str(hdr.get("Message-ID", "")).strip() or None
-        if msgid and folder.special_use == "\\Sent":
-            # The SMTP submission already filed a Sent copy: do not store a second one.
-            for m in await store.find_by_message_id(self.account_id, [msgid]):
-                if m.folder_id == folder.id:
-                    return Response("OK", "APPEND completed (already in Sent)",
-                                    enc.code_appenduid(folder.uidvalidity, [m.uid]))
-        subject = decode_header_value(str(hdr.get("Subject", ""))) if "Subject" in hdr else None
-        sender = decode_header_value(str(hdr.get("From", ""))) if "From" in hdr else None
-        # Stored in UTC: SQLite keeps no offset (the instant is what RFC 3501 2.3.3 needs).
-        when = cmd.date.astimezone(UTC) if cmd.date is not None else None
-        res = await store.append(self.account_id, folder.id, cmd.message, flags=cmd.flags,
-                                 internaldate=when, subject=subject, from_display=sender,
-                                 message_id=msgid)
-        return Response("OK", "APPEND completed", enc.code_appenduid(res.uidvalidity, [res.uid]))
 
     async def do_namespace(self, cmd: c.Command) -> Response:
         await self.send(b'* NAMESPACE (("" "/")) NIL NIL\r\n')
@@ -439,6 +418,9 @@ class Session(SelectedCommands):
         if "CONDSTORE" in cmd.capabilities:
             self.condstore = True
             enabled.append("CONDSTORE")
+        if "UTF8=ACCEPT" in cmd.capabilities:
+            self.utf8 = True
+            enabled.append("UTF8=ACCEPT")
         await self.send(enc.untagged("ENABLED", *enabled) if enabled else b"* ENABLED\r\n")
         return Response("OK", "ENABLE completed")
 

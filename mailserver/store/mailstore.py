@@ -32,6 +32,7 @@ from mailserver.store.models import Folder, Message
 from mailserver.store.records import (
     DEFAULT_FOLDERS,
     SEEN,
+    AppendItem,
     AppendResult,
     FolderInfo,
     MessageInfo,
@@ -53,6 +54,7 @@ __all__ = [
     "Prepared",
     "SharedContent",
     "AppendResult",
+    "AppendItem",
     "DEFAULT_FOLDERS",
     "message_id_hash",
     "normalise_flags",
@@ -212,6 +214,21 @@ class MailStore(FolderOps):
             return await self.append_in(s, prepared, folder, flags=flags,
                                         internaldate=internaldate,
                                         conversation_id=conversation_id)
+
+        return await self.db.write(op)
+
+    async def append_many(self, account_id: int, folder_id: int,
+                          messages: Sequence[AppendItem]) -> list[AppendResult]:
+        """Seal and append several messages in one transaction: all are stored or none
+        (IMAP MULTIAPPEND, RFC 3502)."""
+        prepared = [await self.prepare(account_id, m.raw, subject=m.subject,
+                                       from_display=m.from_display, message_id=m.message_id)
+                    for m in messages]
+
+        async def op(s: AsyncSession) -> list[AppendResult]:
+            return [await self.append_in(s, p, folder_id, flags=m.flags,
+                                         internaldate=m.internaldate)
+                    for p, m in zip(prepared, messages, strict=True)]
 
         return await self.db.write(op)
 

@@ -19,6 +19,7 @@ __all__ = [
     "Prepared",
     "SharedContent",
     "AppendResult",
+    "AppendItem",
     "message_id_hash",
     "normalise_flags",
     "keywords_of",
@@ -156,6 +157,18 @@ class AppendResult:
     folder_id: int
     uidvalidity: int
     uid: int
+
+
+@dataclass(frozen=True)
+class AppendItem:
+    """One message of a multi-message append (the octets and what is sealed beside them)."""
+
+    raw: bytes
+    flags: tuple[str, ...] = ()
+    internaldate: datetime | None = None
+    subject: str | None = None
+    from_display: str | None = None
+    message_id: str | None = None
 
 
 def chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:

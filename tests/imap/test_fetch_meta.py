@@ -50,4 +50,6 @@ def test_meta_json_round_trip_and_older_form(body: bytes) -> None:
     assert isinstance(data["s"], dict)  # nested: one json.loads per message
     older = json.dumps({"s": meta.summary.to_json().decode(),
                         "h": meta.header.decode("latin-1")}).encode()
-    assert Meta.from_json(older) == meta
+    old = Meta.from_json(older)  # no sort keys then: computed from the header when asked
+    assert (old.summary, old.header, old.keys, old.fields) == (meta.summary, meta.header, None,
+                                                               meta.fields)

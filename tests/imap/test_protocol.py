@@ -75,7 +75,7 @@ async def test_state_errors_and_bad_syntax_have_useful_text(imap: Imap) -> None:
     await raw.write(b"\x00\x01garbage\r\n")
     assert (await raw.line()).startswith(b"* BAD")
     await raw.cmd("SELECT INBOX")
-    assert (await raw.cmd("FETCH 1:2 (BINARY[1])"))[-1].startswith(b"t7 BAD BINARY")
+    assert (await raw.cmd("FETCH 1 (BINARY[1.MIME])"))[-1].startswith(b"t7 BAD FETCH: BINARY")
     res = await raw.cmd("FETCH 5 FLAGS")
     assert res[-1].startswith(b"t8 NO [CLIENTBUG]")
     await raw.close()

@@ -350,16 +350,54 @@ def _section_name(p: _P) -> bytes:
     return p.data[start:p.pos]
 
 
+_DATE_TIME = re.compile(rb"[ 0-9][0-9]-(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-"
+                        rb"[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}")
+_SECTION_BINARY = re.compile(rb"\[(?:[1-9][0-9]*(?:\.[1-9][0-9]*)*)?\]")
+
+
+def _section_binary(p: _P, *, partial: bool) -> bytes:
+    """section-binary = "[" [section-part] "]", then ``<number>`` for BINARY (RFC 3516)."""
+    start = p.pos
+    m = _SECTION_BINARY.match(p.data, p.pos)
+    if m is None:
+        raise p.fail("section-binary")
+    p.pos = m.end()
+    if partial and p.try_lit(b"<"):
+        p.number()
+        p.lit(b">")
+    return p.data[start:p.pos]
+
+
+def _literal8(p: _P) -> bytes:
+    """literal8 = "~{" number "}" CRLF *OCTET (NUL allowed)."""
+    p.lit(b"~{")
+    n = p.number()
+    p.lit(b"}\r\n")
+    data = p.data[p.pos:p.pos + n]
+    if len(data) != n:
+        raise p.fail(f"{n} literal8 octets")
+    p.pos += n
+    return data
+
+
 def _msg_att(p: _P) -> tuple[bytes, object]:
     m = _FETCH_NAME.match(p.data, p.pos)
     if m is None:
         raise p.fail("fetch item name")
     name = m.group()
     p.pos = m.end()
-    if name in (b"BODY", b"BINARY") and p.peek() == b"[":
+    if name == b"BODY" and p.peek() == b"[":
         name += _section_name(p)
         p.sp()
         return name, p.nstring()
+    if name == b"BINARY" and p.peek() == b"[":  # RFC 3516: nstring / literal8
+        name += _section_binary(p, partial=True)
+        p.sp()
+        return name, _literal8(p) if p.peek(2) == b"~{" else p.nstring()
+    if name == b"BINARY.SIZE":
+        name += _section_binary(p, partial=False)
+        p.sp()
+        return name, p.number()
     p.sp()
     if name == b"ENVELOPE":
         return name, _envelope(p)
@@ -369,13 +407,18 @@ def _msg_att(p: _P) -> tuple[bytes, object]:
         return name, _flag_list(p)
     if name in (b"UID", b"RFC822.SIZE"):
         return name, p.number()
-    if name == b"MODSEQ":
+    if name == b"MODSEQ":  # permsg-modsequence = mod-sequence-value: positive (RFC 7162 7)
         p.lit(b"(")
         n = p.number()
+        if n == 0:
+            raise p.fail("mod-sequence-value (not 0)")
         p.lit(b")")
         return name, n
     if name == b"INTERNALDATE":
-        return name, p.quoted()
+        value = p.quoted()
+        if not _DATE_TIME.fullmatch(value):
+            raise p.fail("date-time")
+        return name, value
     if name in (b"RFC822", b"RFC822.HEADER", b"RFC822.TEXT"):
         return name, p.nstring()
     raise p.fail(f"known fetch item, not {name!r}")

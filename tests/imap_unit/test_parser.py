@@ -14,7 +14,7 @@ from mailserver.imap.parser import (
     ContinuationLine, IdleDone, Invalid, NeedLiteral, Receiver, parse_command,
 )
 from mailserver.imap.searchkeys import (
-    SearchAnd, SearchDate, SearchFlag, SearchHeader, SearchModSeq, SearchNot, SearchOr,
+    SearchAll, SearchAnd, SearchDate, SearchFlag, SearchHeader, SearchModSeq, SearchNot, SearchOr,
     SearchSet, SearchSize, SearchText,
 )
 from mailserver.imap.seqset import SeqSet
@@ -89,6 +89,23 @@ VALID = [
     ("search-simple", b"a SEARCH UNSEEN", s.Search("a", None, SearchFlag("\\Seen", False))),
     ("search-charset", b"a UID SEARCH CHARSET UTF-8 SUBJECT {2+}\r\n\xc3\xa9",
      s.Search("a", "UTF-8", SearchHeader("subject", b"\xc3\xa9"), True)),
+    ("create-utf8", b'a CREATE "caf\xc3\xa9"', c.Create("a", "caf\u00e9")),  # RFC 6855
+    ("append-utf8", b"a APPEND INBOX UTF8 (~{2+}\r\nhi)", c.Append("a", "INBOX", message=b"hi")),
+    ("multiappend", b"a APPEND INBOX {1+}\r\na (\\Seen) {1+}\r\nb",
+     c.Append("a", "INBOX", message=b"a", more=(((("\\Seen",), None, b"b")),))),
+    ("esearch", b"a UID SEARCH RETURN (MIN COUNT SAVE) CHARSET UTF-8 ALL",
+     s.Search("a", "UTF-8", SearchAll(), True, ("MIN", "COUNT", "SAVE"))),
+    ("esearch-empty", b"a SEARCH RETURN () $", s.Search(
+        "a", None, SearchSet(SeqSet((), saved=True), False), False, ("ALL",))),
+    ("fetch-saved", b"a FETCH $ FLAGS", s.Fetch("a", SeqSet((), saved=True),
+                                                 (FetchAttr("FLAGS"),))),
+    ("sort", b"a UID SORT (REVERSE ARRIVAL displayfrom) utf-8 SEEN",
+     s.Sort("a", (("ARRIVAL", True), ("DISPLAYFROM", False)), "utf-8",
+            SearchFlag("\\Seen", True), True)),
+    ("esort", b"a SORT RETURN (COUNT) (SIZE) UTF-8 ALL",
+     s.Sort("a", (("SIZE", False),), "UTF-8", SearchAll(), False, ("COUNT",))),
+    ("thread", b"a THREAD REFERENCES US-ASCII ALL",
+     s.Thread("a", "REFERENCES", "US-ASCII", SearchAll())),
     ("search-all-keys",
      b"a SEARCH OR ANSWERED DELETED NOT (DRAFT FLAGGED) NEW OLD RECENT SEEN KEYWORD $x "
      b"UNKEYWORD $y BEFORE 1-Feb-2024 ON 2-Feb-2024 SINCE \"3-Feb-2024\" SENTBEFORE 1-Jan-2020 "
@@ -135,6 +152,11 @@ INVALID = [
     ("bad-status-item", b"a STATUS INBOX (SIZES)", "a", "status item"),
     ("uid-unknown", b"a UID NOOP", "a", "UID"),
     ("deep-search", b"a SEARCH " + b"NOT " * 100 + b"ALL", "a", "deep"),
+    ("bad-return", b"a SEARCH RETURN (PARTIAL) ALL", "a", "return option"),
+    ("sort-no-keys", b"a SORT () UTF-8 ALL", "a", "sort key"),
+    ("sort-bad-key", b"a SORT (REVERSE) UTF-8 ALL", "a", "space"),
+    ("sort-no-charset", b"a SORT (DATE) ALL", "a", ""),
+    ("thread-unknown", b"a THREAD FOO UTF-8 ALL", "a", "thread algorithm"),
 ]
 
 

@@ -1,0 +1,95 @@
+"""APPEND (RFC 3501 6.3.11) with APPENDUID (RFC 4315), MULTIAPPEND (RFC 3502) and literal8
+(RFC 3516): the session's handler, mixed into :class:`~mailserver.imap.state.Session`.
+
+Every message is sealed like any stored one.  Several messages in one command are stored in
+one transaction (:meth:`MailStore.append_many`): all or none (RFC 3502 3), and one NO for
+the command if any of them is refused.
+
+Sent copies: a message submitted over SMTP is already filed in the sender's Sent folder by the
+delivery (one transaction with the recipients' copies).  Clients that also APPEND their own
+copy to Sent (Thunderbird, Apple Mail, Outlook) would get it twice, so a message APPENDed to
+the ``\\Sent`` folder whose Message-ID is already there is not stored again: the APPENDUID
+names the existing copy.  Other folders (e.g. Drafts) are never de-duplicated.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from email.parser import BytesHeaderParser
+from typing import TYPE_CHECKING
+
+from mailserver.errors import NotFound
+from mailserver.store.mailstore import AppendItem, FolderInfo
+
+from . import commands as c
+from . import encoder as enc
+from .backend import ImapBackend, Response
+from .encoder import ResponseCode as RC
+from .rawheaders import RAW_POLICY
+from .search import decode_header_value
+
+if TYPE_CHECKING:
+    from mailserver.directory.service import AccountInfo
+
+__all__ = ["AppendCommands"]
+
+
+def _refusal(message: bytes) -> Response | None:
+    if not message:
+        return Response("NO", "empty message", RC.CANNOT)
+    if b"\x00" in message:  # RFC 3516 4.4: binary content is not stored as such
+        return Response("NO", "messages with NUL octets cannot be stored; "
+                        "use a base64 Content-Transfer-Encoding", RC("UNKNOWN-CTE"))
+    return None
+
+
+def _item(msg: c.AppendMessage) -> AppendItem:
+    flags, date, raw = msg
+    hdr = BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[:65536])
+    subject = decode_header_value(str(hdr.get("Subject", ""))) if "Subject" in hdr else None
+    sender = decode_header_value(str(hdr.get("From", ""))) if "From" in hdr else None
+    msgid = str(hdr.get("Message-ID", "")).strip() or None
+    # Stored in UTC: SQLite keeps no offset (the instant is what RFC 3501 2.3.3 needs).
+    when = date.astimezone(UTC) if date is not None else None
+    return AppendItem(raw, flags, when, subject, sender, msgid)
+
+
+class AppendCommands:
+    """The APPEND handler (see the module docstring)."""
+
+    backend: ImapBackend
+    account: AccountInfo | None
+
+    async def do_append(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Append) and self.account is not None
+        for msg in cmd.messages:
+            if (refused := _refusal(msg[2])) is not None:
+                return refused
+        store = self.backend.store
+        try:
+            folder = await store.get_folder(self.account.id, cmd.mailbox)
+        except NotFound:
+            return Response("NO", "no such mailbox", RC.TRYCREATE)
+        items = [_item(m) for m in cmd.messages]
+        existing = await self._already_sent(folder, items)
+        todo = [i for n, i in enumerate(items) if n not in existing]
+        stored = iter(await store.append_many(self.account.id, folder.id, todo) if todo else [])
+        uids = [existing[n] if n in existing else next(stored).uid for n in range(len(items))]
+        text = "APPEND completed" + (" (already in Sent)" if existing and not todo else "")
+        return Response("OK", text, enc.code_appenduid(folder.uidvalidity, uids))
+
+    async def _already_sent(self, folder: FolderInfo, items: list[AppendItem]
+                            ) -> dict[int, int]:
+        """Index in ``items`` → UID of the copy already in the Sent folder."""
+        if folder.special_use != "\\Sent":
+            return {}
+        assert self.account is not None
+        out: dict[int, int] = {}
+        for n, item in enumerate(items):
+            if item.message_id:
+                for m in await self.backend.store.find_by_message_id(self.account.id,
+                                                                     [item.message_id]):
+                    if m.folder_id == folder.id:
+                        out[n] = m.uid
+                        break
+        return out
