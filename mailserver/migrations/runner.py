@@ -16,6 +16,7 @@ an advisory lock on PostgreSQL so processes starting together upgrade once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,10 @@ from mailserver.store.db import migration_engine
 
 __all__ = ["BASELINE", "SchemaStatus", "Upgrade", "alembic_config", "head", "schema_status",
            "upgrade", "ensure_schema", "PRE_MIGRATIONS"]
+
+log = logging.getLogger(__name__)
+# Alembic says "Context impl ..." at every check; the upgrades are logged here instead.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 BASELINE = "0001"
 PRE_MIGRATIONS = "pre-migrations"
@@ -69,42 +74,44 @@ class Upgrade:
     """Tables created while bringing a pre-migration database to the baseline."""
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration for this package (no ini file)."""
+def alembic_config(connection: Connection | None = None, versions: Path | None = None) -> Config:
+    """Alembic's configuration for this package (no ini file); ``versions``: another folder of
+    revisions than ``versions/`` (the tests of generated revisions work on a copy)."""
     cfg = Config()
     here = Path(__file__).resolve().parent
     cfg.set_main_option("script_location", str(here))
     cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("version_locations", str(versions or here / "versions"))
     cfg.set_main_option("file_template", "v%%(rev)s_%%(slug)s")
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
 
 
-def head() -> str:
+def head(versions: Path | None = None) -> str:
     """This release's head revision."""
-    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    heads = ScriptDirectory.from_config(alembic_config(versions=versions)).get_heads()
     if len(heads) != 1:
         raise StoreError(f"the migrations have {len(heads)} heads: merge them ({heads})")
     return heads[0]
 
 
-def _status(conn: Connection) -> SchemaStatus:
+def _status(conn: Connection, versions: Path | None = None) -> SchemaStatus:
     current = MigrationContext.configure(conn).get_current_revision()
     tables = set(inspect(conn).get_table_names()) - {VERSION_TABLE}
-    script = ScriptDirectory.from_config(alembic_config())
+    script = ScriptDirectory.from_config(alembic_config(versions=versions))
     known = current is not None and current in {r.revision for r in script.walk_revisions()}
-    return SchemaStatus(current, head(), bool(tables), known)
+    return SchemaStatus(current, head(versions), bool(tables), known)
 
 
-def _upgrade(conn: Connection) -> Upgrade:
+def _upgrade(conn: Connection, versions: Path | None = None) -> Upgrade:
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_ID})")
-    status = _status(conn)
+    status = _status(conn, versions)
     if status.current is not None and not status.known:
         raise _ahead(status)
     created: frozenset[str] = frozenset()
-    cfg = alembic_config(conn)
+    cfg = alembic_config(conn, versions)
     if status.legacy:
         created = to_baseline(conn)
         command.stamp(cfg, BASELINE)
@@ -114,6 +121,8 @@ def _upgrade(conn: Connection) -> Upgrade:
         if broken:
             raise StoreError(f"migration left {len(broken)} rows breaking foreign keys")
     after = MigrationContext.configure(conn).get_current_revision() or "?"
+    if after != status.current:
+        log.info("schema: upgraded from %s to %s", status.label, after)
     return Upgrade(status.label, after, created)
 
 
@@ -126,12 +135,12 @@ async def schema_status(url: str) -> SchemaStatus:
         await engine.dispose()
 
 
-async def upgrade(url: str) -> Upgrade:
+async def upgrade(url: str, *, versions: Path | None = None) -> Upgrade:
     """Bring the database at ``url`` to the head (creating it when empty)."""
     engine = migration_engine(url)
     try:
         async with engine.begin() as conn:
-            return await conn.run_sync(_upgrade)
+            return await conn.run_sync(_upgrade, versions)
     finally:
         await engine.dispose()
 

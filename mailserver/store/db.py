@@ -204,8 +204,14 @@ def migration_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_migration_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
     return engine
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # The write lock from the start: two processes upgrading at once wait for each other
+    # (busy_timeout) instead of failing to promote a read transaction.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_migration_pragmas(dbapi_conn: Any, _record: Any) -> None:

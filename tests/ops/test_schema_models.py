@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, Integer, String, Table
 
+from mailserver import migrations
 from mailserver.config import load
 from mailserver.errors import ValidationError
 from mailserver.migrations import alembic_config, head, schema_status, upgrade
@@ -62,22 +64,22 @@ def test_one_head_and_every_revision_is_forward_only() -> None:
 
 
 async def test_a_new_table_gets_a_generated_revision(tmp_path: Path) -> None:
-    assert await new_revision("nothing") is None  # models and head agree: no file
+    versions = tmp_path / "versions"  # a copy: the package's own folder is never written
+    shutil.copytree(Path(migrations.__file__).parent / "versions", versions)
+    assert await new_revision("nothing", versions=versions) is None  # models agree: no file
     table = Table("migration_probe", metadata(), Column("id", Integer, primary_key=True),
                   Column("label", String(40), nullable=True, index=True))
-    path: Path | None = None
     try:
-        path = await new_revision("add a probe table")
-        assert path is not None and path.name.startswith(f"v{int(head()):04d}_add_a_probe")
+        path = await new_revision("add a probe table", versions=versions)
+        assert path is not None and path.parent == versions
+        assert path.name == f"v{int(head()) + 1:04d}_add_a_probe_table.py"
         source = path.read_text()
         assert "op.create_table('migration_probe'" in source and "NotImplementedError" in source
         url = f"sqlite+aiosqlite:///{tmp_path / 'probe.db'}"
-        assert (await upgrade(url)).after == head()
+        assert (await upgrade(url, versions=versions)).after == head(versions) != head()
         assert await _diff(url) == []
     finally:
         metadata().remove(table)
-        if path is not None:
-            path.unlink()
 
 
 async def test_init_refuses_a_url_it_cannot_use(tmp_path: Path) -> None:
