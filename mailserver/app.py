@@ -36,9 +36,9 @@ from mailserver.export_root import build_account_export, build_prepared_exports
 from mailserver.imap.backend import ImapBackend
 from mailserver.inbox_index import build_index
 from mailserver.mailer import Mailer, PersonalMail
+from mailserver.migrations import Upgrade, ensure_schema
 from mailserver.notices import SystemMail, SystemMailSettings
 from mailserver.outbound.queue import OutboundQueue
-from mailserver.schema import create_schema
 from mailserver.store import prepared_exports
 from mailserver.store.blob_sweep import JOB_SWEEP_BLOBS, BlobSweep
 from mailserver.store.blobs import LocalBlobStore
@@ -87,6 +87,8 @@ class Services:
     """The outbound queue (mailserver.outbound.queue.OutboundQueue unless one was passed in)."""
     prepared_exports: PreparedExports | None = None
     """The export archives of large spaces, prepared in the background."""
+    schema_upgrade: Upgrade | None = None
+    """The schema upgrade done while opening (None: the database was at this release's)."""
 
     def imap_backend(self) -> ImapBackend:
         """What the IMAP server receives."""
@@ -152,10 +154,13 @@ def inactivity_sweep(services: Services) -> InactivitySweep:
 
 async def open_services(config: Config, *, fast_passwords: bool = False,
                         trust: TrustSpace | None = None, outbound: Outbound | None = None,
-                        pharmacies: PharmacySource | None = None) -> Services:
-    """Open the database (creating the schema), load the master key, wire the services."""
+                        pharmacies: PharmacySource | None = None,
+                        migrate: bool = False) -> Services:
+    """Check the schema (an empty database is created, one behind is upgraded only when
+    ``migrate``: see mailserver.migrations), load the master key, wire the services."""
+    upgraded = await ensure_schema(config.database_url, migrate=migrate)
+    created = upgraded.created if upgraded else frozenset()
     db = Database(config.database_url, group_commit_max=config.store.group_commit_max)
-    created = await create_schema(db)
     ring = MasterKeyring.load(config.path(config.store.master_key_file))
     keys = KeyManager(db, ring, config.store.key_cache_size)
     events = MailboxEvents()
@@ -191,6 +196,7 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
         config, db, keys, store, build_account_export(db, store, conversations, documents,
                                                       directory, services.profile),
         directory, mailer)
+    services.schema_upgrade = upgraded
     runner.handlers.update(job_table(services))
     return services
 

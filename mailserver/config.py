@@ -434,7 +434,7 @@ def load(path: Path) -> Config:
     return from_dict(path.parent.resolve(), raw)
 
 
-def dump(domain: str, patient_domain: str = "") -> str:
+def dump(domain: str, patient_domain: str = "", database_url: str = "") -> str:
     """The initial configuration file written by ``mssante init``."""
     lines = [
         "# mssante configuration. Paths are relative to this file's folder.",
@@ -445,6 +445,7 @@ def dump(domain: str, patient_domain: str = "") -> str:
     lines += [
         "",
         "[store]",
+        f'database_url = "{database_url}"' if database_url else
         '# database_url = "postgresql+asyncpg://user@127.0.0.1/mssante"  # default: SQLite here',
         'blob_dir = "blobs"',
         'master_key_file = "keys/master.key"',

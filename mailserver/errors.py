@@ -12,6 +12,7 @@ The tree::
     │   ├── AuthError          authentication refused (bad credentials, locked, not allowed)
     │   └── TransitionRefused  a lifecycle event not possible now (carries a lifecycle.Refusal)
     ├── PolicyDenied           the send policy refused (carries a policy.Reason)
+    ├── SchemaMismatch         the database schema is not this release's (migrate, or newer)
     └── StoreError             storage failure (database or blobs); server-side, retryable
         ├── NotFound           the object does not exist
         ├── KeyDestroyed       the mailbox data key was destroyed (crypto-shredded)
@@ -36,6 +37,7 @@ __all__ = [
     "AuthError",
     "TransitionRefused",
     "PolicyDenied",
+    "SchemaMismatch",
     "StoreError",
     "NotFound",
     "KeyDestroyed",
@@ -102,6 +104,10 @@ class PolicyDenied(MssanteError):
     def __init__(self, reason: Any, text: str = "") -> None:
         super().__init__(text or str(reason))
         self.reason = reason
+
+
+class SchemaMismatch(MssanteError):
+    """The database schema is behind this release (run ``mssante migrate``) or ahead of it."""
 
 
 class StoreError(MssanteError):

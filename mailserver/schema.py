@@ -1,20 +1,23 @@
-"""Every module that defines tables, imported so ``create_all`` creates them all.
+"""Every module that defines tables, so the models' metadata holds them all.
 
-This lives above the store (the store imports no protocol or web package): the composition root
-and the command line call :func:`create_schema`. A package adding tables adds its module here.
+This lives above the store (the store imports no protocol or web package): the migrations
+(``mailserver.migrations``) compare this metadata with the database, and a new revision is
+generated from it. A package adding tables adds its module here (then a revision: see
+docs/ARCHITECTURE.md, "Schema migrations").
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
+from sqlalchemy import MetaData
+
 from dossier_bridge import models as dossier_models
 from dossier_bridge import profile_models
 from mailserver.store import archives, attempts, lifecycle, models, prepared_exports, queue, sent
-from mailserver.store.db import Database
 from webmail import models as webmail_models
 
-__all__ = ["create_schema", "load_models", "TABLE_MODULES"]
+__all__ = ["metadata", "TABLE_MODULES"]
 
 TABLE_MODULES: tuple[ModuleType, ...] = (models, attempts, queue, sent, lifecycle, archives,
                                          prepared_exports,
@@ -22,13 +25,7 @@ TABLE_MODULES: tuple[ModuleType, ...] = (models, attempts, queue, sent, lifecycl
 """Every module defining tables (each registers its tables on the shared ``Base``)."""
 
 
-def load_models() -> None:
-    """Register every table on the shared declarative ``Base`` (imported above: the modules
-    listed in :data:`TABLE_MODULES`)."""
-
-
-async def create_schema(db: Database) -> frozenset[str]:
-    """Create missing tables (and additive columns) for every package; returns the names of
-    the tables just created."""
-    load_models()
-    return await db.create_schema()
+def metadata() -> MetaData:
+    """The shared declarative ``Base``'s metadata, with the tables of every module listed in
+    :data:`TABLE_MODULES` (imported above)."""
+    return models.Base.metadata

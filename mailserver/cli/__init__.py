@@ -25,6 +25,7 @@ from mailserver.cli import (
     dkim,
     documents,
     keys,
+    migrate,
     queue,
     serve,
     setup,
@@ -38,7 +39,7 @@ __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
 COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_closing, accounts_campaign,
                    accounts_export, accounts_inactive, annuaire, keys, serve, trust, queue,
-                   dkim, documents, tokens, backup, blobs)
+                   dkim, documents, tokens, backup, blobs, migrate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from mailserver.cli.common import Subparsers, add_command, command_group, load_config
 from mailserver.directory.annuaire import count_rows, import_extraction
-from mailserver.schema import create_schema
+from mailserver.migrations import ensure_schema
 from mailserver.store.db import Database
 
 __all__ = ["register"]
@@ -22,8 +22,8 @@ def _import(args: argparse.Namespace) -> int:
     total = count_rows(path)
 
     async def run() -> None:
+        await ensure_schema(config.database_url, migrate=False)
         db = Database(config.database_url)
-        await create_schema(db)
         try:
             with Progress("[progress.description]{task.description}", BarColumn(),
                           MofNCompleteColumn(), TimeRemainingColumn(),

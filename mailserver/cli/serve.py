@@ -12,6 +12,7 @@ from typing import Any
 from mailserver.app import Services, open_services
 from mailserver.cli.common import Subparsers, add_command, load_config
 from mailserver.cli.demo_seed import DemoParties, seed_demo_mail
+from mailserver.cli.migrate import migrate_data_dir, print_upgrade
 from mailserver.cli.setup import init_data_dir
 from mailserver.config import ListenConfig, parse_hostport
 from mailserver.directory.service import AccountInfo
@@ -47,7 +48,9 @@ def _serve(args: argparse.Namespace) -> int:
         print("mssante: nothing to serve: give --smtp, --submission, --submissions, --imap, "
               "--imaps or --http")
         return 2
-    asyncio.run(run(config, listen))
+    if args.migrate:
+        print_upgrade(asyncio.run(migrate_data_dir(config)))
+    asyncio.run(run(config, listen))  # refuses a schema behind or ahead of this release
     return 0
 
 
@@ -84,7 +87,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     async def populate() -> list[tuple[str, str, str]]:
 
-        services = await open_services(config)
+        services = await open_services(config, migrate=True)
         try:
             return await populate_demo(services, seed=fresh)
         finally:
@@ -203,6 +206,9 @@ def register(sub: Subparsers) -> None:
                        ("metrics", "admin listener: /metrics, /healthz, /readyz (an admin "
                                    "network only, never the webmail's address)")):
         p.add_argument(f"--{name}", metavar="HOST:PORT", help=role)
+    p.add_argument("--migrate", action="store_true",
+                   help="upgrade the database schema first if it is behind this release's "
+                        "(without it, serve refuses to start on an older schema)")
 
     d = sub.add_parser("demo", help="initialise a demo data dir with a demo directory, serve")
     d.add_argument("--data-dir", type=Path, default=None, help="default: ./demo-data")

@@ -26,7 +26,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, event, literal_column, select
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -34,13 +33,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 from mailserver import metrics
 from mailserver.errors import MssanteError, StorageFull, StoreError
 from mailserver.store import sqlite_inline
 from mailserver.store.models import Base
 
-__all__ = ["Database", "after_commit", "is_storage_full"]
+__all__ = ["Database", "after_commit", "is_storage_full", "migration_engine"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -111,19 +111,6 @@ class Database:
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
         self.ops = 0
-
-    async def create_schema(self) -> frozenset[str]:
-        """Create missing tables and additive columns; returns the names of the tables that
-        did not exist before (one-off upgrades key on them)."""
-        try:
-            async with self.engine.begin() as conn:
-                before = set(await conn.run_sync(
-                    lambda sync: sa_inspect(sync).get_table_names()))
-                await conn.run_sync(Base.metadata.create_all)
-                await conn.run_sync(_add_missing_columns)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot create schema: {type(exc).__name__}") from exc
-        return frozenset(Base.metadata.tables) - before
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -206,34 +193,34 @@ class Database:
                 log.exception("store: after-commit callback failed")
 
 
-def _add_missing_columns(sync_conn: Any) -> None:
-    """Additive schema upgrades: a nullable column added to a model since the database was
-    created is added to its table (``ALTER TABLE ... ADD COLUMN``), and so is a new index.
-    Anything else (renames,
-    type changes, new constraints) needs a real migration."""
-    from sqlalchemy import inspect
-    from sqlalchemy.schema import CreateColumn
+def migration_engine(url: str) -> AsyncEngine:
+    """An engine for schema changes (``mailserver.migrations``): no pool; on SQLite foreign keys
+    are off (set before any transaction: a table rebuilt by a migration must not cascade) and a
+    lock is waited for (start-up, not the serving loop)."""
+    kwargs: dict[str, Any] = {"poolclass": NullPool}
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ":memory:"
+        kwargs["async_creator"] = partial(sqlite_inline.connect, path)
+    engine = create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        event.listen(engine.sync_engine, "connect", _sqlite_migration_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+    return engine
 
-    inspector = inspect(sync_conn)
-    for table in Base.metadata.sorted_tables:
-        if not inspector.has_table(table.name):
-            continue
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            if not column.nullable and column.server_default is None:
-                raise StoreError(f"schema upgrade needs a migration: {table.name}.{column.name}")
-            ddl = CreateColumn(column).compile(dialect=sync_conn.dialect)
-            sync_conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN {ddl}')
-            log.info("store: added column %s.%s", table.name, column.name)
-        # Indexes declared since the table was created are added too (create_all skips the
-        # indexes of existing tables).
-        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
-        for index in table.indexes:
-            if index.name and index.name not in indexes:
-                index.create(sync_conn)
-                log.info("store: added index %s", index.name)
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # The write lock from the start: two processes upgrading at once wait for each other
+    # (busy_timeout) instead of failing to promote a read transaction.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_migration_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=OFF")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

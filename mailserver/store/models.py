@@ -7,7 +7,8 @@ flags, sizes, dates, UIDs. Patients' addresses contain their INS: that is the na
 the address, and it is needed to route mail.
 
 Other packages add their own tables on the same :class:`Base` in their own modules of this
-package (queue, documents...), so ``Base.metadata.create_all`` creates everything.
+package (queue, documents...), so ``Base.metadata`` holds everything (the schema itself is made by
+``mailserver.migrations``).
 """
 
 from __future__ import annotations
