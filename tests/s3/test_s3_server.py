@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import imaplib
+import io
 import smtplib
 import ssl
 import time
+import zipfile
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -191,3 +194,27 @@ def test_backup_refuses_a_bucket(data_dir: Path, tmp_path: Path, capsys) -> None
     assert "S3 bucket" in out and "aws s3 sync s3://mssante-blobs/prod" in out
     assert "versioning" in out and "weed filer.backup" in out
     assert not (tmp_path / "b").exists()
+
+
+async def test_prepared_export_streams_through_the_bucket(services: Services, weed: Weed,
+                                                          prefix: str) -> None:
+    """A prepared archive goes up sealed piece by piece, comes back decrypted as it streams,
+    and its object goes when it expires."""
+    patient = await add_patient(services, INS[0])
+    raw = _large("dr.a@" + DOMAIN, patient.address, "Wz5marker")
+    assert await services.store.append(patient.id, "INBOX", raw)
+    prepared = services.prepared_exports
+    assert prepared is not None
+    message_blob = set(await objects(weed, prefix))
+    await prepared.request(await services.directory.get(patient.id))
+    assert await services.runner.run_due() >= 1
+    (name, sealed), = [(n, b) for n, b in (await objects(weed, prefix)).items()
+                       if n not in message_blob]  # the archive
+    assert b"Wz5marker" not in sealed and b"PK" not in sealed[:8]
+    archive = b"".join([p async for p in prepared.stream(
+        await services.directory.get(patient.id))])
+    zf = zipfile.ZipFile(io.BytesIO(archive))
+    eml, = [n for n in zf.namelist() if n.endswith(".eml")]
+    assert zf.read(eml) == raw
+    assert await prepared.expire_due(datetime.now(UTC) + timedelta(days=30)) == 1
+    assert set(await objects(weed, prefix)) == message_blob
