@@ -79,17 +79,21 @@ class BlobSweep:
     async def run_once(self, *, dry_run: bool = False) -> SweepResult:
         """One pass; see the module docstring."""
         cutoff = time.time() - self.margin
-        old = await self.blobs.old_keys(cutoff)
-        named = await _referenced(self.db, set(old)) if old else set()
-        orphans = tuple(sorted(set(old) - named))
-        if not dry_run:
-            for key in orphans:
-                await self.blobs.delete(key)
+        count = 0
+        orphans: list[str] = []
+        async for batch in self.blobs.old_keys(cutoff):  # listed before the rows are read
+            count += len(batch)
+            named = await _referenced(self.db, set(batch)) if batch else set()
+            found = sorted(set(batch) - named)
+            if not dry_run:
+                for key in found:
+                    await self.blobs.delete(key)
+            orphans += found
         temp = await self.blobs.remove_stale_temp(cutoff, dry_run=dry_run)
         if orphans or temp:
             log.info("blobs: %d orphan blob(s), %d temporary file(s) %s", len(orphans), temp,
                      "found" if dry_run else "removed")
-        return SweepResult(len(old), orphans, temp)
+        return SweepResult(count, tuple(sorted(orphans)), temp)
 
     async def handle_job(self, job: JobInfo) -> None:
         """Job ``sweep_blobs``: one pass, then the next one is scheduled."""

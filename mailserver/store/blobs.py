@@ -70,8 +70,9 @@ class BlobBackend(BlobStore, Protocol):
     async def check_ready(self) -> None:
         """Raise :class:`StoreError` unless blobs can be written now."""
 
-    async def old_keys(self, cutoff: float) -> list[str]:
-        """Keys of the blobs last written before ``cutoff`` (a Unix time)."""
+    def old_keys(self, cutoff: float) -> AsyncIterator[list[str]]:
+        """Keys of the blobs last written before ``cutoff`` (a Unix time), in batches (a
+        bucket may hold hundreds of millions)."""
 
     async def remove_stale_temp(self, cutoff: float, *, dry_run: bool = False) -> int:
         """Remove the leftovers of writes cut short, begun before ``cutoff``; how many."""
@@ -81,6 +82,8 @@ class BlobBackend(BlobStore, Protocol):
 
 
 READ_SLICE = 256 * 1024
+SWEEP_BATCH = 1000
+"""Keys the orphan sweep checks against the rows at a time."""
 
 
 class LocalBlobStore:
@@ -158,8 +161,10 @@ class LocalBlobStore:
     async def check_ready(self) -> None:
         await asyncio.to_thread(self.check_writable)
 
-    async def old_keys(self, cutoff: float) -> list[str]:
-        return await asyncio.to_thread(self.files_older_than, cutoff)
+    async def old_keys(self, cutoff: float) -> AsyncIterator[list[str]]:
+        keys = await asyncio.to_thread(self.files_older_than, cutoff)
+        for i in range(0, len(keys), SWEEP_BATCH):
+            yield keys[i:i + SWEEP_BATCH]
 
     async def remove_stale_temp(self, cutoff: float, *, dry_run: bool = False) -> int:
         return await asyncio.to_thread(self.remove_temp_older_than, cutoff, dry_run=dry_run)

@@ -206,18 +206,19 @@ class S3BlobStore:
         with _errors("probe"):
             await self.client.head_bucket(Bucket=self.bucket)
 
-    async def old_keys(self, cutoff: float) -> list[str]:
-        """ListObjectsV2 under the prefix: the blobs last written before ``cutoff``."""
-        out = []
-        with _errors("listing"):
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix)
-            async for page in pages:
-                for obj in page.get("Contents", ()):
-                    name = str(obj["Key"]).rpartition("/")[2]
-                    if is_blob_name(name) and obj["LastModified"].timestamp() < cutoff:
-                        out.append(name)
-        return out
+    async def old_keys(self, cutoff: float) -> AsyncIterator[list[str]]:
+        """ListObjectsV2 under the prefix: the blobs last written before ``cutoff``, a page
+        (up to 1000) at a time."""
+        pages = aiter(self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix))
+        while True:
+            with _errors("listing"):
+                page = await anext(pages, None)
+            if page is None:
+                return
+            yield [name for obj in page.get("Contents", ())
+                   if is_blob_name(name := str(obj["Key"]).rpartition("/")[2])
+                   and obj["LastModified"].timestamp() < cutoff]
 
     async def remove_stale_temp(self, cutoff: float, *, dry_run: bool = False) -> int:
         """Abort the multipart uploads begun before ``cutoff`` (a crash during a write)."""
