@@ -96,6 +96,8 @@ class S3BlobStore:
             "s3", endpoint_url=s.endpoint, region_name=s.region, config=config,
             aws_access_key_id=s.access_key_id, aws_secret_access_key=s.secret_access_key))
         self._stack = stack
+        log.info("blobs: S3 bucket %s, prefix %r, endpoint %s", self.bucket, self.prefix,
+                 s.endpoint or "AWS")
 
     async def close(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
