@@ -5,8 +5,8 @@ never on the patients' HTTP port: bind it to loopback or an administration netwo
 
 * ``/healthz``: 200 while the process serves requests (liveness).
 * ``/readyz``: runs every readiness check (the database answers a query, the blob folder is
-  writable); 200 when all pass, else 503 with one line per failed check. A check taking more
-  than :data:`CHECK_TIMEOUT` seconds fails.
+  writable or the S3 bucket answers HeadBucket); 200 when all pass, else 503 with one line
+  per failed check. A check taking more than :data:`CHECK_TIMEOUT` seconds fails.
 * ``/metrics``: the Prometheus text format of :mod:`mailserver.metrics`; the values read from
   the database (queue depth, webmail sessions) are refreshed first by the ``refresh``
   collaborators. A refresh that fails is logged and leaves the previous value.

@@ -41,7 +41,7 @@ from mailserver.notices import SystemMail, SystemMailSettings
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.store import prepared_exports
 from mailserver.store.blob_sweep import JOB_SWEEP_BLOBS, BlobSweep
-from mailserver.store.blobs import LocalBlobStore
+from mailserver.store.blobs import BlobBackend, LocalBlobStore
 from mailserver.store.conversations import Conversations
 from mailserver.store.crypto import MasterKeyring
 from mailserver.store.db import Database
@@ -50,6 +50,7 @@ from mailserver.store.events import MailboxEvents
 from mailserver.store.jobs import Jobs
 from mailserver.store.keys import KeyManager
 from mailserver.store.mailstore import MailStore
+from mailserver.store.s3blobs import S3BlobStore, S3Settings
 from mailserver.store.sent import SentRecords
 from mailserver.trust.resolver import DnsResolver, Resolver
 from mailserver.trust.space import TrustSpaceService, resolver_from_zone_file
@@ -57,7 +58,7 @@ from mailserver.workers import JobHandler, JobRunner
 from webmail.store import WebmailStore
 
 __all__ = ["Services", "open_services", "build_trust_space", "job_table", "inactivity_sweep",
-           "blob_sweep"]
+           "blob_sweep", "open_blobs"]
 
 
 @dataclass
@@ -81,6 +82,8 @@ class Services:
     """The patients' medical profiles (dossier bridge): the webmail, ``/api/profile``."""
     closing: AccountClosing
     """Closing, archive, deletion on request, reactivation and purge of patients' spaces."""
+    blobs: BlobBackend
+    """The blob store (local folder or S3 bucket), owned here: closed by :meth:`close`."""
     trust: TrustSpace | None = None
     """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
     queue: Outbound | None = None
@@ -95,6 +98,7 @@ class Services:
         return ImapBackend(self.config.imap, self.store, self.directory, self.events)
 
     async def close(self) -> None:
+        await self.blobs.close()
         await self.db.close()
 
 
@@ -139,10 +143,8 @@ def build_closing(config: Config, db: Database, directory: Directory, keys: KeyM
 
 def blob_sweep(services: Services) -> BlobSweep:
     """The orphan blob sweep (``[store] orphan_blob_margin_seconds``)."""
-    blobs = services.store.blobs
-    assert isinstance(blobs, LocalBlobStore)
     cfg = services.config.store
-    return BlobSweep(services.db, blobs, margin=cfg.orphan_blob_margin_seconds,
+    return BlobSweep(services.db, services.blobs, margin=cfg.orphan_blob_margin_seconds,
                      interval=cfg.orphan_sweep_seconds)
 
 
@@ -150,6 +152,22 @@ def inactivity_sweep(services: Services) -> InactivitySweep:
     """The inactive professional mailboxes' job (``[inactivity]``)."""
     return InactivitySweep(services.jobs, services.config.inactivity,
                            services.system_mail.inactivity_notice)
+
+
+async def open_blobs(config: Config) -> BlobBackend:
+    """The blob store of ``[store]``: an S3 bucket (``blob_url``; its one client created now)
+    or the local folder ``blob_dir``."""
+    cfg = config.store
+    location = cfg.s3_location
+    if location is None:
+        return LocalBlobStore(config.path(cfg.blob_dir))
+    store = S3BlobStore(S3Settings(
+        bucket=location[0], prefix=location[1], endpoint=cfg.s3_endpoint or None,
+        region=cfg.s3_region, access_key_id=cfg.s3_access_key_id or None,
+        secret_access_key=cfg.s3_secret_access_key or None,
+        multipart_threshold=cfg.s3_multipart_threshold))
+    await store.start()
+    return store
 
 
 async def open_services(config: Config, *, fast_passwords: bool = False,
@@ -164,8 +182,8 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     ring = MasterKeyring.load(config.path(config.store.master_key_file))
     keys = KeyManager(db, ring, config.store.key_cache_size)
     events = MailboxEvents()
-    store = MailStore(db, keys, LocalBlobStore(config.path(config.store.blob_dir)),
-                      inline_max=config.store.inline_max, events=events)
+    blobs = await open_blobs(config)
+    store = MailStore(db, keys, blobs, inline_max=config.store.inline_max, events=events)
     directory = Directory(db, store, keys, domain=config.domain,
                           patient_domain=config.patient_domain, auth=config.auth,
                           passwords=Passwords(fast=fast_passwords))
@@ -190,7 +208,8 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     services = Services(config, db, keys, store, directory, conversations, jobs, delivery,
                         events, sent, mailer, system_mail, runner, documents,
                         ProfileStore(db, keys),
-                        build_closing(config, db, directory, keys, store, mailer), trust=trust,
+                        build_closing(config, db, directory, keys, store, mailer), blobs,
+                        trust=trust,
                         queue=outbound)
     services.prepared_exports = build_prepared_exports(
         config, db, keys, store, build_account_export(db, store, conversations, documents,

@@ -9,6 +9,7 @@ directory. Secrets (the master key) live in files referenced here, never inline.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,25 @@ class StoreConfig:
     """Blob files no row names are removed once older than this (never a delivery's own)."""
     orphan_sweep_seconds: float = 6 * 3600.0
     """How often the orphan blob sweep runs (job ``sweep_blobs``)."""
+    blob_url: str = ""
+    """``s3://bucket/prefix``: blobs in that S3 bucket instead of ``blob_dir``."""
+    s3_endpoint: str = ""
+    """``http://host:port`` of the S3 gateway (SeaweedFS, MinIO...); empty: AWS."""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    """Empty: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` from the environment (preferred:
+    no secret in this file)."""
+    s3_secret_access_key: str = ""
+    s3_multipart_threshold: int = 8 * MB
+    """Blobs over this size go up in parts of this size (at least 5 MiB)."""
+
+    @property
+    def s3_location(self) -> tuple[str, str] | None:
+        """(bucket, prefix) of ``blob_url``, or None for local blobs."""
+        if not self.blob_url:
+            return None
+        bucket, _, prefix = self.blob_url.removeprefix("s3://").partition("/")
+        return bucket, prefix.strip("/")
 
 
 @dataclass(frozen=True)
@@ -410,6 +430,7 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
         problems.append("[trust] refresh_seconds must be at least 60")
     if sections["lifecycle"].deletion_delay_days > 90:
         problems.append("[lifecycle] deletion_delay_days must be at most 90 (3 months)")
+    problems += _store_problems(sections["store"])
     if sections["export"].background_threshold_mb < 0 or sections["export"].ready_days < 1:
         problems.append("[export] background_threshold_mb must be >= 0, ready_days >= 1")
     if problems:
@@ -421,6 +442,23 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
         extra_domains=tuple(d.lower() for d in extra),
         **sections,
     )
+
+
+def _store_problems(store: StoreConfig) -> list[str]:
+    problems = []
+    location = store.s3_location
+    if location is not None:
+        bucket = location[0]
+        if not store.blob_url.startswith("s3://") or not re.fullmatch(
+                r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+            problems.append('[store] blob_url must look like "s3://bucket/prefix"')
+        if store.s3_endpoint and not re.fullmatch(r"https?://[^/\s]+/?", store.s3_endpoint):
+            problems.append('[store] s3_endpoint must look like "http://host:port"')
+        if store.s3_multipart_threshold < 5 * MB:
+            problems.append("[store] s3_multipart_threshold must be at least 5 MiB (5242880)")
+        if bool(store.s3_access_key_id) != bool(store.s3_secret_access_key):
+            problems.append("[store] give both s3_access_key_id and s3_secret_access_key")
+    return problems
 
 
 def load(path: Path) -> Config:
@@ -448,6 +486,8 @@ def dump(domain: str, patient_domain: str = "", database_url: str = "") -> str:
         f'database_url = "{database_url}"' if database_url else
         '# database_url = "postgresql+asyncpg://user@127.0.0.1/mssante"  # default: SQLite here',
         'blob_dir = "blobs"',
+        '# blob_url = "s3://mssante-blobs/prod"  # blobs in an S3 bucket instead of blob_dir',
+        '# s3_endpoint = "http://127.0.0.1:8333"  # credentials: AWS_ACCESS_KEY_ID/..._SECRET_...',
         'master_key_file = "keys/master.key"',
         "",
         "[smtp]",

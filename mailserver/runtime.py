@@ -37,7 +37,6 @@ from mailserver.imap.server import start_imap
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
-from mailserver.store.blobs import LocalBlobStore
 from mailserver.store.queue import queue_depth
 from mailserver.store.webmail_queries import WebmailQueries
 from mailserver.tls import server_context
@@ -249,13 +248,12 @@ def account_export(services: Services) -> AccountExport:
 
 def admin_deps(services: Services) -> AdminDeps:
     """The admin listener's readiness checks and the gauges it reads at each scrape."""
-    blobs = services.store.blobs
+    blobs = services.blobs
     webstore = WebmailStore(services.db, services.keys)
     idle = timedelta(seconds=services.config.webmail.session_idle_seconds)
 
-    async def blobs_writable() -> None:
-        if isinstance(blobs, LocalBlobStore):
-            await asyncio.to_thread(blobs.check_writable)
+    async def blobs_writable() -> None:  # the folder takes a file; S3: HeadBucket answers
+        await blobs.check_ready()
 
     async def queue() -> None:
         count, oldest = await queue_depth(services.db)

@@ -4,7 +4,8 @@ What a backup holds: the SQLite database (online backup API), the blobs its rows
 (hard links where the file system allows, else copies), the configuration, the TLS
 certificates and keys, the DKIM keys and the trust list. Never the master key: without it the
 copy is unreadable, and it must be kept apart from the data (``MANIFEST.json`` names the key
-ids it needs). On PostgreSQL the command refuses and names the database's own tools.
+ids it needs). On PostgreSQL, or with blobs in an S3 bucket, the command refuses and names the
+engine's own tools.
 """
 
 from __future__ import annotations
@@ -33,6 +34,28 @@ This command copies SQLite data dirs only. Back PostgreSQL up with its own tools
   pg_basebackup -D DIR -X stream          (physical, with WAL archiving for point-in-time)
 then copy the blob folder ({blobs}) after the dump, and the configuration, tls/, dkim/ and
 trust/ folders; keep the master key ({key}) apart. See docs/OPERATIONS.md."""
+
+S3_TEXT = """mssante: backup: the blobs are in an S3 bucket ([store] blob_url = "{url}").
+This command copies SQLite data dirs with local blobs only. Back the bucket up with the
+object store's own tools, after the database (pg_dump, or sqlite3 .backup):
+  bucket versioning with a lifecycle rule, and replication to a second site or bucket
+  aws s3 sync s3://{bucket}/{prefix} DIR --endpoint-url {endpoint}   (a copy, run after the dump)
+  SeaweedFS: weed filer.backup / weed filer.sync (continuous), weed filer.meta.backup
+then the configuration, tls/, dkim/ and trust/ folders; keep the master key ({key}) apart.
+See docs/OPERATIONS.md."""
+
+
+def _refusal(config: Config) -> str | None:
+    """The text that refuses a backup this command cannot make, or None."""
+    key_file = config.path(config.store.master_key_file)
+    location = config.store.s3_location
+    if location is not None:
+        return S3_TEXT.format(url=config.store.blob_url, bucket=location[0],
+                              prefix=location[1], key=key_file,
+                              endpoint=config.store.s3_endpoint or "https://s3.amazonaws.com")
+    if config.store.database_url and not config.store.database_url.startswith("sqlite"):
+        return POSTGRES_TEXT.format(blobs=config.path(config.store.blob_dir), key=key_file)
+    return None
 
 
 def _config_files(config: Config) -> list[Path]:
@@ -73,8 +96,9 @@ def _copy_config(config: Config, target: Path) -> list[str]:
 def _backup(args: argparse.Namespace) -> int:
     config = load_config(args.data_dir)
     key_file = config.path(config.store.master_key_file)
-    if config.store.database_url and not config.store.database_url.startswith("sqlite"):
-        print(POSTGRES_TEXT.format(blobs=config.path(config.store.blob_dir), key=key_file))
+    refusal = _refusal(config)
+    if refusal is not None:
+        print(refusal)
         return 2
     target: Path = args.to
     _empty_target(target, "backup")

@@ -8,11 +8,14 @@ rows, inline or not, whatever the account's state: a closed account's archived r
 theirs), and removes the listed files no row names. A delivery in progress writes fresh files
 (younger than the margin), so its blobs are never candidates. Job ``sweep_blobs`` runs it every
 ``orphan_sweep_seconds`` (``job_table``); ``mssante blobs sweep [--dry-run]`` runs it by hand.
+
+The same on S3 (``s3blobs.py``): the objects under the prefix whose ``LastModified`` is older
+than the margin (ListObjectsV2), the same check of the rows; the leftovers of writes cut short
+are the multipart uploads begun before the margin, which are aborted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailserver.store.blobs import LocalBlobStore
+from mailserver.store.blobs import BlobBackend
 from mailserver.store.db import Database
 from mailserver.store.jobs import JobInfo, Jobs
 from mailserver.store.snapshot import BLOB_REFERENCES
@@ -66,7 +69,7 @@ async def _tables(s: AsyncSession) -> set[str]:
 
 
 class BlobSweep:
-    def __init__(self, db: Database, blobs: LocalBlobStore, *, margin: float,
+    def __init__(self, db: Database, blobs: BlobBackend, *, margin: float,
                  interval: float) -> None:
         self.db = db
         self.blobs = blobs
@@ -76,18 +79,21 @@ class BlobSweep:
     async def run_once(self, *, dry_run: bool = False) -> SweepResult:
         """One pass; see the module docstring."""
         cutoff = time.time() - self.margin
-        old = await asyncio.to_thread(self.blobs.files_older_than, cutoff)
-        named = await _referenced(self.db, set(old)) if old else set()
-        orphans = tuple(sorted(set(old) - named))
-        if not dry_run:
-            for key in orphans:
-                await self.blobs.delete(key)
-        temp = await asyncio.to_thread(self.blobs.remove_temp_older_than, cutoff,
-                                       dry_run=dry_run)
+        count = 0
+        orphans: list[str] = []
+        async for batch in self.blobs.old_keys(cutoff):  # listed before the rows are read
+            count += len(batch)
+            named = await _referenced(self.db, set(batch)) if batch else set()
+            found = sorted(set(batch) - named)
+            if not dry_run:
+                for key in found:
+                    await self.blobs.delete(key)
+            orphans += found
+        temp = await self.blobs.remove_stale_temp(cutoff, dry_run=dry_run)
         if orphans or temp:
             log.info("blobs: %d orphan blob(s), %d temporary file(s) %s", len(orphans), temp,
                      "found" if dry_run else "removed")
-        return SweepResult(len(old), orphans, temp)
+        return SweepResult(count, tuple(sorted(orphans)), temp)
 
     async def handle_job(self, job: JobInfo) -> None:
         """Job ``sweep_blobs``: one pass, then the next one is scheduled."""

@@ -2,8 +2,9 @@
 
 ``LocalBlobStore`` keeps one file per blob, written to a temporary name, fsync'd, renamed and
 the folder fsync'd, so a blob is durable before the database row that points at it commits.
-Callers encrypt before ``put``: a blob store never sees plaintext. An S3-style store can implement
-the same :class:`BlobStore` protocol.
+Callers encrypt before ``put``: a blob store never sees plaintext. ``s3blobs.S3BlobStore`` keeps
+them in an S3 bucket instead (``[store] blob_url``); both are a :class:`BlobBackend`, chosen and
+owned by the composition root. The stores below it see only the data path, :class:`BlobStore`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,37 @@ from typing import BinaryIO, Protocol
 from mailserver.errors import NotFound, StorageFull, StoreError
 from mailserver.files import atomic_write
 
-__all__ = ["BlobStore", "LocalBlobStore", "new_blob_key"]
+__all__ = ["BlobStore", "BlobBackend", "LocalBlobStore", "new_blob_key", "check_key",
+           "is_blob_name"]
 
 
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 """Write errors meaning "no space left" (disk full, quota exceeded)."""
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def new_blob_key() -> str:
     return secrets.token_hex(16)
 
 
+def check_key(key: str) -> str:
+    """``key`` if it is a blob key (lowercase hex), else :class:`StoreError`."""
+    if not key or not set(key) <= _HEX:
+        raise StoreError("invalid blob key")
+    return key
+
+
+def is_blob_name(name: str) -> bool:
+    """Whether ``name`` is a whole blob key (what ``new_blob_key`` makes)."""
+    return len(name) == 32 and set(name) <= _HEX
+
+
 class BlobStore(Protocol):
+    """The data path: what the mail store, the documents, closing and exports use. Every
+    failure is a :class:`StoreError` (:class:`NotFound` for a missing blob)."""
+
     async def put(self, key: str, data: bytes) -> None: ...
 
     async def get(self, key: str) -> bytes: ...
@@ -43,7 +63,27 @@ class BlobStore(Protocol):
     def read_chunks(self, key: str, size: int = ...) -> AsyncIterator[bytes]: ...
 
 
+class BlobBackend(BlobStore, Protocol):
+    """A blob store with what its operator needs: the readiness probe, the orphan sweep's
+    listing and the release of its connections (the composition root owns it)."""
+
+    async def check_ready(self) -> None:
+        """Raise :class:`StoreError` unless blobs can be written now."""
+
+    def old_keys(self, cutoff: float) -> AsyncIterator[list[str]]:
+        """Keys of the blobs last written before ``cutoff`` (a Unix time), in batches (a
+        bucket may hold hundreds of millions)."""
+
+    async def remove_stale_temp(self, cutoff: float, *, dry_run: bool = False) -> int:
+        """Remove the leftovers of writes cut short, begun before ``cutoff``; how many."""
+
+    async def close(self) -> None:
+        """Release connections; idempotent."""
+
+
 READ_SLICE = 256 * 1024
+SWEEP_BATCH = 1000
+"""Keys the orphan sweep checks against the rows at a time."""
 
 
 class LocalBlobStore:
@@ -54,8 +94,7 @@ class LocalBlobStore:
         self._dirs: set[Path] = set()
 
     def _path(self, key: str) -> Path:
-        if not key or not all(c in "0123456789abcdef" for c in key):
-            raise StoreError("invalid blob key")
+        check_key(key)
         return self.root / key[:2] / key[2:4] / key
 
     def _put_sync(self, key: str, data: bytes) -> None:
@@ -97,7 +136,7 @@ class LocalBlobStore:
         out = []
         for path in self.root.glob("??/??/*"):
             name = path.name
-            if len(name) == 32 and all(c in "0123456789abcdef" for c in name):
+            if is_blob_name(name):
                 try:
                     if path.stat().st_mtime < cutoff:
                         out.append(name)
@@ -118,6 +157,20 @@ class LocalBlobStore:
             except FileNotFoundError:
                 continue
         return count
+
+    async def check_ready(self) -> None:
+        await asyncio.to_thread(self.check_writable)
+
+    async def old_keys(self, cutoff: float) -> AsyncIterator[list[str]]:
+        keys = await asyncio.to_thread(self.files_older_than, cutoff)
+        for i in range(0, len(keys), SWEEP_BATCH):
+            yield keys[i:i + SWEEP_BATCH]
+
+    async def remove_stale_temp(self, cutoff: float, *, dry_run: bool = False) -> int:
+        return await asyncio.to_thread(self.remove_temp_older_than, cutoff, dry_run=dry_run)
+
+    async def close(self) -> None:
+        return None
 
     async def delete(self, key: str) -> None:
         try:
