@@ -18,6 +18,7 @@ from mailserver.directory.service import AccountInfo
 from mailserver.errors import ConfigError
 from mailserver.identifiers import ins_key
 from mailserver.runtime import run
+from mailserver.supervisor import serve_workers
 
 __all__ = ["register", "populate_demo", "DEMO_DOMAIN", "DEMO_PASSWORD"]
 
@@ -47,6 +48,16 @@ def _serve(args: argparse.Namespace) -> int:
         print("mssante: nothing to serve: give --smtp, --submission, --submissions, --imap, "
               "--imaps or --http")
         return 2
+    if args.workers < 1:
+        print("mssante: --workers must be 1 or more")
+        return 2
+    if args.workers > 1:
+        if config.database_url.startswith("sqlite"):
+            print("mssante: --workers above 1 needs PostgreSQL: the SQLite store is written by "
+                  "one process (see docs/SCALING.md); use --workers 1 or a postgresql+asyncpg "
+                  "database_url")
+            return 2
+        return serve_workers(config, listen, args.workers)
     asyncio.run(run(config, listen))
     return 0
 
@@ -203,6 +214,8 @@ def register(sub: Subparsers) -> None:
                        ("metrics", "admin listener: /metrics, /healthz, /readyz (an admin "
                                    "network only, never the webmail's address)")):
         p.add_argument(f"--{name}", metavar="HOST:PORT", help=role)
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="server processes sharing the listeners (above 1: PostgreSQL only)")
 
     d = sub.add_parser("demo", help="initialise a demo data dir with a demo directory, serve")
     d.add_argument("--data-dir", type=Path, default=None, help="default: ./demo-data")

@@ -1,0 +1,145 @@
+"""Several server processes: ``serve --workers N`` (a parent binding the listeners, forked
+children serving them) and two ``mssante serve`` on one PostgreSQL database, whose IMAP IDLE
+sessions hear of each other's changes through LISTEN/NOTIFY. Real subprocesses, real clients;
+the PostgreSQL tests run with MSSANTE_TEST_DATABASE_URL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+
+from mailserver.app import open_services
+from tests.conftest import DOMAIN, PASSWORD, PG_URL, RPPS, add_pro, make_config
+from tests.imap.conftest import Imap, Raw, message, open_raw
+from tests.ops.server import ROOT, Server, serve
+
+needs_pg = pytest.mark.skipif(not PG_URL, reason="needs MSSANTE_TEST_DATABASE_URL")
+USER = f"dr.martin@{DOMAIN}"
+SENDER = f"dr.durand@{DOMAIN}"
+
+
+def _use_database(data_dir: Path, url: str) -> None:
+    toml = data_dir / "mssante.toml"
+    text = re.sub(r"(?m)^# database_url = .*$", f'database_url = "{url}"', toml.read_text())
+    toml.write_text(text)
+
+
+async def _prepare(data_dir: Path, database_url: str) -> tuple[Path, int]:
+    _use_database(data_dir, database_url)
+    s = await open_services(make_config(data_dir, database_url), fast_passwords=True)
+    try:
+        account = await add_pro(s, "dr.martin", RPPS[0])
+        await add_pro(s, "dr.durand", RPPS[1])
+    finally:
+        await s.close()
+    return data_dir, account.id
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _imap(server: Server, data_dir: Path, account_id: int) -> Imap:
+    import ssl
+
+    tls = ssl.create_default_context(cafile=str(data_dir / "tls" / "ca.pem"))
+    host, port = server.ports["imaps"]
+    return Imap(host, port, port, USER, PASSWORD, account_id, tls, None)  # type: ignore[arg-type]
+
+
+async def test_sqlite_refuses_several_workers(data_dir: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mailserver", "serve", "--data-dir", str(data_dir),
+        "--workers", "2", "--smtp", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert b"--workers above 1 needs PostgreSQL" in out
+
+
+@needs_pg
+async def test_workers_share_port_zero_restart_and_stop(data_dir: Path, database_url: str
+                                                         ) -> None:
+    data_dir, account_id = await _prepare(data_dir, database_url)
+    server = await serve(data_dir, "submissions", "imaps", extra=("--workers", "2"))
+    try:
+        ports = {line for line in server.stdout if line.startswith("listening: imaps")}
+        assert len(ports) == 1  # every worker serves the one port the parent bound
+        deadline = time.monotonic() + 30
+        while len(_children(server.proc.pid)) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        first = _children(server.proc.pid)
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGKILL)
+        while time.monotonic() < deadline:
+            now = _children(server.proc.pid)
+            if len(now) == 2 and first[0] not in now:
+                break
+            await asyncio.sleep(0.1)
+        now = _children(server.proc.pid)
+        assert len(now) == 2 and first[0] not in now and first[1] in now
+        # Sessions are served (by either worker) on the shared port.
+        for _ in range(4):
+            raw = await open_raw(_imap(server, data_dir, account_id))
+            assert (await raw.cmd("NOOP"))[-1].split()[1] == b"OK"
+            await raw.close()
+    finally:
+        started = time.monotonic()
+        err = await server.stop()
+        assert time.monotonic() - started < 10
+    assert "restarting" in err
+    assert server.proc.returncode == 0
+    for pid in now:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(
+            f"/proc/{pid}/stat").read_text().split()[2]
+
+
+async def _idle(raw: Raw) -> None:
+    assert (await raw.cmd('SELECT "INBOX"'))[-1].split()[1] == b"OK"
+    await raw.write(b"i1 IDLE\r\n")
+    assert (await raw.line()).startswith(b"+ ")
+
+
+@needs_pg
+async def test_idle_hears_of_changes_made_in_another_process(data_dir: Path,
+                                                              database_url: str) -> None:
+    data_dir, account_id = await _prepare(data_dir, database_url)
+    a = await serve(data_dir, "imaps")
+    b = await serve(data_dir, "submissions", "imaps")
+    try:
+        watcher = await open_raw(_imap(a, data_dir, account_id))
+        await _idle(watcher)
+        await asyncio.sleep(0.5)  # both listeners are up (LISTEN issued at start)
+        host, port = b.ports["submissions"]
+        t0 = time.monotonic()
+        await aiosmtplib.send(message(1), sender=SENDER, recipients=[USER], hostname=host,
+                              port=port, username=SENDER, password=PASSWORD, use_tls=True,
+                              tls_context=_imap(a, data_dir, account_id).tls)
+        sent = time.monotonic()
+        assert await watcher.line(timeout=3) == b"* 1 EXISTS\r\n"
+        assert time.monotonic() - sent < 1.0, time.monotonic() - t0
+        assert await watcher.line(timeout=3) == b"* 1 RECENT\r\n"
+
+        other = await open_raw(_imap(b, data_dir, account_id))
+        assert (await other.cmd('SELECT "INBOX"'))[-1].split()[1] == b"OK"
+        changed = time.monotonic()
+        assert (await other.cmd("STORE 1 +FLAGS (\\Flagged)"))[-1].split()[1] == b"OK"
+        line = await watcher.line(timeout=3)
+        assert line.startswith(b"* 1 FETCH (") and b"\\Flagged" in line, line
+        assert time.monotonic() - changed < 1.0
+        await watcher.write(b"DONE\r\n")
+        assert (await watcher.until("i1"))[-1].startswith(b"i1 OK")
+        await watcher.close()
+        await other.close()
+    finally:
+        await a.stop()
+        await b.stop()
