@@ -136,6 +136,13 @@ async def test_idle_hears_of_changes_made_in_another_process(data_dir: Path,
         line = await watcher.line(timeout=3)
         assert line.startswith(b"* 1 FETCH (") and b"\\Flagged" in line, line
         assert time.monotonic() - changed < 1.0
+
+        assert (await other.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)"))[-1].split()[1] == b"OK"
+        expunged = time.monotonic()
+        assert (await other.cmd("EXPUNGE"))[-1].split()[1] == b"OK"
+        while (line := await watcher.line(timeout=3)) != b"* 1 EXPUNGE\r\n":
+            assert line.startswith(b"* 1 FETCH ("), line  # the \\Deleted flag, if seen first
+        assert time.monotonic() - expunged < 1.0
         await watcher.write(b"DONE\r\n")
         assert (await watcher.until("i1"))[-1].startswith(b"i1 OK")
         await watcher.close()
