@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 from mailserver.config import Config, ListenConfig, parse_hostport
+from mailserver.errors import ConfigError
 from mailserver.runtime import run
 
 __all__ = ["bind_listeners", "serve_workers", "STOP_GRACE"]
@@ -41,18 +42,32 @@ def bind_listeners(listen: ListenConfig) -> dict[str, socket.socket]:
         value = getattr(listen, name)
         if not value:
             continue
-        host, port = parse_hostport(value)
-        info = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                  flags=socket.AI_PASSIVE)[0]
-        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        try:
+            out[name] = _listen(*parse_hostport(value))
+        except OSError as exc:
+            for sock in out.values():
+                sock.close()
+            raise ConfigError([f"cannot listen on --{name} {value}: {exc.strerror or exc}"]
+                              ) from exc
+        sock = out[name]
+        bound = sock.getsockname()
+        log.info("listening: %s %s:%d (shared by the workers)", name, bound[0], bound[1])
+    return out
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    info = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                              flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(info[4])
         sock.listen(BACKLOG)
         sock.setblocking(False)
-        out[name] = sock
-        bound = sock.getsockname()
-        log.info("listening: %s %s:%d (shared by the workers)", name, bound[0], bound[1])
-    return out
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 @dataclass

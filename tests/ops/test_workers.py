@@ -17,6 +17,9 @@ import aiosmtplib
 import pytest
 
 from mailserver.app import open_services
+from mailserver.config import ListenConfig
+from mailserver.errors import ConfigError
+from mailserver.supervisor import _backoff, _Slot, bind_listeners
 from tests.conftest import DOMAIN, PASSWORD, PG_URL, RPPS, add_pro, make_config
 from tests.imap.conftest import Imap, Raw, message, open_raw
 from tests.ops.server import ROOT, Server, serve
@@ -150,3 +153,28 @@ async def test_idle_hears_of_changes_made_in_another_process(data_dir: Path,
     finally:
         await a.stop()
         await b.stop()
+
+
+def test_the_parent_binds_port_zero_once_and_names_a_busy_port() -> None:
+    socks = bind_listeners(ListenConfig(smtp="127.0.0.1:0", imaps="127.0.0.1:0"))
+    try:
+        port = socks["smtp"].getsockname()[1]
+        assert port != 0 and socks["imaps"].getsockname()[1] not in (0, port)
+        with pytest.raises(ConfigError, match=f"--smtp 127.0.0.1:{port}"):
+            bind_listeners(ListenConfig(imap="127.0.0.1:0", smtp=f"127.0.0.1:{port}"))
+    finally:
+        for sock in socks.values():
+            sock.close()
+
+
+def test_a_worker_dying_quickly_backs_off_up_to_30_seconds() -> None:
+    slot, now = _Slot(0), 1000.0
+    delays = []
+    for _ in range(8):
+        slot.started = now - 1  # died one second after its start
+        _backoff(slot, now)
+        delays.append(slot.due - now)
+    assert delays == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    slot.started = now - 120  # lived two minutes: back to the first delay
+    _backoff(slot, now)
+    assert slot.due - now == 0.5
