@@ -1,7 +1,8 @@
 """Several server processes: ``serve --workers N`` (a parent binding the listeners, forked
 children serving them) and two ``mssante serve`` on one PostgreSQL database, whose IMAP IDLE
-sessions hear of each other's changes through LISTEN/NOTIFY. Real subprocesses, real clients;
-the PostgreSQL tests run with MSSANTE_TEST_DATABASE_URL."""
+sessions hear of each other's changes (new mail, flags, expunges) through LISTEN/NOTIFY; a
+worker killed under SMTP load loses no acknowledged message and stores none twice. Real
+subprocesses, real clients; the PostgreSQL tests run with MSSANTE_TEST_DATABASE_URL."""
 
 from __future__ import annotations
 
@@ -178,3 +179,53 @@ def test_a_worker_dying_quickly_backs_off_up_to_30_seconds() -> None:
     slot.started = now - 120  # lived two minutes: back to the first delay
     _backoff(slot, now)
     assert slot.due - now == 0.5
+
+
+async def _sender(host: str, port: int, tls: object, n: int, stop: asyncio.Event,
+                  acked: list[str]) -> None:
+    """Send messages with unique Message-IDs until ``stop``; reconnect after a drop."""
+    i = 0
+    while not stop.is_set():
+        smtp = aiosmtplib.SMTP(hostname=host, port=port, use_tls=True, tls_context=tls)
+        try:
+            await smtp.connect()
+            await smtp.login(SENDER, PASSWORD)
+            while not stop.is_set():
+                i += 1
+                mid = f"<k{n}-{i}@{DOMAIN}>"
+                await smtp.sendmail(SENDER, [USER], message(i, msgid=mid))
+                acked.append(mid)
+        except (aiosmtplib.SMTPException, OSError):
+            await asyncio.sleep(0.05)
+        finally:
+            smtp.close()
+
+
+@needs_pg
+async def test_a_worker_killed_under_load_loses_and_duplicates_nothing(
+        data_dir: Path, database_url: str) -> None:
+    data_dir, account_id = await _prepare(data_dir, database_url)
+    server = await serve(data_dir, "submissions", "imaps", extra=("--workers", "2"))
+    try:
+        imap = _imap(server, data_dir, account_id)
+        host, port = server.ports["submissions"]
+        stop, acked = asyncio.Event(), []
+        senders = [asyncio.create_task(_sender(host, port, imap.tls, n, stop, acked))
+                   for n in range(8)]
+        await asyncio.sleep(2)
+        before = len(acked)
+        os.kill(_children(server.proc.pid)[0], signal.SIGKILL)
+        await asyncio.sleep(3)
+        stop.set()
+        await asyncio.gather(*senders)
+        assert before > 0 and len(acked) > before  # the load went on after the kill
+        raw = await open_raw(imap)
+        assert (await raw.cmd('SELECT "INBOX"'))[-1].split()[1] == b"OK"
+        lines = await raw.cmd("FETCH 1:* BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+        await raw.close()
+    finally:
+        await server.stop()
+    stored = re.findall(rb"Message-ID: (<k[0-9]+-[0-9]+@[^>]+>)", b"".join(lines))
+    ids = [m.decode() for m in stored]
+    assert len(ids) == len(set(ids))  # nothing stored twice
+    assert set(acked) <= set(ids)  # nothing acknowledged is missing
