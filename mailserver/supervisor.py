@@ -16,16 +16,20 @@ import asyncio
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
+from mailserver import metrics
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.errors import ConfigError
 from mailserver.runtime import run
 
-__all__ = ["bind_listeners", "serve_workers", "STOP_GRACE"]
+__all__ = ["bind_listeners", "serve_workers", "STOP_GRACE", "with_shared_metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,26 @@ STOP_GRACE = 9.5
 """Seconds the children get after SIGTERM before SIGKILL (the whole stop stays under 10 s)."""
 BACKLOG = 1024
 _NAMES = ("smtp", "submission", "submissions", "imap", "imaps", "http", "metrics")
+
+
+_OWNED = "MSSANTE_METRICS_DIR_OWNED"
+
+
+def with_shared_metrics() -> None:
+    """Make sure the workers' metrics are summed: unless ``PROMETHEUS_MULTIPROC_DIR`` was set
+    when :mod:`mailserver.metrics` was imported, set it (a fresh temporary directory) and
+    start this command again (it must be set before prometheus-client creates any value)."""
+    if metrics.MULTIPROCESS:
+        path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        for name in os.listdir(path):  # values of an earlier run
+            if name.endswith(".db"):
+                os.unlink(os.path.join(path, name))
+        return
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mssante-metrics-")
+    os.environ[_OWNED] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606
 
 
 def bind_listeners(listen: ListenConfig) -> dict[str, socket.socket]:
@@ -121,6 +145,7 @@ def _reaped(slots: list[_Slot]) -> list[tuple[_Slot, int]]:
             return out
         for slot in slots:
             if slot.pid == pid:
+                metrics.worker_gone(pid)
                 slot.pid = 0
                 out.append((slot, status))
 
@@ -145,6 +170,7 @@ def _stop(slots: list[_Slot]) -> None:
             log.warning("worker %d did not stop in time: killed", slot.index)
             os.kill(slot.pid, signal.SIGKILL)
             os.waitpid(slot.pid, 0)
+            metrics.worker_gone(slot.pid)
             slot.pid = 0
 
 
@@ -175,4 +201,7 @@ def serve_workers(config: Config, listen: ListenConfig, workers: int) -> int:
     _stop(slots)
     for sock in sockets.values():
         sock.close()
+    owned = os.environ.get(_OWNED)
+    if owned and owned == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(owned, ignore_errors=True)
     return 0

@@ -18,7 +18,7 @@ from mailserver.directory.service import AccountInfo
 from mailserver.errors import ConfigError
 from mailserver.identifiers import ins_key
 from mailserver.runtime import run
-from mailserver.supervisor import serve_workers
+from mailserver.supervisor import serve_workers, with_shared_metrics
 
 __all__ = ["register", "populate_demo", "DEMO_DOMAIN", "DEMO_PASSWORD"]
 
@@ -57,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
                   "one process (see docs/SCALING.md); use --workers 1 or a postgresql+asyncpg "
                   "database_url")
             return 2
+        with_shared_metrics()  # may start the command again, with the metrics directory
         return serve_workers(config, listen, args.workers)
     asyncio.run(run(config, listen))
     return 0

@@ -23,7 +23,7 @@ from mailserver.errors import ConfigError
 from mailserver.supervisor import _backoff, _Slot, bind_listeners
 from tests.conftest import DOMAIN, PASSWORD, PG_URL, RPPS, add_pro, make_config
 from tests.imap.conftest import Imap, Raw, message, open_raw
-from tests.ops.server import ROOT, Server, serve
+from tests.ops.server import ROOT, Server, http_get, sample, serve
 
 needs_pg = pytest.mark.skipif(not PG_URL, reason="needs MSSANTE_TEST_DATABASE_URL")
 USER = f"dr.martin@{DOMAIN}"
@@ -74,7 +74,7 @@ async def test_sqlite_refuses_several_workers(data_dir: Path) -> None:
 async def test_workers_share_port_zero_restart_and_stop(data_dir: Path, database_url: str
                                                          ) -> None:
     data_dir, account_id = await _prepare(data_dir, database_url)
-    server = await serve(data_dir, "submissions", "imaps", extra=("--workers", "2"))
+    server = await serve(data_dir, "submissions", "imaps", "metrics", extra=("--workers", "2"))
     try:
         ports = {line for line in server.stdout if line.startswith("listening: imaps")}
         assert len(ports) == 1  # every worker serves the one port the parent bound
@@ -96,6 +96,16 @@ async def test_workers_share_port_zero_restart_and_stop(data_dir: Path, database
             raw = await open_raw(_imap(server, data_dir, account_id))
             assert (await raw.cmd("NOOP"))[-1].split()[1] == b"OK"
             await raw.close()
+        # Messages accepted by either worker are counted once in every scrape (summed).
+        host, port = server.ports["submissions"]
+        for i in range(6):
+            await aiosmtplib.send(message(i), sender=SENDER, recipients=[USER], hostname=host,
+                                  port=port, username=SENDER, password=PASSWORD, use_tls=True,
+                                  tls_context=_imap(server, data_dir, account_id).tls)
+        for _ in range(4):
+            status, text = await asyncio.to_thread(http_get, server.url("/metrics"))
+            assert status == 200
+            assert sample(text, "mssante_smtp_messages_accepted_total", role="submission") == 6
     finally:
         started = time.monotonic()
         err = await server.stop()
