@@ -12,7 +12,11 @@ before the next load. With ``--with-null`` the loads also run against ``bench/nu
 ``--rounds N`` repeats each load N times (servers taking turns) and keeps the median rounds.
 
     .venv/bin/python bench/smtp_suite.py [--duration 10] [--rounds 3] [--no-reference]
-        [--with-null] [--keep]
+        [--with-null] [--keep] [--workers N] [--database-url postgresql+asyncpg://...]
+
+``--workers N`` starts ``mssante serve --workers N``; ``--database-url`` puts the server's
+store in that (fresh, empty) database instead of SQLite in the data dir (``--workers`` above 1
+needs PostgreSQL).
 """
 
 from __future__ import annotations
@@ -88,8 +92,12 @@ def run(cmd: list[str], stdin: bytes | None = None) -> None:
     subprocess.run(cmd, check=True, input=stdin)  # noqa: S603
 
 
-def prepare(data_dir: Path, domain: str, sender: str) -> None:
+def prepare(data_dir: Path, domain: str, sender: str, database_url: str | None) -> None:
     run([*MSSANTE, "init", "--data-dir", str(data_dir), "--domain", domain])
+    if database_url:
+        toml = data_dir / "mssante.toml"
+        toml.write_text(toml.read_text().replace(
+            "# database_url = ", f'database_url = "{database_url}"  # ', 1))
     run([*MSSANTE, "pro", "add", "--data-dir", str(data_dir), "--rpps", luhn_rpps("1000000001"),
          "--email", sender, "--name", "Dr Bench Test", "--profession", "10",
          "--password-stdin"], stdin=PASSWORD.encode())
@@ -106,15 +114,18 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
 
 def start_mssante(stack: contextlib.ExitStack, data_dir: Path, args: argparse.Namespace,
                   env: dict[str, str]) -> Target:
-    prepare(data_dir, args.domain, args.sender)
+    prepare(data_dir, args.domain, args.sender, args.database_url)
     pw_file = data_dir / "bench-password.txt"
     pw_file.write_text(PASSWORD)
     sub_port, smtp_port = free_port(), free_port()
     server = subprocess.Popen(  # noqa: S603
         [*MSSANTE, "--log-level", "WARNING", "serve", "--data-dir", str(data_dir),
-         "--submission", f"127.0.0.1:{sub_port}", "--smtp", f"127.0.0.1:{smtp_port}"], env=env)
+         "--submission", f"127.0.0.1:{sub_port}", "--smtp", f"127.0.0.1:{smtp_port}",
+         "--workers", str(args.workers)], env=env)
     stack.callback(stop, server)
     wait_port(sub_port, server)
+    if args.workers > 1:  # the parent listens at once; give every worker time to start
+        time.sleep(5)
     return Target("mssante", sub_port,
                   ("--starttls", "--cafile", str(data_dir / "tls" / "ca.pem"),
                    "--tls-name", "127.0.0.1"),
@@ -293,6 +304,9 @@ def main() -> None:
                    help="skip the reference (ratios are then not printed)")
     p.add_argument("--with-null", action="store_true",
                    help="also run the loads against an aiosmtpd server that stores nothing")
+    p.add_argument("--workers", type=int, default=1, help="mssante serve --workers N")
+    p.add_argument("--database-url", default=None,
+                   help="a fresh PostgreSQL database for mssante (default: SQLite)")
     args = p.parse_args()
     args.sender = args.sender or f"dr.bench@{args.domain}"
     if args.reference and args.rcpt and args.rcpt != args.sender:

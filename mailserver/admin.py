@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -89,15 +90,17 @@ def make_admin_app(deps: AdminDeps) -> web.Application:
     return app
 
 
-async def start_admin(deps: AdminDeps, host: str, port: int
+async def start_admin(deps: AdminDeps, host: str, port: int, *,
+                      sock: socket.socket | None = None
                       ) -> tuple[web.AppRunner, tuple[str, int]]:
     """Serve the admin application on ``host:port`` (0 = ephemeral); returns the runner and
     the bound address."""
     runner = web.AppRunner(make_admin_app(deps), access_log=None, shutdown_timeout=1)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site: web.BaseSite = (web.SockSite(runner, sock) if sock is not None
+                          else web.TCPSite(runner, host, port))
     await site.start()
     server = site._server  # noqa: SLF001 - aiohttp exposes no public bound-port accessor
     assert server is not None and hasattr(server, "sockets")  # noqa: S101
-    sock = server.sockets[0].getsockname()
-    return runner, (sock[0], sock[1])
+    name = server.sockets[0].getsockname()
+    return runner, (name[0], name[1])

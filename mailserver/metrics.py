@@ -11,11 +11,16 @@ Labels hold bounded values only: reply reasons, result kinds, trust-space domain
 templates, document labels, integration error codes. Never an address, a patient identifier
 or a subject.
 
-Each process counts for itself; several processes behind one scrape target would need
-prometheus-client's multi-process mode (``PROMETHEUS_MULTIPROC_DIR``), not wired yet.
+Each process counts for itself. Under ``serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set
+before this module is imported: the command starts itself again with it) every worker writes
+its values to files there and :func:`exposition` sums the workers (prometheus-client's
+multi-process mode: counters and histograms summed, open connections summed over live workers,
+the scrape-time gauges the most recent value; no process/GC collectors in that mode).
 """
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,6 +29,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -34,8 +40,10 @@ __all__ = [
     "SMTP_ACCEPT_SECONDS",
     "QUEUE_DEPTH", "QUEUE_OLDEST_SECONDS", "DELIVERY_ATTEMPTS", "CONNECTIONS_OPEN",
     "WEBMAIL_SESSIONS", "AUTH_FAILURES", "FILED_DOCUMENTS", "FILING_MESSAGES",
-    "HTTP_SECONDS", "STORE_BATCH_OPS",
+    "HTTP_SECONDS", "STORE_BATCH_OPS", "MULTIPROCESS", "worker_gone",
 ]
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -60,11 +68,11 @@ SMTP_ACCEPT_SECONDS = Histogram(
     ["role"], buckets=_LATENCY, registry=REGISTRY)
 QUEUE_DEPTH = Gauge(
     "mssante_queue_messages", "Messages in the outbound queue not yet final (read at scrape).",
-    registry=REGISTRY)
+    multiprocess_mode="mostrecent", registry=REGISTRY)
 QUEUE_OLDEST_SECONDS = Gauge(
     "mssante_queue_oldest_age_seconds",
     "Age of the oldest message still in the outbound queue, 0 when empty (read at scrape).",
-    registry=REGISTRY)
+    multiprocess_mode="mostrecent", registry=REGISTRY)
 DELIVERY_ATTEMPTS = Counter(
     "mssante_delivery_attempts",
     "Outbound delivery attempts per recipient, by peer domain and result "
@@ -72,10 +80,10 @@ DELIVERY_ATTEMPTS = Counter(
 CONNECTIONS_OPEN = Gauge(
     "mssante_connections_open",
     "Open client connections by protocol (imap: IMAP sessions; smtp).", ["protocol"],
-    registry=REGISTRY)
+    multiprocess_mode="livesum", registry=REGISTRY)
 WEBMAIL_SESSIONS = Gauge(
     "mssante_webmail_sessions", "Webmail sessions active within the idle timeout (read at "
-    "scrape).", registry=REGISTRY)
+    "scrape).", multiprocess_mode="mostrecent", registry=REGISTRY)
 AUTH_FAILURES = Counter(
     "mssante_auth_failures",
     "Refused logins (any protocol): result=invalid (wrong credentials) or locked (refused "
@@ -97,5 +105,16 @@ STORE_BATCH_OPS = Histogram(
 
 
 def exposition() -> bytes:
-    """The registry in the Prometheus text format."""
+    """The registry in the Prometheus text format (every worker's, summed, under
+    ``serve --workers``)."""
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
     return generate_latest(REGISTRY)
+
+
+def worker_gone(pid: int) -> None:
+    """A worker process ended: its live gauges (open connections) stop counting."""
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from mailserver.imap.server import start_imap
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
+from mailserver.store.pg_events import PgEventListener
 from mailserver.store.queue import queue_depth
 from mailserver.store.webmail_queries import WebmailQueries
 from mailserver.tls import server_context
@@ -61,6 +63,8 @@ class Runtime:
     closers: list[Closer] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    sockets: dict[str, socket.socket] = field(default_factory=dict)
+    """Listening sockets inherited from ``serve --workers``'s parent, by listener name."""
 
     def listening(self, name: str, server: asyncio.Server) -> None:
         sock = server.sockets[0].getsockname()
@@ -96,10 +100,12 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
     imap = rt.services.imap_backend()
     if listen.imap:
         host, port = parse_hostport(listen.imap)
-        rt.listening("imap", await start_imap(imap, host, port, rt.tls, implicit_tls=False))
+        rt.listening("imap", await start_imap(imap, host, port, rt.tls, implicit_tls=False,
+                                              sock=rt.sockets.get("imap")))
     if listen.imaps:
         host, port = parse_hostport(listen.imaps)
-        rt.listening("imaps", await start_imap(imap, host, port, rt.tls, implicit_tls=True))
+        rt.listening("imaps", await start_imap(imap, host, port, rt.tls, implicit_tls=True,
+                                               sock=rt.sockets.get("imaps")))
     if listen.http:
         # The web app announces the mail listeners to clients (autoconfig): give it the
         # addresses actually bound (port 0 resolved).
@@ -110,14 +116,16 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
 
         host, port = parse_hostport(listen.http)
         runner, bound = await start_http(webmail_deps(rt.services), host, port,
-                                         mounts={"/fhir": _fhir_app(rt.services)})
+                                         mounts={"/fhir": _fhir_app(rt.services)},
+                                         sock=rt.sockets.get("http"))
         rt.ports["http"] = bound
         log.info("listening: http %s:%d", *bound)
         print(f"listening: http {bound[0]}:{bound[1]}", flush=True)
         rt.closers.append(runner.cleanup)
     if listen.metrics:
         host, port = parse_hostport(listen.metrics)
-        admin, bound = await start_admin(admin_deps(rt.services), host, port)
+        admin, bound = await start_admin(admin_deps(rt.services), host, port,
+                                         sock=rt.sockets.get("metrics"))
         rt.ports["metrics"] = bound
         log.info("listening: metrics %s:%d", *bound)
         print(f"listening: metrics {bound[0]}:{bound[1]}", flush=True)
@@ -130,6 +138,9 @@ def _start_workers(rt: Runtime) -> None:
     the outbound queue workers and the trust-list refresh."""
     services = rt.services
     rt.tasks.append(asyncio.create_task(services.runner.run(rt.stop), name="jobs"))
+    if not services.db.is_sqlite:  # other processes' mailbox changes (LISTEN/NOTIFY)
+        listener = PgEventListener(services.db.url, services.events)
+        rt.tasks.append(asyncio.create_task(listener.run(rt.stop), name="pg-events"))
     rt.tasks.append(asyncio.create_task(inactivity_sweep(services).schedule(),
                                         name="inactivity-schedule"))
     rt.tasks.append(asyncio.create_task(blob_sweep(services).schedule(
@@ -167,29 +178,31 @@ def _inbound_tls(config: Config, services: Services, default: ssl.SSLContext
 
 
 async def start_runtime(config: Config, listen: ListenConfig, *,
-                        services: Services | None = None) -> Runtime:
+                        services: Services | None = None,
+                        sockets: dict[str, socket.socket] | None = None) -> Runtime:
     services = services or await open_services(config)
     tls = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file),
                          extra=[(config.path(config.tls.ec_cert_file),
                                  config.path(config.tls.ec_key_file))])
-    rt = Runtime(config, services, tls)
+    rt = Runtime(config, services, tls, sockets=dict(sockets or {}))
     try:
         if listen.submission:
             host, port = parse_hostport(listen.submission)
             rt.listening("submission", await start_smtp(
                 config, services.directory, services.delivery, role="submission",
-                host=host, port=port, tls=tls))
+                host=host, port=port, tls=tls, sock=rt.sockets.get("submission")))
         if listen.submissions:
             host, port = parse_hostport(listen.submissions)
             rt.listening("submissions", await start_smtp(
                 config, services.directory, services.delivery, role="submission",
-                host=host, port=port, tls=tls, implicit_tls=True))
+                host=host, port=port, tls=tls, implicit_tls=True,
+                sock=rt.sockets.get("submissions")))
         if listen.smtp:
             host, port = parse_hostport(listen.smtp)
             rt.listening("smtp", await start_smtp(
                 config, services.directory, services.delivery, role="inbound",
                 host=host, port=port, tls=_inbound_tls(config, services, tls),
-                reports=services.system_mail.report))
+                reports=services.system_mail.report, sock=rt.sockets.get("smtp")))
         await _start_extensions(rt, listen)
     except BaseException:
         await rt.close()
@@ -198,11 +211,12 @@ async def start_runtime(config: Config, listen: ListenConfig, *,
 
 
 async def run(config: Config, listen: ListenConfig,
-              on_ready: Callable[[Runtime], None] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT."""
+              on_ready: Callable[[Runtime], None] | None = None, *,
+              sockets: dict[str, socket.socket] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (on ``sockets`` already listening, if given)."""
     import signal
 
-    rt = await start_runtime(config, listen)
+    rt = await start_runtime(config, listen, sockets=sockets)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, rt.stop.set)

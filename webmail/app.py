@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -265,7 +266,8 @@ def make_app(deps: WebmailDeps) -> web.Application:
 
 
 async def start_http(deps: WebmailDeps, host: str, port: int, *,
-                     mounts: Mapping[str, web.Application] | None = None
+                     mounts: Mapping[str, web.Application] | None = None,
+                     sock: socket.socket | None = None
                      ) -> tuple[web.AppRunner, tuple[str, int]]:
     """Serve the webmail on ``host:port`` (0 = ephemeral); returns the runner and the bound
     address. ``mounts`` are other applications served beside it (prefix -> app, e.g. the
@@ -275,12 +277,13 @@ async def start_http(deps: WebmailDeps, host: str, port: int, *,
         app.add_subapp(prefix, sub)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site: web.BaseSite = (web.SockSite(runner, sock) if sock is not None
+                          else web.TCPSite(runner, host, port))
     await site.start()
     server = site._server  # noqa: SLF001 - aiohttp exposes no public bound-port accessor
     assert server is not None and hasattr(server, "sockets")
-    sock = server.sockets[0].getsockname()
-    return runner, (sock[0], sock[1])
+    name = server.sockets[0].getsockname()
+    return runner, (name[0], name[1])
 
 
 def _plain(exc: web.HTTPException) -> web.Response:

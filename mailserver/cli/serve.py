@@ -19,6 +19,7 @@ from mailserver.directory.service import AccountInfo
 from mailserver.errors import ConfigError
 from mailserver.identifiers import ins_key
 from mailserver.runtime import run
+from mailserver.supervisor import serve_workers, with_shared_metrics
 
 __all__ = ["register", "populate_demo", "DEMO_DOMAIN", "DEMO_PASSWORD"]
 
@@ -48,8 +49,19 @@ def _serve(args: argparse.Namespace) -> int:
         print("mssante: nothing to serve: give --smtp, --submission, --submissions, --imap, "
               "--imaps or --http")
         return 2
+    if args.workers < 1:
+        print("mssante: --workers must be 1 or more")
+        return 2
+    if args.workers > 1 and config.database_url.startswith("sqlite"):
+        print("mssante: --workers above 1 needs PostgreSQL: the SQLite store is written by "
+              "one process (see docs/SCALING.md); use --workers 1 or a postgresql+asyncpg "
+              "database_url")
+        return 2
     if args.migrate:
         print_upgrade(asyncio.run(migrate_data_dir(config)))
+    if args.workers > 1:
+        with_shared_metrics()  # may start the command again, with the metrics directory
+        return serve_workers(config, listen, args.workers)
     asyncio.run(run(config, listen))  # refuses a schema behind or ahead of this release
     return 0
 
@@ -209,6 +221,8 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--migrate", action="store_true",
                    help="upgrade the database schema first if it is behind this release's "
                         "(without it, serve refuses to start on an older schema)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="server processes sharing the listeners (above 1: PostgreSQL only)")
 
     d = sub.add_parser("demo", help="initialise a demo data dir with a demo directory, serve")
     d.add_argument("--data-dir", type=Path, default=None, help="default: ./demo-data")

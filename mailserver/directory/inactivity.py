@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from mailserver.config import InactivityConfig
 from mailserver.store.inactivity import (
     InactiveAccount,
@@ -111,10 +109,4 @@ class InactivitySweep:
 
     async def schedule(self, delay: float = 0.0, *, running: int = 0) -> None:
         """Enqueue a run unless one is already waiting (``running``: this job itself)."""
-        if await self.jobs.pending_count(JOB_INACTIVE) > running:
-            return
-
-        async def op(s: AsyncSession) -> None:
-            Jobs.enqueue_in(s, JOB_INACTIVE, delay=delay)
-
-        await self.jobs.db.write(op)
+        await self.jobs.schedule_once(JOB_INACTIVE, delay=delay, running=running)

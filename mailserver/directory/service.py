@@ -71,6 +71,7 @@ from mailserver.lifecycle import (
     paris_date,
     transition,
 )
+from mailserver.store import generations
 from mailserver.store import lifecycle as lifecycle_rows
 from mailserver.store.attempts import Attempts, attempt_key
 from mailserver.store.crypto import seal, unseal
@@ -197,11 +198,15 @@ class Directory:
         self._releases: set[asyncio.Task[None]] = set()
         self._dummy_hash = self.passwords.hash_sync(secrets.token_urlsafe(16))
         # Lookups on the SMTP hot path are cached briefly; every write through this object
-        # clears the cache, and changes made by another process show within CACHE_TTL.
+        # clears the cache and bumps the directory generation, so the other processes drop
+        # theirs within CACHE_RECHECK (see store/generations.py).
         self._lookup_cache: dict[str, tuple[float, AccountInfo | None]] = {}
+        self._generation: tuple[int, int] | None = None
+        self._checked = 0.0
 
     CACHE_TTL = 5.0
     CACHE_MAX = 50_000
+    CACHE_RECHECK = 0.1
 
     def invalidate(self) -> None:
         """Forget cached lookups (after any change to accounts)."""
@@ -305,6 +310,8 @@ class Directory:
     async def lookup(self, address: str) -> AccountInfo | None:
         addr = normalise_address(address)
         now = time.monotonic()
+        if now - self._checked >= self.CACHE_RECHECK:
+            await self._revalidate(now)
         hit = self._lookup_cache.get(addr)
         if hit is not None and hit[0] > now:
             return hit[1]
@@ -606,11 +613,27 @@ class Directory:
         return code
 
     async def _write(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run a write transaction (:meth:`Database.write`), then drop cached lookups."""
+        """Run a write transaction (:meth:`Database.write`) that also bumps the directory
+        generation (every process drops its cached lookups), then drop ours."""
+        async def bumped(s: AsyncSession) -> T:
+            result = await op(s)
+            await generations.bump_in(s, generations.DIRECTORY)
+            return result
+
         try:
-            return await self.db.write(op)
+            return await self.db.write(bumped)
         finally:
             self.invalidate()
+
+    async def _revalidate(self, now: float) -> None:
+        """Drop cached lookups when an account changed in any process (the directory
+        generation moved) or a key was moved or shredded (closing, reactivation)."""
+        self._checked = now
+        async with self.db.session() as s:
+            generation = await generations.read_in(s)
+        if generation != self._generation:
+            self._lookup_cache.clear()
+            self._generation = generation
 
     def _cache_digest(self, password: str) -> bytes:
         return hmac.new(self._cache_key, password.encode(), hashlib.sha256).digest()

@@ -39,6 +39,7 @@ import base64
 import binascii
 import itertools
 import logging
+import socket
 import ssl
 from collections import deque
 
@@ -262,7 +263,7 @@ class Connection:
 
 
 async def start_imap(backend: ImapBackend, host: str, port: int, tls_ctx: ssl.SSLContext,
-                     implicit_tls: bool) -> asyncio.Server:
+                     implicit_tls: bool, sock: socket.socket | None = None) -> asyncio.Server:
     """Listen for IMAP clients: STARTTLS port (143 role) or implicit TLS (993 role).
 
     At most ``[imap] max_connections_per_address`` connections from one client address are
@@ -285,5 +286,8 @@ async def start_imap(backend: ImapBackend, host: str, port: int, tls_ctx: ssl.SS
         finally:
             limiter.release(address)
 
+    if sock is not None:  # an inherited listening socket (serve --workers)
+        return await asyncio.start_server(on_connect, sock=sock,
+                                          ssl=tls_ctx if implicit_tls else None)
     return await asyncio.start_server(on_connect, host, port,
                                       ssl=tls_ctx if implicit_tls else None)

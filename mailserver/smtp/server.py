@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -188,14 +189,18 @@ def smtp_factory(config: Config, directory: Directory, delivery: Delivery, *, ro
 async def start_smtp(config: Config, directory: Directory, delivery: Delivery, *, role: str,
                      host: str, port: int, tls: TlsSource,
                      handler: object | None = None, implicit_tls: bool = False,
-                     reports: ReportSink | None = None) -> asyncio.Server:
+                     reports: ReportSink | None = None,
+                     sock: socket.socket | None = None) -> asyncio.Server:
     """Start an SMTP listener. ``implicit_tls`` (submission only) wraps every connection in TLS
     from the first byte (RFC 8314). ``reports`` sends the ``delivered`` DSNs (RFC 3461) the
-    inbound role owes as the final MTA (none without it)."""
+    inbound role owes as the final MTA (none without it). ``sock``: an already listening
+    socket (``serve --workers``), used instead of ``host``/``port``."""
     if implicit_tls and role != "submission":
         raise ValueError("implicit TLS is for submission only")
     loop = asyncio.get_running_loop()
     factory = smtp_factory(config, directory, delivery, role=role, tls=tls, handler=handler,
                            implicit_tls=implicit_tls, reports=reports)
     ssl_ctx = (tls() if callable(tls) else tls) if implicit_tls else None
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock, ssl=ssl_ctx)
     return await loop.create_server(factory, host, port, reuse_address=True, ssl=ssl_ctx)

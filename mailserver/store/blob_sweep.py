@@ -102,11 +102,4 @@ class BlobSweep:
 
     async def schedule(self, delay: float = 0.0, *, running: int = 0) -> None:
         """Enqueue a pass unless one is already waiting (``running``: this job itself)."""
-        jobs = Jobs(self.db)
-        if await jobs.pending_count(JOB_SWEEP_BLOBS) > running:
-            return
-
-        async def op(s: AsyncSession) -> None:
-            Jobs.enqueue_in(s, JOB_SWEEP_BLOBS, delay=delay)
-
-        await self.db.write(op)
+        await Jobs(self.db).schedule_once(JOB_SWEEP_BLOBS, delay=delay, running=running)

@@ -12,7 +12,9 @@ durably stored (SMTP 250). SQLite runs in WAL mode with ``synchronous=FULL`` so 
 fsync'd; PostgreSQL uses its defaults (``synchronous_commit=on``).
 
 Callbacks registered with :func:`after_commit` run once the batch is committed (e.g. waking IMAP
-IDLE sessions).
+IDLE sessions). On PostgreSQL, notifications registered with :func:`notify_on_commit` are sent
+by one ``pg_notify`` statement just before the batch's ``COMMIT``: PostgreSQL delivers them to
+the listeners only when (and if) that transaction commits.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, event, literal_column, select
+from sqlalchemy import Select, event, literal_column, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -40,7 +42,7 @@ from mailserver.errors import MssanteError, StorageFull, StoreError
 from mailserver.store import sqlite_inline
 from mailserver.store.models import Base
 
-__all__ = ["Database", "after_commit", "is_storage_full", "migration_engine"]
+__all__ = ["Database", "after_commit", "notify_on_commit", "is_storage_full", "migration_engine"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,6 +87,16 @@ def _store_error(exc: BaseException, text: str) -> StoreError:
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     """Run ``callback`` after the transaction holding ``session`` commits."""
     session.info.setdefault("after_commit", []).append(callback)
+
+
+def notify_on_commit(session: AsyncSession, channel: str, payload: str) -> None:
+    """PostgreSQL: ``NOTIFY channel, payload`` with the transaction holding ``session`` (a
+    group-committed write); nothing on SQLite (one process)."""
+    session.info.setdefault("notify", set()).add((channel, payload))
+
+
+_NOTIFY = text("SELECT pg_notify(n.c, n.p) FROM unnest(CAST(:c AS text[]), "
+               "CAST(:p AS text[])) AS n(c, p)")
 
 
 class Database:
@@ -168,6 +180,10 @@ class Database:
                         log.exception("store: write op crashed")
                         outcomes.append((fut, None, _store_error(exc, "internal error")))
                 callbacks = list(session.info.pop("after_commit", []))
+                notes = sorted(session.info.pop("notify", ()))
+                if notes and not self.is_sqlite:
+                    await session.execute(_NOTIFY, {"c": [c for c, _ in notes],
+                                                    "p": [p for _, p in notes]})
                 await session.commit()
         except Exception as exc:  # noqa: BLE001 - the whole batch failed to commit
             log.error("store: group commit failed: %s", type(exc).__name__)

@@ -3,15 +3,19 @@ complete or retry with exponential back-off.
 
 Claiming marks a job ``running`` with a lease (``not_before`` = now + lease): a worker that dies
 leaves the job to be claimed again once the lease expires. On PostgreSQL the claim uses
-``FOR UPDATE SKIP LOCKED`` so several processes never take the same job.
+``FOR UPDATE SKIP LOCKED`` so several processes never take the same job. A periodic job kind
+that must exist once (the sweeps) is enqueued by :meth:`Jobs.schedule_once`, whose check and
+insert hold a transaction-level advisory lock on the kind on PostgreSQL (several processes
+starting at once enqueue one job, not one each).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.store.db import Database
@@ -43,6 +47,24 @@ class Jobs:
         s.add(Job(kind=kind, account_id=account_id, message_id=message_id,
                   payload_enc=payload_enc, state="pending", attempts=0,
                   not_before=now + timedelta(seconds=delay), created_at=now))
+
+    async def schedule_once(self, kind: str, *, delay: float = 0.0, running: int = 0) -> bool:
+        """Enqueue a ``kind`` job unless more than ``running`` (the caller itself, when a job
+        schedules its next run) are pending or running; True if one was enqueued."""
+        lock = int.from_bytes(hashlib.sha256(f"mssante-job:{kind}".encode()).digest()[:8],
+                              "big", signed=True)
+
+        async def op(s: AsyncSession) -> bool:
+            if not self.db.is_sqlite:  # SQLite: one process, one writer
+                await s.execute(select(func.pg_advisory_xact_lock(lock)))
+            count = (await s.execute(select(func.count(Job.id)).where(
+                Job.kind == kind, Job.state.in_(("pending", "running"))))).scalar_one()
+            if count > running:
+                return False
+            self.enqueue_in(s, kind, delay=delay)
+            return True
+
+        return await self.db.write(op)
 
     async def claim(self, kinds: list[str], limit: int = 20) -> list[JobInfo]:
         now = datetime.now(UTC)

@@ -24,7 +24,7 @@ from mailserver.errors import NotFound
 from mailserver.store.blobs import BlobStore, new_blob_key
 from mailserver.store.conversations import CONVERSATION_FOLDERS, Conversations
 from mailserver.store.crypto import new_data_key, seal, unseal
-from mailserver.store.db import Database, after_commit
+from mailserver.store.db import Database
 from mailserver.store.events import MailboxEvents
 from mailserver.store.folders import FolderOps
 from mailserver.store.keys import KeyManager
@@ -198,7 +198,7 @@ class MailStore(FolderOps):
                 await Conversations.count_in(s, conversation_id, total=1,
                                              unread=1 if name == "INBOX" and params["u"] else 0)
         account_id = prepared.account_id
-        after_commit(s, lambda: self.events.publish(account_id))
+        self.events.changed_in(s, account_id)
         return AppendResult(message_id, folder_id, uidvalidity, uid)
 
     async def append(self, account_id: int, folder: str | int, raw: bytes, *,
@@ -363,7 +363,7 @@ class MailStore(FolderOps):
             await _record_keywords(s, f, [fl for m in changed for fl in m.flags])
             if changed:
                 account_id = f.account_id
-                after_commit(s, lambda: self.events.publish(account_id))
+                self.events.changed_in(s, account_id)
             return changed, failed
 
         return await self.db.write(op)
@@ -406,7 +406,7 @@ class MailStore(FolderOps):
             if gone:
                 f.highestmodseq += 1
                 account_id = f.account_id
-                after_commit(s, lambda: self.events.publish(account_id))
+                self.events.changed_in(s, account_id)
             return gone
 
         gone = await self.db.write(op)
@@ -474,7 +474,7 @@ class MailStore(FolderOps):
                     await Conversations.recount_in(s, convs)
                 await _record_keywords(s, dst, [fl for m in moved_flags for fl in m.split()])
                 account_id = dst.account_id
-                after_commit(s, lambda: self.events.publish(account_id))
+                self.events.changed_in(s, account_id)
             return pairs
 
         return await self.db.write(op)

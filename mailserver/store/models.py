@@ -99,7 +99,8 @@ class MailboxKey(Base):
 
 
 class KeyGeneration(Base):
-    """One row (id 1): bumped by every crypto-shredding, in the same transaction.
+    """Generation counters (``store/generations.py``). Row 1: bumped by every crypto-shredding,
+    in the same transaction; row 2: by every account write of the directory.
 
     Every process keeps unwrapped data keys in memory; reading this one row tells it cheaply
     whether any key was destroyed since (by the ``mssante keys shred`` command or another

@@ -35,12 +35,13 @@ class Server:
         return f"http://{host}:{port}{path}"
 
 
-async def serve(data_dir: Path, *listeners: str, level: str = "INFO") -> Server:
+async def serve(data_dir: Path, *listeners: str, level: str = "INFO",
+                extra: tuple[str, ...] = ()) -> Server:
     """Start ``mssante serve --data-dir DATA_DIR --NAME 127.0.0.1:0`` for each listener name;
     returns once it printed ``ready``, with the bound ports."""
     args = [a for name in listeners for a in (f"--{name}", "127.0.0.1:0")]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mailserver", "serve", "--data-dir", str(data_dir), *args,
+        sys.executable, "-m", "mailserver", "serve", "--data-dir", str(data_dir), *args, *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "MSSANTE_LOG_LEVEL": level})
     server = Server(proc)
