@@ -80,12 +80,10 @@ def test_blobs_sweep_command(data_dir: Path, capsys) -> None:  # type: ignore[no
 def test_every_blob_column_is_listed_for_the_sweep_and_the_backup() -> None:
     """A table naming blob files that the list forgets would have its blobs swept as orphans
     and left out of backups: every ``blob_key``/``storage_key`` column must be listed."""
-    from mailserver.schema import load_models
-    from mailserver.store.models import Base
+    from mailserver.schema import metadata
     from mailserver.store.snapshot import BLOB_REFERENCES
 
-    load_models()
-    columns = {(table.name, column.name) for table in Base.metadata.sorted_tables
+    columns = {(table.name, column.name) for table in metadata().sorted_tables
                for column in table.columns if column.name in ("blob_key", "storage_key")}
     assert columns, "no blob column found: the test looks at the wrong metadata"
     assert columns <= set(BLOB_REFERENCES)
