@@ -68,6 +68,8 @@ def before(mb: SelectedMailbox | None, cmd: c.Command) -> Note | None:
     """What to record if ``cmd`` succeeds (None: nothing)."""
     if mb is None or (action := _action(cmd)) is None:
         return None
+    if mb.readonly and isinstance(cmd, s.Close):
+        return None  # RFC 3501 6.4.2: no expunge from a read-only mailbox
     seqset: Any = getattr(cmd, "seqset", None)
     try:
         uids = tuple(mb.resolve(seqset, bool(getattr(cmd, "uid", False)))) \
