@@ -138,7 +138,7 @@ def _utcnow() -> datetime:
 class AuditTrail:
     """Appends audit rows; purges the old ones. The one recording seam (module docstring)."""
 
-    def __init__(self, db: Database, *, retention_days: int = 183, linger: float = 0.05,
+    def __init__(self, db: Database, *, retention_days: int = 183, linger: float = 1.0,
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.db = db
         self.retention = timedelta(days=retention_days)
@@ -146,6 +146,7 @@ class AuditTrail:
         self.clock = clock
         self._buffer: list[dict[str, object]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()
 
     @staticmethod
     def _values(event: AuditEvent, at: datetime) -> dict[str, object]:
@@ -175,15 +176,19 @@ class AuditTrail:
     def append_soon(self, *events: AuditEvent) -> None:
         """Record ``events`` without waiting (IMAP commands, a login that succeeded): they
         are timed now and written together at most ``linger`` seconds later, in one
-        multi-row INSERT riding the group commit, so a busy IMAP server adds a few audit
-        writes a second rather than one commit per command. A failure is logged."""
+        multi-row INSERT riding the group commit, so a busy IMAP server adds at most one
+        audit write a second, not one per command (each extra commit would delay the
+        commands' own writes behind its fsync). A failure is logged."""
         at = self.clock()
         self._buffer.extend(self._values(e, at) for e in events)  # checked here, now
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self.linger)
+        try:
+            await asyncio.wait_for(self._hurry.wait(), self.linger)
+        except TimeoutError:
+            pass
         while self._buffer:
             timed, self._buffer = self._buffer, []
 
@@ -199,7 +204,9 @@ class AuditTrail:
     async def flush(self) -> None:
         """Wait until the rows :meth:`append_soon` holds are written."""
         while self._flusher is not None and not self._flusher.done():
+            self._hurry.set()
             await asyncio.shield(self._flusher)
+        self._hurry.clear()
 
     async def purge(self, *, now: datetime | None = None) -> int:
         """Delete the rows older than the retention period; returns how many."""
