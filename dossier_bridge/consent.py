@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dossier_bridge import audit
 from dossier_bridge.access import Viewer, ViewerRole
 from dossier_bridge.models import CareTeam, CareTeamMember, DossierConsent, TreatingDoctor
+from dossier_bridge.trail_store import TrailMirror
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import NotFound, ValidationError
 from mailserver.store.db import Database
@@ -41,9 +42,11 @@ class ConsentInfo:
 class Consents:
     """Consent records, care teams and treating doctors."""
 
-    def __init__(self, db: Database, keys: KeyManager) -> None:
+    def __init__(self, db: Database, keys: KeyManager, trail: TrailMirror | None = None
+                 ) -> None:
         self.db = db
         self.keys = keys
+        self.trail = trail
 
     async def viewer(self, account: AccountInfo, patient_id: int) -> Viewer:
         """Resolve how ``account`` relates to the record of ``patient_id``."""
@@ -72,6 +75,8 @@ class Consents:
         key = await self.keys.get(patient_id, s)
         await audit.append_in(s, key, patient_id, action=action, actor_account_id=actor,
                               document_id=None, detail=detail)
+        if self.trail is not None:
+            await self.trail.entry_in(s, patient_id, action, actor, None, dict(detail))
 
     async def grant(self, patient_id: int, scope: str, ref: str, *,
                     actor_account_id: int | None = None) -> None:

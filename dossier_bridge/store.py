@@ -38,6 +38,7 @@ from dossier_bridge.crypto import PURPOSE_DEDUP, derive, keyed_hash
 from dossier_bridge.errors import AccessDenied, DocumentNotFound
 from dossier_bridge.filings import Filings
 from dossier_bridge.models import DossierDocument, DossierLogEntry, DossierLogHead
+from dossier_bridge.trail_store import TrailMirror
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import KeyDestroyed, StoreError, ValidationError
 from mailserver.store.blobs import BlobStore, new_blob_key
@@ -161,12 +162,13 @@ class DocumentStore:
     """The service API of the patients' documents (used by the bridge, the webmail, the CLI)."""
 
     def __init__(self, db: Database, keys: KeyManager, blobs: BlobStore, *,
-                 inline_max: int = 128 * 1024) -> None:
+                 inline_max: int = 128 * 1024, trail: TrailMirror | None = None) -> None:
         self.db = db
         self.keys = keys
         self.blobs = blobs
         self.inline_max = inline_max
-        self.consents = Consents(db, keys)
+        self.trail = trail
+        self.consents = Consents(db, keys, trail)
         self.filings = Filings(db, keys)
 
     # -- internals ----------------------------------------------------------------------------
@@ -212,6 +214,8 @@ class DocumentStore:
                    actor: int | None, document_id: int | None, detail: dict[str, Any]) -> None:
         await audit.append_in(s, data_key, patient_id, action=action, actor_account_id=actor,
                               document_id=document_id, detail=detail)
+        if self.trail is not None:  # the operator's row, in the same transaction
+            await self.trail.entry_in(s, patient_id, action, actor, document_id, detail)
 
     # -- filing -------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from dossier_bridge.models import LOG_HEADS_TABLE
 from dossier_bridge.pharmacy import DossierPharmacies
 from dossier_bridge.profile_store import ProfileStore
 from dossier_bridge.store import DocumentStore
+from dossier_bridge.trail_store import TrailMirror
 from mailserver.config import Config
 from mailserver.delivery import (
     JOB_FILE_DOCUMENTS,
@@ -40,6 +41,8 @@ from mailserver.migrations import Upgrade, ensure_schema
 from mailserver.notices import SystemMail, SystemMailSettings
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.store import prepared_exports
+from mailserver.store.audit import JOB_PURGE_AUDIT, AuditTrail
+from mailserver.store.audit_queries import AuditPurge
 from mailserver.store.blob_sweep import JOB_SWEEP_BLOBS, BlobSweep
 from mailserver.store.blobs import BlobBackend, LocalBlobStore
 from mailserver.store.conversations import Conversations
@@ -58,7 +61,7 @@ from mailserver.workers import JobHandler, JobRunner
 from webmail.store import WebmailStore
 
 __all__ = ["Services", "open_services", "build_trust_space", "job_table", "inactivity_sweep",
-           "blob_sweep", "open_blobs"]
+           "blob_sweep", "open_blobs", "audit_purge"]
 
 
 @dataclass
@@ -84,6 +87,8 @@ class Services:
     """Closing, archive, deletion on request, reactivation and purge of patients' spaces."""
     blobs: BlobBackend
     """The blob store (local folder or S3 bucket), owned here: closed by :meth:`close`."""
+    audit: AuditTrail
+    """The operator's audit trail of mailbox actions (given to each recorder)."""
     trust: TrustSpace | None = None
     """The trust space (mailserver.trust.space.TrustSpaceService unless one was passed in)."""
     queue: Outbound | None = None
@@ -95,9 +100,11 @@ class Services:
 
     def imap_backend(self) -> ImapBackend:
         """What the IMAP server receives."""
-        return ImapBackend(self.config.imap, self.store, self.directory, self.events)
+        return ImapBackend(self.config.imap, self.store, self.directory, self.events,
+                           self.audit)
 
     async def close(self) -> None:
+        await self.audit.flush()
         await self.blobs.close()
         await self.db.close()
 
@@ -119,7 +126,8 @@ def job_table(services: Services) -> dict[str, JobHandler]:
         JOB_NOTIFY_PATIENT: services.system_mail.notify_patient_job,
         JOB_DELETE_ARCHIVE: ArchiveJob(services.closing).handle_job,
         JOB_INACTIVE: inactivity_sweep(services).handle_job,
-        JOB_SWEEP_BLOBS: blob_sweep(services).handle_job}
+        JOB_SWEEP_BLOBS: blob_sweep(services).handle_job,
+        JOB_PURGE_AUDIT: audit_purge(services).handle_job}
     if services.prepared_exports is not None:
         table[JOB_PREPARE_EXPORT] = services.prepared_exports.handle_prepare
         table[JOB_EXPIRE_EXPORT] = services.prepared_exports.handle_expire
@@ -146,6 +154,11 @@ def blob_sweep(services: Services) -> BlobSweep:
     cfg = services.config.store
     return BlobSweep(services.db, services.blobs, margin=cfg.orphan_blob_margin_seconds,
                      interval=cfg.orphan_sweep_seconds)
+
+
+def audit_purge(services: Services) -> AuditPurge:
+    """The audit trail's retention job (``[audit]``)."""
+    return AuditPurge(services.audit, interval=services.config.audit.purge_interval_seconds)
 
 
 def inactivity_sweep(services: Services) -> InactivitySweep:
@@ -182,10 +195,11 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     ring = MasterKeyring.load(config.path(config.store.master_key_file))
     keys = KeyManager(db, ring, config.store.key_cache_size)
     events = MailboxEvents()
+    audit = AuditTrail(db, retention_days=config.audit.retention_days)
     blobs = await open_blobs(config)
     store = MailStore(db, keys, blobs, inline_max=config.store.inline_max, events=events)
     directory = Directory(db, store, keys, domain=config.domain,
-                          patient_domain=config.patient_domain, auth=config.auth,
+                          patient_domain=config.patient_domain, auth=config.auth, audit=audit,
                           passwords=Passwords(fast=fast_passwords))
     conversations = Conversations(db, keys)
     # Conversations from before the inbox index get indexed before anything is served.
@@ -195,20 +209,21 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     outbound = outbound if outbound is not None else OutboundQueue(config, db, ring)
     pharmacies = pharmacies if pharmacies is not None else DossierPharmacies(db, keys)
     delivery = Delivery(config=config, directory=directory, store=store,
-                        conversations=conversations, jobs=jobs, trust=trust,
+                        conversations=conversations, jobs=jobs, trust=trust, audit=audit,
                         outbound=outbound, pharmacies=pharmacies)
     sent = SentRecords(db)
     mailer = Mailer(config)
     system_mail = SystemMail(system_mail_settings(config), store=store, delivery=delivery,
                              directory=directory, sent=sent, mailer=mailer)
     runner = JobRunner(jobs, {}, wake=events)
-    documents = DocumentStore(db, keys, store.blobs, inline_max=config.store.inline_max)
+    documents = DocumentStore(db, keys, store.blobs, inline_max=config.store.inline_max,
+                              trail=TrailMirror(audit))
     if LOG_HEADS_TABLE in created:  # one-off upgrade: logs written before head rows existed
         await documents.anchor_legacy_logs()
     services = Services(config, db, keys, store, directory, conversations, jobs, delivery,
                         events, sent, mailer, system_mail, runner, documents,
                         ProfileStore(db, keys),
-                        build_closing(config, db, directory, keys, store, mailer), blobs,
+                        build_closing(config, db, directory, keys, store, mailer), blobs, audit,
                         trust=trust,
                         queue=outbound)
     services.prepared_exports = build_prepared_exports(

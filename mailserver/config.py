@@ -19,6 +19,7 @@ from mailserver.errors import ConfigError
 
 __all__ = [
     "Config",
+    "AuditConfig",
     "StoreConfig",
     "TlsConfig",
     "SmtpConfig",
@@ -220,6 +221,14 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    retention_days: int = 183
+    """Days the audit trail of mailbox actions is kept (six months), then purged."""
+    purge_interval_seconds: int = 86400
+    """How often the purge job runs."""
+
+
+@dataclass(frozen=True)
 class ListenConfig:
     smtp: str = ""
     submission: str = ""
@@ -276,6 +285,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     inactivity: InactivityConfig = field(default_factory=InactivityConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
 
@@ -322,6 +332,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "logging": LoggingConfig,
     "inactivity": InactivityConfig,
     "export": ExportConfig,
+    "audit": AuditConfig,
 }
 
 
@@ -411,6 +422,9 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
     inactive = sections["inactivity"]
     if inactive.mark_days <= inactive.notice_days or inactive.interval_seconds < 60:
         problems.append("[inactivity] mark_days must exceed notice_days; interval_seconds >= 60")
+    audit = sections["audit"]
+    if audit.retention_days < 1 or audit.purge_interval_seconds < 60:
+        problems.append("[audit] retention_days >= 1; purge_interval_seconds >= 60")
     if sections["logging"].format not in {"text", "json"}:
         problems.append("[logging] format must be 'text' or 'json'")
     postmaster = sections["smtp"].postmaster.strip().lower()

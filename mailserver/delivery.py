@@ -18,6 +18,7 @@ professional (``policy.closing`` decides, for the webmail's display too).
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import logging
 import re
@@ -27,6 +28,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mailserver.config import Config
+from mailserver.delivery_audit import MessageFacts, delivery_events, refusal_event
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.errors import PolicyDenied
 from mailserver.headers import decode_words, header_block, parse_headers
@@ -44,6 +46,7 @@ from mailserver.policy import (
     closing,
     decide,
 )
+from mailserver.store.audit import AuditEvent, AuditTrail, Channel, Origin
 from mailserver.store.conversations import Conversations
 from mailserver.store.jobs import Jobs
 from mailserver.store.mailstore import AppendResult, MailStore, Prepared
@@ -91,6 +94,8 @@ class NoTrustSpace:
 
     def is_trusted_domain(self, domain: str) -> bool:
         return False
+
+_SYSTEM_ORIGIN = Origin(Channel.SYSTEM)
 
 
 class Outbound(Protocol):
@@ -204,12 +209,14 @@ class _Accepted:
 
     local: tuple[tuple[str, AccountInfo], ...]
     remote: tuple[str, ...]
+    accounts: Mapping[str, AccountInfo] = field(default_factory=dict)
+    """Every local recipient's account, refused ones too (for the audit trail)."""
 
 
 class Delivery:
     def __init__(self, *, config: Config, directory: Directory, store: MailStore,
                  conversations: Conversations, jobs: Jobs, trust: TrustSpace | None = None,
-                 outbound: Outbound | None = None,
+                 audit: AuditTrail, outbound: Outbound | None = None,
                  pharmacies: PharmacySource | None = None) -> None:
         self.config = config
         self.directory = directory
@@ -219,7 +226,8 @@ class Delivery:
         self.trust: TrustSpace = trust or NoTrustSpace()
         self.outbound = outbound
         self.pharmacies = pharmacies
-        self.commits = DeliveryCommits(store)
+        self.audit = audit
+        self.commits = DeliveryCommits(store, audit)
 
     # -- classification ---------------------------------------------------------------------
 
@@ -282,13 +290,25 @@ class Delivery:
 
     async def check_rcpt(self, sender: Party, rcpt: str, *, size: int = 0,
                          conversation_id: int | None = None,
-                         known: dict[str, Looked] | None = None) -> Decision:
+                         known: dict[str, Looked] | None = None,
+                         origin: Origin | None = None,
+                         authenticated: AccountInfo | None = None) -> Decision:
         """The policy answer for one recipient before the message body is known (RCPT TO).
 
-        ``known`` (the SMTP transaction's) keeps the recipient as looked up, for DATA."""
+        ``known`` (the SMTP transaction's) keeps the recipient as looked up, for DATA. A
+        refusal is recorded in the audit trail when ``origin`` is given."""
         looked = await self.look_up(rcpt)
         if known is not None:
             known[looked[0].address] = looked
+        decision = await self._check_rcpt(sender, looked, size, conversation_id)
+        if origin is not None and not decision.allowed:
+            self.audit.append_soon(refusal_event(
+                origin, MessageFacts(sender, authenticated, None, size), looked[0].address,
+                decision, looked[1]))
+        return decision
+
+    async def _check_rcpt(self, sender: Party, looked: Looked, size: int,
+                          conversation_id: int | None) -> Decision:
         recipient = looked[0]
         if sender.kind is Kind.PATIENT:
             facts, _ = await self._patient_facts(sender, (), conversation_id)
@@ -316,18 +336,27 @@ class Delivery:
                       options: dict[str, object] | None = None,
                       receipt: bool = False,
                       headers: HeaderFacts | None = None,
-                      known: Mapping[str, Looked] | None = None) -> DeliveryReport:
+                      known: Mapping[str, Looked] | None = None,
+                      origin: Origin = _SYSTEM_ORIGIN,
+                      also: Sequence[AuditEvent] = ()) -> DeliveryReport:
         """Decide for every recipient, then durably store everything in one transaction.
 
         ``known``: recipients already looked up at RCPT time (not looked up again).
+        ``also``: audit events of the caller's action (a receipt), recorded with the
+        delivery's own in its transaction when a recipient is accepted.
         Raises StoreError when the commit fails (nothing is then stored: answer 451).
         """
         gathered = await self._gather(sender, raw, headers, conversation_id, receipt)
         report, accepted = await self._decide(sender, rcpts, gathered.facts, known or {})
+        events = delivery_events(
+            origin, MessageFacts(sender, authenticated, gathered.headers.message_id, len(raw)),
+            [(o.address, o.decision) for o in report.outcomes], accepted.accounts)
         if not accepted.local and not accepted.remote:
+            await self.audit.append(*events)
             return report
         plan = await self._plan(sender, mail_from, raw, gathered, accepted,
                                 authenticated=authenticated, options=options or {})
+        plan = dataclasses.replace(plan, audit=(*events, *also))
         done = await self.commits.commit(plan)
         report.outcomes = [RcptOutcome(o.address, o.decision, done.results.get(o.address))
                            for o in report.outcomes]
@@ -350,6 +379,7 @@ class Delivery:
         report = DeliveryReport()
         local: list[tuple[str, AccountInfo]] = []
         remote: list[str] = []
+        accounts: dict[str, AccountInfo] = {}
         for addr in dict.fromkeys(normalise_address(r) for r in rcpts):
             recipient, account = known.get(addr) or await self.look_up(addr)
             decision = decide(sender, recipient, facts)
@@ -358,13 +388,15 @@ class Delivery:
                 # Without an outbound queue nothing remote can be accepted.
                 decision = Decision(False, Reason.OUTSIDE_TRUST_SPACE)
             report.outcomes.append(RcptOutcome(addr, decision))
+            if account is not None:
+                accounts[addr] = account
             if not decision.allowed:
                 log.info("policy: deny reason=%s", decision.reason.name)
             elif account is not None:
                 local.append((addr, account))
             else:
                 remote.append(addr)
-        return report, _Accepted(tuple(local), tuple(remote))
+        return report, _Accepted(tuple(local), tuple(remote), accounts)
 
     async def _plan(self, sender: Party, mail_from: str, raw: bytes, gathered: _Gathered,
                     accepted: _Accepted, *, authenticated: AccountInfo | None,
@@ -462,12 +494,14 @@ class Delivery:
         return can_reply(sender, facts)
 
     async def submit_as(self, account: AccountInfo, rcpts: Sequence[str], raw: bytes, *,
-                        conversation_id: int | None = None) -> DeliveryReport:
+                        conversation_id: int | None = None,
+                        origin: Origin = _SYSTEM_ORIGIN) -> DeliveryReport:
         """Deliver a message composed by a local account (webmail); raises PolicyDenied if
         no recipient is allowed."""
         sender = await self.party_of(account)
         report = await self.deliver(sender, account.address, rcpts, raw,
-                                    authenticated=account, conversation_id=conversation_id)
+                                    authenticated=account, conversation_id=conversation_id,
+                                    origin=origin)
         if not report.accepted:
             reason = report.outcomes[0].decision.reason if report.outcomes else Reason.ALLOWED
             raise PolicyDenied(reason, report.outcomes[0].decision.text

@@ -44,6 +44,7 @@ from mailserver.reports.mdn import (
     build_read_receipt,
     receipt_address,
 )
+from mailserver.store.audit import Action, AuditEvent, Channel, Origin, message_id_hash
 from mailserver.store.inactivity import InactiveAccount
 from mailserver.store.jobs import JobInfo
 from mailserver.store.mailstore import MailStore
@@ -129,7 +130,13 @@ class SystemMail:
         notify_to = receipt_address(parse_header_facts(raw).mdn_to)
         if notify_to is None or not await self.sent.claim_once(RECEIPT, reader.id, message_id):
             return False
-        if not await self._send(self._read_receipt(raw, notify_to, reader), receipt=True):
+        event = AuditEvent(Action.RECEIPT_SENT, Origin(Channel.SYSTEM), reader.id,
+                           reader.address, "ok", {
+                               "receipt": "displayed", "to": [notify_to],
+                               "message_id_sha256": message_id_hash(
+                                   parse_header_facts(raw).message_id)})
+        if not await self._send(self._read_receipt(raw, notify_to, reader), receipt=True,
+                                audit=(event,)):
             return False
         await self.store.store_flags(info.folder_id, [info.uid], [MDN_SENT], "add")
         return True
@@ -159,11 +166,17 @@ class SystemMail:
             original, notify_to=notify_to, final_recipient=final_recipient,
             reporting_ua=f"{domain}; mssante-dossier-bridge", our_domain=domain, error=error,
             detail=detail)
-        return "sent" if await self._send(mdn, receipt=True) else "undeliverable"
+        event = AuditEvent(Action.RECEIPT_SENT, Origin(Channel.SYSTEM), None, final_recipient,
+                           "ok", {"receipt": "processed" if error is None else "error",
+                                  "to": [notify_to],
+                                  "error": error.value[0] if error is not None else None})
+        return ("sent" if await self._send(mdn, receipt=True, audit=(event,))
+                else "undeliverable")
 
-    async def _send(self, mdn: Mdn, *, receipt: bool) -> bool:
+    async def _send(self, mdn: Mdn, *, receipt: bool,
+                    audit: tuple[AuditEvent, ...] = ()) -> bool:
         report = await self.delivery.deliver(SYSTEM, "", [mdn.envelope_recipient],
-                                             mdn.message, receipt=receipt)
+                                             mdn.message, receipt=receipt, also=audit)
         if not report.accepted:
             log.info("notices: receipt not deliverable reason=%s",
                      report.outcomes[0].decision.reason.name if report.outcomes else "-")

@@ -28,7 +28,7 @@ from dossier_bridge.profile_store import PatientProfileView
 from dossier_bridge.tokens import TokenRepository
 from mailserver import metrics
 from mailserver.admin import AdminDeps, start_admin
-from mailserver.app import Services, blob_sweep, inactivity_sweep, open_services
+from mailserver.app import Services, audit_purge, blob_sweep, inactivity_sweep, open_services
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.directory.archive_job import ArchiveJob
 from mailserver.directory.opening import OpeningJob
@@ -143,6 +143,8 @@ def _start_workers(rt: Runtime) -> None:
         rt.tasks.append(asyncio.create_task(listener.run(rt.stop), name="pg-events"))
     rt.tasks.append(asyncio.create_task(inactivity_sweep(services).schedule(),
                                         name="inactivity-schedule"))
+    rt.tasks.append(asyncio.create_task(audit_purge(services).schedule(),
+                                        name="audit-purge-schedule"))
     rt.tasks.append(asyncio.create_task(blob_sweep(services).schedule(
         services.config.store.orphan_sweep_seconds), name="blob-sweep-schedule"))
     rt.tasks.append(asyncio.create_task(OpeningJob(services.directory).run(rt.stop),
@@ -241,7 +243,7 @@ def webmail_deps(services: Services) -> WebmailDeps:
                                  hostname=config.hostname, extra_domains=config.extra_domains,
                                  listen=config.listen,
                                  lockout_seconds=config.auth.lockout_seconds),
-        directory=services.directory, store=services.store,
+        directory=services.directory, audit=services.audit, store=services.store,
         conversations=services.conversations, delivery=services.delivery,
         queries=WebmailQueries(services.db), webstore=WebmailStore(services.db, services.keys),
         receipts=services.system_mail, mailer=services.mailer,

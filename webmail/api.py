@@ -173,7 +173,7 @@ async def api_conversation(request: web.Request) -> web.StreamResponse:
     cid = path_id(request, "cid")
     show_images = request.query.get("images") == "1"
     model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images,
-                                          page_param(request))
+                                          page_param(request), client=_client(request))
     out = []
     for x in model["messages"]:
         r, m = x["r"], x["stored"]

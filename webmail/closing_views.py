@@ -18,6 +18,7 @@ from mailserver.directory.closing import AccountClosing, DeletionStatus
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import AuthError
 from mailserver.lifecycle import Actor
+from mailserver.store.audit import Channel
 from webmail.clientaddr import client_address
 from webmail.flows import FlowError
 from webmail.web import (
@@ -61,7 +62,8 @@ async def _check_password(request: web.Request, account: AccountInfo, password: 
     client = client_address(request, deps.settings.webmail.trusted_proxies)
     try:
         await deps.directory.authenticate(account.address, password, client=client,
-                                          allow_patients=True)
+                                          allow_patients=True, channel=Channel.WEBMAIL,
+                                          mechanism="password-confirm")
     except AuthError as exc:
         if exc.locked:
             raise FlowError(["Trop de tentatives. Patientez avant de réessayer."], 429) from exc

@@ -19,6 +19,7 @@ from mailserver.directory.closing import AccountClosing
 from mailserver.directory.service import AccountInfo, Directory
 from mailserver.export.prepared import PreparedExports
 from mailserver.mailer import PersonalMail
+from mailserver.store.audit import AuditTrail
 from mailserver.store.conversations import Conversations
 from mailserver.store.mailstore import MailStore
 from mailserver.store.webmail_queries import WebmailQueries
@@ -238,6 +239,8 @@ class WebmailDeps:
 
     settings: WebmailSettings
     directory: Directory
+    audit: AuditTrail
+    """The operator's audit trail (messages opened)."""
     store: MailStore
     conversations: Conversations
     delivery: Delivery

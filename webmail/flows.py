@@ -29,6 +29,7 @@ from mailserver.errors import (
 from mailserver.identifiers import ins_key, validate_ins
 from mailserver.lifecycle import Actor, Event, Refusal
 from mailserver.mailer import PersonalMail
+from mailserver.store.audit import Channel
 from webmail.passwords import identifier_problems, password_problems
 from webmail.sessions import RateLimiter, SessionInfo, digest
 from webmail.web import DEPS, LIMITER, MAILER, SESSIONS
@@ -222,7 +223,8 @@ async def login(app: web.Application, client: str, identifier: str, password: st
         raise FlowError([_too_many(limiter, "login-client", "login-account")], 429)
     try:
         account = await services.directory.authenticate(ident, password, client=client,
-                                                        allow_patients=True)
+                                                        allow_patients=True,
+                                                        channel=Channel.WEBMAIL)
     except AuthError as exc:
         await limiter.fail("login-client", client)
         if ident:

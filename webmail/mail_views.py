@@ -9,6 +9,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from mailserver.directory.service import AccountInfo
+from webmail.clientaddr import client_address
 from webmail.mailbox import (
     MESSAGES_PER_PAGE,
     Mailbox,
@@ -19,6 +20,7 @@ from webmail.params import page_param, path_id
 from webmail.profile_synthesis import can_attach, synthesis_upload, wants_synthesis
 from webmail.render import part_bytes
 from webmail.web import (
+    DEPS,
     EXPIRED_VIEWS,
     MAILBOX,
     R_ATTACHMENT_CSP,
@@ -42,6 +44,10 @@ def uploads_of(form: MultiDictProxy[Any], name: str = "fichiers") -> list[Upload
     return out
 
 
+def _client(request: web.Request) -> str:
+    return client_address(request, request.app[DEPS].settings.webmail.trusted_proxies)
+
+
 async def conversations(request: web.Request) -> web.StreamResponse:
     account = current_account(request)
     mailbox = request.app[MAILBOX]
@@ -58,7 +64,8 @@ async def conversations(request: web.Request) -> web.StreamResponse:
 
 async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: int,
                                   show_images: bool, page: int = 1, *,
-                                  mark_read: bool = True) -> dict[str, Any]:
+                                  mark_read: bool = True,
+                                  client: str | None = None) -> dict[str, Any]:
     """Everything a conversation page (or its JSON) shows: one page of its messages, newest
     first (``MESSAGES_PER_PAGE``); marks them read and sends the read receipts they ask for,
     unless ``mark_read`` is False (a refused reply shown again changes nothing)."""
@@ -80,6 +87,7 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
         messages.append({"stored": m, "r": r, "mine": m.folder == "Sent",
                          "filings": filings, "unread": m.folder == "INBOX" and not m.seen})
     if mark_read:
+        mailbox.audit_opened(account, cid, stored, client)
         await mailbox.mark_seen(stored)
         await mailbox.send_receipts(account, stored, {x["stored"].id: x["r"] for x in messages})
     refusal = await mailbox.reply_refusal(account, cid, everything)
@@ -97,7 +105,7 @@ async def conversation(request: web.Request) -> web.StreamResponse:
     show_images = request.query.get("images") == "1"
     request[R_SHOW_IMAGES] = show_images
     model = await conversation_view_model(request.app[MAILBOX], account, cid, show_images,
-                                          page_param(request))
+                                          page_param(request), client=_client(request))
     model.update({"show_images": show_images, "errors": [],
                   "sent": request.query.get("envoye") == "1",
                   "can_attach_synthesis": can_attach(request)})

@@ -21,6 +21,7 @@ from mailserver.directory.service import AccountInfo
 from mailserver.errors import PolicyDenied
 from mailserver.inbox_index import correspondent_name
 from mailserver.policy import Closing, Reason, closing
+from mailserver.store.audit import Action, AuditEvent, Channel, Origin
 from mailserver.store.conversations import CONVERSATION_FOLDERS, ConversationInfo, IndexEntry
 from webmail.deps import WebmailDeps
 from webmail.render import (
@@ -139,6 +140,7 @@ class Mailbox:
 
     def __init__(self, deps: WebmailDeps) -> None:
         self.directory = deps.directory
+        self.audit = deps.audit
         self.store = deps.store
         self.conversations_index = deps.conversations
         self.delivery = deps.delivery
@@ -278,6 +280,15 @@ class Mailbox:
 
         return render_message(raw, show_images=show_images, cid_url=cid_url)
 
+    def audit_opened(self, account: AccountInfo, conversation_id: int,
+                     messages: Sequence[StoredMessage], client: str | None) -> None:
+        """Record the patient opening a page of a conversation (one row per page)."""
+        if messages:
+            self.audit.append_soon(AuditEvent(
+                Action.MESSAGE_READ, Origin(Channel.WEBMAIL, client), account.id,
+                account.address, "ok", {"conversation_id": conversation_id,
+                                        "count": len(messages)}))
+
     async def mark_seen(self, messages: Sequence[StoredMessage]) -> None:
         by_folder: dict[int, list[int]] = {}
         for m in messages:
@@ -383,7 +394,8 @@ class Mailbox:
                       conversation_id: int | None) -> DeliveryReport:
         try:
             return await self.delivery.submit_as(account, rcpts, raw,
-                                                   conversation_id=conversation_id)
+                                                   conversation_id=conversation_id,
+                                                   origin=Origin(Channel.WEBMAIL))
         except PolicyDenied as exc:
             reason = exc.reason if isinstance(exc.reason, Reason) else None
             raise ReplyRefused(REASON_FR.get(reason, "Envoi refusé.") if reason

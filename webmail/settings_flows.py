@@ -20,6 +20,7 @@ from aiohttp import web
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import AuthError
 from mailserver.mailer import PersonalMail
+from mailserver.store.audit import Channel
 from webmail.flows import valid_email, valid_phone
 from webmail.passwords import password_problems
 from webmail.web import DEPS, MAILER, SESSIONS
@@ -49,7 +50,8 @@ async def _check_current(app: web.Application, account: AccountInfo, client: str
         raise SettingsError({"current": "Saisissez votre mot de passe actuel."})
     try:
         await deps.directory.authenticate(login_id, password, client=client,
-                                          allow_patients=True)
+                                          allow_patients=True, channel=Channel.WEBMAIL,
+                                          mechanism="password-confirm")
     except AuthError as exc:
         if exc.locked:
             raise SettingsError({"current": _LOCKED}, 429) from exc

@@ -24,6 +24,7 @@ from dossier_bridge.store import DocumentStore
 from dossier_bridge.tokens import TokenRepository
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import AuthError, NotFound
+from mailserver.store.audit import Channel
 
 __all__ = ["FhirDirectory", "FhirDeps", "DEPS", "MAX_BUNDLE_BYTES", "Refused", "respond",
            "peer", "secure", "base_url", "authenticate", "errors", "read_json"]
@@ -39,7 +40,8 @@ class FhirDirectory(Protocol):
     """What the FHIR app needs from the directory."""
 
     async def authenticate(self, identifier: str, password: str, *, client: str | None = None,
-                           allow_patients: bool = False) -> AccountInfo: ...
+                           allow_patients: bool = False, channel: Channel = Channel.SYSTEM,
+                           mechanism: str = "password") -> AccountInfo: ...
 
     async def get(self, account_id: int) -> AccountInfo: ...
 
@@ -116,7 +118,8 @@ async def authenticate(request: web.Request) -> AccountInfo:
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise Refused(401, "login", "Authentification requise.") from exc
         try:
-            account = await deps.directory.authenticate(user, password, client=peer(request))
+            account = await deps.directory.authenticate(user, password, client=peer(request),
+                                                        channel=Channel.FHIR, mechanism="basic")
         except AuthError as exc:
             log.info("fhir: authentication refused")
             raise Refused(401, "login", "Identifiants refusés.") from exc

@@ -20,6 +20,7 @@ from mailserver.cli import (
     accounts_inactive,
     accounts_lifecycle,
     annuaire,
+    audit,
     backup,
     blobs,
     dkim,
@@ -39,7 +40,7 @@ __all__ = ["main", "data_dir_arg", "COMMAND_MODULES"]
 
 COMMAND_MODULES = (setup, accounts, accounts_lifecycle, accounts_closing, accounts_campaign,
                    accounts_export, accounts_inactive, annuaire, keys, serve, trust, queue,
-                   dkim, documents, tokens, backup, blobs, migrate)
+                   dkim, documents, tokens, backup, blobs, migrate, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,13 +57,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logs.setup(args.log_level)
+    code = 1
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
     except MssanteError as exc:
         print(f"mssante: error: {exc}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    finally:
+        _record(args, "ok" if code == 0 else f"exit-{code}")
+    return code
+
+
+def _record(args: argparse.Namespace, outcome: str) -> None:
+    """The audit row of a mutating command; a failure to write it is reported, not
+    raised (the command itself already ran)."""
+    try:
+        audit.record_command(args, outcome)
+    except Exception as exc:  # noqa: BLE001 - never turns a done command into a failure
+        print(f"mssante: warning: command not recorded in the audit trail: {exc}",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -183,4 +183,6 @@ def register(sub: Subparsers) -> None:
     r.add_argument("--data-dir", type=Path, required=True, help="new (or empty) data dir")
     r.add_argument("--master-key", type=Path, metavar="FILE",
                    help="the master key file to install (else copy it yourself)")
-    r.set_defaults(func=_restore)
+    r.add_argument("--operator", metavar="NAME",
+                   help="who runs this, for the audit trail (default: $SUDO_USER, $USER)")
+    r.set_defaults(func=_restore, command_path="restore")

@@ -63,7 +63,9 @@ def add_command(sub: Subparsers, name: str, func: Handler, *,
     """
     parser = sub.add_parser(name, help=help)
     data_dir_arg(parser)
-    parser.set_defaults(func=func)
+    parser.add_argument("--operator", metavar="NAME",
+                        help="who runs this, for the audit trail (default: $SUDO_USER, $USER)")
+    parser.set_defaults(func=func, command_path=parser.prog.partition(" ")[2])
     return parser
 
 

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver import metrics
 from mailserver.config import AuthConfig
+from mailserver.directory.audit_events import login_event, transition_event
 from mailserver.directory.passwords import Passwords
 from mailserver.errors import (
     AlreadyExists,
@@ -74,6 +75,7 @@ from mailserver.lifecycle import (
 from mailserver.store import generations
 from mailserver.store import lifecycle as lifecycle_rows
 from mailserver.store.attempts import Attempts, attempt_key
+from mailserver.store.audit import AuditTrail, Channel
 from mailserver.store.crypto import seal, unseal
 from mailserver.store.db import Database
 from mailserver.store.inactivity import login_is_stale, record_login
@@ -179,10 +181,11 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 class Directory:
     def __init__(self, db: Database, store: MailStore, keys: KeyManager, *,
-                 domain: str, patient_domain: str, auth: AuthConfig,
+                 domain: str, patient_domain: str, auth: AuthConfig, audit: AuditTrail,
                  passwords: Passwords | None = None,
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.db = db
+        self.audit = audit
         self.clock: Callable[[], datetime] = lambda: _utc(clock())
         self.store = store
         self.keys = keys
@@ -482,6 +485,9 @@ class Directory:
                 event=event.value, actor=str(actor), reason=reason, at=at, values=values):
             raise TransitionRefused("the account changed meanwhile; try again",
                                     state=state.value, event=event.value, refusal=None)
+        await self.audit.append_in(s, transition_event(
+            a, event=event.value, from_state=state.value, to_state=outcome.state.value,
+            actor=str(actor)))
         log.info("lifecycle: %s -> %s event=%s actor=%s", state.value, outcome.state.value,
                  event.value, actor.kind)
         return outcome.state
@@ -642,17 +648,43 @@ class Directory:
         return min(self.auth.fail_delay * (1 << max(0, min(n, 32) - 1)), self.auth.max_fail_delay)
 
     async def authenticate(self, identifier: str, password: str, *, client: str | None = None,
-                           allow_patients: bool = False) -> AccountInfo:
+                           allow_patients: bool = False, channel: Channel = Channel.SYSTEM,
+                           mechanism: str = "password") -> AccountInfo:
         """Check credentials; raises AuthError (after the back-off delay) when refused.
 
         ``identifier`` is an address, or a patient's personal login identifier. Until the
-        password is proven, a known account is answered exactly like an unknown name.
+        password is proven, a known account is answered exactly like an unknown name. Every
+        attempt is recorded in the audit trail (``channel``, ``client``, ``mechanism``).
         """
         ident = normalise_address(identifier)
         async with self.db.session() as s:
             q = select(Account).where(
                 (Account.address == ident) | (Account.login_id == ident))
             a = (await s.execute(q)).scalars().first()
+        try:
+            account = await self._authenticate(a, ident, password, client, allow_patients)
+        except AuthError as exc:
+            outcome = ("locked" if exc.locked else "not-allowed" if exc.not_allowed
+                       else "invalid")
+            await self._audit_login(a, ident, channel, client, mechanism, outcome)
+            raise
+        await self._audit_login(a, ident, channel, client, mechanism, "ok")
+        return account
+
+    async def _audit_login(self, a: Account | None, ident: str, channel: Channel,
+                           client: str | None, mechanism: str, outcome: str) -> None:
+        event = login_event(a, ident, channel=channel, client=client, mechanism=mechanism,
+                            outcome=outcome)
+        if outcome == "ok":  # the answer need not wait for this commit
+            self.audit.append_soon(event)
+            return
+        try:
+            await self.audit.append(event)
+        except StoreError as exc:
+            log.warning("auth: attempt not audited: %s", type(exc).__name__)
+
+    async def _authenticate(self, a: Account | None, ident: str, password: str,
+                            client: str | None, allow_patients: bool) -> AccountInfo:
         subject = f"account:{a.id}" if a is not None else f"unknown:{ident}"
         digest = self._cache_digest(password)
         verdict = await _single_flight(

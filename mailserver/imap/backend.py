@@ -14,6 +14,7 @@ from typing import Literal
 
 from mailserver.config import ImapConfig
 from mailserver.directory.service import Directory
+from mailserver.store.audit import AuditTrail
 from mailserver.store.events import MailboxEvents
 from mailserver.store.mailstore import MailStore
 
@@ -34,6 +35,7 @@ class ImapBackend:
     store: MailStore
     directory: Directory
     events: MailboxEvents
+    audit: AuditTrail
 
 
 @dataclass(frozen=True)

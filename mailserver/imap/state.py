@@ -24,9 +24,11 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Literal
 
 from mailserver.errors import AlreadyExists, AuthError, KeyDestroyed, NotFound, StoreError
+from mailserver.store.audit import Channel
 from mailserver.store.imapmeta import ImapStore
 from mailserver.store.mailstore import FolderInfo
 
+from . import auditing
 from . import commands as c
 from . import commands_selected as s
 from . import encoder as enc
@@ -138,12 +140,16 @@ class Session(AppendCommands, SelectedCommands):
             # RFC 3501 5.1.3: a name that is not modified UTF-7 names no mailbox; NO, not
             # BAD (which clients take as a protocol error and drop the connection).
             return Response("NO", "invalid mailbox name (not modified UTF-7)", RC.CANNOT)
+        note = auditing.before(self.selected, cmd)
         try:
             resp = await handler(cmd)
         except No as exc:
             resp = Response("NO", exc.text, exc.code)
         except Exception as exc:  # noqa: BLE001 - mapped, never shown to the client
             resp = self._error(exc)
+        if note is not None and resp.status == "OK" and self.account is not None:
+            auditing.record(self.backend.audit, note, account_id=self.account.id,
+                            address=self.account.address, client=self.peer, mb=self.selected)
         if resp.status != "BAD" and self.selected is not None and resp.action is None:
             await self.notify(allow_expunge=not isinstance(cmd, _NO_EXPUNGE)
                               or getattr(cmd, "uid", False))
@@ -206,7 +212,7 @@ class Session(AppendCommands, SelectedCommands):
         assert isinstance(cmd, c.Login)
         if not self.tls:
             return Response("NO", "LOGIN is disabled until STARTTLS", RC.PRIVACYREQUIRED)
-        return await self._authenticate(cmd.username, cmd.password)
+        return await self._authenticate(cmd.username, cmd.password, "LOGIN")
 
     async def do_authenticate(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Authenticate)
@@ -228,12 +234,13 @@ class Session(AppendCommands, SelectedCommands):
         authzid, user, password = (p.decode("utf-8", "replace") for p in parts)
         if authzid and authzid.lower() != user.lower():
             return Response("NO", "acting as another user is not allowed", RC.AUTHENTICATIONFAILED)
-        return await self._authenticate(user, password)
+        return await self._authenticate(user, password, "PLAIN")
 
-    async def _authenticate(self, user: str, password: str) -> Response:
+    async def _authenticate(self, user: str, password: str, mechanism: str) -> Response:
         try:
-            account = await self.backend.directory.authenticate(user, password,
-                                                                 client=self.peer or None)
+            account = await self.backend.directory.authenticate(
+                user, password, client=self.peer or None, channel=Channel.IMAP,
+                mechanism=mechanism)
         except AuthError as exc:
             if exc.locked:
                 return Response("NO", "too many failed attempts, try again later",

@@ -50,6 +50,7 @@ from mailserver.logs import conn_id
 from mailserver.policy import Kind, Party, Reason
 from mailserver.reports import dsn
 from mailserver.smtp import replies as R
+from mailserver.store.audit import Channel, Origin
 from mailserver.trust.askcert import chain_problem
 from mailserver.trust.space import dns_txt_lookup, zone_txt_lookup
 
@@ -59,6 +60,11 @@ log = logging.getLogger(__name__)
 
 ReportSink = Callable[[str, bytes], Awaitable[None]]
 """Delivers a built delivery report to its recipient (the system mail's ``report``)."""
+
+
+def _account_of(session: Session) -> AccountInfo | None:
+    """The authenticated account of a submission session."""
+    return session.auth_data if isinstance(session.auth_data, AccountInfo) else None
 
 
 def _peer_host(session: Session) -> str | None:
@@ -230,10 +236,18 @@ class MailHandler:
 
     # -- authentication (RFC 4954; mechanisms RFC 4616 PLAIN and LOGIN) ---------------------
 
-    async def _check(self, server: SMTP, login: str, password: str) -> AuthResult:
+    def _origin(self, session: Session) -> Origin:
+        """This connection as the audit trail records it."""
+        channel = Channel.SUBMISSION if self.role == "submission" else Channel.SMTP
+        return Origin(channel, _peer_host(session))
+
+    async def _check(self, server: SMTP, login: str, password: str,
+                     mechanism: str = "PLAIN") -> AuthResult:
         try:
             account = await self.directory.authenticate(
-                login, password, client=_peer_host(server.session))  # type: ignore[arg-type]
+                login, password, client=_peer_host(server.session),  # type: ignore[arg-type]
+                channel=self._origin(server.session).channel,  # type: ignore[arg-type]
+                mechanism=mechanism)
         except AuthError as exc:
             if exc.not_allowed:
                 return AuthResult(success=False, handled=False, message=str(R.AUTH_NOT_ALLOWED))
@@ -283,7 +297,7 @@ class MailHandler:
             return AuthResult(success=False, handled=True)
         assert isinstance(password, bytes)
         return await self._check(server, user.decode("utf-8", "replace"),
-                                 password.decode("utf-8", "replace"))
+                                 password.decode("utf-8", "replace"), mechanism="LOGIN")
 
     # -- transaction ------------------------------------------------------------------------
 
@@ -358,7 +372,9 @@ class MailHandler:
         sender: Party = session.mss_sender  # type: ignore[attr-defined]
         decision = await self.delivery.check_rcpt(sender, addr,
                                                   size=getattr(session, "mss_size", 0),
-                                                  known=getattr(session, "mss_known", None))
+                                                  known=getattr(session, "mss_known", None),
+                                                  origin=self._origin(session),
+                                                  authenticated=_account_of(session))
         if not decision.allowed:
             return str(R.for_reason(decision.reason))
         envelope.rcpt_tos.append(address)
@@ -402,7 +418,8 @@ class MailHandler:
             report = await self.delivery.deliver(sender, envelope.mail_from or "",
                                                  envelope.rcpt_tos, raw, authenticated=account,
                                                  options=options, headers=hf,
-                                                 known=getattr(session, "mss_known", None))
+                                                 known=getattr(session, "mss_known", None),
+                                                 origin=self._origin(session))
         except StorageFull:
             # RFC 3463 4.3.1 "mail system full"; RFC 5321 452 insufficient system storage.
             log.error("smtp: could not store message: storage full")

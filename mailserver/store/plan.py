@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailserver.store.audit import AuditEvent, AuditTrail
 from mailserver.store.conversations import Conversations
 from mailserver.store.jobs import Jobs
 from mailserver.store.mailstore import MailStore
@@ -77,6 +78,8 @@ class DeliveryPlan:
     copies: tuple[PlannedCopy, ...]
     sent: PlannedSent | None = None
     outbound: OutboundEntry | None = None
+    audit: tuple[AuditEvent, ...] = ()
+    """The delivery's audit events, recorded in its transaction."""
 
 
 @dataclass
@@ -93,8 +96,9 @@ class DeliveryCommits:
     """Commits delivery plans (the store's unit of work spanning messages, conversations,
     jobs and the outbound queue)."""
 
-    def __init__(self, store: MailStore) -> None:
+    def __init__(self, store: MailStore, audit: AuditTrail) -> None:
         self.store = store
+        self.audit = audit
 
     async def commit(self, plan: DeliveryPlan) -> Committed:
         """Write ``plan`` in one transaction; raises StoreError if it failed (nothing stored)."""
@@ -106,6 +110,7 @@ class DeliveryCommits:
                 add_queue_entry_in(s, plan.outbound)
             if plan.sent is not None:
                 done.sent = await self._sent_in(s, plan.sent)
+            await self.audit.append_in(s, *plan.audit)
             return done
 
         return await self.store.db.write(op)
