@@ -12,7 +12,7 @@ import os
 from datetime import UTC, date, datetime, timedelta
 
 from mailserver.cli.common import Subparsers, add_command, load_config
-from mailserver.schema import create_schema
+from mailserver.migrations import ensure_schema
 from mailserver.store.audit import Action, AuditEvent, AuditTrail, Channel, Origin
 from mailserver.store.audit_queries import AuditQuery, AuditRecord, account_id_of, search
 from mailserver.store.db import Database
@@ -55,7 +55,7 @@ def _audit(args: argparse.Namespace) -> int:
     async def run() -> int:
         db = Database(config.database_url)
         try:
-            await create_schema(db)
+            await ensure_schema(config.database_url, migrate=False)
             count = 0
             if not as_json:
                 print(f"{'time (UTC)':<21}{'action':<18}{'channel':<11}{'mailbox':<33}"
@@ -94,7 +94,7 @@ def record_command(args: argparse.Namespace, outcome: str) -> None:
     async def run() -> None:
         db = Database(config.database_url)
         try:
-            await create_schema(db)
+            await ensure_schema(config.database_url, migrate=False)
             account = await account_id_of(db, target) if target else None
             await AuditTrail(db).append(AuditEvent(
                 Action.ADMIN_COMMAND, Origin(Channel.CLI, actor=operator_of(args)), account,
