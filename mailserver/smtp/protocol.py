@@ -450,7 +450,13 @@ class MailSMTP(SMTP):
                 if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
                     return None, None
                 return addr, m.group(2)
-        return super()._getaddr(arg)
+        try:
+            return super()._getaddr(arg)
+        except IndexError:
+            # The stdlib header parser indexes past the end of a cut address ("<", "<a@b",
+            # "<\x00..."): a malformed address (553 5.1.3), not an internal error (found by
+            # tests/fuzz, crash-ecb00d25).
+            return None, None
 
     # -- replies -------------------------------------------------------------------------------
 
