@@ -465,10 +465,11 @@ class MailSMTP(SMTP):
         if self._closing:
             return
         if isinstance(status, str):
-            await super().push(status)
-        else:
-            await super().push(status)
-        head = status[:9] if isinstance(status, bytes) else status[:9].encode()
+            # aiosmtpd echoes client text ("502 Could not VRFY <arg>"), where undecodable
+            # bytes are surrogates its own encoding refuses (found by tests/fuzz): send "?".
+            status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii", "replace")
+        await super().push(status)
+        head = status[:9]
         if head[:1] in (b"4", b"5") and not head.startswith(NOT_ERRORS):
             self._errors += 1
             if self._errors >= self.max_errors:

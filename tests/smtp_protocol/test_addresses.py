@@ -18,3 +18,13 @@ async def test_cut_address_is_malformed_not_internal(make_server: ServerFactory,
     assert code in (501, 553), text
     assert (await client.cmd("RCPT TO:<b@example.org>"))[0] == 250
     await client.close()
+
+
+async def test_undecodable_argument_echoed_in_a_reply(make_server: ServerFactory) -> None:
+    server: Server = await make_server(enable_SMTPUTF8=True)
+    client = await server.client()
+    await client.send(b"VRFY \xff@\r\n")
+    code, text = await client.reply()
+    assert code == 502 and "Could not VRFY" in text, text
+    assert (await client.cmd("NOOP"))[0] == 250
+    await client.close()
