@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from mailserver.identifiers import is_valid_address, normalise_address
 from mailserver.store.db import Database
 from mailserver.store.models import DirectoryEntry
 
-__all__ = ["ImportStats", "read_extraction", "import_extraction", "EXPECTED_COLUMNS"]
+__all__ = ["ImportStats", "read_extraction", "read_rows", "import_extraction", "EXPECTED_COLUMNS"]
 
 EXPECTED_COLUMNS = 31
 REQUIRED = ("Type de BAL", "Adresse BAL")
@@ -37,24 +37,47 @@ class ImportStats:
 
 
 def read_extraction(path: Path) -> Iterator[dict[str, str] | None]:
-    """Yield each row as a dict keyed by header name; ``None`` for a malformed row."""
+    """Yield each row as a dict keyed by header name; ``None`` for a malformed row.
+
+    Raises:
+        ValidationError: see :func:`read_rows`.
+    """
     with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter="|", quoting=csv.QUOTE_NONE)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ValidationError(f"{path}: empty file") from None
-        header = [h.strip() for h in header]
-        for name in REQUIRED:
-            if name not in header:
-                raise ValidationError(f"{path}: not an MSSante extraction (no {name!r} column)")
-        for row in reader:
-            if not row or row == [""]:
-                continue
-            if len(row) != len(header):
-                yield None
-                continue
-            yield dict(zip(header, (c.strip() for c in row), strict=True))
+        yield from read_rows(fh, str(path))
+
+
+def read_rows(lines: Iterable[str], source: str) -> Iterator[dict[str, str] | None]:
+    """The rows of an extraction read from ``lines`` (text, ``newline=""``).
+
+    Raises:
+        ValidationError: empty, no ``Type de BAL``/``Adresse BAL`` column, not UTF-8, or a
+            line the csv module refuses (a field over its 128 KiB limit).
+    """
+    reader = csv.reader(lines, delimiter="|", quoting=csv.QUOTE_NONE)
+    try:
+        yield from _rows(reader, source)
+    except UnicodeDecodeError:
+        raise ValidationError(f"{source}: not UTF-8 (after line {reader.line_num})") from None
+    except csv.Error as exc:  # its text names the limit, never the row's content
+        raise ValidationError(f"{source}: line {reader.line_num}: {exc}") from None
+
+
+def _rows(reader: Iterator[list[str]], source: str) -> Iterator[dict[str, str] | None]:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ValidationError(f"{source}: empty file") from None
+    header = [h.strip() for h in header]
+    for name in REQUIRED:
+        if name not in header:
+            raise ValidationError(f"{source}: not an MSSante extraction (no {name!r} column)")
+    for row in reader:
+        if not row or row == [""]:
+            continue
+        if len(row) != len(header):
+            yield None
+            continue
+        yield dict(zip(header, (c.strip() for c in row), strict=True))
 
 
 def _entry(row: dict[str, str]) -> DirectoryEntry | None:

@@ -450,7 +450,13 @@ class MailSMTP(SMTP):
                 if self.local_part_limit and len(addr.rpartition("@")[0]) > self.local_part_limit:
                     return None, None
                 return addr, m.group(2)
-        return super()._getaddr(arg)
+        try:
+            return super()._getaddr(arg)
+        except IndexError:
+            # The stdlib header parser indexes past the end of a cut address ("<", "<a@b",
+            # "<\x00..."): a malformed address (553 5.1.3), not an internal error (found by
+            # tests/fuzz, crash-ecb00d25).
+            return None, None
 
     # -- replies -------------------------------------------------------------------------------
 
@@ -459,10 +465,11 @@ class MailSMTP(SMTP):
         if self._closing:
             return
         if isinstance(status, str):
-            await super().push(status)
-        else:
-            await super().push(status)
-        head = status[:9] if isinstance(status, bytes) else status[:9].encode()
+            # aiosmtpd echoes client text ("502 Could not VRFY <arg>"), where undecodable
+            # bytes are surrogates its own encoding refuses (found by tests/fuzz): send "?".
+            status = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii", "replace")
+        await super().push(status)
+        head = status[:9]
         if head[:1] in (b"4", b"5") and not head.startswith(NOT_ERRORS):
             self._errors += 1
             if self._errors >= self.max_errors:

@@ -255,6 +255,9 @@ def _iter_events(stream: IO[bytes]) -> Iterator[tuple[str, ET.Element]]:
             yield event, elem
     except (ET.ParseError, defusedxml.DefusedXmlException) as exc:
         raise WhitelistError(f"malformed whitelist XML: {type(exc).__name__}") from exc
+    except (LookupError, ValueError, UnicodeError) as exc:
+        # An unknown or unsupported encoding in the XML declaration (found by tests/fuzz).
+        raise WhitelistError(f"unreadable whitelist encoding: {type(exc).__name__}") from exc
     except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
         raise WhitelistError("unreadable whitelist stream") from exc
 

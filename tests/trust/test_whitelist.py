@@ -203,3 +203,11 @@ def test_fuzz_bytes(data: bytes) -> None:
 @given(st.binary(max_size=200))
 def test_fuzz_gzip_wrapped(data: bytes) -> None:
     _only_documented(gzip.compress(data))
+
+
+@pytest.mark.parametrize("encoding", ["UTF-9", "shift_jis", "x-none"])
+def test_unknown_encoding_is_a_whitelist_error(encoding: str) -> None:
+    # Found by tests/fuzz: the encoding's LookupError escaped the parser.
+    data = doc(dom("a.fr")).replace(b'encoding="UTF-8"', f'encoding="{encoding}"'.encode())
+    with pytest.raises(WhitelistError, match="encoding"):
+        parse_whitelist(data)

@@ -1,0 +1,88 @@
+"""The SMTP command loop: aiosmtpd's parser with our ``OperatorSMTP`` (DSN parameters, the fast
+path parser of addresses, the chunked DATA reader, the error and byte budgets).
+
+Each input is one client session written to a real socket pair and closed; the server runs on
+one event loop kept across inputs. The session must end by itself (a hang is a finding) and
+no command may reach ``handle_exception`` (the server would answer ``451`` and log a
+traceback: an internal error, not a client one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from aiosmtpd.smtp import AuthResult, Envelope, Session
+
+from mailserver.smtp.server import OperatorSMTP
+
+_LOOP = asyncio.new_event_loop()
+
+
+class _Handler:
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        assert isinstance(envelope.content, bytes)
+        return "250 2.0.0 OK"
+
+
+def _authenticate(*_args: object) -> AuthResult:
+    return AuthResult(success=False, handled=False)
+
+
+class _Server(OperatorSMTP):
+    def __init__(self) -> None:
+        super().__init__(
+            _Handler(), hostname="mx.fuzz.test", ident="fuzz", data_size_limit=4096,
+            enable_SMTPUTF8=True, decode_data=False, timeout=5, max_errors=50,
+            header_size_limit=1024, max_command_bytes=64 * 1024, data_timeout=5,
+            authenticator=_authenticate, auth_require_tls=False, loop=_LOOP,
+        )
+        self.errors: list[BaseException] = []
+
+    async def handle_exception(self, error: Exception) -> str:
+        self.errors.append(error)
+        return await super().handle_exception(error)
+
+
+async def _consumed(server: _Server) -> None:
+    """Wait until the server has read everything sent and waits for more (or closed): a
+    client EOF cancels aiosmtpd's command loop, so it must come after the last command."""
+    deadline = _LOOP.time() + 5
+    reader: Any = server._reader
+    while server.transport is not None and (reader._buffer or reader._waiter is None):
+        if _LOOP.time() > deadline:
+            raise TimeoutError("the session did not consume its input within 5 s")
+        await asyncio.sleep(0)
+
+
+async def _session(data: bytes) -> bytes:
+    server_sock, client_sock = socket.socketpair()
+    client_sock.setblocking(False)
+    holder: list[_Server] = []
+
+    def factory() -> _Server:
+        holder.append(_Server())
+        return holder[0]
+
+    transport, _ = await _LOOP.create_connection(factory, sock=server_sock)
+    replies = bytearray()
+    try:
+        await _LOOP.sock_sendall(client_sock, data)
+        await _consumed(holder[0])
+        client_sock.shutdown(socket.SHUT_WR)
+        while chunk := await asyncio.wait_for(_LOOP.sock_recv(client_sock, 65536), 10):
+            replies += chunk
+    finally:
+        transport.close()
+        client_sock.close()
+        await asyncio.sleep(0)
+    if holder[0].errors:
+        raise holder[0].errors[0]
+    return bytes(replies)
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 - libFuzzer's name
+    replies = _LOOP.run_until_complete(_session(data))
+    assert replies.startswith(b"220 ")
+    assert b"451 4.3.0" not in replies
