@@ -10,14 +10,23 @@ from types import ModuleType
 
 from dossier_bridge import models as dossier_models
 from dossier_bridge import profile_models
-from mailserver.store import archives, attempts, lifecycle, models, prepared_exports, queue, sent
+from mailserver.store import (
+    archives,
+    attempts,
+    lifecycle,
+    models,
+    prepared_exports,
+    queue,
+    sent,
+    vanished,
+)
 from mailserver.store.db import Database
 from webmail import models as webmail_models
 
 __all__ = ["create_schema", "load_models", "TABLE_MODULES"]
 
 TABLE_MODULES: tuple[ModuleType, ...] = (models, attempts, queue, sent, lifecycle, archives,
-                                         prepared_exports,
+                                         prepared_exports, vanished,
                                          dossier_models, profile_models, webmail_models)
 """Every module defining tables (each registers its tables on the shared ``Base``)."""
 

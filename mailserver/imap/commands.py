@@ -17,11 +17,12 @@ from datetime import datetime
 from typing import ClassVar
 
 from .lexer import Cursor, ParseError
+from .seqset import SeqSet
 
 __all__ = [
     "Command", "Capability", "Noop", "Logout", "StartTLS", "Authenticate", "Login",
-    "Select", "Examine", "Create", "Delete", "Rename", "Subscribe", "Unsubscribe", "List",
-    "Lsub", "Status", "Append", "Namespace", "Id", "Enable", "Idle",
+    "Select", "Qresync", "Examine", "Create", "Delete", "Rename", "Subscribe", "Unsubscribe",
+    "List", "Lsub", "Status", "Append", "Namespace", "Id", "Enable", "Idle",
     "STATUS_ITEMS",
 ]
 
@@ -153,28 +154,69 @@ class Login(Command):
 
 # -- authenticated ------------------------------------------------------------
 @dataclass(frozen=True)
+class Qresync:
+    """SELECT's ``QRESYNC (uidvalidity modseq [known-uids [seq-match]])`` (RFC 7162 3.2.5).
+
+    The sequence-match data is parsed and not used: every expunge is kept with its modseq
+    (:mod:`mailserver.store.vanished`), so the server never needs the client's hint."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SeqSet | None = None
+
+    @classmethod
+    def parse(cls, cur: Cursor) -> Qresync:
+        cur.sp()
+        cur.expect(b"(", "QRESYNC parameters")
+        uidvalidity = cur.number(nonzero=True)
+        cur.sp()
+        modseq = cur.number(bits=63)
+        known = None
+        if cur.try_sp():
+            if cur.peek() != b"(":
+                known = cur.seqset()
+            if known is None or cur.try_sp():
+                cur.expect(b"(", "sequence match data")
+                cur.seqset()
+                cur.sp()
+                cur.seqset()
+                cur.expect(b")")
+        cur.expect(b")")
+        if known is not None and (known.saved or any(
+                n is None for r in known.ranges for n in r)):
+            raise ParseError("known-uids cannot hold * or $")
+        return cls(uidvalidity, modseq, known)
+
+
+@dataclass(frozen=True)
 class Select(Command):
-    """SELECT mailbox [(CONDSTORE)] (RFC 3501 6.3.1, RFC 7162 3.1.8)."""
+    """SELECT mailbox [(CONDSTORE | QRESYNC (...))] (RFC 3501 6.3.1, RFC 7162 3.1.8, 3.2.5)."""
 
     verb: ClassVar[str] = "SELECT"
     mailbox: str = ""
     condstore: bool = False
+    qresync: Qresync | None = None
 
     @classmethod
     def parse(cls, tag: str, cur: Cursor) -> Select:
         cur.sp()
         mailbox = cur.mailbox()
         condstore = False
+        qresync = None
         if cur.try_sp():
             cur.expect(b"(", "select parameters")
             while not cur.try_lit(b")"):
-                if cur.atom("select parameter").upper() != "CONDSTORE":
+                name = cur.atom("select parameter").upper()
+                if name == "CONDSTORE":
+                    condstore = True
+                elif name == "QRESYNC" and qresync is None:
+                    qresync = Qresync.parse(cur)
+                else:
                     raise ParseError("unknown select parameter")
-                condstore = True
                 if cur.peek() != b")":
                     cur.sp()
         cur.end()
-        return cls(tag, mailbox, condstore)
+        return cls(tag, mailbox, condstore, qresync)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from .encoder import ResponseCode as RC
 from .lexer import InvalidName
 from .listing import ListError, extended_entries, list_line, lsub_entries, pattern_regex
 from .mailbox import SelectedMailbox, flags_lines
+from .resync import resync_lines
 from .selected import SelectedCommands
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMES
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
               "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
               "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY", "MULTIAPPEND",
-              "UTF8=ACCEPT", "ESORT")
+              "UTF8=ACCEPT", "ESORT", "QRESYNC")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -114,6 +115,7 @@ class Session(AppendCommands, SelectedCommands):
         self.account: AccountInfo | None = None
         self.selected: SelectedMailbox | None = None
         self.condstore = False
+        self.qresync = False  # RFC 7162 3.2.3: ENABLE QRESYNC
         self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT
         self.saved: list[int] = []  # RFC 5182 $: UIDs saved by SEARCH RETURN (SAVE)
         self.events: asyncio.Event | None = None
@@ -258,6 +260,10 @@ class Session(AppendCommands, SelectedCommands):
     # -- authenticated: mailboxes --------------------------------------------------------
     async def do_select(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Select)
+        if cmd.qresync is not None and not self.qresync:
+            return Response("BAD", "QRESYNC parameter without ENABLE QRESYNC")  # RFC 7162 3.2.5
+        if self.selected is not None and self.qresync:  # RFC 7162 3.2.11
+            await self.send(enc.untagged("OK", "previous mailbox closed", code=RC("CLOSED")))
         self.selected = None
         self.state = "authenticated"
         self.saved = []  # RFC 5182 2.1
@@ -267,7 +273,8 @@ class Session(AppendCommands, SelectedCommands):
             self.condstore = True
         uids = await self.store.uids(folder.id)
         mb = SelectedMailbox(folder.id, self.account_id, folder.name, readonly,
-                             folder.uidvalidity, uids, folder.highestmodseq)
+                             folder.uidvalidity, uids, folder.highestmodseq,
+                             vanished=self.qresync)
         await mb.claim_recent(self.store, folder.recent_uid)  # RFC 3501 2.3.2
         mb.keywords = set((await self.store.keywords(folder)).split())
         first_unseen = await self.store.first_unseen_uid(folder.id)
@@ -279,6 +286,9 @@ class Session(AppendCommands, SelectedCommands):
         await self.send(enc.untagged("OK", "UIDs valid", code=RC.uidvalidity(folder.uidvalidity)))
         await self.send(enc.untagged("OK", "predicted next UID", code=RC.uidnext(folder.uidnext)))
         await self.send(enc.untagged("OK", "highest", code=RC.highestmodseq(folder.highestmodseq)))
+        if cmd.qresync is not None:
+            for line in await resync_lines(self.store, mb, cmd.qresync):
+                await self.send(line)
         self.selected = mb
         self.state = "selected"
         return Response("OK", f"{cmd.verb} completed",
@@ -418,6 +428,11 @@ class Session(AppendCommands, SelectedCommands):
         if "CONDSTORE" in cmd.capabilities:
             self.condstore = True
             enabled.append("CONDSTORE")
+        if "QRESYNC" in cmd.capabilities:  # RFC 7162 3.2.3: implies CONDSTORE
+            self.qresync = self.condstore = True
+            if self.selected is not None:
+                self.selected.vanished = True
+            enabled.append("QRESYNC")
         if "UTF8=ACCEPT" in cmd.capabilities:
             self.utf8 = True
             enabled.append("UTF8=ACCEPT")

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailserver.errors import NotFound, StoreError
 from mailserver.store.mailstore import FolderInfo, MailStore, derive_keywords
 from mailserver.store.models import Folder, Message
+from mailserver.store.vanished import vanished_since
 
 __all__ = ["ImapStore", "Row", "SummaryCodec", "Change", "Delta"]
 
@@ -305,6 +306,11 @@ class ImapStore:
                 Message.folder_id == folder_id, Message.modseq > modseq
             ).order_by(Message.uid))).all()
         return [_row(r) for r in rows]
+
+    async def vanished(self, folder_id: int, modseq: int,
+                       ranges: Sequence[tuple[int, int]] | None = None) -> list[int]:
+        """UIDs expunged after ``modseq`` (within ``ranges``): QRESYNC's VANISHED (EARLIER)."""
+        return await vanished_since(self.db, folder_id, modseq, ranges)
 
     async def first_unseen_uid(self, folder_id: int) -> int | None:
         """Lowest UID without \\Seen (for SELECT's ``[UNSEEN n]``)."""
