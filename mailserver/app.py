@@ -34,6 +34,7 @@ from mailserver.directory.service import Directory
 from mailserver.export.prepared import JOB_EXPIRE_EXPORT, JOB_PREPARE_EXPORT, PreparedExports
 from mailserver.export_root import build_account_export, build_prepared_exports
 from mailserver.imap.backend import ImapBackend
+from mailserver.imap.summaries import SummaryWarmer
 from mailserver.inbox_index import build_index
 from mailserver.mailer import Mailer, PersonalMail
 from mailserver.notices import SystemMail, SystemMailSettings
@@ -47,6 +48,7 @@ from mailserver.store.crypto import MasterKeyring
 from mailserver.store.db import Database
 from mailserver.store.erase import erase_mail_in
 from mailserver.store.events import MailboxEvents
+from mailserver.store.imapmeta import ImapStore
 from mailserver.store.jobs import Jobs
 from mailserver.store.keys import KeyManager
 from mailserver.store.mailstore import MailStore
@@ -87,12 +89,16 @@ class Services:
     """The outbound queue (mailserver.outbound.queue.OutboundQueue unless one was passed in)."""
     prepared_exports: PreparedExports | None = None
     """The export archives of large spaces, prepared in the background."""
+    summaries: SummaryWarmer | None = None
+    """Builds delivered messages' IMAP summaries after the commit (given to delivery)."""
 
     def imap_backend(self) -> ImapBackend:
         """What the IMAP server receives."""
         return ImapBackend(self.config.imap, self.store, self.directory, self.events)
 
     async def close(self) -> None:
+        if self.summaries is not None:
+            await self.summaries.stop()
         await self.db.close()
 
 
@@ -171,9 +177,10 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     trust = trust if trust is not None else build_trust_space(config)
     outbound = outbound if outbound is not None else OutboundQueue(config, db, ring)
     pharmacies = pharmacies if pharmacies is not None else DossierPharmacies(db, keys)
+    warmer = SummaryWarmer(ImapStore(store))
     delivery = Delivery(config=config, directory=directory, store=store,
                         conversations=conversations, jobs=jobs, trust=trust,
-                        outbound=outbound, pharmacies=pharmacies)
+                        outbound=outbound, pharmacies=pharmacies, stored=warmer.stored)
     sent = SentRecords(db)
     mailer = Mailer(config)
     system_mail = SystemMail(system_mail_settings(config), store=store, delivery=delivery,
@@ -191,6 +198,7 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
         config, db, keys, store, build_account_export(db, store, conversations, documents,
                                                       directory, services.profile),
         directory, mailer)
+    services.summaries = warmer
     runner.handlers.update(job_table(services))
     return services
 

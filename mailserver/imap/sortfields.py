@@ -93,10 +93,8 @@ def _first(msg: Message, field: str) -> tuple[str, str]:
     if value is None:
         return "", ""
     for phrase, _, mailbox, host in parse_addresses(str(value)):
-        if mailbox is None:
-            continue  # a group's end marker
-        if host is None:  # a group's start (RFC 3501 7.4.2): its addr-mailbox is the name
-            return mailbox, mailbox
+        if mailbox is None or host is None:
+            continue  # group markers
         display = header_text(phrase).strip() if phrase else ""
         return mailbox, display or (f"{mailbox}@{host}" if host else mailbox)
     return "", ""

@@ -292,6 +292,13 @@ class ImapStore:
                 out.extend(_row(r) for r in result)
         return out
 
+    async def rows_by_id(self, ids: Sequence[int]) -> list[Row]:
+        """Rows by message id (those still present), in id order."""
+        async with self.db.session() as s:
+            rows = (await s.execute(select(*_ROW_COLS).where(Message.id.in_(list(ids)))
+                                    .order_by(Message.id))).all()
+        return [_row(r) for r in rows]
+
     async def all_rows(self, folder_id: int) -> list[Row]:
         """Every row of a folder in UID order, in one streamed statement (SORT/THREAD ALL)."""
         async with self.db.session() as s:
