@@ -23,6 +23,7 @@ __all__ = [
     "Command", "Capability", "Noop", "Logout", "StartTLS", "Authenticate", "Login",
     "Select", "Qresync", "Examine", "Create", "Delete", "Rename", "Subscribe", "Unsubscribe",
     "List", "Lsub", "Status", "Append", "Namespace", "Id", "Enable", "Idle",
+    "Compress",
     "STATUS_ITEMS",
 ]
 
@@ -482,6 +483,21 @@ class Enable(Command):
             raise ParseError("ENABLE needs at least one capability")
         cur.end()
         return cls(tag, tuple(caps))
+
+
+@dataclass(frozen=True)
+class Compress(Command):
+    """COMPRESS mechanism (RFC 4978 3); the mechanism is upper-cased."""
+
+    verb: ClassVar[str] = "COMPRESS"
+    mechanism: str = ""
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor) -> Compress:
+        cur.sp()
+        mechanism = cur.atom("compression mechanism").upper()
+        cur.end()
+        return cls(tag, mechanism)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ State = Literal["not_authenticated", "authenticated", "selected", "logout"]
 
 _ANY = {"CAPABILITY", "NOOP", "LOGOUT", "ID"}
 _AUTHED = _ANY | {"SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE",
-                  "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "ENABLE", "IDLE"}
+                  "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "ENABLE", "IDLE",
+                  "COMPRESS"}
 #: RFC 3501 3, 6: verbs accepted in each state.
 ALLOWED: dict[State, frozenset[str]] = {
     "not_authenticated": frozenset(_ANY | {"STARTTLS", "AUTHENTICATE", "LOGIN"}),
@@ -77,7 +78,7 @@ _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMES
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
               "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
               "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY", "MULTIAPPEND",
-              "UTF8=ACCEPT", "ESORT", "QRESYNC")
+              "UTF8=ACCEPT", "ESORT", "QRESYNC", "COMPRESS=DEFLATE")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -117,6 +118,7 @@ class Session(AppendCommands, SelectedCommands):
         self.condstore = False
         self.qresync = False  # RFC 7162 3.2.3: ENABLE QRESYNC
         self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT
+        self.compressed = False  # RFC 4978: COMPRESS DEFLATE done
         self.saved: list[int] = []  # RFC 5182 $: UIDs saved by SEARCH RETURN (SAVE)
         self.events: asyncio.Event | None = None
         self._auth_tag = ""
@@ -438,6 +440,15 @@ class Session(AppendCommands, SelectedCommands):
             enabled.append("UTF8=ACCEPT")
         await self.send(enc.untagged("ENABLED", *enabled) if enabled else b"* ENABLED\r\n")
         return Response("OK", "ENABLE completed")
+
+    async def do_compress(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Compress)
+        if cmd.mechanism != "DEFLATE":  # RFC 4978 3: an unknown mechanism is BAD
+            return Response("BAD", "only COMPRESS DEFLATE is supported")
+        if self.compressed:
+            return Response("NO", "DEFLATE is already active", RC("COMPRESSIONACTIVE"))
+        self.compressed = True
+        return Response("OK", "DEFLATE active", action="compress")
 
     async def do_idle(self, cmd: c.Command) -> Response:
         return Response("OK", "IDLE terminated", action="idle")
