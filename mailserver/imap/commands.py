@@ -397,7 +397,9 @@ class Status(Command):
         return cls(tag, mailbox, items)
 
 
-AppendMessage = tuple[tuple[str, ...], datetime | None, bytes]
+CatParts = tuple[tuple[str, bytes], ...]
+"""RFC 4469 cat-parts: ``("TEXT", octets)`` or ``("URL", url)``."""
+AppendMessage = tuple[tuple[str, ...], datetime | None, bytes | CatParts]
 
 
 def _append_message(cur: Cursor) -> AppendMessage:
@@ -417,7 +419,31 @@ def _append_message(cur: Cursor) -> AppendMessage:
         message = cur.literal()
         cur.expect(b")", "UTF8 (literal8)")
         return flags, date, message
+    if cur.peek_atom() == "CATENATE":  # RFC 4469 5
+        cur.atom()
+        cur.sp()
+        return flags, date, _cat_parts(cur)
     return flags, date, cur.literal()
+
+
+def _cat_parts(cur: Cursor) -> CatParts:
+    """``"(" cat-part *(SP cat-part) ")"``: ``TEXT literal`` or ``URL astring``."""
+    cur.expect(b"(", "CATENATE parts")
+    parts: list[tuple[str, bytes]] = []
+    while True:
+        kind = cur.atom("cat-part").upper()
+        cur.sp()
+        if kind == "TEXT":
+            parts.append((kind, cur.literal()))
+        elif kind == "URL":
+            parts.append((kind, cur.astring("url")))
+        else:
+            raise ParseError("expected TEXT or URL")
+        if len(parts) > _MAX_APPEND:
+            raise ParseError("too many CATENATE parts")
+        if cur.try_lit(b")"):
+            return tuple(parts)
+        cur.sp()
 
 
 @dataclass(frozen=True)
@@ -432,7 +458,7 @@ class Append(Command):
     mailbox: str = ""
     flags: tuple[str, ...] = ()
     date: datetime | None = None
-    message: bytes = b""
+    message: bytes | CatParts = b""
     more: tuple[AppendMessage, ...] = ()
 
     def __repr__(self) -> str:  # never dump message content into logs
