@@ -35,6 +35,7 @@ from mailserver.directory.service import Directory
 from mailserver.export.prepared import JOB_EXPIRE_EXPORT, JOB_PREPARE_EXPORT, PreparedExports
 from mailserver.export_root import build_account_export, build_prepared_exports
 from mailserver.imap.backend import ImapBackend
+from mailserver.imap.summaries import SummaryWarmer
 from mailserver.inbox_index import build_index
 from mailserver.mailer import Mailer, PersonalMail
 from mailserver.migrations import Upgrade, ensure_schema
@@ -50,6 +51,7 @@ from mailserver.store.crypto import MasterKeyring
 from mailserver.store.db import Database
 from mailserver.store.erase import erase_mail_in
 from mailserver.store.events import MailboxEvents
+from mailserver.store.imapmeta import ImapStore
 from mailserver.store.jobs import Jobs
 from mailserver.store.keys import KeyManager
 from mailserver.store.mailstore import MailStore
@@ -97,6 +99,8 @@ class Services:
     """The export archives of large spaces, prepared in the background."""
     schema_upgrade: Upgrade | None = None
     """The schema upgrade done while opening (None: the database was at this release's)."""
+    summaries: SummaryWarmer | None = None
+    """Builds delivered messages' IMAP summaries after the commit (given to delivery)."""
 
     def imap_backend(self) -> ImapBackend:
         """What the IMAP server receives."""
@@ -104,6 +108,8 @@ class Services:
                            self.audit)
 
     async def close(self) -> None:
+        if self.summaries is not None:
+            await self.summaries.stop()
         await self.audit.flush()
         await self.blobs.close()
         await self.db.close()
@@ -208,9 +214,10 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
     trust = trust if trust is not None else build_trust_space(config)
     outbound = outbound if outbound is not None else OutboundQueue(config, db, ring)
     pharmacies = pharmacies if pharmacies is not None else DossierPharmacies(db, keys)
+    warmer = SummaryWarmer(ImapStore(store))
     delivery = Delivery(config=config, directory=directory, store=store,
                         conversations=conversations, jobs=jobs, trust=trust, audit=audit,
-                        outbound=outbound, pharmacies=pharmacies)
+                        outbound=outbound, pharmacies=pharmacies, stored=warmer.stored)
     sent = SentRecords(db)
     mailer = Mailer(config)
     system_mail = SystemMail(system_mail_settings(config), store=store, delivery=delivery,
@@ -231,6 +238,7 @@ async def open_services(config: Config, *, fast_passwords: bool = False,
                                                       directory, services.profile),
         directory, mailer)
     services.schema_upgrade = upgraded
+    services.summaries = warmer
     runner.handlers.update(job_table(services))
     return services
 

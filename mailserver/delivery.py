@@ -22,7 +22,7 @@ import dataclasses
 import email.utils
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -51,6 +51,7 @@ from mailserver.store.conversations import Conversations
 from mailserver.store.jobs import Jobs
 from mailserver.store.mailstore import AppendResult, MailStore, Prepared
 from mailserver.store.plan import (
+    Committed,
     ConversationRows,
     DeliveryCommits,
     DeliveryPlan,
@@ -217,7 +218,8 @@ class Delivery:
     def __init__(self, *, config: Config, directory: Directory, store: MailStore,
                  conversations: Conversations, jobs: Jobs, trust: TrustSpace | None = None,
                  audit: AuditTrail, outbound: Outbound | None = None,
-                 pharmacies: PharmacySource | None = None) -> None:
+                 pharmacies: PharmacySource | None = None,
+                 stored: Callable[[Sequence[tuple[int, int]]], None] | None = None) -> None:
         self.config = config
         self.directory = directory
         self.store = store
@@ -226,6 +228,9 @@ class Delivery:
         self.trust: TrustSpace = trust or NoTrustSpace()
         self.outbound = outbound
         self.pharmacies = pharmacies
+        #: Told ``(account id, message id)`` of each professional's copy after the commit
+        #: (the root's IMAP summary warmer: mail clients' summaries built off the SMTP path).
+        self.stored = stored
         self.audit = audit
         self.commits = DeliveryCommits(store, audit)
 
@@ -358,6 +363,8 @@ class Delivery:
                                 authenticated=authenticated, options=options or {})
         plan = dataclasses.replace(plan, audit=(*events, *also))
         done = await self.commits.commit(plan)
+        if self.stored is not None:
+            self.stored(_client_copies(done, accepted, authenticated))
         report.outcomes = [RcptOutcome(o.address, o.decision, done.results.get(o.address))
                            for o in report.outcomes]
         report.sent_copy = done.sent
@@ -507,3 +514,13 @@ class Delivery:
             raise PolicyDenied(reason, report.outcomes[0].decision.text
                                if report.outcomes else "no recipient")
         return report
+
+
+def _client_copies(done: Committed, accepted: _Accepted, author: AccountInfo | None
+                   ) -> list[tuple[int, int]]:
+    """(account id, message id) of the copies mail clients will read (professionals')."""
+    out = [(a.id, done.results[rcpt].message_id) for rcpt, a in accepted.local
+           if not a.is_patient and rcpt in done.results]
+    if author is not None and not author.is_patient and done.sent is not None:
+        out.append((author.id, done.sent.message_id))
+    return out

@@ -23,13 +23,14 @@ from mailserver.store import (
     prepared_exports,
     queue,
     sent,
+    vanished,
 )
 from webmail import models as webmail_models
 
 __all__ = ["metadata", "TABLE_MODULES"]
 
 TABLE_MODULES: tuple[ModuleType, ...] = (models, attempts, queue, sent, lifecycle, archives,
-                                         prepared_exports, audit,
+                                         prepared_exports, audit, vanished,
                                          dossier_models, profile_models, webmail_models)
 """Every module defining tables (each registers its tables on the shared ``Base``)."""
 

@@ -14,7 +14,8 @@ names the existing copy.  Other folders (e.g. Drafts) are never de-duplicated.
 
 from __future__ import annotations
 
-from datetime import UTC
+import re
+from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING
 
@@ -24,12 +25,14 @@ from mailserver.store.mailstore import AppendItem, FolderInfo
 from . import commands as c
 from . import encoder as enc
 from .backend import ImapBackend, Response
+from .catenate import BadUrl, TooBig, assemble
 from .encoder import ResponseCode as RC
 from .rawheaders import RAW_POLICY
 from .search import decode_header_value
 
 if TYPE_CHECKING:
     from mailserver.directory.service import AccountInfo
+    from mailserver.store.imapmeta import ImapStore
 
 __all__ = ["AppendCommands"]
 
@@ -43,7 +46,7 @@ def _refusal(message: bytes) -> Response | None:
     return None
 
 
-def _item(msg: c.AppendMessage) -> AppendItem:
+def _item(msg: tuple[tuple[str, ...], datetime | None, bytes]) -> AppendItem:
     flags, date, raw = msg
     hdr = BytesHeaderParser(policy=RAW_POLICY).parsebytes(raw[:65536])
     subject = decode_header_value(str(hdr.get("Subject", ""))) if "Subject" in hdr else None
@@ -58,11 +61,20 @@ class AppendCommands:
     """The APPEND handler (see the module docstring)."""
 
     backend: ImapBackend
+    store: ImapStore
     account: AccountInfo | None
 
     async def do_append(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Append) and self.account is not None
-        for msg in cmd.messages:
+        try:
+            messages = [(f, d, m if isinstance(m, bytes) else await assemble(
+                m, self._read_url, self.backend.config.max_literal)) for f, d, m in cmd.messages]
+        except BadUrl as exc:  # RFC 4469 6
+            url = re.sub(r"[^\x21-\x5c\x5e-\x7e]", "", exc.url)[:200] or "-"
+            return Response("NO", "CATENATE URL names no message of yours", RC("BADURL", url))
+        except TooBig:
+            return Response("NO", "the catenated message is too big", RC("TOOBIG"))
+        for msg in messages:
             if (refused := _refusal(msg[2])) is not None:
                 return refused
         store = self.backend.store
@@ -70,13 +82,25 @@ class AppendCommands:
             folder = await store.get_folder(self.account.id, cmd.mailbox)
         except NotFound:
             return Response("NO", "no such mailbox", RC.TRYCREATE)
-        items = [_item(m) for m in cmd.messages]
+        items = [_item(m) for m in messages]
         existing = await self._already_sent(folder, items)
         todo = [i for n, i in enumerate(items) if n not in existing]
         stored = iter(await store.append_many(self.account.id, folder.id, todo) if todo else [])
         uids = [existing[n] if n in existing else next(stored).uid for n in range(len(items))]
         text = "APPEND completed" + (" (already in Sent)" if existing and not todo else "")
         return Response("OK", text, enc.code_appenduid(folder.uidvalidity, uids))
+
+    async def _read_url(self, mailbox: str, uidvalidity: int | None, uid: int) -> bytes | None:
+        """A CATENATE URL's message: the account's own only (no URLAUTH)."""
+        assert self.account is not None
+        try:
+            folder = await self.backend.store.get_folder(self.account.id, mailbox)
+        except NotFound:
+            return None
+        if uidvalidity is not None and uidvalidity != folder.uidvalidity:
+            return None
+        rows = await self.store.rows(folder.id, [uid])
+        return await self.store.raw(rows[0].id) if rows else None
 
     async def _already_sent(self, folder: FolderInfo, items: list[AppendItem]
                             ) -> dict[int, int]:

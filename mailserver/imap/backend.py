@@ -23,7 +23,7 @@ from .encoder import ResponseCode as RC
 
 __all__ = ["ImapBackend", "Response", "No", "Action", "Send"]
 
-Action = Literal["starttls", "challenge", "idle", "logout"]
+Action = Literal["starttls", "challenge", "idle", "logout", "compress"]
 Send = Callable[[bytes], Awaitable[None]]
 
 

@@ -17,11 +17,13 @@ from datetime import datetime
 from typing import ClassVar
 
 from .lexer import Cursor, ParseError
+from .seqset import SeqSet
 
 __all__ = [
     "Command", "Capability", "Noop", "Logout", "StartTLS", "Authenticate", "Login",
-    "Select", "Examine", "Create", "Delete", "Rename", "Subscribe", "Unsubscribe", "List",
-    "Lsub", "Status", "Append", "Namespace", "Id", "Enable", "Idle",
+    "Select", "Qresync", "Examine", "Create", "Delete", "Rename", "Subscribe", "Unsubscribe",
+    "List", "Lsub", "Status", "Append", "Namespace", "Id", "Enable", "Idle",
+    "Compress",
     "STATUS_ITEMS",
 ]
 
@@ -153,28 +155,69 @@ class Login(Command):
 
 # -- authenticated ------------------------------------------------------------
 @dataclass(frozen=True)
+class Qresync:
+    """SELECT's ``QRESYNC (uidvalidity modseq [known-uids [seq-match]])`` (RFC 7162 3.2.5).
+
+    The sequence-match data is parsed and not used: every expunge is kept with its modseq
+    (:mod:`mailserver.store.vanished`), so the server never needs the client's hint."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SeqSet | None = None
+
+    @classmethod
+    def parse(cls, cur: Cursor) -> Qresync:
+        cur.sp()
+        cur.expect(b"(", "QRESYNC parameters")
+        uidvalidity = cur.number(nonzero=True)
+        cur.sp()
+        modseq = cur.number(bits=63)
+        known = None
+        if cur.try_sp():
+            if cur.peek() != b"(":
+                known = cur.seqset()
+            if known is None or cur.try_sp():
+                cur.expect(b"(", "sequence match data")
+                cur.seqset()
+                cur.sp()
+                cur.seqset()
+                cur.expect(b")")
+        cur.expect(b")")
+        if known is not None and (known.saved or any(
+                n is None for r in known.ranges for n in r)):
+            raise ParseError("known-uids cannot hold * or $")
+        return cls(uidvalidity, modseq, known)
+
+
+@dataclass(frozen=True)
 class Select(Command):
-    """SELECT mailbox [(CONDSTORE)] (RFC 3501 6.3.1, RFC 7162 3.1.8)."""
+    """SELECT mailbox [(CONDSTORE | QRESYNC (...))] (RFC 3501 6.3.1, RFC 7162 3.1.8, 3.2.5)."""
 
     verb: ClassVar[str] = "SELECT"
     mailbox: str = ""
     condstore: bool = False
+    qresync: Qresync | None = None
 
     @classmethod
     def parse(cls, tag: str, cur: Cursor) -> Select:
         cur.sp()
         mailbox = cur.mailbox()
         condstore = False
+        qresync = None
         if cur.try_sp():
             cur.expect(b"(", "select parameters")
             while not cur.try_lit(b")"):
-                if cur.atom("select parameter").upper() != "CONDSTORE":
+                name = cur.atom("select parameter").upper()
+                if name == "CONDSTORE":
+                    condstore = True
+                elif name == "QRESYNC" and qresync is None:
+                    qresync = Qresync.parse(cur)
+                else:
                     raise ParseError("unknown select parameter")
-                condstore = True
                 if cur.peek() != b")":
                     cur.sp()
         cur.end()
-        return cls(tag, mailbox, condstore)
+        return cls(tag, mailbox, condstore, qresync)
 
 
 @dataclass(frozen=True)
@@ -354,7 +397,9 @@ class Status(Command):
         return cls(tag, mailbox, items)
 
 
-AppendMessage = tuple[tuple[str, ...], datetime | None, bytes]
+CatParts = tuple[tuple[str, bytes], ...]
+"""RFC 4469 cat-parts: ``("TEXT", octets)`` or ``("URL", url)``."""
+AppendMessage = tuple[tuple[str, ...], datetime | None, bytes | CatParts]
 
 
 def _append_message(cur: Cursor) -> AppendMessage:
@@ -374,7 +419,31 @@ def _append_message(cur: Cursor) -> AppendMessage:
         message = cur.literal()
         cur.expect(b")", "UTF8 (literal8)")
         return flags, date, message
+    if cur.peek_atom() == "CATENATE":  # RFC 4469 5
+        cur.atom()
+        cur.sp()
+        return flags, date, _cat_parts(cur)
     return flags, date, cur.literal()
+
+
+def _cat_parts(cur: Cursor) -> CatParts:
+    """``"(" cat-part *(SP cat-part) ")"``: ``TEXT literal`` or ``URL astring``."""
+    cur.expect(b"(", "CATENATE parts")
+    parts: list[tuple[str, bytes]] = []
+    while True:
+        kind = cur.atom("cat-part").upper()
+        cur.sp()
+        if kind == "TEXT":
+            parts.append((kind, cur.literal()))
+        elif kind == "URL":
+            parts.append((kind, cur.astring("url")))
+        else:
+            raise ParseError("expected TEXT or URL")
+        if len(parts) > _MAX_APPEND:
+            raise ParseError("too many CATENATE parts")
+        if cur.try_lit(b")"):
+            return tuple(parts)
+        cur.sp()
 
 
 @dataclass(frozen=True)
@@ -389,7 +458,7 @@ class Append(Command):
     mailbox: str = ""
     flags: tuple[str, ...] = ()
     date: datetime | None = None
-    message: bytes = b""
+    message: bytes | CatParts = b""
     more: tuple[AppendMessage, ...] = ()
 
     def __repr__(self) -> str:  # never dump message content into logs
@@ -440,6 +509,21 @@ class Enable(Command):
             raise ParseError("ENABLE needs at least one capability")
         cur.end()
         return cls(tag, tuple(caps))
+
+
+@dataclass(frozen=True)
+class Compress(Command):
+    """COMPRESS mechanism (RFC 4978 3); the mechanism is upper-cased."""
+
+    verb: ClassVar[str] = "COMPRESS"
+    mechanism: str = ""
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor) -> Compress:
+        cur.sp()
+        mechanism = cur.atom("compression mechanism").upper()
+        cur.end()
+        return cls(tag, mechanism)
 
 
 @dataclass(frozen=True)

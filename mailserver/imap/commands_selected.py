@@ -190,6 +190,7 @@ class Fetch(Command):
     items: tuple[FetchAttr, ...] = ()
     changedsince: int | None = None
     uid: bool = False
+    vanished: bool = False  # RFC 7162 3.2.6: UID FETCH ... (CHANGEDSINCE m VANISHED)
 
     @classmethod
     def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Fetch:
@@ -198,24 +199,31 @@ class Fetch(Command):
         cur.sp()
         items = parse_fetch_atts(cur)
         changedsince = None
+        vanished = False
         if cur.try_sp():
             cur.expect(b"(", "fetch modifiers")
             while not cur.try_lit(b")"):
                 name = cur.atom("fetch modifier").upper()
-                if name != "CHANGEDSINCE":
+                if name == "VANISHED":
+                    vanished = True
+                elif name == "CHANGEDSINCE":
+                    cur.sp()
+                    changedsince = cur.number(bits=63)
+                else:
                     raise ParseError("unknown fetch modifier")
-                cur.sp()
-                changedsince = cur.number(bits=63)
                 if cur.peek() != b")":
                     cur.sp()
         cur.end()
+        if vanished and (not uid or changedsince is None):
+            # RFC 7162 3.2.6: VANISHED only in UID FETCH, and only with CHANGEDSINCE.
+            raise ParseError("VANISHED needs UID FETCH and CHANGEDSINCE")
         names = {i.name for i in items}
         if uid and "UID" not in names:
             items = (FetchAttr("UID"), *items)
         if changedsince is not None and "MODSEQ" not in names:
             # RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ in the response.
             items = (*items, FetchAttr("MODSEQ"))
-        return cls(tag, seqset, items, changedsince, uid)
+        return cls(tag, seqset, items, changedsince, uid, vanished)
 
 
 @dataclass(frozen=True)

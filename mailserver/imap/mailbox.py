@@ -48,14 +48,14 @@ from mailserver.errors import StoreError
 
 from . import encoder as enc
 from .encoder import ResponseCode as RC
-from .seqset import SeqSet
+from .seqset import SeqSet, format_uid_set
 
 if TYPE_CHECKING:
     from mailserver.store.imapmeta import ImapStore, Row
 
     from .sortfields import SortFields
 
-__all__ = ["SelectedMailbox", "format_flags", "flags_lines", "SYSTEM_FLAGS"]
+__all__ = ["SelectedMailbox", "format_flags", "vanished_line", "flags_lines", "SYSTEM_FLAGS"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,12 @@ def flags_lines(keywords: Iterable[str], readonly: bool) -> list[bytes]:
     return [enc.untagged("FLAGS", "(" + " ".join(names) + ")"),
             enc.untagged("OK", "permanent flags", code=RC.permanentflags(
                 [*names, "\\*"] if not readonly else []))]
+
+
+def vanished_line(uids: Iterable[int], *, earlier: bool = False) -> bytes:
+    """``* VANISHED [(EARLIER)] uid-set`` (RFC 7162 3.2.10)."""
+    return (b"* VANISHED " + (b"(EARLIER) " if earlier else b"")
+            + format_uid_set(uids).encode() + b"\r\n")
 
 
 def format_flags(flags: str | Sequence[str], recent: bool = False) -> bytes:
@@ -99,6 +105,9 @@ class SelectedMailbox:
     sort_cache: dict[int, SortFields] = field(default_factory=dict)
     #: uid -> row, for SORT/THREAD ALL (they read only its never-changing columns).
     row_cache: dict[int, Row] = field(default_factory=dict)
+    #: QRESYNC enabled: expunges are told with ``VANISHED`` instead of ``EXPUNGE`` (RFC 7162
+    #: 3.2.10).
+    vanished: bool = False
 
     # -- numbers ------------------------------------------------------------------
     @property
@@ -171,13 +180,17 @@ class SelectedMailbox:
 
     # -- changes ----------------------------------------------------------------------
     def remove(self, gone: Sequence[int]) -> list[bytes]:
-        """Drop ``gone`` UIDs; returns ``* n EXPUNGE`` lines, highest number first."""
+        """Drop ``gone`` UIDs; returns ``* n EXPUNGE`` lines, highest number first, or one
+        ``* VANISHED uid-set`` once QRESYNC is enabled (RFC 7162 3.2.10)."""
         gone_set = set(gone)
         seqs = [i + 1 for i, u in enumerate(self.uids) if u in gone_set] if gone_set else []
         if not seqs:
             return []
+        known = [self.uids[s - 1] for s in seqs]
         self.uids = array("Q", (u for u in self.uids if u not in gone_set))
         self.recent -= gone_set
+        if self.vanished:
+            return [vanished_line(known)]
         return [b"* %d EXPUNGE\r\n" % s for s in reversed(seqs)]
 
     def flag_update(self, uid: int, flags: str, modseq: int, *, with_uid: bool,

@@ -30,8 +30,9 @@ __all__ = ["Part", "parse_structure", "MessageSummary", "fetch_section", "apply_
 
 #: Bumped when the summary's content changes (2: 8-bit header octets kept as sent; 3: no SP
 #: between the parts of a multipart and between addresses, unfolded Content-Type parameters,
-#: empty parts between adjacent delimiters, message/rfc822 parsed whatever its encoding).
-_CACHE_VERSION = 3
+#: empty parts between adjacent delimiters, message/rfc822 parsed whatever its encoding; 4:
+#: charset us-ascii for every text part without one, line breaks counted as Dovecot does).
+_CACHE_VERSION = 4
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
@@ -149,19 +150,21 @@ def parse_structure(raw: bytes) -> tuple[Part, dict[int, Message]]:
 
 
 def _lines(data: bytes) -> int:
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    """Line breaks in a body (as Dovecot and Cyrus count: a last line without its line
+    break, as before a multipart delimiter, is not counted)."""
+    return data.count(b"\n")
 
 
 def _params(hdr: Message, name: str = "content-type") -> Value:
-    if (name == "content-type" and hdr.get("Content-Type") is None
-            and hdr.get_content_maintype() == "text"):
-        return ["charset", "us-ascii"]  # RFC 2045 5.2 default
     params = hdr.get_params(header=name) or []
     out: list[Value] = []
     for i, (k, v) in enumerate(params):
         if i == 0 or not k:
             continue  # the type/subtype or disposition type itself; "" from a stray ";"
         out += [k, collapse_rfc2231_value(v) if isinstance(v, tuple) else str(v)]
+    if (name == "content-type" and hdr.get_content_maintype() == "text"
+            and not any(str(k).lower() == "charset" for k in out[::2])):
+        out += ["charset", "us-ascii"]  # RFC 2045 5.2, RFC 2046 4.1.2: the default charset
     return out or None
 
 

@@ -93,7 +93,7 @@ VERBS: dict[str, Callable[[str, Cursor], c.Command]] = {
     for cls in (
         c.Capability, c.Noop, c.Logout, c.StartTLS, c.Authenticate, c.Login, c.Select,
         c.Examine, c.Create, c.Delete, c.Rename, c.Subscribe, c.Unsubscribe, c.List, c.Lsub,
-        c.Status, c.Append, c.Namespace, c.Id, c.Enable, c.Idle, s.Check, s.Close,
+        c.Status, c.Append, c.Namespace, c.Id, c.Enable, c.Idle, c.Compress, s.Check, s.Close,
         s.Unselect, s.Expunge, s.Search, s.Sort, s.Thread, s.Fetch, s.Store, s.Copy, s.Move,
     )
 }
@@ -195,6 +195,14 @@ class Receiver:
         self._buf.clear()
         self._mode, self._paused = "command", False
         return dropped
+
+    def take_buffered(self) -> bytes:
+        """Return and drop unparsed input, and resume: after COMPRESS (RFC 4978 3) what
+        follows the command is compressed and must be inflated before it is fed again."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._mode, self._paused = "command", False
+        return data
 
     # -- framing ------------------------------------------------------------------
     def feed(self, data: bytes) -> list[Event]:
@@ -307,7 +315,7 @@ class Receiver:
             out.append(NeedLiteral(size, tag))
 
     def _maybe_pause(self, cmd: c.Command | Invalid) -> None:
-        if isinstance(cmd, c.Idle | c.StartTLS) or (
+        if isinstance(cmd, c.Idle | c.StartTLS | c.Compress) or (
             isinstance(cmd, c.Authenticate) and cmd.initial_response is None
         ):
             self._paused = True

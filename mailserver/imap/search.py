@@ -73,6 +73,7 @@ class SearchMessage:
     modseq: int = 0
     _parsed: Message | None = field(default=None, repr=False)
     _text: str | None = field(default=None, repr=False)
+    _inner: str = field(default="", repr=False)
 
     def headers(self) -> Message:
         """The parsed header block (cached)."""
@@ -84,8 +85,10 @@ class SearchMessage:
         """Decoded text of the text/* parts, casefolded (cached)."""
         if self._text is None:
             msg = email.message_from_bytes(self.header() + self.body(), policy=compat32)
-            texts = []
+            texts, inner = [], []
             for part in msg.walk():
+                if part is not msg:  # TEXT: a part's header is in the message's body
+                    inner += [f"{k}: {decode_header_value(str(v))}" for k, v in part.items()]
                 if part.is_multipart() or part.get_content_maintype() != "text":
                     continue
                 payload = part.get_payload(decode=True)
@@ -96,7 +99,14 @@ class SearchMessage:
                     except LookupError:
                         texts.append(payload.decode("utf-8", "replace"))
             self._text = "\n".join(texts).casefold()
+            self._inner = "\n".join(inner).casefold()
         return self._text
+
+    def inner_headers(self) -> str:
+        """The header fields of every part and enclosed message, casefolded (RFC 3501
+        6.4.4 TEXT: they are in the body of the message)."""
+        self.body_text()
+        return self._inner
 
 
 def decode_header_value(value: str) -> str:
@@ -175,7 +185,8 @@ def compile_search(key: SearchKey, charset: str | None, *, max_seq: int,
             if k.body_only:
                 return lambda m: want in m.body_text()
             needs["headers"] = True
-            return lambda m: want in m.body_text() or want in _all_headers(m)
+            return lambda m: (want in m.body_text() or want in _all_headers(m)
+                              or want in m.inner_headers())
         raise TypeError(f"unknown search key {k!r}")
 
     matcher = build(key)

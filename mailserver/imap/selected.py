@@ -20,6 +20,7 @@ from .encoder import ResponseCode as RC
 from .fetching import FetchPlan, Unsupported, fetch_items
 from .mailbox import SYSTEM_FLAGS
 from .meta import META_CODEC
+from .resync import earlier_line, uid_ranges
 from .selected_search import CHUNK, SearchCommands
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class SelectedCommands(SearchCommands):
     selected: SelectedMailbox | None
     state: Any
     condstore: bool
+    qresync: bool
     account: AccountInfo | None
     send: Callable[[bytes], Awaitable[None]]
 
@@ -92,6 +94,14 @@ class SelectedCommands(SearchCommands):
         if cmd.changedsince is not None or any(a.name == "MODSEQ" for a in cmd.items):
             self.condstore = True
         uids = self._uids(cmd.seqset, cmd.uid)
+        if cmd.vanished and cmd.changedsince is not None:  # RFC 7162 3.2.6
+            if not self.qresync:
+                return _resp("BAD", "VANISHED without ENABLE QRESYNC")
+            ranges = None if cmd.seqset.saved else uid_ranges(cmd.seqset)
+            line = await earlier_line(self.store, mb, cmd.changedsince,
+                                      ranges if ranges is not None else [(u, u) for u in uids])
+            if line is not None:
+                await self.send(line)
         set_seen = plan.sets_seen and not mb.readonly
         shows_flags = set_seen or any(a.name == "FLAGS" for a in cmd.items)
         changed: list[Row] | None = None

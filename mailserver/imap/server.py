@@ -41,6 +41,7 @@ import itertools
 import logging
 import socket
 import ssl
+import zlib
 from collections import deque
 
 from mailserver.connlimit import ConnectionLimiter, peer_address
@@ -91,6 +92,8 @@ class Connection:
         self.bad = 0
         self._out: list[bytes] = []
         self._out_size = 0
+        self._deflate: zlib._Compress | None = None  # RFC 4978 COMPRESS=DEFLATE
+        self._inflate: zlib._Decompress | None = None
 
     async def send(self, data: bytes) -> None:
         """Queue response octets; written by :meth:`flush` (at once past :data:`FLUSH_LIMIT`)."""
@@ -109,6 +112,8 @@ class Connection:
             self._out_size = 0
             if self.writer.is_closing():
                 raise _Closed
+            if self._deflate is not None:  # RFC 4978: one sync flush per write
+                data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
             self.writer.write(data)
         await self.writer.drain()
 
@@ -123,7 +128,21 @@ class Connection:
             raise _Closed from None
         if not data:
             raise _Closed
-        self.events.extend(self.receiver.feed(data))
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Parse received octets, inflated first once COMPRESS is active (at most 1 MiB of
+        output per step, so a small input cannot expand unchecked at once)."""
+        if self._inflate is None:
+            self.events.extend(self.receiver.feed(data))
+            return
+        try:
+            while data:
+                out = self._inflate.decompress(data, 1 << 20)
+                data = self._inflate.unconsumed_tail
+                self.events.extend(self.receiver.feed(out))
+        except zlib.error:
+            raise _Closed from None
 
     async def _next(self) -> Event:
         while not self.events:
@@ -190,6 +209,13 @@ class Connection:
                 buffered.clear()
             await self.writer.start_tls(self.tls_ctx)
             self.session.tls = True
+        elif resp.action == "compress":
+            await self.send(resp.encode(cmd.tag))
+            await self.flush()
+            rest = self.receiver.take_buffered()
+            self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+            self._inflate = zlib.decompressobj(-15)
+            self._feed(rest)
         elif resp.action == "challenge":
             await self._challenge(cmd.tag)
         elif resp.action == "idle":

@@ -39,6 +39,7 @@ from .encoder import ResponseCode as RC
 from .lexer import InvalidName
 from .listing import ListError, extended_entries, list_line, lsub_entries, pattern_regex
 from .mailbox import SelectedMailbox, flags_lines
+from .resync import resync_lines
 from .selected import SelectedCommands
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ State = Literal["not_authenticated", "authenticated", "selected", "logout"]
 
 _ANY = {"CAPABILITY", "NOOP", "LOGOUT", "ID"}
 _AUTHED = _ANY | {"SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE",
-                  "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "ENABLE", "IDLE"}
+                  "LIST", "LSUB", "STATUS", "APPEND", "NAMESPACE", "ENABLE", "IDLE",
+                  "COMPRESS"}
 #: RFC 3501 3, 6: verbs accepted in each state.
 ALLOWED: dict[State, frozenset[str]] = {
     "not_authenticated": frozenset(_ANY | {"STARTTLS", "AUTHENTICATE", "LOGIN"}),
@@ -78,7 +80,8 @@ _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMES
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
               "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
               "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY", "MULTIAPPEND",
-              "UTF8=ACCEPT", "ESORT")
+              "UTF8=ACCEPT", "ESORT", "QRESYNC", "COMPRESS=DEFLATE",
+              "CATENATE")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -116,7 +119,9 @@ class Session(AppendCommands, SelectedCommands):
         self.account: AccountInfo | None = None
         self.selected: SelectedMailbox | None = None
         self.condstore = False
+        self.qresync = False  # RFC 7162 3.2.3: ENABLE QRESYNC
         self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT
+        self.compressed = False  # RFC 4978: COMPRESS DEFLATE done
         self.saved: list[int] = []  # RFC 5182 $: UIDs saved by SEARCH RETURN (SAVE)
         self.events: asyncio.Event | None = None
         self._auth_tag = ""
@@ -265,6 +270,10 @@ class Session(AppendCommands, SelectedCommands):
     # -- authenticated: mailboxes --------------------------------------------------------
     async def do_select(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Select)
+        if cmd.qresync is not None and not self.qresync:
+            return Response("BAD", "QRESYNC parameter without ENABLE QRESYNC")  # RFC 7162 3.2.5
+        if self.selected is not None and self.qresync:  # RFC 7162 3.2.11
+            await self.send(enc.untagged("OK", "previous mailbox closed", code=RC("CLOSED")))
         self.selected = None
         self.state = "authenticated"
         self.saved = []  # RFC 5182 2.1
@@ -274,7 +283,8 @@ class Session(AppendCommands, SelectedCommands):
             self.condstore = True
         uids = await self.store.uids(folder.id)
         mb = SelectedMailbox(folder.id, self.account_id, folder.name, readonly,
-                             folder.uidvalidity, uids, folder.highestmodseq)
+                             folder.uidvalidity, uids, folder.highestmodseq,
+                             vanished=self.qresync)
         await mb.claim_recent(self.store, folder.recent_uid)  # RFC 3501 2.3.2
         mb.keywords = set((await self.store.keywords(folder)).split())
         first_unseen = await self.store.first_unseen_uid(folder.id)
@@ -286,6 +296,9 @@ class Session(AppendCommands, SelectedCommands):
         await self.send(enc.untagged("OK", "UIDs valid", code=RC.uidvalidity(folder.uidvalidity)))
         await self.send(enc.untagged("OK", "predicted next UID", code=RC.uidnext(folder.uidnext)))
         await self.send(enc.untagged("OK", "highest", code=RC.highestmodseq(folder.highestmodseq)))
+        if cmd.qresync is not None:
+            for line in await resync_lines(self.store, mb, cmd.qresync):
+                await self.send(line)
         self.selected = mb
         self.state = "selected"
         return Response("OK", f"{cmd.verb} completed",
@@ -425,11 +438,25 @@ class Session(AppendCommands, SelectedCommands):
         if "CONDSTORE" in cmd.capabilities:
             self.condstore = True
             enabled.append("CONDSTORE")
+        if "QRESYNC" in cmd.capabilities:  # RFC 7162 3.2.3: implies CONDSTORE
+            self.qresync = self.condstore = True
+            if self.selected is not None:
+                self.selected.vanished = True
+            enabled.append("QRESYNC")
         if "UTF8=ACCEPT" in cmd.capabilities:
             self.utf8 = True
             enabled.append("UTF8=ACCEPT")
         await self.send(enc.untagged("ENABLED", *enabled) if enabled else b"* ENABLED\r\n")
         return Response("OK", "ENABLE completed")
+
+    async def do_compress(self, cmd: c.Command) -> Response:
+        assert isinstance(cmd, c.Compress)
+        if cmd.mechanism != "DEFLATE":  # RFC 4978 3: an unknown mechanism is BAD
+            return Response("BAD", "only COMPRESS DEFLATE is supported")
+        if self.compressed:
+            return Response("NO", "DEFLATE is already active", RC("COMPRESSIONACTIVE"))
+        self.compressed = True
+        return Response("OK", "DEFLATE active", action="compress")
 
     async def do_idle(self, cmd: c.Command) -> Response:
         return Response("OK", "IDLE terminated", action="idle")

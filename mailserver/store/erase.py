@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailserver.store.models import Conversation, ConversationParty, Folder, Job, Message
 from mailserver.store.records import chunks
 from mailserver.store.sent import SentRecord
+from mailserver.store.vanished import record_account_in
 
 __all__ = ["erase_mail_in"]
 
@@ -25,6 +26,7 @@ async def erase_mail_in(s: AsyncSession, account_id: int) -> list[str]:
         Message.account_id == account_id, Message.content_enc.is_(None)))).scalars().all())
     conversations = list((await s.execute(select(Conversation.id).where(
         Conversation.patient_account_id == account_id))).scalars().all())
+    await record_account_in(s, account_id)  # QRESYNC clients learn they are gone
     await s.execute(delete(Message).where(Message.account_id == account_id))
     for part in chunks(conversations, 500):
         # Professionals' copies stay in their mailboxes, out of any conversation.

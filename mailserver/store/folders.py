@@ -17,6 +17,7 @@ from mailserver.errors import AlreadyExists, NotFound, StoreError
 from mailserver.store.db import Database
 from mailserver.store.models import Folder, Message, OrphanSubscription
 from mailserver.store.records import DEFAULT_FOLDERS, FolderInfo, new_uidvalidity
+from mailserver.store.vanished import forget_folder_in, record_folder_in
 
 __all__ = ["FolderOps"]
 
@@ -98,6 +99,7 @@ class FolderOps:
                 Message.folder_id == f.id, Message.content_enc.is_(None)))).scalars().all()
             blob_keys.extend(k for k in keys if k)
             await s.execute(delete(Message).where(Message.folder_id == f.id))
+            await forget_folder_in(s, f.id)
             if f.subscribed:  # RFC 3501 6.3.6: the subscription outlives the mailbox
                 s.add(OrphanSubscription(account_id=account_id, name=f.name))
             await s.delete(f)
@@ -121,6 +123,8 @@ class FolderOps:
                             recent_uid=f.recent_uid, keywords=f.keywords)
                 s.add(nf)
                 await s.flush()
+                f.highestmodseq += 1  # RFC 7162 3.2.5: INBOX's messages vanished from it
+                await record_folder_in(s, f.id, f.highestmodseq)
                 await s.execute(update(Message).where(Message.folder_id == f.id)
                                 .values(folder_id=nf.id))
                 f.message_count = 0

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailserver.errors import NotFound, StoreError
 from mailserver.store.mailstore import FolderInfo, MailStore, derive_keywords
 from mailserver.store.models import Folder, Message
+from mailserver.store.vanished import vanished_since
 
 __all__ = ["ImapStore", "Row", "SummaryCodec", "Change", "Delta"]
 
@@ -291,6 +292,13 @@ class ImapStore:
                 out.extend(_row(r) for r in result)
         return out
 
+    async def rows_by_id(self, ids: Sequence[int]) -> list[Row]:
+        """Rows by message id (those still present), in id order."""
+        async with self.db.session() as s:
+            rows = (await s.execute(select(*_ROW_COLS).where(Message.id.in_(list(ids)))
+                                    .order_by(Message.id))).all()
+        return [_row(r) for r in rows]
+
     async def all_rows(self, folder_id: int) -> list[Row]:
         """Every row of a folder in UID order, in one streamed statement (SORT/THREAD ALL)."""
         async with self.db.session() as s:
@@ -305,6 +313,11 @@ class ImapStore:
                 Message.folder_id == folder_id, Message.modseq > modseq
             ).order_by(Message.uid))).all()
         return [_row(r) for r in rows]
+
+    async def vanished(self, folder_id: int, modseq: int,
+                       ranges: Sequence[tuple[int, int]] | None = None) -> list[int]:
+        """UIDs expunged after ``modseq`` (within ``ranges``): QRESYNC's VANISHED (EARLIER)."""
+        return await vanished_since(self.db, folder_id, modseq, ranges)
 
     async def first_unseen_uid(self, folder_id: int) -> int | None:
         """Lowest UID without \\Seen (for SELECT's ``[UNSEEN n]``)."""

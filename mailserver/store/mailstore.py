@@ -46,6 +46,7 @@ from mailserver.store.records import (
     normalise_flags,
     utc,
 )
+from mailserver.store.vanished import record_in
 
 __all__ = [
     "MailStore",
@@ -405,6 +406,7 @@ class MailStore(FolderOps):
                 await Conversations.recount_in(s, convs)
             if gone:
                 f.highestmodseq += 1
+                await record_in(s, folder_id, gone, f.highestmodseq)  # RFC 7162 3.2.5
                 account_id = f.account_id
                 self.events.changed_in(s, account_id)
             return gone
@@ -462,6 +464,7 @@ class MailStore(FolderOps):
                             conversation_id=m.conversation_id, sent_date=m.sent_date))
             if move and pairs:
                 src.highestmodseq += 1
+                await record_in(s, src.id, [old for old, _ in pairs], src.highestmodseq)
             if pairs:
                 await s.flush()
                 if src.name in CONVERSATION_FOLDERS or dst.name in CONVERSATION_FOLDERS:

@@ -38,7 +38,8 @@ async def test_structure_replies_obey_the_grammar(imap: Imap) -> None:
     folded = items[2]
     bs = folded[b"BODYSTRUCTURE"]
     assert isinstance(bs, Body) and len(bs.parts) == 3  # unfolded boundary, empty part 2
-    assert bs.params == [(b"boundary", b"foo bar")] and bs.parts[0].params is None
+    assert bs.params == [(b"boundary", b"foo bar")]
+    assert bs.parts[0].params == [(b"charset", b"us-ascii")]  # RFC 2045 5.2 default
     env = folded[b"ENVELOPE"]
     assert isinstance(env, list) and len(env[2]) == 2 and len(env[5]) == 4
     await c.close()

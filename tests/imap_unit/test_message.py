@@ -59,13 +59,14 @@ INNER_ENV = (b'(NIL "inner" ((NIL NIL "inner" "x.example")) ((NIL NIL "inner" "x
 def test_golden_bodystructure_nested() -> None:
     s = MessageSummary.from_bytes(NESTED)
     assert s.bodystructure == (
-        b'((("text" "plain" ("charset" "utf-8") NIL NIL "7BIT" 12 2 NIL NIL NIL NIL)'
-        b'("text" "html" NIL NIL NIL "QUOTED-PRINTABLE" 9 1 NIL NIL NIL NIL) "alternative" '
+        b'((("text" "plain" ("charset" "utf-8") NIL NIL "7BIT" 12 1 NIL NIL NIL NIL)'
+        b'("text" "html" ("charset" "us-ascii") NIL NIL "QUOTED-PRINTABLE" 9 0 NIL NIL NIL '
+        b'NIL) "alternative" '
         b'("boundary" "YY") NIL NIL NIL)'
         b'("message" "rfc822" NIL NIL NIL "7BIT" 277 ' + INNER_ENV + b' '
-        b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 10 1 NIL NIL NIL NIL)'
+        b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 10 0 NIL NIL NIL NIL)'
         b'("application" "pdf" ("name" "cr.pdf") NIL NIL "BASE64" 8 NIL NIL ("fr" "en") '
-        b'"http://x.example/cr.pdf") "mixed" ("boundary" "ZZ") NIL NIL NIL) 15 NIL '
+        b'"http://x.example/cr.pdf") "mixed" ("boundary" "ZZ") NIL NIL NIL) 14 NIL '
         b'("attachment" ("filename" "fwd.eml")) NIL NIL) '
         b'"mixed" ("boundary" "XX") NIL NIL NIL)'
     )
@@ -74,11 +75,11 @@ def test_golden_bodystructure_nested() -> None:
 def test_golden_body_non_extensible() -> None:
     s = MessageSummary.from_bytes(NESTED)
     assert s.body == (
-        b'((("text" "plain" ("charset" "utf-8") NIL NIL "7BIT" 12 2)'
-        b'("text" "html" NIL NIL NIL "QUOTED-PRINTABLE" 9 1) "alternative")'
+        b'((("text" "plain" ("charset" "utf-8") NIL NIL "7BIT" 12 1)'
+        b'("text" "html" ("charset" "us-ascii") NIL NIL "QUOTED-PRINTABLE" 9 0) "alternative")'
         b'("message" "rfc822" NIL NIL NIL "7BIT" 277 ' + INNER_ENV + b' '
-        b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 10 1)'
-        b'("application" "pdf" ("name" "cr.pdf") NIL NIL "BASE64" 8) "mixed") 15) "mixed")'
+        b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 10 0)'
+        b'("application" "pdf" ("name" "cr.pdf") NIL NIL "BASE64" 8) "mixed") 14) "mixed")'
     )
 
 
@@ -214,8 +215,8 @@ def test_folded_boundary_is_unfolded() -> None:
            b"--foo bar--\r\n")
     s = MessageSummary.from_bytes(raw)
     assert s.bodystructure == (
-        b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 3 1 NIL NIL NIL NIL)'
-        b'("text" "html" NIL NIL NIL "7BIT" 3 1 NIL NIL NIL NIL) "mixed" '
+        b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 3 0 NIL NIL NIL NIL)'
+        b'("text" "html" ("charset" "us-ascii") NIL NIL "7BIT" 3 0 NIL NIL NIL NIL) "mixed" '
         b'("boundary" "foo bar") NIL NIL NIL)')
     assert fetch_section(raw, s.root, Section((2,))) == b"<p>"
 
@@ -224,19 +225,19 @@ def test_adjacent_delimiters_enclose_an_empty_part() -> None:
     raw = (b"Content-Type: multipart/mixed; boundary=B\r\n\r\n"
            b"--B\r\n\r\none\r\n--B\r\n--B\r\n\r\nthree\r\n--B--\r\n")
     s = MessageSummary.from_bytes(raw)
-    assert s.body == (b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 3 1)'
+    assert s.body == (b'(("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 3 0)'
                       b'("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 0 0)'
-                      b'("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 5 1) "mixed")')
+                      b'("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 5 0) "mixed")')
     assert [fetch_section(raw, s.root, Section((n,))) for n in (1, 2, 3)] == [
         b"one", b"", b"three"]
 
 
 @pytest.mark.parametrize(("header", "params"), [
-    (b"Content-Type: text/plain;\r\n", b"NIL"),
+    (b"Content-Type: text/plain;\r\n", b'("charset" "us-ascii")'),
     (b"Content-Type: text/plain; charset=utf-8;\r\n", b'("charset" "utf-8")'),
     (b"Content-Type: text/plain;;charset=utf-8\r\n", b'("charset" "utf-8")'),
 ], ids=["trailing", "after-a-parameter", "doubled"])
 def test_stray_semicolons_make_no_empty_parameter(header: bytes, params: bytes) -> None:
     s = MessageSummary.from_bytes(header + b"Content-Disposition: inline;\r\n\r\nx")
-    assert s.bodystructure == (b'("text" "plain" ' + params + b' NIL NIL "7BIT" 1 1 NIL '
+    assert s.bodystructure == (b'("text" "plain" ' + params + b' NIL NIL "7BIT" 1 0 NIL '
                                b'("inline" NIL) NIL NIL)')
