@@ -10,6 +10,7 @@ from dossier_bridge.models import LOG_HEADS_TABLE, DossierLogEntry, DossierLogHe
 from mailserver.app import Services, open_services
 from mailserver.config import Config
 from tests.bridge.helpers import patient, pro, store_of
+from tests.premigration import make_pre_migration
 
 STRUCTURE = "11750000001"
 
@@ -78,7 +79,7 @@ async def test_logs_from_before_head_rows_are_anchored_once(services: Services,
     # A database from before head rows (and before migrations): no heads table at all.
     async with services.db.engine.begin() as conn:
         await conn.execute(text(f"DROP TABLE {LOG_HEADS_TABLE}"))
-        await conn.execute(text("DROP TABLE alembic_version"))
+        await make_pre_migration(conn)
     upgraded = await open_services(config, fast_passwords=True, migrate=True)
     try:
         report = await upgraded.documents.verify_log(pid)

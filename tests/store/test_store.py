@@ -11,7 +11,8 @@ from mailserver.app import Services, open_services
 from mailserver.config import Config
 from mailserver.errors import KeyDestroyed, NotFound
 from mailserver.store.crypto import DecryptError, MasterKeyring
-from tests.conftest import add_patient, add_pro
+from tests.conftest import add_pro
+from tests.premigration import make_pre_migration
 
 
 def _msg(subject: str, body: str = "Bonjour", size: int = 0) -> bytes:
@@ -250,7 +251,7 @@ async def test_new_nullable_columns_are_added_to_pre_migration_databases(
     # A database from before migrations (no alembic_version) made by an older release.
     async with services.db.engine.begin() as conn:
         await conn.execute(text("ALTER TABLE messages DROP COLUMN content_key_enc"))
-        await conn.execute(text("DROP TABLE alembic_version"))
+        await make_pre_migration(conn)
     done = await upgrade(services.db.url)
     assert done.before == "pre-migrations" and done.after == head()
     async with services.db.engine.connect() as conn:

@@ -1,0 +1,20 @@
+"""Turn a test database into one made by the last release without migrations: no
+``alembic_version``, and none of the tables later revisions added (such a release could not
+have had them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailserver.migrations.baseline import baseline_metadata
+
+__all__ = ["make_pre_migration"]
+
+
+async def make_pre_migration(conn: AsyncConnection) -> None:
+    baseline = set(baseline_metadata().tables)
+    names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    for name in names:
+        if name not in baseline:  # alembic_version and the tables added since the baseline
+            await conn.execute(text(f'DROP TABLE "{name}"'))
