@@ -16,7 +16,6 @@ violation.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -26,7 +25,6 @@ from typing import Any
 
 import aiohttp
 import aiosmtplib
-import pytest
 
 from dossier_bridge.tokens import TokenRepository
 from mailserver.app import Services
@@ -37,6 +35,7 @@ from tests.bridge.helpers import XDM_HEADERS, message, xdm_attachment
 from tests.conftest import DOMAIN, INS, PASSWORD, RPPS
 from tests.e2e import test_webmail_browser as journey
 from tests.e2e.test_webmail_browser import (
+    BROWSER_MARKS,
     CHROMIUM,
     CHROMIUM_ARGS,
     LOGIN,
@@ -46,6 +45,7 @@ from tests.e2e.test_webmail_browser import (
     _outbox_code,
     _shots,
     async_playwright,
+    run_jobs,
 )
 
 # The real server and the artifacts folder, as the mail journey starts them (fixtures by name).
@@ -54,13 +54,7 @@ services = journey.services
 server = journey.server
 artifacts = journey.artifacts
 
-pytestmark = pytest.mark.e2e
-
-if async_playwright is None:
-    pytestmark = [pytestmark, pytest.mark.skip(reason="playwright (PyPI) is not installed")]
-elif not Path(CHROMIUM).exists():
-    pytestmark = [pytestmark, pytest.mark.skip(
-        reason="Debian chromium is not installed (apt-get install chromium)")]
+pytestmark = BROWSER_MARKS
 
 STRUCTURE = "11750000001"
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
@@ -135,14 +129,6 @@ async def _no_horizontal_scroll(page: Page) -> None:
     assert widths[0] <= widths[1], widths
 
 
-async def _filed(services: Services, patient_id: int) -> None:
-    """Run the filing job (the runtime's runner may have claimed it first) until it is done."""
-    for _ in range(100):
-        await services.runner.run_due()
-        if await services.jobs.pending_count("file_documents") == 0:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the filing job did not run")
 
 
 async def test_documents_journey(server: Runtime, services: Services, config: Config,
@@ -169,7 +155,7 @@ async def test_documents_journey(server: Runtime, services: Services, config: Co
 
     # 1. The laboratory sends the result over SMTP submission; the filing job files it.
     await _lab_sends(server.ports["submission"][1], client_tls, lab.address, patient.address)
-    await _filed(services, patient.id)
+    await run_jobs(services, "file_documents", tries=100, pause=0.1)
 
     async with aiohttp.ClientSession() as http:
         # 2. The consented nurse finds it and reads it over /fhir (ITI-67 then ITI-68).

@@ -29,25 +29,21 @@ from tests.conftest import DOMAIN, INS, PASSWORD, RPPS
 from tests.e2e import test_webmail_browser as journey
 from tests.e2e.test_documents_browser import _login, _no_horizontal_scroll
 from tests.e2e.test_webmail_browser import (
+    BROWSER_MARKS,
     CHROMIUM,
     CHROMIUM_ARGS,
     _axe,
     _pro_sends,
     _shots,
     async_playwright,
+    run_jobs,
 )
 
 services = journey.services
 server = journey.server
 artifacts = journey.artifacts
 
-pytestmark = pytest.mark.e2e
-
-if async_playwright is None:
-    pytestmark = [pytestmark, pytest.mark.skip(reason="playwright (PyPI) is not installed")]
-elif not Path(CHROMIUM).exists():
-    pytestmark = [pytestmark, pytest.mark.skip(
-        reason="Debian chromium is not installed (apt-get install chromium)")]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -58,14 +54,6 @@ def config(config: Config) -> Config:  # type: ignore[override]
         export=dataclasses.replace(config.export, background_threshold_mb=0))
 
 
-async def _prepared(services: Services) -> None:
-    """Run the job (the runtime's runner may have claimed it first) until it is done."""
-    for _ in range(200):
-        await services.runner.run_due()
-        if await services.jobs.pending_count("prepare_export") == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the prepare_export job did not run")
 
 
 async def test_prepared_archive_journey(server: Runtime, services: Services, config: Config,
@@ -96,7 +84,7 @@ async def test_prepared_archive_journey(server: Runtime, services: Services, con
             await page.get_by_text("Votre demande est enregistrée.").wait_for()
             await _axe(page, "export-en-preparation", report)
             await _shots(page, artifacts, "02-en-preparation")
-            await _prepared(services)
+            await run_jobs(services, "prepare_export")
             await page.goto(f"{base}/parametres/export")
             await _axe(page, "export-prete", report)
             await _shots(page, artifacts, "03-prete")

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pypdf import PdfReader
 
 from mailserver.app import Services
@@ -34,6 +33,7 @@ from tests.conftest import DOMAIN, INS, PASSWORD, RPPS
 from tests.e2e import test_webmail_browser as journey
 from tests.e2e.test_documents_browser import _login, _no_horizontal_scroll
 from tests.e2e.test_webmail_browser import (
+    BROWSER_MARKS,
     CHROMIUM,
     CHROMIUM_ARGS,
     _axe,
@@ -49,13 +49,7 @@ services = journey.services
 server = journey.server
 artifacts = journey.artifacts
 
-pytestmark = pytest.mark.e2e
-
-if async_playwright is None:
-    pytestmark = [pytestmark, pytest.mark.skip(reason="playwright (PyPI) is not installed")]
-elif not Path(CHROMIUM).exists():
-    pytestmark = [pytestmark, pytest.mark.skip(
-        reason="Debian chromium is not installed (apt-get install chromium)")]
+pytestmark = BROWSER_MARKS
 
 if async_playwright is not None:
     from playwright.async_api import Page

@@ -54,6 +54,21 @@ elif not Path(CHROMIUM).exists():
     pytestmark = [pytestmark, pytest.mark.skip(
         reason="Debian chromium is not installed (apt-get install chromium)")]
 
+BROWSER_MARKS = pytestmark
+"""The marks of every browser journey (e2e, skipped without Playwright or Debian's Chromium)."""
+
+
+async def run_jobs(services: Services, kind: str, *, tries: int = 200,
+                   pause: float = 0.05) -> None:
+    """Run due jobs (the runtime's runner may have claimed them first) until no ``kind`` job
+    is pending."""
+    for _ in range(tries):
+        await services.runner.run_due()
+        if await services.jobs.pending_count(kind) == 0:
+            return
+        await asyncio.sleep(pause)
+    raise AssertionError(f"the {kind} job did not run")
+
 NIR = INS[0][:13]
 LOGIN = "marie.dupont"
 SECRET = "Tulipe-Orange-42!"  # noqa: S105 - test credential
