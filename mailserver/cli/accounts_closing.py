@@ -5,14 +5,19 @@ archives closed ten years ago (see ``mailserver.directory.closing``)."""
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 
 from mailserver.app import Services
 from mailserver.cli.accounts_lifecycle import _agent, _patient, describe_deletion
-from mailserver.cli.common import Subparsers, add_command, command_group, with_services
+from mailserver.cli.common import (
+    Subparsers,
+    add_command,
+    as_of_instant,
+    command_group,
+    with_services,
+)
 from mailserver.directory.closing import AccountClosing
-from mailserver.errors import ValidationError
-from mailserver.lifecycle import PARIS, State, paris_date
+from mailserver.lifecycle import State
 
 __all__ = ["register"]
 
@@ -73,13 +78,8 @@ async def _purge_pass(closing: AccountClosing, as_of: datetime | None, dry_run: 
 
 
 def _purge_due(args: argparse.Namespace) -> int:
-    as_of: datetime | None = None
-    if args.as_of is not None:
-        day: date = args.as_of
-        if day > paris_date(datetime.now(UTC)) and not args.dry_run:
-            raise ValidationError("--as-of in the future purges archives before their "
-                                  "10 years: use it with --dry-run")
-        as_of = datetime.combine(day, time(0), tzinfo=PARIS)
+    as_of = as_of_instant(args.as_of, dry_run=args.dry_run,
+                          what="purges archives before their 10 years")
 
     async def run(s: Services) -> None:
         await _purge_pass(s.closing, as_of, args.dry_run)

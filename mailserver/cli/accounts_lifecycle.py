@@ -4,16 +4,22 @@ and the operator act on a patient account's lifecycle (see ``mailserver.lifecycl
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 
 from mailserver.app import Services
-from mailserver.cli.common import Subparsers, add_command, command_group, with_services
+from mailserver.cli.common import (
+    Subparsers,
+    add_command,
+    as_of_instant,
+    command_group,
+    with_services,
+)
 from mailserver.directory.closing import DeletionStatus
 from mailserver.directory.opening import JOB_NAME, OpeningJob
 from mailserver.directory.service import AccountInfo, AccountLifecycle
 from mailserver.errors import NotFound, ValidationError
 from mailserver.identifiers import validate_ins
-from mailserver.lifecycle import PARIS, Actor, Event, paris_date
+from mailserver.lifecycle import PARIS, Actor, Event
 
 __all__ = ["register", "describe", "describe_deletion"]
 
@@ -112,13 +118,8 @@ def _reissue(args: argparse.Namespace) -> int:
 
 
 def _open_due(args: argparse.Namespace) -> int:
-    as_of: datetime | None = None
-    if args.as_of is not None:
-        day: date = args.as_of
-        if day > paris_date(datetime.now(UTC)) and not args.dry_run:
-            raise ValidationError("--as-of in the future opens accounts before their "
-                                  "deadline: use it with --dry-run")
-        as_of = datetime.combine(day, time(0), tzinfo=PARIS)
+    as_of = as_of_instant(args.as_of, dry_run=args.dry_run,
+                          what="opens accounts before their deadline")
 
     async def run(s: Services) -> None:
         if args.dry_run:

@@ -8,12 +8,15 @@ import os
 import sys
 import weakref
 from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TypeAlias, TypeVar
 
 from mailserver import logs
 from mailserver.app import Services, open_services
 from mailserver.config import CONFIG_NAME, Config, load
+from mailserver.errors import ValidationError
+from mailserver.lifecycle import PARIS, paris_date
 
 __all__ = [
     "Handler", "Subparsers", "add_command", "command_group", "load_config", "read_password",
@@ -97,3 +100,13 @@ def read_password(from_stdin: bool) -> str:
     import getpass
 
     return getpass.getpass("Password: ")
+
+
+def as_of_instant(day: date | None, *, dry_run: bool, what: str) -> datetime | None:
+    """``--as-of DAY`` as 00:00 Europe/Paris that day; a day in the future only with
+    ``--dry-run`` (``what`` says what a real run would do too early)."""
+    if day is None:
+        return None
+    if day > paris_date(datetime.now(UTC)) and not dry_run:
+        raise ValidationError(f"--as-of in the future {what}: use it with --dry-run")
+    return datetime.combine(day, time(0), tzinfo=PARIS)
