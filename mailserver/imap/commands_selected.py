@@ -17,7 +17,7 @@ from .searchkeys import SearchKey, parse_search_program
 from .seqset import SeqSet
 
 __all__ = ["Check", "Close", "Unselect", "Expunge", "Search", "Sort", "Thread", "Fetch", "Store",
-           "Copy", "Move", "RETURN_OPTS", "SORT_KEY_NAMES", "THREAD_ALGORITHMS",
+           "Copy", "Move", "CancelUpdate", "RETURN_OPTS", "SORT_KEY_NAMES", "THREAD_ALGORITHMS",
            "parse_uid"]
 
 
@@ -64,28 +64,53 @@ class Expunge(Command):
         return cls(tag, uids, uid=True)
 
 
-#: RFC 4731 3.1 and RFC 5182 2.1 search-return-opt.
-RETURN_OPTS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
-#: RFC 5267 3: SORT RETURN options (SAVE is SEARCH's, RFC 5182).
+#: RFC 4731 3.1, RFC 5182 2.1 and RFC 5267 4 (CONTEXT, UPDATE, PARTIAL) search-return-opt.
+RETURN_OPTS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE", "CONTEXT", "UPDATE", "PARTIAL"})
+#: RFC 5267 3, 4.1: SORT RETURN options (SAVE is SEARCH's, RFC 5182).
 ESORT_OPTS = RETURN_OPTS - {"SAVE"}
 #: RFC 5256 3 sort-key and RFC 5957 2.
 SORT_KEY_NAMES = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO",
                             "DISPLAYFROM", "DISPLAYTO"})
 THREAD_ALGORITHMS = frozenset({"ORDEREDSUBJECT", "REFERENCES"})
 
+#: A PARTIAL range as the client wrote it: both ends positive (RFC 5267 4.4, first result
+#: is 1) or both negative (RFC 9394 3.1, -1 is the last result).
+PartialRange = tuple[int, int]
 
-def _return_opts(cur: Cursor, allowed: frozenset[str] = RETURN_OPTS) -> tuple[str, ...]:
-    """``RETURN (opt...)``; ``RETURN ()`` means ``RETURN (ALL)`` (RFC 4731 3.1)."""
+
+def _partial_range(cur: Cursor) -> PartialRange:
+    """``partial-range`` (RFC 5267 4.4, RFC 9394 3.1): ``1:100`` or ``-1:-100``."""
+    negative = cur.try_lit(b"-")
+    first = cur.number(nonzero=True)
+    cur.expect(b":", "partial range")
+    if cur.try_lit(b"-") != negative:
+        raise ParseError("both ends of a PARTIAL range have the same sign")
+    last = cur.number(nonzero=True)
+    return (-first, -last) if negative else (first, last)
+
+
+def _return_opts(cur: Cursor, allowed: frozenset[str] = RETURN_OPTS
+                 ) -> tuple[tuple[str, ...], PartialRange | None]:
+    """``RETURN (opt...)``; ``RETURN ()`` means ``RETURN (ALL)`` (RFC 4731 3.1).  Returns the
+    options and the PARTIAL range, if any."""
     cur.expect(b"RETURN (", "RETURN options")
     opts: list[str] = []
+    partial: PartialRange | None = None
     while not cur.try_lit(b")"):
         if opts:
             cur.sp()
         opt = cur.atom("search return option").upper()
         if opt not in allowed:
             raise ParseError("unknown search return option")
+        if opt == "PARTIAL":
+            if partial is not None:
+                raise ParseError("one PARTIAL only")
+            cur.sp()
+            partial = _partial_range(cur)
         opts.append(opt)
-    return tuple(dict.fromkeys(opts)) or ("ALL",)
+    if partial is not None and "ALL" in opts:  # RFC 5267 4.4
+        raise ParseError("PARTIAL and ALL cannot be used together")
+    return tuple(dict.fromkeys(opts)) or ("ALL",), partial
 
 
 @dataclass(frozen=True)
@@ -102,16 +127,17 @@ class Search(Command):
     key: SearchKey | None = None
     uid: bool = False
     returns: tuple[str, ...] | None = None
+    partial: PartialRange | None = None
 
     @classmethod
     def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Search:
         cur.sp()
-        returns = None
+        returns = partial = None
         if cur.peek_atom() == "RETURN":
-            returns = _return_opts(cur)
+            returns, partial = _return_opts(cur)
             cur.sp()
         charset, key = parse_search_program(cur)
-        return cls(tag, charset, key, uid, returns)
+        return cls(tag, charset, key, uid, returns, partial)
 
 
 @dataclass(frozen=True)
@@ -125,13 +151,14 @@ class Sort(Command):
     key: SearchKey | None = None
     uid: bool = False
     returns: tuple[str, ...] | None = None
+    partial: PartialRange | None = None
 
     @classmethod
     def parse(cls, tag: str, cur: Cursor, uid: bool = False) -> Sort:
         cur.sp()
-        returns = None
+        returns = partial = None
         if cur.peek_atom() == "RETURN":
-            returns = _return_opts(cur, ESORT_OPTS)
+            returns, partial = _return_opts(cur, ESORT_OPTS)
             cur.sp()
         cur.expect(b"(", "sort criteria")
         criteria: list[tuple[str, bool]] = []
@@ -152,7 +179,7 @@ class Sort(Command):
         charset = cur.astring("charset").decode("ascii", "replace")
         cur.sp()
         _, key = parse_search_program(cur)
-        return cls(tag, tuple(criteria), charset, key, uid, returns)
+        return cls(tag, tuple(criteria), charset, key, uid, returns, partial)
 
 
 @dataclass(frozen=True)
@@ -294,6 +321,24 @@ class Move(Copy):
     """MOVE set mailbox (RFC 6851)."""
 
     verb: ClassVar[str] = "MOVE"
+
+
+@dataclass(frozen=True)
+class CancelUpdate(Command):
+    """CANCELUPDATE "tag"... (RFC 5267 4.3.5): stop the updates of those searches."""
+
+    verb: ClassVar[str] = "CANCELUPDATE"
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, tag: str, cur: Cursor) -> CancelUpdate:
+        tags: list[str] = []
+        while cur.try_sp():
+            tags.append(cur.quoted().decode("ascii", "replace"))
+        cur.end()
+        if not tags:
+            raise ParseError("CANCELUPDATE needs at least one quoted tag")
+        return cls(tag, tuple(tags))
 
 
 _UID_VERBS: dict[str, Callable[..., Command]] = {

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 from mailserver.errors import StoreError
 
 from . import encoder as enc
+from .contexts import SearchContext, removed_line
 from .encoder import ResponseCode as RC
 from .seqset import SeqSet, format_uid_set
 
@@ -108,6 +109,8 @@ class SelectedMailbox:
     #: QRESYNC enabled: expunges are told with ``VANISHED`` instead of ``EXPUNGE`` (RFC 7162
     #: 3.2.10).
     vanished: bool = False
+    #: tag -> search kept up to date (RFC 5267 4.3); they end with the selection.
+    contexts: dict[str, SearchContext] = field(default_factory=dict)
 
     # -- numbers ------------------------------------------------------------------
     @property
@@ -181,17 +184,21 @@ class SelectedMailbox:
     # -- changes ----------------------------------------------------------------------
     def remove(self, gone: Sequence[int]) -> list[bytes]:
         """Drop ``gone`` UIDs; returns ``* n EXPUNGE`` lines, highest number first, or one
-        ``* VANISHED uid-set`` once QRESYNC is enabled (RFC 7162 3.2.10)."""
+        ``* VANISHED uid-set`` once QRESYNC is enabled (RFC 7162 3.2.10).  Search contexts
+        holding them get their REMOVEFROM first, while the numbers are valid (RFC 5267
+        4.3.4)."""
         gone_set = set(gone)
         seqs = [i + 1 for i, u in enumerate(self.uids) if u in gone_set] if gone_set else []
         if not seqs:
             return []
         known = [self.uids[s - 1] for s in seqs]
+        out = [line for ctx in self.contexts.values()
+               if (line := removed_line(ctx, set(known), self.seq_of)) is not None]
         self.uids = array("Q", (u for u in self.uids if u not in gone_set))
         self.recent -= gone_set
         if self.vanished:
-            return [vanished_line(known)]
-        return [b"* %d EXPUNGE\r\n" % s for s in reversed(seqs)]
+            return [*out, vanished_line(known)]
+        return out + [b"* %d EXPUNGE\r\n" % s for s in reversed(seqs)]
 
     def flag_update(self, uid: int, flags: str, modseq: int, *, with_uid: bool,
                     with_modseq: bool) -> bytes | None:

@@ -95,6 +95,7 @@ VERBS: dict[str, Callable[[str, Cursor], c.Command]] = {
         c.Examine, c.Create, c.Delete, c.Rename, c.Subscribe, c.Unsubscribe, c.List, c.Lsub,
         c.Status, c.Append, c.Namespace, c.Id, c.Enable, c.Idle, c.Compress, s.Check, s.Close,
         s.Unselect, s.Expunge, s.Search, s.Sort, s.Thread, s.Fetch, s.Store, s.Copy, s.Move,
+        s.CancelUpdate,
     )
 }
 VERBS["UID"] = s.parse_uid

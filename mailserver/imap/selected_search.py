@@ -10,6 +10,12 @@ algorithms are in :mod:`.sorting`.
 SEARCHRES: ``$`` names the messages saved by the last ``SEARCH RETURN (SAVE ...)``, kept as
 UIDs in ``saved`` so expunges drop out by themselves; SELECT empties it, and so does a SAVE
 search that fails (RFC 5182 2.1).
+
+CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267 4): PARTIAL answers a window of the results;
+UPDATE leaves a :class:`~.contexts.SearchContext` on the mailbox, which
+:meth:`SearchCommands.refresh_contexts` brings up to date after each poll (after a command,
+during IDLE) by re-evaluating only the messages whose modseq moved; CANCELUPDATE drops it.
+The CONTEXT hint is accepted and changes nothing (RFC 5267 4.2: servers MAY ignore it).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from mailserver.errors import NotFound
 from . import commands_selected as s
 from . import encoder as enc
 from .backend import No, Response
+from .contexts import MAX_CONTEXTS, SearchContext, partial_item, partial_window, update_line
 from .encoder import ResponseCode as RC
 from .meta import KEYS_CODEC, META_CODEC
 from .search import BadCharset, SearchMessage, compile_search
@@ -73,11 +80,11 @@ def _const(data: bytes) -> Callable[[], bytes]:
 
 
 def esearch_line(tag: str, uid: bool, returns: Sequence[str], nums: Sequence[int],
-                 modseq: int | None) -> bytes:
+                 modseq: int | None, partial: tuple[int, int] | None = None) -> bytes:
     """``* ESEARCH (TAG "t") [UID] ...`` (RFC 4731 3.1); ``nums`` ascending, or in sort
     order for ESORT (RFC 5267 3: MIN and MAX are the first and last in that order, ALL keeps
     it).  MIN, MAX and ALL are left out when nothing matched; COUNT, when asked, is given
-    even then."""
+    even then, and so is PARTIAL (with NIL, RFC 5267 4.4)."""
     out = [b"* ESEARCH (TAG " + enc.quote(tag) + b")"]
     if uid:
         out.append(b"UID")
@@ -90,6 +97,8 @@ def esearch_line(tag: str, uid: bool, returns: Sequence[str], nums: Sequence[int
             out.append(b"ALL " + format_uid_set(nums, keep_order=True).encode())
     if "COUNT" in returns:
         out.append(b"COUNT %d" % len(nums))
+    if partial is not None:
+        out.append(partial_item(nums, partial))
     if modseq is not None and nums:  # RFC 7162 3.1.5
         out.append(b"MODSEQ %d" % modseq)
     return b" ".join(out) + b"\r\n"
@@ -142,11 +151,13 @@ class SearchCommands:
 
     # -- matching ---------------------------------------------------------------------------
     async def _matches(self, key: SearchKey | None, charset: str | None, *,
-                       for_sort: bool = False) -> list[tuple[int, Row]]:
+                       for_sort: bool = False, only: Sequence[int] | None = None
+                       ) -> list[tuple[int, Row]]:
         """(sequence number, row) of the messages matching ``key``, in UID order.
 
         ``for_sort``: the rows are used for their immutable columns only (id, UID, arrival,
-        size), so ``ALL`` is answered from the session's row cache.
+        size), so ``ALL`` is answered from the session's row cache.  ``only``: test these
+        UIDs (ascending) instead of every message.
         """
         mb = self.mb
         assert key is not None
@@ -155,11 +166,11 @@ class SearchCommands:
                                   max_uid=mb.max_uid)
         except BadCharset:
             raise No("unsupported charset", RC.badcharset(("US-ASCII", "UTF-8"))) from None
-        if for_sort and isinstance(key, SearchAll):  # SORT/THREAD ... ALL: nothing to test
+        if for_sort and isinstance(key, SearchAll) and only is None:  # nothing to test
             return await self._all_rows()
         wants_meta = prog.needs_headers or prog.needs_body
         found: list[tuple[int, Row]] = []
-        uids = mb.uids  # an array: slices are cheap, no list of 100k ints
+        uids = mb.uids if only is None else only  # an array: slices are cheap
         step = CHUNK if wants_meta else CHUNK * 10
         for i in range(0, len(uids), step):
             rows = await self.store.rows(mb.folder_id, uids[i:i + step])
@@ -201,6 +212,8 @@ class SearchCommands:
     async def do_search(self, cmd: s.Search) -> Response:
         if self.utf8 and cmd.charset is not None:  # RFC 6855 3
             return Response("BAD", "no CHARSET once UTF8=ACCEPT is enabled")
+        if (bad := self._check_update(cmd.tag, cmd.returns)) is not None:
+            return bad
         want_modseq = _has_modseq(cmd.key)
         if want_modseq:
             self.condstore = True
@@ -220,20 +233,27 @@ class SearchCommands:
             return Response("OK", "SEARCH completed")
         returns = set(cmd.returns)
         picked = found  # RFC 5182 2.1, RFC 7162 3.1.5: MIN/MAX alone concern only those
-        if found and returns & {"MIN", "MAX"} and not returns & {"ALL", "COUNT"}:
+        if found and (returns & {"MIN", "MAX"} or cmd.partial) \
+                and not returns & {"ALL", "COUNT"}:  # RFC 9394 3.1: and PARTIAL its window
             picked = ([found[0]] if "MIN" in returns else []) + (
-                [found[-1]] if "MAX" in returns else [])
+                [found[-1]] if "MAX" in returns else []) + (
+                list(partial_window(found, cmd.partial)) if cmd.partial else [])
         if saving:
             self.saved = sorted({r.uid for _, r in picked})
         if returns != {"SAVE"}:  # RFC 5182 2.1: SAVE alone gets no ESEARCH
             modseq = max((r.modseq for _, r in picked), default=0) if want_modseq else None
-            await self.send(esearch_line(cmd.tag, cmd.uid, cmd.returns, nums, modseq))
+            await self.send(esearch_line(cmd.tag, cmd.uid, cmd.returns, nums, modseq,
+                                         cmd.partial))
+        if "UPDATE" in returns:
+            await self._keep_context(cmd.tag, cmd.uid, cmd.key, cmd.charset, None,
+                                     [r.uid for _, r in found])
         return Response("OK", "SEARCH completed")
 
     # -- SORT and THREAD -------------------------------------------------------------------
-    async def _items(self, key: SearchKey | None, charset: str | None) -> list[Item]:
+    async def _items(self, key: SearchKey | None, charset: str | None,
+                     only: Sequence[int] | None = None) -> list[Item]:
         """The matching messages with their sort keys (from the sealed summaries)."""
-        found = await self._matches(key, charset, for_sort=True)
+        found = await self._matches(key, charset, for_sort=True, only=only)
         cache = self.mb.sort_cache
         missing = [r for _, r in found if r.id not in cache]
         for i in range(0, len(missing), _KEYS_CHUNK):
@@ -244,6 +264,8 @@ class SearchCommands:
                 for seq, r in found if r.id in cache]
 
     async def do_sort(self, cmd: s.Sort) -> Response:
+        if (bad := self._check_update(cmd.tag, cmd.returns)) is not None:
+            return bad
         want_modseq = _has_modseq(cmd.key)
         if want_modseq:
             self.condstore = True
@@ -256,7 +278,11 @@ class SearchCommands:
             rows = await self.store.rows(self.mb.folder_id, sorted(m.uid for m in items))
             modseq = max((r.modseq for r in rows), default=0)
         if cmd.returns is not None:  # ESORT (RFC 5267 3)
-            await self.send(esearch_line(cmd.tag, cmd.uid, cmd.returns, nums, modseq))
+            await self.send(esearch_line(cmd.tag, cmd.uid, cmd.returns, nums, modseq,
+                                         cmd.partial))
+            if "UPDATE" in cmd.returns:
+                await self._keep_context(cmd.tag, cmd.uid, cmd.key, cmd.charset, cmd.criteria,
+                                         [m.uid for m in items])
             return Response("OK", "SORT completed")
         line = b"* SORT" + b"".join(b" %d" % n for n in nums)
         if modseq is not None:
@@ -274,3 +300,60 @@ class SearchCommands:
         await self.send(b"* THREAD " + body + b"\r\n" if body else b"* THREAD\r\n")
         return Response("OK", "THREAD completed")
 
+
+    # -- update contexts (RFC 5267 4.3) ------------------------------------------------------
+    def _check_update(self, tag: str, returns: Sequence[str] | None) -> Response | None:
+        """RFC 5267 4.3: UPDATE with the tag of a live context is refused with BAD."""
+        if returns is not None and "UPDATE" in returns and tag in self.mb.contexts:
+            return Response("BAD", "tag already names an updating search")
+        return None
+
+    async def _keep_context(self, tag: str, uid: bool, key: SearchKey | None,
+                            charset: str | None, criteria: tuple[tuple[str, bool], ...] | None,
+                            results: list[int]) -> None:
+        mb = self.mb
+        if len(mb.contexts) >= MAX_CONTEXTS:  # RFC 5267 4.3.1
+            await self.send(enc.untagged("NO", "too many updating searches",
+                                         code=RC("NOUPDATE", enc.quote(tag).decode())))
+            return
+        assert key is not None
+        mb.contexts[tag] = SearchContext(tag, uid, self._key_with_saved(key), charset, criteria,
+                                         results, mb.modseq)
+
+    async def refresh_contexts(self) -> list[bytes]:
+        """ADDTO / REMOVEFROM lines for the contexts whose messages changed since they were
+        last evaluated (only those messages are tested again)."""
+        mb = self.selected
+        if mb is None or not mb.contexts:
+            return []
+        stale = [ctx for ctx in mb.contexts.values() if ctx.modseq < mb.modseq]
+        if not stale:
+            return []
+        changed = [r for r in await self.store.rows_changed_since(
+            mb.folder_id, min(ctx.modseq for ctx in stale)) if mb.seq_of(r.uid) is not None]
+        out = []
+        for ctx in stale:
+            touched = [r.uid for r in changed if r.modseq > ctx.modseq]
+            ctx.modseq = mb.modseq
+            if not touched:
+                continue
+            hits = {r.uid for _, r in await self._matches(ctx.key, ctx.charset, only=touched)}
+            gone = set(touched) - hits
+            kept = {u for u in ctx.results if u not in gone} | hits
+            if ctx.criteria is None:
+                results = sorted(kept)
+            else:
+                with paused_gc():
+                    results = [m.uid for m in sort_items(
+                        await self._items(SearchAll(), None, sorted(kept)), ctx.criteria)]
+            if (line := update_line(ctx, results, mb.seq_of)) is not None:
+                out.append(line)
+        return out
+
+    async def do_cancelupdate(self, cmd: s.CancelUpdate) -> Response:
+        contexts = self.mb.contexts
+        if any(t not in contexts for t in cmd.tags):
+            return Response("BAD", "no updating search has this tag")
+        for t in cmd.tags:
+            del contexts[t]
+        return Response("OK", "CANCELUPDATE completed")

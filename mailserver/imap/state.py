@@ -60,7 +60,8 @@ ALLOWED: dict[State, frozenset[str]] = {
     "not_authenticated": frozenset(_ANY | {"STARTTLS", "AUTHENTICATE", "LOGIN"}),
     "authenticated": frozenset(_AUTHED),
     "selected": frozenset(_AUTHED | {"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH",
-                                     "STORE", "COPY", "MOVE", "SORT", "THREAD"}),
+                                     "STORE", "COPY", "MOVE", "SORT", "THREAD",
+                                     "CANCELUPDATE"}),
     "logout": frozenset(),
 }
 
@@ -80,8 +81,8 @@ _BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMES
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
               "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
               "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY", "MULTIAPPEND",
-              "UTF8=ACCEPT", "ESORT", "QRESYNC", "COMPRESS=DEFLATE",
-              "CATENATE")
+              "UTF8=ACCEPT", "ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "QRESYNC",
+              "COMPRESS=DEFLATE", "CATENATE")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -181,6 +182,8 @@ class Session(AppendCommands, SelectedCommands):
             self.state = "logout"
             return
         for line in lines:
+            await self.send(line)
+        for line in await self.refresh_contexts():  # RFC 5267 4.3.3: ADDTO after EXISTS
             await self.send(line)
 
     def close(self) -> None:

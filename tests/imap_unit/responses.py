@@ -5,7 +5,8 @@ Written for the tests from the ABNF, sharing no code with the server's encoder; 
 writes: ``continue-req``, tagged and untagged status responses with their ``resp-text-code``
 (RFC 3501, 4315 UIDPLUS, 5530, 7162, 3516), CAPABILITY, ENABLED, ID, NAMESPACE, FLAGS,
 LIST/LSUB (with RFC 5258 extended items), STATUS (RFC 7162 HIGHESTMODSEQ), SEARCH, ESEARCH
-(RFC 4731), SORT and THREAD (RFC 5256), EXISTS/RECENT/EXPUNGE, VANISHED (RFC 7162) and FETCH.
+(RFC 4731, with RFC 5267 PARTIAL, ADDTO and REMOVEFROM),
+SORT and THREAD (RFC 5256), EXISTS/RECENT/EXPUNGE, VANISHED (RFC 7162) and FETCH.
 
 :class:`ResponseStream` cuts a server's output into responses (a line and the literals it
 announces) and checks each; the IMAP test fixtures feed it everything the server sends.
@@ -122,6 +123,9 @@ def _resp_text_code(p: _P) -> None:
     elif name == b"MODIFIED":
         p.sp()
         _re(p, _SEQSET, "sequence-set")
+    elif name == b"NOUPDATE":  # RFC 5267 5: "NOUPDATE" SP quoted
+        p.sp()
+        p.quoted()
     elif p.try_lit(b" "):  # atom [SP 1*<any TEXT-CHAR except "]">]
         _re(p, _CODE_TEXT, "resp-text-code argument")
 
@@ -202,8 +206,25 @@ def _numbers(p: _P) -> None:
     _modseq_tail(p)
 
 
+_PARTIAL_RANGE = re.compile(rb"(?:[1-9][0-9]*:[1-9][0-9]*|-[1-9][0-9]*:-[1-9][0-9]*)")
+
+
+def _context_pairs(p: _P) -> None:
+    """"(" context-position SP sequence-set *(SP context-position SP sequence-set) ")"
+    (RFC 5267 5)"""
+    p.lit(b"(")
+    while True:
+        p.number()
+        p.sp()
+        _re(p, _UIDSET, "sequence-set")
+        if p.try_lit(b")"):
+            return
+        p.sp()
+
+
 def _esearch(p: _P) -> None:
-    """"ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data) (RFC 4731)"""
+    """"ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data) (RFC 4731, RFC 5267
+    5: ADDTO and REMOVEFROM may repeat, RFC 9394 3.1: negative PARTIAL ranges)"""
     if p.try_lit(b" (TAG "):
         p.string()
         p.lit(b")")
@@ -213,7 +234,7 @@ def _esearch(p: _P) -> None:
     seen: set[bytes] = set()
     while p.try_lit(b" "):
         name = _re(p, _ATOM, "search-return-data").upper()
-        if name in seen:
+        if name in seen and name not in (b"ADDTO", b"REMOVEFROM"):
             raise p.fail("each search-return-data once")
         seen.add(name)
         p.sp()
@@ -226,8 +247,17 @@ def _esearch(p: _P) -> None:
         elif name == b"MODSEQ":
             if p.number() == 0:
                 raise p.fail("mod-sequence-value (not 0)")
+        elif name == b"PARTIAL":  # "(" partial-range SP partial-results ")"
+            p.lit(b"(")
+            _re(p, _PARTIAL_RANGE, "partial-range")
+            p.sp()
+            if not p.nil():
+                _re(p, _UIDSET, "sequence-set")
+            p.lit(b")")
+        elif name in (b"ADDTO", b"REMOVEFROM"):
+            _context_pairs(p)
         else:
-            raise p.fail("MIN, MAX, ALL, COUNT or MODSEQ")
+            raise p.fail("MIN, MAX, ALL, COUNT, MODSEQ, PARTIAL, ADDTO or REMOVEFROM")
 
 
 def _thread_list(p: _P) -> None:

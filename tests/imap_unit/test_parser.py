@@ -164,7 +164,7 @@ INVALID = [
     ("bad-status-item", b"a STATUS INBOX (SIZES)", "a", "status item"),
     ("uid-unknown", b"a UID NOOP", "a", "UID"),
     ("deep-search", b"a SEARCH " + b"NOT " * 100 + b"ALL", "a", "deep"),
-    ("bad-return", b"a SEARCH RETURN (PARTIAL) ALL", "a", "return option"),
+    ("bad-return", b"a SEARCH RETURN (NOPE) ALL", "a", "return option"),
     ("sort-no-keys", b"a SORT () UTF-8 ALL", "a", "sort key"),
     ("sort-bad-key", b"a SORT (REVERSE) UTF-8 ALL", "a", "space"),
     ("sort-no-charset", b"a SORT (DATE) ALL", "a", ""),

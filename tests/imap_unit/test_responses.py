@@ -43,6 +43,11 @@ GOOD = [
     b"* ESEARCH (TAG \"A283\") ALL 2,10:11\r\n",
     b"* ESEARCH (TAG \"A284\") UID MIN 4\r\n",
     b"* ESEARCH (TAG \"A285\") UID\r\n",
+    b"* ESEARCH (TAG \"A04\") UID PARTIAL (24000:24500 NIL)\r\n",  # RFC 5267 4.4
+    b"* ESEARCH (TAG \"A05\") COUNT 6 PARTIAL (-1:-2 5:6)\r\n",  # RFC 9394 3.1
+    b"* ESEARCH (TAG \"C01\") UID ADDTO (1 2733) ADDTO (1 2731:2732)\r\n",  # RFC 5267 4.3.3
+    b"* ESEARCH (TAG \"B01\") UID REMOVEFROM (0 32768) ADDTO (0 5,3)\r\n",
+    b"* NO [NOUPDATE \"B02\"] Too many contexts\r\n",
     b"* SORT 2 84 882\r\n",
     b"* SORT\r\n",
     b"* THREAD (2)(3 6 (4 23)(44 7 96))\r\n",
@@ -72,6 +77,11 @@ BAD = [
     b"* THREAD (2) (3)\r\n",
     b"* ESEARCH MIN 0\r\n",
     b"* ESEARCH COUNT 1 COUNT 2\r\n",
+    b"* ESEARCH PARTIAL (1:-2 NIL)\r\n",
+    b"* ESEARCH PARTIAL (1:* 1)\r\n",
+    b"* ESEARCH ADDTO (1)\r\n",
+    b"* ESEARCH REMOVEFROM ()\r\n",
+    b"* NO [NOUPDATE B02] unquoted\r\n",
     b"* STATUS INBOX (MESSAGES)\r\n",
     b"* STATUS INBOX (FOO 1)\r\n",
     b'* LIST (\\Noselect) "//" INBOX\r\n',
