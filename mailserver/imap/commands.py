@@ -27,9 +27,10 @@ __all__ = [
     "STATUS_ITEMS",
 ]
 
-#: RFC 3501 6.3.10 plus RFC 7162 3.1.6 HIGHESTMODSEQ.
+#: RFC 3501 6.3.10 plus RFC 7162 3.1.6 HIGHESTMODSEQ, RFC 8438 SIZE, RFC 9051 6.3.11 DELETED.
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"})
+    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE",
+     "DELETED"})
 _MAX_ID_PAIRS = 30  # RFC 2971 3.3: at most 30 field-value pairs
 _MAX_APPEND = 1000  # messages in one MULTIAPPEND (the command size is limited too)
 

@@ -32,7 +32,8 @@ folder's mark as its recent ones and raises the mark; so does a session that lea
 mail while selected.  EXAMINE shows the unclaimed messages as \\Recent and claims nothing.
 The claim is one locked write, so with several server processes on one database each message
 is still \\Recent in exactly one read-write session.  When the mark already covers the new
-messages (another session claimed them) nothing is written.
+messages (another session claimed them) nothing is written.  An IMAP4rev2 session (RFC 9051
+E.2) has no \\Recent: it claims nothing and gets no RECENT response.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class SelectedMailbox:
     #: QRESYNC enabled: expunges are told with ``VANISHED`` instead of ``EXPUNGE`` (RFC 7162
     #: 3.2.10).
     vanished: bool = False
+    #: IMAP4rev2 enabled (RFC 9051 E.2): no \\Recent, no RECENT response.
+    rev2: bool = False
     #: tag -> search kept up to date (RFC 5267 4.3); they end with the selection.
     contexts: dict[str, SearchContext] = field(default_factory=dict)
 
@@ -156,7 +159,7 @@ class SelectedMailbox:
         session sees them as \\Recent without claiming them: "subsequent sessions will also
         see \\Recent set for this message" (RFC 3501 2.3.2)."""
         top = self.max_uid
-        if top <= mark:
+        if top <= mark or self.rev2:
             return
         if self.readonly:
             self.recent.update(self.uids[bisect_right(self.uids, mark):])
@@ -233,7 +236,8 @@ class SelectedMailbox:
             self.uids.extend(new)
             await self.claim_recent(store, delta.recent_uid)
             out.append(b"* %d EXISTS\r\n" % len(self.uids))
-            out.append(b"* %d RECENT\r\n" % len(self.recent))
+            if not self.rev2:
+                out.append(b"* %d RECENT\r\n" % len(self.recent))
         if delta.keywords is not None:
             out += self.announce([delta.keywords])
         for c in changes:

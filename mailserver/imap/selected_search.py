@@ -21,6 +21,7 @@ The CONTEXT hint is accepted and changes nothing (RFC 5267 4.2: servers MAY igno
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mailserver.errors import NotFound
@@ -114,6 +115,7 @@ class SearchCommands:
     account: AccountInfo | None
     saved: list[int]
     utf8: bool
+    rev2: bool
     send: Callable[[bytes], Awaitable[None]]
 
     @property
@@ -212,6 +214,8 @@ class SearchCommands:
     async def do_search(self, cmd: s.Search) -> Response:
         if self.utf8 and cmd.charset is not None:  # RFC 6855 3
             return Response("BAD", "no CHARSET once UTF8=ACCEPT is enabled")
+        if self.rev2 and cmd.returns is None:  # RFC 9051 6.4.4: SEARCH answers ESEARCH
+            cmd = replace(cmd, returns=("ALL",))
         if (bad := self._check_update(cmd.tag, cmd.returns)) is not None:
             return bad
         want_modseq = _has_modseq(cmd.key)

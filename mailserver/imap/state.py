@@ -9,6 +9,12 @@ AUTHENTICATE, IDLE and LOGOUT, an action for the driver).  Untagged data is hand
 ``send`` callable given by the driver (:mod:`.server`, the only module writing to the socket),
 so large FETCH answers stream instead of piling up in memory.
 
+IMAP4rev1 and IMAP4rev2 (RFC 9051) are both offered; a session speaks rev1 until the client
+sends ``ENABLE IMAP4rev2`` (RFC 9051 E.2).  Then: no \\Recent and no RECENT response, no
+``[UNSEEN n]`` at SELECT but a LIST response for the mailbox, ``[CLOSED]`` when SELECT
+replaces a selection, SEARCH answered with ESEARCH, mailbox names in UTF-8, and DELETE of a
+mailbox with children refused with ``[HASCHILDREN]``.
+
 Before each tagged OK the session polls its selected mailbox for changes made by other
 sessions or by SMTP delivery (RFC 3501 5.2, 7.3.1, 7.4.1) and sends EXISTS / EXPUNGE /
 FETCH FLAGS.  Store errors are mapped to NO responses through :data:`ERROR_MAP`; their text
@@ -77,12 +83,13 @@ ERROR_MAP: tuple[tuple[type[Exception], RC, str], ...] = (
     (StoreError, RC.UNAVAILABLE, "the message store is busy, try again"),
 )
 
-_BASE_CAPS = ("IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
+_BASE_CAPS = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE",
+              "NAMESPACE", "UIDPLUS",
               "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN", "UNSELECT", "CONDSTORE",
               "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT",
               "THREAD=REFERENCES", "LIST-EXTENDED", "LIST-STATUS", "BINARY", "MULTIAPPEND",
               "UTF8=ACCEPT", "ESORT", "CONTEXT=SEARCH", "CONTEXT=SORT", "QRESYNC",
-              "COMPRESS=DEFLATE", "CATENATE")
+              "COMPRESS=DEFLATE", "CATENATE", "STATUS=SIZE")
 _SPECIAL = {"\\Sent", "\\Drafts", "\\Trash", "\\Archive", "\\Junk", "\\All", "\\Flagged"}
 _PROTECTED = {"Sent", "Drafts", "Trash", "Archive", "Junk"}  # Delivery files into these by name
 # RFC 3501 6.3.8 / RFC 9051 5.1: "%" and "*" are LIST wildcards; a name holding them could
@@ -122,12 +129,18 @@ class Session(AppendCommands, SelectedCommands):
         self.condstore = False
         self.qresync = False  # RFC 7162 3.2.3: ENABLE QRESYNC
         self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT
+        self.rev2 = False  # RFC 9051: ENABLE IMAP4rev2
         self.compressed = False  # RFC 4978: COMPRESS DEFLATE done
         self.saved: list[int] = []  # RFC 5182 $: UIDs saved by SEARCH RETURN (SAVE)
         self.events: asyncio.Event | None = None
         self._auth_tag = ""
 
     # -- dispatch -------------------------------------------------------------------------
+    @property
+    def utf8_names(self) -> bool:
+        """Mailbox names travel as UTF-8 (RFC 6855 3, RFC 9051 5.1), not modified UTF-7."""
+        return self.utf8 or self.rev2
+
     def caps(self) -> list[str]:
         """Current capability list."""
         return capabilities(tls=self.tls, authenticated=self.account is not None,
@@ -140,7 +153,7 @@ class Session(AppendCommands, SelectedCommands):
             return Response("BAD", f"{verb} is not allowed {_STATE_TEXT[self.state]}")
         handler: Callable[[c.Command], Awaitable[Response]] = getattr(self, "do_" + verb.lower())
         invalid = [f.name for f in fields(cmd) if isinstance(getattr(cmd, f.name), InvalidName)]
-        if invalid and self.utf8:  # RFC 6855 3: names are UTF-8, "R&D" is just that
+        if invalid and self.utf8_names:  # RFC 6855 3, RFC 9051 5.1: "R&D" is just that
             cmd = replace(cmd, **{n: str(getattr(cmd, n)) for n in invalid})
         elif invalid:
             # RFC 3501 5.1.3: a name that is not modified UTF-7 names no mailbox; NO, not
@@ -275,7 +288,7 @@ class Session(AppendCommands, SelectedCommands):
         assert isinstance(cmd, c.Select)
         if cmd.qresync is not None and not self.qresync:
             return Response("BAD", "QRESYNC parameter without ENABLE QRESYNC")  # RFC 7162 3.2.5
-        if self.selected is not None and self.qresync:  # RFC 7162 3.2.11
+        if self.selected is not None and (self.qresync or self.rev2):  # RFC 7162 3.2.11
             await self.send(enc.untagged("OK", "previous mailbox closed", code=RC("CLOSED")))
         self.selected = None
         self.state = "authenticated"
@@ -287,15 +300,23 @@ class Session(AppendCommands, SelectedCommands):
         uids = await self.store.uids(folder.id)
         mb = SelectedMailbox(folder.id, self.account_id, folder.name, readonly,
                              folder.uidvalidity, uids, folder.highestmodseq,
-                             vanished=self.qresync)
+                             vanished=self.qresync, rev2=self.rev2)
         await mb.claim_recent(self.store, folder.recent_uid)  # RFC 3501 2.3.2
         mb.keywords = set((await self.store.keywords(folder)).split())
-        first_unseen = await self.store.first_unseen_uid(folder.id)
         for line in flags_lines(mb.keywords, readonly):
             await self.send(line)
-        await self.send(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(uids), len(mb.recent)))
-        if first_unseen is not None and (seq := mb.seq_of(first_unseen)) is not None:
-            await self.send(enc.untagged("OK", "first unseen", code=RC.unseen(seq)))
+        await self.send(b"* %d EXISTS\r\n" % len(uids))
+        if self.rev2:  # RFC 9051 6.3.2: the mailbox's LIST response, no RECENT, no UNSEEN
+            names = [f.name for f in await self.backend.store.list_folders(self.account_id)]
+            kids = any(n.startswith(folder.name + "/") for n in names)
+            attrs = [folder.special_use or "", "\\HasChildren" if kids else "\\HasNoChildren"]
+            await self.send(b"* LIST (" + " ".join(a for a in attrs if a).encode() + b') "/" '
+                            + enc.mailbox(folder.name, utf8=True) + b"\r\n")
+        else:
+            await self.send(b"* %d RECENT\r\n" % len(mb.recent))
+            first_unseen = await self.store.first_unseen_uid(folder.id)
+            if first_unseen is not None and (seq := mb.seq_of(first_unseen)) is not None:
+                await self.send(enc.untagged("OK", "first unseen", code=RC.unseen(seq)))
         await self.send(enc.untagged("OK", "UIDs valid", code=RC.uidvalidity(folder.uidvalidity)))
         await self.send(enc.untagged("OK", "predicted next UID", code=RC.uidnext(folder.uidnext)))
         await self.send(enc.untagged("OK", "highest", code=RC.highestmodseq(folder.highestmodseq)))
@@ -343,8 +364,9 @@ class Session(AppendCommands, SelectedCommands):
         folders = await self.backend.store.list_folders(self.account_id)
         if not any(f.name == name for f in folders):
             return Response("NO", "no such mailbox", RC.NONEXISTENT)
-        if any(f.name.startswith(name + "/") for f in folders):
-            return Response("NO", "delete the sub-folders first", RC.INUSE)
+        if any(f.name.startswith(name + "/") for f in folders):  # RFC 9051 7.1 HASCHILDREN
+            return Response("NO", "delete the sub-folders first",
+                            RC("HASCHILDREN") if self.rev2 else RC.INUSE)
         if self.selected is not None and self.selected.name == name:
             self.selected = None
             self.state = "authenticated"
@@ -395,7 +417,7 @@ class Session(AppendCommands, SelectedCommands):
             return Response("BAD", str(exc))
         by_name = {f.name: f for f in folders}
         for e in entries:
-            await self.send(list_line("LIST", e, utf8=self.utf8))
+            await self.send(list_line("LIST", e, utf8=self.utf8_names))
             if cmd.status_items and e.name in by_name:  # RFC 5819: selectable ones only
                 await self._status_line(by_name[e.name], cmd.status_items)
         return Response("OK", "LIST completed")
@@ -408,7 +430,7 @@ class Session(AppendCommands, SelectedCommands):
                                await store.orphan_subscriptions(self.account_id),
                                pattern_regex(cmd.reference, cmd.pattern))
         for e in entries:
-            await self.send(list_line("LSUB", e, utf8=self.utf8))
+            await self.send(list_line("LSUB", e, utf8=self.utf8_names))
         return Response("OK", "LSUB completed")
 
     async def do_status(self, cmd: c.Command) -> Response:
@@ -422,13 +444,15 @@ class Session(AppendCommands, SelectedCommands):
         values = {"MESSAGES": folder.message_count, "UNSEEN": folder.unseen_count,
                   "UIDNEXT": folder.uidnext, "UIDVALIDITY": folder.uidvalidity,
                   "HIGHESTMODSEQ": folder.highestmodseq}
+        if {"SIZE", "DELETED"} & set(items):
+            values["SIZE"], values["DELETED"] = await self.store.size_and_deleted(folder.id)
         out = []
         for item in items:
             if item == "RECENT":  # not yet claimed by a read-write SELECT (RFC 3501 2.3.2)
                 out.append(f"RECENT {await self.store.count_above(folder.id, folder.recent_uid)}")
             else:
                 out.append(f"{item} {values[item]}")
-        await self.send(b"* STATUS " + enc.mailbox(folder.name, utf8=self.utf8) + b" ("
+        await self.send(b"* STATUS " + enc.mailbox(folder.name, utf8=self.utf8_names) + b" ("
                         + " ".join(out).encode() + b")\r\n")
 
     async def do_namespace(self, cmd: c.Command) -> Response:
@@ -449,6 +473,12 @@ class Session(AppendCommands, SelectedCommands):
         if "UTF8=ACCEPT" in cmd.capabilities:
             self.utf8 = True
             enabled.append("UTF8=ACCEPT")
+        if "IMAP4REV2" in cmd.capabilities:  # RFC 9051 E.2
+            self.rev2 = True
+            if self.selected is not None:
+                self.selected.rev2 = True
+                self.selected.recent.clear()
+            enabled.append("IMAP4rev2")
         await self.send(enc.untagged("ENABLED", *enabled) if enabled else b"* ENABLED\r\n")
         return Response("OK", "ENABLE completed")
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol, TypeVar, cast
 
-from sqlalchemy import BigInteger, Table, bindparam, func, select, update
+from sqlalchemy import BigInteger, Table, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import NotFound, StoreError
@@ -331,6 +331,17 @@ class ImapStore:
         async with self.db.session() as s:
             return int((await s.execute(select(func.count()).select_from(Message).where(
                 Message.folder_id == folder_id, Message.uid > uid))).scalar_one())
+
+    async def size_and_deleted(self, folder_id: int) -> tuple[int, int]:
+        """Total size of the messages and how many have \\Deleted (STATUS SIZE, RFC 8438;
+        STATUS DELETED, RFC 9051 6.3.11), in one pass."""
+        async with self.db.session() as s:
+            size, deleted = (await s.execute(select(
+                func.coalesce(func.sum(Message.size), 0),
+                func.coalesce(func.sum(case((Message.flags.contains("\\Deleted"), 1),
+                                            else_=0)), 0),
+            ).where(Message.folder_id == folder_id))).one()
+        return int(size), int(deleted)
 
     async def raw(self, message_id: int) -> bytes:
         """Decrypted message octets."""

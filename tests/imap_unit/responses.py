@@ -30,8 +30,8 @@ _SEQSET = re.compile(rb"(?:[1-9][0-9]*|\*)(?::(?:[1-9][0-9]*|\*))?"
 _UIDSET = re.compile(rb"[1-9][0-9]*(?::[1-9][0-9]*)?(?:,[1-9][0-9]*(?::[1-9][0-9]*)?)*")
 _STATUS_ATTS = {b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"SIZE",
                 b"DELETED", b"HIGHESTMODSEQ"}
-_BARE_CODES = {b"ALERT", b"PARSE", b"READ-ONLY", b"READ-WRITE", b"TRYCREATE", b"NOMODSEQ",
-               b"CLOSED", b"UNKNOWN-CTE", b"UIDNOTSTICKY", b"COMPRESSIONACTIVE"}
+_BARE_CODES = {b"ALERT", b"PARSE", b"HASCHILDREN", b"READ-ONLY", b"READ-WRITE", b"TRYCREATE",
+               b"NOMODSEQ", b"CLOSED", b"UNKNOWN-CTE", b"UIDNOTSTICKY", b"COMPRESSIONACTIVE"}
 
 
 def _re(p: _P, rx: re.Pattern[bytes], what: str) -> bytes:
