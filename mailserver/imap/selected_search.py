@@ -168,8 +168,8 @@ class SearchCommands:
                                   max_uid=mb.max_uid)
         except BadCharset:
             raise No("unsupported charset", RC.badcharset(("US-ASCII", "UTF-8"))) from None
-        if for_sort and isinstance(key, SearchAll) and only is None:  # nothing to test
-            return await self._all_rows()
+        if for_sort and isinstance(key, SearchAll):  # SORT/THREAD ... ALL: nothing to test
+            return await self._all_rows(only)
         wants_meta = prog.needs_headers or prog.needs_body
         found: list[tuple[int, Row]] = []
         uids = mb.uids if only is None else only  # an array: slices are cheap
@@ -199,15 +199,19 @@ class SearchCommands:
                     found.append((seq, r))
         return found
 
-    async def _all_rows(self) -> list[tuple[int, Row]]:
-        """Every known message's row, kept for the session (what SORT reads never changes)."""
+    async def _all_rows(self, only: Sequence[int] | None = None) -> list[tuple[int, Row]]:
+        """Every known message's row (or those of ``only``), kept for the session (what SORT
+        reads never changes)."""
         mb = self.mb
         cache = mb.row_cache
-        missing = [u for u in mb.uids if u not in cache]
-        if len(missing) > len(mb.uids) // 2:
+        missing = [u for u in (mb.uids if only is None else only) if u not in cache]
+        if only is None and len(missing) > len(mb.uids) // 2:
             cache.update((r.uid, r) for r in await self.store.all_rows(mb.folder_id))
         elif missing:
             cache.update((r.uid, r) for r in await self.store.rows(mb.folder_id, missing))
+        if only is not None:
+            return [(seq, cache[u]) for u in only
+                    if u in cache and (seq := mb.seq_of(u)) is not None]
         return [(i + 1, cache[u]) for i, u in enumerate(mb.uids) if u in cache]
 
     # -- SEARCH ---------------------------------------------------------------------------
@@ -346,6 +350,8 @@ class SearchCommands:
             kept = {u for u in ctx.results if u not in gone} | hits
             if ctx.criteria is None:
                 results = sorted(kept)
+            elif hits.issubset(ctx.results):  # removals only: the order stands
+                results = [u for u in ctx.results if u not in gone]
             else:
                 with paused_gc():
                     results = [m.uid for m in sort_items(

@@ -173,3 +173,19 @@ async def test_imaplib_reads_partial_and_update(imap: Imap,
     assert isinstance(update, tuple)
     assert any(x.endswith(b"UID REMOVEFROM (0 1)") for x in update[1]), update
     assert r["cancel"] == ("OK", [b"CANCELUPDATE completed"])
+
+
+async def test_sort_update_on_flag_changes_keeps_sort_positions(imap: Imap) -> None:
+    await _seed(imap, 4)
+    a = await _selected(imap)
+    b = await _selected(imap)
+    res = await a.cmd("UID SORT RETURN (UPDATE ALL) (REVERSE ARRIVAL) UTF-8 UNSEEN", tag="s2")
+    assert res[0] == b'* ESEARCH (TAG "s2") UID ALL 4,3,2,1\r\n'
+    await b.cmd("UID STORE 2:3 +FLAGS (\\Seen)")
+    res = await a.cmd("NOOP")
+    assert b'* ESEARCH (TAG "s2") UID REMOVEFROM (2 3,2)\r\n' in res, res  # results 4,1
+    await b.cmd("UID STORE 3 -FLAGS (\\Seen)")
+    res = await a.cmd("NOOP")
+    assert b'* ESEARCH (TAG "s2") UID ADDTO (2 3)\r\n' in res, res  # results 4,3,1
+    await a.close()
+    await b.close()
