@@ -7,8 +7,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from mailserver.imap.encoder import (
-    Atom, ResponseCode, astring, code_appenduid, code_copyuid, encode_value, fetch,
-    format_datetime, mailbox, tagged, untagged,
+    Atom,
+    ResponseCode,
+    astring,
+    code_appenduid,
+    code_copyuid,
+    encode_value,
+    fetch,
+    format_datetime,
+    mailbox,
+    tagged,
+    untagged,
 )
 from mailserver.imap.seqset import SeqSet, format_uid_set
 from mailserver.imap.utf7 import decode_mutf7, encode_mutf7

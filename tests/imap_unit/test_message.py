@@ -106,7 +106,8 @@ SECTIONS = [
     ("alt-html-mime", Section((1, 2), "MIME"),
      b"Content-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"),
     ("rfc822-header", Section((2,), "HEADER"),
-     b"From: inner@x.example\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=ZZ\r\n\r\n"),
+     b"From: inner@x.example\r\nSubject: inner\r\n"
+     b"Content-Type: multipart/mixed; boundary=ZZ\r\n\r\n"),
     ("rfc822-fields", Section((2,), "HEADER.FIELDS", ("SUBJECT",)), b"Subject: inner\r\n\r\n"),
     ("rfc822-inner-part", Section((2, 1)), b"inner text"),
     ("rfc822-inner-pdf", Section((2, 2)), b"JVBERi0="),

@@ -11,11 +11,25 @@ from mailserver.imap import commands_selected as s
 from mailserver.imap.fetchspec import FetchAttr, Section
 from mailserver.imap.lexer import InvalidName
 from mailserver.imap.parser import (
-    ContinuationLine, IdleDone, Invalid, NeedLiteral, Receiver, parse_command,
+    ContinuationLine,
+    IdleDone,
+    Invalid,
+    NeedLiteral,
+    Receiver,
+    parse_command,
 )
 from mailserver.imap.searchkeys import (
-    SearchAll, SearchAnd, SearchDate, SearchFlag, SearchHeader, SearchModSeq, SearchNot, SearchOr,
-    SearchSet, SearchSize, SearchText,
+    SearchAll,
+    SearchAnd,
+    SearchDate,
+    SearchFlag,
+    SearchHeader,
+    SearchModSeq,
+    SearchNot,
+    SearchOr,
+    SearchSet,
+    SearchSize,
+    SearchText,
 )
 from mailserver.imap.seqset import SeqSet
 

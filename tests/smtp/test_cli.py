@@ -25,8 +25,9 @@ def mssante(*args: str, stdin: str | None = None, data_dir: Path | None = None
     env = dict(ENV)
     if data_dir is not None:
         env["MSSANTE_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "-m", "mailserver", "--log-level", "WARNING", *args],
-                          input=stdin, capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "mailserver", "--log-level", "WARNING", *args],
+        input=stdin, capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_directory_import_is_idempotent(cli_dir: Path) -> None:
 
 
 def _serve(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "mailserver", "--log-level", "WARNING", "serve",
          "--data-dir", str(data_dir), "--submission", "127.0.0.1:0", "--smtp", "127.0.0.1:0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)

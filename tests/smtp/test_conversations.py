@@ -204,7 +204,7 @@ async def test_patient_may_write_first_to_a_pharmacy_it_visited(services: Servic
     _doctor, _nurse, patient, _other = people
     pharmacy = await services.directory.add_organisation(
         email="pharmacie@hopital.mssante.test", name="Pharmacie", structure_id="1750000000",
-        profession="21", password="a-long-password")
+        profession="21", password="a-long-password")  # noqa: S106 - test account
     services.delivery.pharmacies = _Pharmacies(frozenset({pharmacy.address}))
     raw = _reply(patient, pharmacy.address, body="Mon ordonnance est-elle prête ?")
     report = await services.delivery.submit_as(patient, [pharmacy.address], raw)
