@@ -57,13 +57,14 @@ from mailserver.store.keys import KeyManager
 from mailserver.store.mailstore import MailStore
 from mailserver.store.s3blobs import S3BlobStore, S3Settings
 from mailserver.store.sent import SentRecords
+from mailserver.store.vanished import JOB_PRUNE_VANISHED, TombstonePrune
 from mailserver.trust.resolver import DnsResolver, Resolver
 from mailserver.trust.space import TrustSpaceService, resolver_from_zone_file
 from mailserver.workers import JobHandler, JobRunner
 from webmail.store import WebmailStore
 
 __all__ = ["Services", "open_services", "build_trust_space", "job_table", "inactivity_sweep",
-           "blob_sweep", "open_blobs", "audit_purge"]
+           "blob_sweep", "open_blobs", "audit_purge", "tombstone_prune"]
 
 
 @dataclass
@@ -133,6 +134,7 @@ def job_table(services: Services) -> dict[str, JobHandler]:
         JOB_DELETE_ARCHIVE: ArchiveJob(services.closing).handle_job,
         JOB_INACTIVE: inactivity_sweep(services).handle_job,
         JOB_SWEEP_BLOBS: blob_sweep(services).handle_job,
+        JOB_PRUNE_VANISHED: tombstone_prune(services).handle_job,
         JOB_PURGE_AUDIT: audit_purge(services).handle_job}
     if services.prepared_exports is not None:
         table[JOB_PREPARE_EXPORT] = services.prepared_exports.handle_prepare
@@ -160,6 +162,13 @@ def blob_sweep(services: Services) -> BlobSweep:
     cfg = services.config.store
     return BlobSweep(services.db, services.blobs, margin=cfg.orphan_blob_margin_seconds,
                      interval=cfg.orphan_sweep_seconds)
+
+
+def tombstone_prune(services: Services) -> TombstonePrune:
+    """The QRESYNC tombstones' pruning job (``[imap] vanished_keep``)."""
+    cfg = services.config.imap
+    return TombstonePrune(services.db, keep=cfg.vanished_keep,
+                          interval=cfg.vanished_prune_seconds)
 
 
 def audit_purge(services: Services) -> AuditPurge:

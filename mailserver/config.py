@@ -139,6 +139,12 @@ class ImapConfig:
     max_connections_per_address: int = 50
     """Simultaneous connections from one client address, per IMAP listener (IMAP, IMAPS);
     over it: ``* BYE Too many connections`` and close. 0 means no limit."""
+    vanished_keep: int = 10_000
+    """Expunged-UID tombstones kept per folder for QRESYNC (job ``prune_vanished`` drops the
+    older ones; a client resynchronising from before them is told every UID it knew that is
+    gone, RFC 7162 3.2.5.2)."""
+    vanished_prune_seconds: float = 24 * 3600.0
+    """How often job ``prune_vanished`` runs."""
 
 
 @dataclass(frozen=True)
@@ -425,6 +431,9 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
     audit = sections["audit"]
     if audit.retention_days < 1 or audit.purge_interval_seconds < 60:
         problems.append("[audit] retention_days >= 1; purge_interval_seconds >= 60")
+    imap = sections["imap"]
+    if imap.vanished_keep < 1 or imap.vanished_prune_seconds < 60:
+        problems.append("[imap] vanished_keep >= 1; vanished_prune_seconds >= 60")
     if sections["logging"].format not in {"text", "json"}:
         problems.append("[logging] format must be 'text' or 'json'")
     postmaster = sections["smtp"].postmaster.strip().lower()

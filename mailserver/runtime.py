@@ -28,7 +28,14 @@ from dossier_bridge.profile_store import PatientProfileView
 from dossier_bridge.tokens import TokenRepository
 from mailserver import metrics
 from mailserver.admin import AdminDeps, start_admin
-from mailserver.app import Services, audit_purge, blob_sweep, inactivity_sweep, open_services
+from mailserver.app import (
+    Services,
+    audit_purge,
+    blob_sweep,
+    inactivity_sweep,
+    open_services,
+    tombstone_prune,
+)
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.directory.archive_job import ArchiveJob
 from mailserver.directory.opening import OpeningJob
@@ -147,6 +154,8 @@ def _start_workers(rt: Runtime) -> None:
                                         name="audit-purge-schedule"))
     rt.tasks.append(asyncio.create_task(blob_sweep(services).schedule(
         services.config.store.orphan_sweep_seconds), name="blob-sweep-schedule"))
+    rt.tasks.append(asyncio.create_task(tombstone_prune(services).schedule(
+        services.config.imap.vanished_prune_seconds), name="vanished-prune-schedule"))
     rt.tasks.append(asyncio.create_task(OpeningJob(services.directory).run(rt.stop),
                                         name="open-due"))
     archive_job = ArchiveJob(services.closing,

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from mailserver.store.imapmeta import ImapStore, Row
 
     from .sortfields import SortFields
+    from .sorting import Item
 
 __all__ = ["SelectedMailbox", "format_flags", "vanished_line", "flags_lines", "SYSTEM_FLAGS"]
 
@@ -107,6 +108,9 @@ class SelectedMailbox:
     sort_cache: dict[int, SortFields] = field(default_factory=dict)
     #: uid -> row, for SORT/THREAD ALL (they read only its never-changing columns).
     row_cache: dict[int, Row] = field(default_factory=dict)
+    #: SORT/THREAD ALL's items and the UIDs they were numbered against: reused while the
+    #: session's UIDs are the same (same sequence numbers; the rest never changes).
+    all_items: tuple[array[int], tuple[Item, ...]] | None = None
     #: QRESYNC enabled: expunges are told with ``VANISHED`` instead of ``EXPUNGE`` (RFC 7162
     #: 3.2.10).
     vanished: bool = False

@@ -20,6 +20,7 @@ The CONTEXT hint is accepted and changes nothing (RFC 5267 4.2: servers MAY igno
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ from .backend import No, Response
 from .contexts import MAX_CONTEXTS, SearchContext, partial_item, partial_window, update_line
 from .encoder import ResponseCode as RC
 from .meta import KEYS_CODEC, META_CODEC
-from .search import BadCharset, SearchMessage, compile_search
+from .search import BadCharset, SearchMessage, SearchProgram, compile_search
 from .searchkeys import (
     SearchAll,
     SearchAnd,
@@ -152,6 +153,15 @@ class SearchCommands:
         return key
 
     # -- matching ---------------------------------------------------------------------------
+    def _program(self, key: SearchKey | None, charset: str | None) -> SearchProgram:
+        mb = self.mb
+        assert key is not None
+        try:
+            return compile_search(self._key_with_saved(key), charset, max_seq=mb.exists,
+                                  max_uid=mb.max_uid)
+        except BadCharset:
+            raise No("unsupported charset", RC.badcharset(("US-ASCII", "UTF-8"))) from None
+
     async def _matches(self, key: SearchKey | None, charset: str | None, *,
                        for_sort: bool = False, only: Sequence[int] | None = None
                        ) -> list[tuple[int, Row]]:
@@ -162,12 +172,7 @@ class SearchCommands:
         UIDs (ascending) instead of every message.
         """
         mb = self.mb
-        assert key is not None
-        try:
-            prog = compile_search(self._key_with_saved(key), charset, max_seq=mb.exists,
-                                  max_uid=mb.max_uid)
-        except BadCharset:
-            raise No("unsupported charset", RC.badcharset(("US-ASCII", "UTF-8"))) from None
+        prog = self._program(key, charset)
         if for_sort and isinstance(key, SearchAll):  # SORT/THREAD ... ALL: nothing to test
             return await self._all_rows(only)
         wants_meta = prog.needs_headers or prog.needs_body
@@ -260,16 +265,26 @@ class SearchCommands:
     # -- SORT and THREAD -------------------------------------------------------------------
     async def _items(self, key: SearchKey | None, charset: str | None,
                      only: Sequence[int] | None = None) -> list[Item]:
-        """The matching messages with their sort keys (from the sealed summaries)."""
+        """The matching messages with their sort keys (from the sealed summaries).  For ALL,
+        the items are kept and reused while the session's UIDs stay the same (building 100,000
+        of them was half of a warm THREAD)."""
+        mb = self.mb
+        every = isinstance(key, SearchAll) and only is None
+        if every and mb.all_items is not None and mb.all_items[0] == mb.uids:
+            self._program(key, charset)  # the charset is still checked
+            return list(mb.all_items[1])
         found = await self._matches(key, charset, for_sort=True, only=only)
-        cache = self.mb.sort_cache
+        cache = mb.sort_cache
         missing = [r for _, r in found if r.id not in cache]
         for i in range(0, len(missing), _KEYS_CHUNK):
             keys = await self.store.metas(self.account_id, missing[i:i + _KEYS_CHUNK],
                                           KEYS_CODEC)
             cache.update((mid, k.fields) for mid, k in keys.items())
-        return [Item(seq, r.uid, r.internaldate.timestamp(), r.size, cache[r.id])
-                for seq, r in found if r.id in cache]
+        items = [Item(seq, r.uid, r.internaldate.timestamp(), r.size, cache[r.id])
+                 for seq, r in found if r.id in cache]
+        if every and len(items) == len(mb.uids):  # none gone meanwhile
+            mb.all_items = (array("Q", mb.uids), tuple(items))
+        return items
 
     async def do_sort(self, cmd: s.Sort) -> Response:
         if (bad := self._check_update(cmd.tag, cmd.returns)) is not None:

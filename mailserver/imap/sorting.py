@@ -182,8 +182,8 @@ def _link(items: list[Item]) -> list[Node]:
         elif node.parent is not None:
             node.parent.children.remove(node)
             node.parent = None
-    everything = {id(n): n for n in [*nodes, *table.values()]}
-    return [n for n in everything.values() if n.parent is None]
+    everything = dict.fromkeys([*nodes, *table.values()])  # nodes hash by identity
+    return [n for n in everything if n.parent is None]
 
 
 def _preorder(roots: list[Node]) -> list[Node]:
@@ -231,43 +231,43 @@ def _subject(node: Node) -> tuple[bytes, bool]:
 def _group_by_subject(roots: list[Node]) -> list[Node]:
     """Step 5: roots with the same base subject are gathered under one of them or a dummy."""
     table: dict[bytes, Node] = {}
-    subjects = {id(r): _subject(r) for r in roots}
+    subjects = {r: _subject(r) for r in roots}  # nodes hash by identity
     for r in roots:  # 5B
-        subj, reply = subjects[id(r)]
+        subj, reply = subjects[r]
         if not subj:
             continue
         old = table.get(subj)
         if old is None or (r.item is None and old.item is not None) or (
-                old.item is not None and subjects[id(old)][1] and not reply
+                old.item is not None and subjects[old][1] and not reply
                 and r.item is not None):
             table[subj] = r
     out: list[Node] = []
-    where: dict[int, int] = {}
+    where: dict[Node, int] = {}
     for r in roots:  # 5C
         if r.parent is not None:  # already merged under another root
             continue
-        subj, reply = subjects[id(r)]
+        subj, reply = subjects[r]
         old = table.get(subj) if subj else None
         if old is None or old is r:
-            where[id(r)] = len(out)
+            where[r] = len(out)
             out.append(r)
         elif old.item is None and r.item is None:
             for c in r.children:
                 c.parent = old
             old.children.extend(r.children)
-        elif old.item is None or (reply and not subjects[id(old)][1]):
+        elif old.item is None or (reply and not subjects[old][1]):
             r.parent = old
             old.children.append(r)
         else:
             dummy = Node(children=[old, r])
             old.parent = r.parent = dummy
             table[subj] = dummy
-            pos = where.pop(id(old), None)
+            pos = where.pop(old, None)
             if pos is None:
                 pos = len(out)
                 out.append(dummy)
             out[pos] = dummy
-            where[id(dummy)] = pos
+            where[dummy] = pos
     return out
 
 

@@ -135,6 +135,9 @@ class Folder(Base):
     keywords: Mapped[str | None] = mapped_column(Text)
     """Keywords ever used in the folder, space-separated (for the IMAP FLAGS response);
     NULL = not recorded yet, derive them from the messages."""
+    vanished_floor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Expunged-UID tombstones at or below this modseq may have been pruned
+    (``store/vanished.py``); 0 = none was."""
 
 
 class OrphanSubscription(Base):

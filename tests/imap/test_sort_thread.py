@@ -119,6 +119,18 @@ async def test_sort_follows_new_and_expunged_messages(imap: Imap) -> None:
     # The copy has the same Message-ID: its own container, gathered with 3 by base subject.
     assert (await c.cmd("THREAD REFERENCES UTF-8 ALL"))[0] == b"* THREAD ((3)(4))(1 2)\r\n"
     assert (await c.cmd("SORT (SUBJECT) UTF-8 UNDELETED"))[0] == b"* SORT 3 4 1 2\r\n"
+    # ALL's items are kept for the session: the charset is still checked, and another
+    # session's expunge renumbers them once this session is told.
+    assert (await c.cmd("THREAD REFERENCES UTF-8 ALL"))[0] == b"* THREAD ((3)(4))(1 2)\r\n"
+    assert b"NO [BADCHARSET" in (await c.cmd("SORT (DATE) BOGUS ALL"))[-1]
+    other = await open_raw(imap)
+    await other.cmd("SELECT INBOX")
+    await other.cmd("UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+    await other.cmd("UID EXPUNGE 1")
+    await other.close()
+    assert b"* 1 EXPUNGE\r\n" in await c.cmd("NOOP")
+    assert (await c.cmd("THREAD REFERENCES UTF-8 ALL"))[0] == b"* THREAD ((2)(3))(1)\r\n"
+    assert (await c.cmd("UID THREAD REFERENCES UTF-8 ALL"))[0] == b"* THREAD ((3)(5))(2)\r\n"
     await c.close()
 
 
