@@ -28,7 +28,14 @@ from dossier_bridge.profile_store import PatientProfileView
 from dossier_bridge.tokens import TokenRepository
 from mailserver import metrics
 from mailserver.admin import AdminDeps, start_admin
-from mailserver.app import Services, audit_purge, blob_sweep, inactivity_sweep, open_services
+from mailserver.app import (
+    Services,
+    audit_purge,
+    blob_sweep,
+    finished_purge,
+    inactivity_sweep,
+    open_services,
+)
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.directory.archive_job import ArchiveJob
 from mailserver.directory.opening import OpeningJob
@@ -145,6 +152,8 @@ def _start_workers(rt: Runtime) -> None:
                                         name="inactivity-schedule"))
     rt.tasks.append(asyncio.create_task(audit_purge(services).schedule(),
                                         name="audit-purge-schedule"))
+    rt.tasks.append(asyncio.create_task(finished_purge(services).schedule(
+        services.config.jobs.purge_interval_seconds), name="finished-purge-schedule"))
     rt.tasks.append(asyncio.create_task(blob_sweep(services).schedule(
         services.config.store.orphan_sweep_seconds), name="blob-sweep-schedule"))
     rt.tasks.append(asyncio.create_task(OpeningJob(services.directory).run(rt.stop),
