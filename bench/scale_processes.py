@@ -87,6 +87,16 @@ def children(pid: int) -> list[int]:
     return sorted(out)
 
 
+def sockets(pid: int) -> int:
+    """How many sockets ``pid`` holds (listeners, database connections, client sessions)."""
+    count = 0
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                count += os.readlink(fd).startswith("socket:")
+    return count
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -141,7 +151,9 @@ def kill_run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
                                   ("--processes", str(args.processes),
                                    "--acked-file", str(acked_file)))
             time.sleep(args.duration / 3)
-            victim = before[0]
+            # The worker holding the most sockets: the one serving the most sessions now.
+            held = {pid: sockets(pid) for pid in children(target.pid)}
+            victim = max(held, key=lambda pid: held[pid])
             os.kill(victim, signal.SIGKILL)
             killed_at = time.monotonic()
             restarted = None
@@ -155,7 +167,8 @@ def kill_run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         acked = acked_file.read_text().split()
         stored = inbox_message_ids(imap_port, data_dir, args.sender, smtp_suite.PASSWORD)
     counts = collections.Counter(stored)
-    return {**result, "workers": workers, "killed_pid": victim, "restart_s": restarted,
+    return {**result, "workers": workers, "killed_pid": victim, "held": held,
+            "restart_s": restarted,
             "acked": len(acked), "stored": len(stored),
             "lost": len(set(acked) - set(counts)),
             "duplicated": sum(1 for n in counts.values() if n > 1),
@@ -167,11 +180,25 @@ def cpu_per_message(r: dict[str, Any]) -> float:
     return 1000 * float(r["cpu_s"]) / max(int(r["accepted"]), 1)
 
 
+def table(args: argparse.Namespace, rows: dict[int, dict[str, Any]]) -> None:
+    """The median run of each N, as a Markdown table."""
+    print(f"\n{args.size} x {args.concurrency} connections ({args.processes} client processes), "
+          f"{args.duration:.0f} s a run, median of {args.rounds} round(s), a fresh PostgreSQL "
+          "database each run")
+    print("| workers | msg/s | × first | p50 ms | p99 ms | server CPU ms/msg | load avg |")
+    print("|---|---|---|---|---|---|---|")
+    base = next(iter(rows.values()))["msg_per_s"] or float("nan")
+    for n, r in rows.items():
+        print(f"| {n} | {r['msg_per_s']:.1f} | {r['msg_per_s'] / base:.2f} "
+              f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {cpu_per_message(r):.1f} "
+              f"| {r['load_average']} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--database-url", required=True,
                    help="postgresql+asyncpg://user@host:port/postgres (databases created there)")
-    p.add_argument("--workers", default="1,2,3", help="the N of each run")
+    p.add_argument("--workers", default="1,2,3", help="the N of each run ('': the kill run only)")
     p.add_argument("--duration", type=float, default=20.0)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--size", default="10k")
@@ -185,7 +212,7 @@ def main() -> None:
     args.rcpt, args.count = None, None
     env = dict(os.environ, PYTHONPATH=str(BENCH.parent))
     print(f"cores: {os.cpu_count()}", file=sys.stderr)
-    ns = [int(w) for w in args.workers.split(",")]
+    ns = [int(w) for w in args.workers.split(",") if w]
     runs: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
     for _ in range(args.rounds):  # the N take turns, so the machine's load shifts all alike
         for n in ns:
@@ -196,21 +223,14 @@ def main() -> None:
                   f"errors {r['errors'] or 'none'}, load average {r['load_average']}",
                   file=sys.stderr)
     rows = {n: smtp_suite.median(runs[n], "mssante") for n in ns}
-    print(f"\n{args.size} x {args.concurrency} connections ({args.processes} client processes), "
-          f"{args.duration:.0f} s a run, median of {args.rounds} round(s), a fresh PostgreSQL "
-          "database each run")
-    print("| workers | msg/s | × first | p50 ms | p99 ms | server CPU ms/msg | load avg |")
-    print("|---|---|---|---|---|---|---|")
-    base = rows[ns[0]]["msg_per_s"] or float("nan")
-    for n, r in rows.items():
-        print(f"| {n} | {r['msg_per_s']:.1f} | {r['msg_per_s'] / base:.2f} "
-              f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {cpu_per_message(r):.1f} "
-              f"| {r['load_average']} |")
+    if ns:
+        table(args, rows)
     if args.kill_workers:
         k = kill_run(args, env)
         restart = f"{k['restart_s']:.2f} s" if k["restart_s"] is not None else "not seen"
-        print(f"\nkill -9 of worker {k['killed_pid']} of {k['workers']} under load: restarted in "
-              f"{restart}; {k['msg_per_s']:.1f} msg/s, client errors {k['errors'] or 'none'}")
+        print(f"\nkill -9 of worker {k['killed_pid']} of {k['workers']} under load (sockets "
+              f"held per worker: {k['held']}): restarted in {restart}; {k['msg_per_s']:.1f} "
+              f"msg/s, sessions cut (client errors) {k['errors'] or 'none'}")
         print(f"acknowledged {k['acked']}, stored {k['stored']}: lost {k['lost']}, "
               f"duplicated {k['duplicated']}, stored but not acknowledged "
               f"{k['stored_not_acked']}")
