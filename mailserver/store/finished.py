@@ -37,11 +37,15 @@ BATCH = 2000
 
 @dataclass(frozen=True)
 class Purged:
+    """Rows deleted by one pass."""
+
     jobs: int
     queued: int
 
 
 class FinishedPurge:
+    """Job ``purge_finished`` (see the module docstring); ``batch``: rows per write."""
+
     def __init__(self, db: Database, *, keep_days: int, interval: float, batch: int = BATCH,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.db = db
