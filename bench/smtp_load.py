@@ -11,6 +11,8 @@ base64 attachment) is built and dot-stuffed once; every message gets its own Mes
 Latency is measured from the moment the end-of-data marker has been handed to the kernel to
 the 250 reply. ``--processes P`` spreads the connections over P client processes so the
 client is not the bottleneck; the client's own CPU use is printed to check it.
+``--acked-file PATH`` writes the Message-ID of every message acknowledged (250), one a line, to
+check afterwards that each was stored once (``bench/scale_processes.py``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Stats:
     latencies: list[float] = field(default_factory=list)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     connections: int = 0
+    acked: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +140,8 @@ async def session(args: argparse.Namespace, body: bytes, shared: Shared, stats: 
                 await expect(reader, 250)
                 stats.latencies.append(time.perf_counter() - sent)
                 stats.accepted += 1
+                if args.acked_file:
+                    stats.acked.append(mid[len(b"Message-ID: "):].strip().decode())
             except BaseException:
                 shared.give_back()
                 raise
@@ -184,6 +189,7 @@ async def run_local(args: argparse.Namespace) -> dict[str, Any]:
         "connections": stats.connections,
         "client_cpu": time.process_time() - cpu0,
         "message_bytes": len(content),
+        "acked": stats.acked,
     }
 
 
@@ -214,6 +220,7 @@ def run_processes(args: argparse.Namespace) -> dict[str, Any]:
         "connections": sum(r["connections"] for r in results),
         "client_cpu": sum(r["client_cpu"] for r in results),
         "message_bytes": results[0]["message_bytes"],
+        "acked": [m for r in results for m in r["acked"]],
     }
     return merged
 
@@ -275,6 +282,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--server-pid", type=int, help="report this process's peak RSS (VmHWM)")
     p.add_argument("--processes", type=int, default=1, help="client processes")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--acked-file", help="write each acknowledged Message-ID to this file")
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if not args.duration and not args.count:
@@ -313,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         result = asyncio.run(run_local(args))
     summary = summarise(result, args.server_pid)
+    if args.acked_file:
+        Path(args.acked_file).write_text("".join(f"{m}\n" for m in result["acked"]))
     if args.json:
         print(json.dumps(summary))
         return

@@ -113,7 +113,8 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
 
 
 def start_mssante(stack: contextlib.ExitStack, data_dir: Path, args: argparse.Namespace,
-                  env: dict[str, str]) -> Target:
+                  env: dict[str, str], extra: tuple[str, ...] = ()) -> Target:
+    """``mssante serve`` on fresh ports; ``extra``: more arguments for ``serve`` (listeners)."""
     prepare(data_dir, args.domain, args.sender, args.database_url)
     pw_file = data_dir / "bench-password.txt"
     pw_file.write_text(PASSWORD)
@@ -121,7 +122,7 @@ def start_mssante(stack: contextlib.ExitStack, data_dir: Path, args: argparse.Na
     server = subprocess.Popen(  # noqa: S603
         [*MSSANTE, "--log-level", "WARNING", "serve", "--data-dir", str(data_dir),
          "--submission", f"127.0.0.1:{sub_port}", "--smtp", f"127.0.0.1:{smtp_port}",
-         "--workers", str(args.workers)], env=env)
+         "--workers", str(args.workers), *extra], env=env)
     stack.callback(stop, server)
     wait_port(sub_port, server)
     if args.workers > 1:  # the parent listens at once; give every worker time to start
@@ -181,13 +182,15 @@ def cpu_seconds(roots: tuple[int, ...]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def load(target: Target, size: str, concurrency: int, args: argparse.Namespace) -> Result:
+def load(target: Target, size: str, concurrency: int, args: argparse.Namespace,
+         extra: tuple[str, ...] = ()) -> Result:
+    """One ``smtp_load.py`` run against ``target`` (``extra``: more of its arguments)."""
     print(f"{target.name}: {size} x {concurrency} ...", file=sys.stderr)
     cmd = [PY, str(BENCH / "smtp_load.py"), "--port", str(target.port), "--size", size,
            "--concurrency", str(concurrency),
            "--messages-per-connection", str(args.messages_per_connection),
            "--from", args.sender, "--rcpt", args.rcpt or args.sender,
-           "--json", *target.tls, *target.auth]
+           "--json", *target.tls, *target.auth, *extra]
     cmd += ["--server-pid", str(target.pid)] if target.pid else []
     cmd += ["--count", str(args.count)] if args.count else ["--duration", str(args.duration)]
     cpu = cpu_seconds(target.tree)

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailserver.store.models import Base
+from mailserver.store.models import ID, Base
 
 __all__ = [
     "DossierDocument",
@@ -60,7 +60,7 @@ class DossierDocument(Base):
         Index("ix_dossier_documents_patient_label", "patient_account_id", "label"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     patient_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     content_key: Mapped[str] = mapped_column(String(64))
     """HMAC of the content's SHA-256 (idempotency)."""
@@ -76,8 +76,8 @@ class DossierDocument(Base):
     masked: Mapped[bool] = mapped_column(Boolean, default=False)
     hidden_from_patient: Mapped[bool] = mapped_column(Boolean, default=False)
     added_by_patient: Mapped[bool] = mapped_column(Boolean, default=False)
-    added_by_account_id: Mapped[int | None] = mapped_column(Integer)
-    source_message_id: Mapped[int | None] = mapped_column(Integer)
+    added_by_account_id: Mapped[int | None] = mapped_column(ID)
+    source_message_id: Mapped[int | None] = mapped_column(ID)
     dispensation: Mapped[bool] = mapped_column(Boolean, default=False)
     filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -90,9 +90,9 @@ class DossierFiling(Base):
     __tablename__ = "dossier_filings"
     __table_args__ = (UniqueConstraint("patient_account_id", "message_id"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    patient_account_id: Mapped[int] = mapped_column(Integer, index=True)
-    message_id: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    patient_account_id: Mapped[int] = mapped_column(ID, index=True)
+    message_id: Mapped[int] = mapped_column(ID)
     status: Mapped[str] = mapped_column(String(16))
     """filed | partial | not_filed | no_documents."""
     reason: Mapped[str | None] = mapped_column(String(40))
@@ -112,13 +112,13 @@ class DossierLogEntry(Base):
     __tablename__ = "dossier_access_log"
     __table_args__ = (UniqueConstraint("patient_account_id", "seq"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    patient_account_id: Mapped[int] = mapped_column(Integer, index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    patient_account_id: Mapped[int] = mapped_column(ID, index=True)
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     action: Mapped[str] = mapped_column(String(16))
-    actor_account_id: Mapped[int | None] = mapped_column(Integer)
-    document_id: Mapped[int | None] = mapped_column(Integer)
+    actor_account_id: Mapped[int | None] = mapped_column(ID)
+    document_id: Mapped[int | None] = mapped_column(ID)
     detail_enc: Mapped[bytes] = mapped_column(LargeBinary)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
@@ -131,7 +131,7 @@ class DossierLogHead(Base):
 
     __tablename__ = LOG_HEADS_TABLE
 
-    patient_account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_account_id: Mapped[int] = mapped_column(ID, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     entry_hash: Mapped[str] = mapped_column(String(64))
     head_mac: Mapped[str] = mapped_column(String(64))
@@ -143,8 +143,8 @@ class DossierConsent(Base):
     __tablename__ = "dossier_consents"
     __table_args__ = (UniqueConstraint("patient_account_id", "scope", "ref"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    patient_account_id: Mapped[int] = mapped_column(Integer, index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    patient_account_id: Mapped[int] = mapped_column(ID, index=True)
     scope: Mapped[str] = mapped_column(String(16))
     """structure (ref = idNat_Struct) | team (ref = care team id)."""
     ref: Mapped[str] = mapped_column(String(64))
@@ -156,7 +156,7 @@ class CareTeam(Base):
 
     __tablename__ = "dossier_care_teams"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -167,7 +167,7 @@ class CareTeamMember(Base):
     __tablename__ = "dossier_care_team_members"
 
     team_id: Mapped[int] = mapped_column(ForeignKey("dossier_care_teams.id"), primary_key=True)
-    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ID, primary_key=True)
 
 
 class TreatingDoctor(Base):
@@ -175,8 +175,8 @@ class TreatingDoctor(Base):
 
     __tablename__ = "dossier_treating_doctors"
 
-    patient_account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    doctor_account_id: Mapped[int] = mapped_column(Integer, index=True)
+    patient_account_id: Mapped[int] = mapped_column(ID, primary_key=True)
+    doctor_account_id: Mapped[int] = mapped_column(ID, index=True)
     since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -185,7 +185,7 @@ class ApiToken(Base):
 
     __tablename__ = "dossier_api_tokens"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     """Hex SHA-256 of the token (256 random bits: no salt or slow hash needed)."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailserver.store.models import Base
+from mailserver.store.models import ID, Base
 
 __all__ = ["ProfileEntry"]
 
@@ -26,10 +26,10 @@ class ProfileEntry(Base):
     __table_args__ = (Index("ix_profile_entries_patient_rubric", "patient_account_id",
                             "rubric"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     patient_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     rubric: Mapped[str] = mapped_column(String(32))
-    added_by_account_id: Mapped[int | None] = mapped_column(Integer)
+    added_by_account_id: Mapped[int | None] = mapped_column(ID)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     data_enc: Mapped[bytes] = mapped_column(LargeBinary)

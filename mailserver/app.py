@@ -51,6 +51,7 @@ from mailserver.store.crypto import MasterKeyring
 from mailserver.store.db import Database
 from mailserver.store.erase import erase_mail_in
 from mailserver.store.events import MailboxEvents
+from mailserver.store.finished import JOB_PURGE_FINISHED, FinishedPurge
 from mailserver.store.imapmeta import ImapStore
 from mailserver.store.jobs import Jobs
 from mailserver.store.keys import KeyManager
@@ -64,7 +65,7 @@ from mailserver.workers import JobHandler, JobRunner
 from webmail.store import WebmailStore
 
 __all__ = ["Services", "open_services", "build_trust_space", "job_table", "inactivity_sweep",
-           "blob_sweep", "open_blobs", "audit_purge", "tombstone_prune"]
+           "blob_sweep", "open_blobs", "audit_purge", "tombstone_prune", "finished_purge"]
 
 
 @dataclass
@@ -135,7 +136,8 @@ def job_table(services: Services) -> dict[str, JobHandler]:
         JOB_INACTIVE: inactivity_sweep(services).handle_job,
         JOB_SWEEP_BLOBS: blob_sweep(services).handle_job,
         JOB_PRUNE_VANISHED: tombstone_prune(services).handle_job,
-        JOB_PURGE_AUDIT: audit_purge(services).handle_job}
+        JOB_PURGE_AUDIT: audit_purge(services).handle_job,
+        JOB_PURGE_FINISHED: finished_purge(services).handle_job}
     if services.prepared_exports is not None:
         table[JOB_PREPARE_EXPORT] = services.prepared_exports.handle_prepare
         table[JOB_EXPIRE_EXPORT] = services.prepared_exports.handle_expire
@@ -174,6 +176,13 @@ def tombstone_prune(services: Services) -> TombstonePrune:
 def audit_purge(services: Services) -> AuditPurge:
     """The audit trail's retention job (``[audit]``)."""
     return AuditPurge(services.audit, interval=services.config.audit.purge_interval_seconds)
+
+
+def finished_purge(services: Services) -> FinishedPurge:
+    """The purge of finished jobs and outbound queue messages (``[jobs]``)."""
+    cfg = services.config.jobs
+    return FinishedPurge(services.db, keep_days=cfg.keep_done_days,
+                         interval=cfg.purge_interval_seconds)
 
 
 def inactivity_sweep(services: Services) -> InactivitySweep:

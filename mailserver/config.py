@@ -20,6 +20,7 @@ from mailserver.errors import ConfigError
 __all__ = [
     "Config",
     "AuditConfig",
+    "JobsConfig",
     "StoreConfig",
     "TlsConfig",
     "SmtpConfig",
@@ -235,6 +236,15 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class JobsConfig:
+    keep_done_days: int = 7
+    """Days finished jobs and finished outbound queue messages (delivered or bounced) are kept
+    (``mssante queue list --all`` shows them), then deleted."""
+    purge_interval_seconds: int = 3600
+    """How often the purge job runs."""
+
+
+@dataclass(frozen=True)
 class ListenConfig:
     smtp: str = ""
     submission: str = ""
@@ -292,6 +302,7 @@ class Config:
     inactivity: InactivityConfig = field(default_factory=InactivityConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
 
@@ -339,6 +350,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "inactivity": InactivityConfig,
     "export": ExportConfig,
     "audit": AuditConfig,
+    "jobs": JobsConfig,
 }
 
 
@@ -434,6 +446,9 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
     imap = sections["imap"]
     if imap.vanished_keep < 1 or imap.vanished_prune_seconds < 60:
         problems.append("[imap] vanished_keep >= 1; vanished_prune_seconds >= 60")
+    jobs = sections["jobs"]
+    if jobs.keep_done_days < 1 or jobs.purge_interval_seconds < 60:
+        problems.append("[jobs] keep_done_days >= 1; purge_interval_seconds >= 60")
     if sections["logging"].format not in {"text", "json"}:
         problems.append("[logging] format must be 'text' or 'json'")
     postmaster = sections["smtp"].postmaster.strip().lower()

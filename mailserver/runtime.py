@@ -32,6 +32,7 @@ from mailserver.app import (
     Services,
     audit_purge,
     blob_sweep,
+    finished_purge,
     inactivity_sweep,
     open_services,
     tombstone_prune,
@@ -152,6 +153,8 @@ def _start_workers(rt: Runtime) -> None:
                                         name="inactivity-schedule"))
     rt.tasks.append(asyncio.create_task(audit_purge(services).schedule(),
                                         name="audit-purge-schedule"))
+    rt.tasks.append(asyncio.create_task(finished_purge(services).schedule(
+        services.config.jobs.purge_interval_seconds), name="finished-purge-schedule"))
     rt.tasks.append(asyncio.create_task(blob_sweep(services).schedule(
         services.config.store.orphan_sweep_seconds), name="blob-sweep-schedule"))
     rt.tasks.append(asyncio.create_task(tombstone_prune(services).schedule(

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailserver.store.models import Base
+from mailserver.store.models import ID, Base
 
 __all__ = ["WebSession", "RateCounter", "ResetToken", "VitaleCard", "RenderedMessage",
            "EmailChange"]
@@ -82,7 +82,7 @@ class RenderedMessage(Base):
         ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
     images: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     """Rendered with the remote images shown (the patient asked) or blocked."""
-    account_id: Mapped[int] = mapped_column(Integer)
+    account_id: Mapped[int] = mapped_column(ID)
     version: Mapped[str] = mapped_column(String(64))
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
 

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Integer, String, Text, delete, insert
+from sqlalchemy import DateTime, String, Text, delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailserver.errors import StoreError
 from mailserver.store.db import Database
-from mailserver.store.models import Base
+from mailserver.store.models import ID, Base
 
 __all__ = ["AuditRow", "Action", "Channel", "Origin", "AuditEvent", "AuditTrail",
            "DETAIL_KEYS", "check_details", "message_id_hash", "SYSTEM", "JOB_PURGE_AUDIT"]
@@ -99,9 +99,9 @@ class AuditRow(Base):
 
     __tablename__ = "audit_events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    account_id: Mapped[int | None] = mapped_column(Integer, index=True, nullable=True)
+    account_id: Mapped[int | None] = mapped_column(ID, index=True, nullable=True)
     address: Mapped[str | None] = mapped_column(String(320), index=True, nullable=True)
     actor: Mapped[str] = mapped_column(String(320))
     action: Mapped[str] = mapped_column(String(32), index=True)

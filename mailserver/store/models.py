@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Base",
+    "ID",
     "Account",
     "MailboxKey",
     "KeyGeneration",
@@ -49,13 +50,20 @@ class Base(DeclarativeBase):
     pass
 
 
+ID = BigInteger().with_variant(Integer(), "sqlite")
+"""Surrogate keys and every column naming one: BIGINT on PostgreSQL (int4's 2.1 G values run
+out at national volume: audit_events within a year, docs/SCALING.md), INTEGER on SQLite, where
+integers are already 64-bit and ``INTEGER PRIMARY KEY`` must stay the rowid alias. A column
+with a ``ForeignKey`` and no type takes the referenced key's."""
+
+
 class Account(Base):
     """A mailbox hosted here: a professional (PER), an organisation (ORG), an application (APP)
     or a patient."""
 
     __tablename__ = "accounts"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     address: Mapped[str] = mapped_column(String(320), unique=True)
     kind: Mapped[str] = mapped_column(String(16))  # "pro" | "patient"
     bal_type: Mapped[str | None] = mapped_column(String(3))  # PER | ORG | APP (professionals)
@@ -109,7 +117,7 @@ class KeyGeneration(Base):
 
     __tablename__ = "key_generation"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
@@ -120,7 +128,7 @@ class Folder(Base):
     __tablename__ = "folders"
     __table_args__ = (UniqueConstraint("account_id", "name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(500))
     special_use: Mapped[str | None] = mapped_column(String(16))
@@ -148,7 +156,7 @@ class OrphanSubscription(Base):
     __tablename__ = "orphan_subscriptions"
     __table_args__ = (UniqueConstraint("account_id", "name"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(500))
 
@@ -163,7 +171,7 @@ class Message(Base):
         Index("ix_messages_account_msgid", "account_id", "message_id_hash"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id"))
     uid: Mapped[int] = mapped_column(BigInteger)
@@ -191,7 +199,7 @@ class Conversation(Base):
 
     __tablename__ = "conversations"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     patient_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     started_by: Mapped[str] = mapped_column(String(320))
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -215,7 +223,7 @@ class ConversationParty(Base):
     __tablename__ = "conversation_parties"
     __table_args__ = (UniqueConstraint("conversation_id", "address"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
     address: Mapped[str] = mapped_column(String(320))
     professional: Mapped[str] = mapped_column(String(320))
@@ -229,10 +237,10 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_state_due", "state", "not_before"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
-    message_id: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[int | None] = mapped_column(ID)
     payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(12), default="pending")  # pending|done|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)

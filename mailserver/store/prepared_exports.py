@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, delete, select
+from sqlalchemy import DateTime, ForeignKey, LargeBinary, String, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailserver.store.models import Base
+from mailserver.store.models import ID, Base
 
 __all__ = ["PreparedExport", "PreparedRow", "get_in", "ask_in", "ready_in", "drop_in",
            "expired_in", "erase_account_in"]
@@ -27,7 +27,7 @@ class PreparedExport(Base):
     blob_key: Mapped[str | None] = mapped_column(String(64))
     content_key_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     """The archive's content key, sealed under the account's data key."""
-    size: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(ID, default=0)  # BIGINT: an archive may pass 2 GiB
 
 
 def _aware(moment: datetime | None) -> datetime | None:

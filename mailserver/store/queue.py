@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailserver.store.db import Database, after_commit
-from mailserver.store.models import Base
+from mailserver.store.models import ID, Base
 
 __all__ = ["QueueKey", "QueueMessage", "QueueRecipient", "rewrap_queue_key", "OutboundEntry",
            "add_queue_entry_in", "queue_depth"]
@@ -45,7 +45,7 @@ class QueueKey(Base):
 
     __tablename__ = "queue_keys"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     master_key_id: Mapped[str] = mapped_column(String(16))
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -55,7 +55,7 @@ class QueueMessage(Base):
 
     __tablename__ = "queue_messages"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     token: Mapped[str] = mapped_column(String(32), unique=True)
     """Random id, used as associated data of the sealed body and in logs."""
     state: Mapped[str] = mapped_column(String(16), default="active")
@@ -83,7 +83,7 @@ class QueueRecipient(Base):
 
     __tablename__ = "queue_recipients"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     message_id: Mapped[int] = mapped_column(
         ForeignKey("queue_messages.id", ondelete="CASCADE"), index=True)
     address: Mapped[str] = mapped_column(String(320))

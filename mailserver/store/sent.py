@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, or_, select
+from sqlalchemy import DateTime, ForeignKey, String, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailserver.store.db import Database
-from mailserver.store.models import Base, Folder, Message
+from mailserver.store.models import ID, Base, Folder, Message
 
 __all__ = ["SentRecord", "SentRecords", "Previous", "RECEIPT", "NOTICE"]
 
@@ -34,9 +34,9 @@ class SentRecord(Base):
 
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    subject_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ID, primary_key=True)
     """The stored message a receipt answers; 0 for the (one per patient) notice."""
-    message_id: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[int] = mapped_column(ID, default=0)
     """The newest stored message announced (notices)."""
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

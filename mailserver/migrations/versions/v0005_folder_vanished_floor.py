@@ -1,6 +1,6 @@
 """folder vanished floor for pruned tombstones
 
-Revision 0004, after 0003; created 2026-11-30 14:27:46.166849.
+Revision 0005, after 0004; created 2026-11-30 14:27:46.166849.
 Forward-only: there is no downgrade (restore a backup instead).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
