@@ -87,8 +87,7 @@ async def conversation_view_model(mailbox: Mailbox, account: AccountInfo, cid: i
         messages.append({"stored": m, "r": r, "mine": m.folder == "Sent",
                          "filings": filings, "unread": m.folder == "INBOX" and not m.seen})
     if mark_read:
-        mailbox.audit_opened(account, cid, stored, client)
-        await mailbox.mark_seen(stored)
+        await mailbox.mark_read(account, cid, stored, client)
         await mailbox.send_receipts(account, stored, {x["stored"].id: x["r"] for x in messages})
     refusal = await mailbox.reply_refusal(account, cid, everything)
     title, correspondent = await mailbox.heading(conv)

@@ -21,8 +21,16 @@ from mailserver.directory.service import AccountInfo
 from mailserver.errors import PolicyDenied
 from mailserver.inbox_index import correspondent_name
 from mailserver.policy import Closing, Reason, closing
-from mailserver.store.audit import Action, AuditEvent, Channel, Origin
+from mailserver.store.audit import (
+    Action,
+    AuditEvent,
+    AuditHook,
+    Channel,
+    Origin,
+    uid_details,
+)
 from mailserver.store.conversations import CONVERSATION_FOLDERS, ConversationInfo, IndexEntry
+from mailserver.store.records import SEEN
 from webmail.deps import WebmailDeps
 from webmail.render import (
     RENDER_VERSION,
@@ -280,22 +288,32 @@ class Mailbox:
 
         return render_message(raw, show_images=show_images, cid_url=cid_url)
 
-    def audit_opened(self, account: AccountInfo, conversation_id: int,
-                     messages: Sequence[StoredMessage], client: str | None) -> None:
-        """Record the patient opening a page of a conversation (one row per page)."""
-        if messages:
-            self.audit.append_soon(AuditEvent(
-                Action.MESSAGE_READ, Origin(Channel.WEBMAIL, client), account.id,
-                account.address, "ok", {"conversation_id": conversation_id,
-                                        "count": len(messages)}))
+    async def mark_read(self, account: AccountInfo, conversation_id: int,
+                        messages: Sequence[StoredMessage], client: str | None) -> None:
+        """Record the patient opening a page of a conversation (one row per page) and mark its
+        unread inbox messages read. The rows (the read, and the flag change if any) are
+        written in the flag change's transaction; a page with nothing unread changes nothing,
+        and its read row is batched (within a second) rather than cost a write of its own."""
+        if not messages:
+            return
+        origin = Origin(Channel.WEBMAIL, client)
+        opened = AuditEvent(Action.MESSAGE_READ, origin, account.id, account.address, "ok",
+                            {"conversation_id": conversation_id, "count": len(messages)})
+        unread = [m for m in messages if m.folder == "INBOX" and not m.seen]
+        if not unread:
+            self.audit.append_soon(opened)
+            return
+        folder_id = unread[0].folder_id  # the account's one INBOX
 
-    async def mark_seen(self, messages: Sequence[StoredMessage]) -> None:
-        by_folder: dict[int, list[int]] = {}
-        for m in messages:
-            if m.folder == "INBOX" and not m.seen:
-                by_folder.setdefault(m.folder_id, []).append(m.uid)
-        for folder_id, uids in by_folder.items():
-            await self.store.store_flags(folder_id, uids, ["\\Seen"], "add")
+        def events(uids: Sequence[int]) -> list[AuditEvent]:
+            seen = [AuditEvent(Action.FLAGS_CHANGED, origin, account.id, account.address, "ok",
+                               {"folder": "INBOX", "folder_id": folder_id, "flags": [SEEN],
+                                "mode": "add", "conversation_id": conversation_id,
+                                **uid_details(uids)})] if uids else []
+            return [opened, *seen]
+
+        await self.store.store_flags(folder_id, [m.uid for m in unread], [SEEN], "add",
+                                     audit=AuditHook(self.audit, events))
 
     async def filings(self, account: AccountInfo, message_id: int) -> dict[str, str]:
         """filename → label of the attachments the dossier bridge filed (if it is installed)."""

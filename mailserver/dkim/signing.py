@@ -337,7 +337,9 @@ def verify(message: bytes, dns_lookup: TxtLookup) -> DkimResult:
     try:
         checker = dkim.DKIM(message, minkey=1024)
         count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
-    except dkim.DKIMException:
+    except (dkim.DKIMException, IndexError):
+        # dkimpy's header parser raises IndexError when the first line is a continuation
+        # (starts with a space or tab): unparsable as well (found by fuzzing).
         return DkimResult((SignatureResult("permerror", reason="unparsable message"),))
     results = []
     for idx in range(count):

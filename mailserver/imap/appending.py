@@ -20,10 +20,12 @@ from email.parser import BytesHeaderParser
 from typing import TYPE_CHECKING
 
 from mailserver.errors import NotFound
+from mailserver.store.audit import Action
 from mailserver.store.mailstore import AppendItem, FolderInfo
 
 from . import commands as c
 from . import encoder as enc
+from .auditing import AuditedSession, hook
 from .backend import ImapBackend, Response
 from .catenate import BadUrl, TooBig, assemble
 from .encoder import ResponseCode as RC
@@ -57,7 +59,7 @@ def _item(msg: tuple[tuple[str, ...], datetime | None, bytes]) -> AppendItem:
     return AppendItem(raw, flags, when, subject, sender, msgid)
 
 
-class AppendCommands:
+class AppendCommands(AuditedSession):
     """The APPEND handler (see the module docstring)."""
 
     backend: ImapBackend
@@ -85,7 +87,9 @@ class AppendCommands:
         items = [_item(m) for m in messages]
         existing = await self._already_sent(folder, items)
         todo = [i for n, i in enumerate(items) if n not in existing]
-        stored = iter(await store.append_many(self.account.id, folder.id, todo) if todo else [])
+        audit = hook(self._who(), Action.MESSAGE_APPENDED, folder.id, folder.name)
+        stored = iter(await store.append_many(self.account.id, folder.id, todo, audit=audit)
+                      if todo else [])
         uids = [existing[n] if n in existing else next(stored).uid for n in range(len(items))]
         text = "APPEND completed" + (" (already in Sent)" if existing and not todo else "")
         return Response("OK", text, enc.code_appenduid(folder.uidvalidity, uids))

@@ -12,9 +12,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from mailserver.errors import NotFound
+from mailserver.store.audit import Action
 
 from . import commands_selected as s
 from . import encoder as enc
+from .auditing import AuditedSession, flag_names, hook
 from .backend import ImapBackend, No, Response
 from .encoder import ResponseCode as RC
 from .fetching import FetchPlan, Unsupported, fetch_items
@@ -25,6 +27,7 @@ from .selected_search import CHUNK, SearchCommands
 
 if TYPE_CHECKING:
     from mailserver.directory.service import AccountInfo
+    from mailserver.store.audit import AuditHook
     from mailserver.store.imapmeta import ImapStore, Row
 
     from .mailbox import SelectedMailbox
@@ -35,7 +38,7 @@ def _resp(status: Literal["OK", "NO", "BAD"], text: str, code: RC | None = None)
     return Response(status, text, code)
 
 
-class SelectedCommands(SearchCommands):
+class SelectedCommands(SearchCommands, AuditedSession):
     """Handlers for the selected state (see the module docstring)."""
 
     backend: ImapBackend
@@ -63,7 +66,7 @@ class SelectedCommands(SearchCommands):
         self.selected = None
         self.state = "authenticated"
         if not mb.readonly:  # RFC 3501 6.4.2: silent expunge
-            await self.backend.store.expunge(mb.folder_id)
+            await self.backend.store.expunge(mb.folder_id, audit=self._expunged(mb))
         return _resp("OK", "CLOSE completed")
 
     async def do_unselect(self, cmd: s.Unselect) -> Response:
@@ -79,10 +82,13 @@ class SelectedCommands(SearchCommands):
                 if cmd.uid_set is not None else None)
         if uids is not None and not uids:
             return _resp("OK", "EXPUNGE completed (nothing to do)")
-        gone = await self.backend.store.expunge(mb.folder_id, uids)
+        gone = await self.backend.store.expunge(mb.folder_id, uids, audit=self._expunged(mb))
         for line in mb.remove(gone):
             await self.send(line)
         return _resp("OK", "EXPUNGE completed")
+
+    def _expunged(self, mb: SelectedMailbox) -> AuditHook:
+        return hook(self._who(), Action.MESSAGE_EXPUNGED, mb.folder_id, mb.name)
 
     # -- FETCH -------------------------------------------------------------------------
     async def do_fetch(self, cmd: s.Fetch) -> Response:
@@ -159,8 +165,11 @@ class SelectedCommands(SearchCommands):
         uids = self._uids(cmd.seqset, cmd.uid)
         mode = {"replace": "set", "add": "add", "remove": "remove"}[cmd.mode]
         flags = [f for f in cmd.flags if f.lower() != "\\recent"]
+        deletes = mode != "remove" and any(f.lower() == "\\deleted" for f in flags)
+        audit = hook(self._who(), Action.MESSAGE_DELETED if deletes else Action.FLAGS_CHANGED,
+                     mb.folder_id, mb.name, extra={"flags": flag_names(flags), "mode": mode})
         changed, failed = await self.backend.store.store_flags(
-            mb.folder_id, uids, flags, mode, cmd.unchangedsince)
+            mb.folder_id, uids, flags, mode, cmd.unchangedsince, audit=audit)
         for m in changed:
             mb.reported[m.uid] = m.modseq
         if not cmd.silent:
@@ -208,7 +217,10 @@ class SelectedCommands(SearchCommands):
         verb = "MOVE" if move else "COPY"
         if not uids:
             return _resp("OK", f"{verb} completed (no messages)")
-        pairs = await self.backend.store.copy(mb.folder_id, uids, dst.id, move=move)
+        audit = hook(self._who(), Action.MESSAGE_MOVED if move else Action.MESSAGE_COPIED,
+                     mb.folder_id, mb.name, to=(dst.id, dst.name))
+        pairs = await self.backend.store.copy(mb.folder_id, uids, dst.id, move=move,
+                                              audit=audit)
         code = enc.code_copyuid(dst.uidvalidity, [p[0] for p in pairs],
                                 [p[1] for p in pairs]) if pairs else None
         if move:

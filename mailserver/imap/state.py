@@ -167,8 +167,7 @@ class Session(AppendCommands, SelectedCommands):
         except Exception as exc:  # noqa: BLE001 - mapped, never shown to the client
             resp = self._error(exc)
         if note is not None and resp.status == "OK" and self.account is not None:
-            auditing.record(self.backend.audit, note, account_id=self.account.id,
-                            address=self.account.address, client=self.peer, mb=self.selected)
+            auditing.record(self._who(), note)
         if resp.status != "BAD" and self.selected is not None and resp.action is None:
             await self.notify(allow_expunge=not isinstance(cmd, _NO_EXPUNGE)
                               or getattr(cmd, "uid", False))
@@ -325,6 +324,7 @@ class Session(AppendCommands, SelectedCommands):
                 await self.send(line)
         self.selected = mb
         self.state = "selected"
+        auditing.selected(self._who(), mb)
         return Response("OK", f"{cmd.verb} completed",
                         RC.READ_ONLY if readonly else RC.READ_WRITE)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import email.utils
 import logging
 import re
@@ -112,6 +111,18 @@ def _authors_refusal(raw: bytes, own: frozenset[str]) -> tuple[str, R.Reply] | N
             if any(normalise_address(a) not in own for a in addresses):
                 return f"{name.upper()}_NOT_OWNED", refusal
     return None
+
+
+CANNOT_DECODE = "501 5.5.2 Cannot decode base64"
+
+
+def _b64(initial_response: str) -> bytes | None:
+    """An AUTH initial response decoded (RFC 4954 4), None if it is not base64: a non-ASCII
+    character makes ``b64decode`` raise ValueError, not binascii.Error (found by fuzzing)."""
+    try:
+        return base64.b64decode(initial_response, validate=True)
+    except ValueError:
+        return None
 
 
 def _parse_size(options: list[str]) -> int:
@@ -259,17 +270,13 @@ class MailHandler:
                           message=str(R.AUTH_SUCCESS))
 
     async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
-        if len(args) == 1:
-            blob = await server.challenge_auth("")
-            if blob is MISSING:
-                return AuthResult(success=False, handled=True)
-        else:
-            try:
-                blob = base64.b64decode(args[1], validate=True)
-            except binascii.Error:
-                return AuthResult(success=False, handled=False,
-                                  message="501 5.5.2 Cannot decode base64")
-        assert isinstance(blob, bytes)
+        got = await server.challenge_auth("") if len(args) == 1 else _b64(args[1])
+        if got is MISSING:
+            return AuthResult(success=False, handled=True)
+        if got is None:
+            return AuthResult(success=False, handled=False, message=CANNOT_DECODE)
+        assert isinstance(got, bytes)
+        blob = got
         parts = blob.split(b"\0")
         if len(parts) != 3:
             return AuthResult(success=False, handled=False,
@@ -281,11 +288,9 @@ class MailHandler:
 
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
         if len(args) == 2:
-            try:
-                user = base64.b64decode(args[1], validate=True)
-            except binascii.Error:
-                return AuthResult(success=False, handled=False,
-                                  message="501 5.5.2 Cannot decode base64")
+            if (decoded := _b64(args[1])) is None:
+                return AuthResult(success=False, handled=False, message=CANNOT_DECODE)
+            user = decoded
         else:
             got = await server.challenge_auth("Username:")
             if got is MISSING:
@@ -502,7 +507,11 @@ class MailHandler:
             proto += "S"
         if session.authenticated:
             proto += "A"
-        helo = (session.host_name or "unknown").replace("\r", "").replace("\n", "")[:100]
+        # The EHLO name as the client sent it, printable characters only: CR/LF would end
+        # the header, and a byte that is not UTF-8 arrives as a lone surrogate (aiosmtpd
+        # decodes with surrogateescape) that cannot be encoded (found by fuzzing).
+        helo = "".join(c if c.isprintable() else "?"
+                       for c in (session.host_name or "unknown")[:100])
         peer = _peer_host(session) or "unknown"
         stamp = email.utils.formatdate(localtime=False)
         return (f"Received: from {helo} ([{peer}])\r\n\tby {self.config.hostname} with {proto}"

@@ -2,7 +2,10 @@
 
 Theory of operation: one row per action (``audit_events``), appended by :class:`AuditTrail`
 inside the caller's transaction where the action has one (the delivery plan's commit, a
-lifecycle transition, a document filing), else in its own group-committed write. The trail is
+lifecycle transition, a document filing, a mail store change given an :class:`AuditHook`:
+flags, expunge, copy, move, append), else in its own group-committed write (a failed login)
+or batched within ``linger`` seconds (reads: IMAP body fetches, SELECT, webmail opens that
+change nothing). The trail is
 built once by the composition root and given to each component through its constructor.
 
 What a row holds: the time, the mailbox concerned (its account id and its address as the
@@ -19,7 +22,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -32,8 +35,9 @@ from mailserver.errors import StoreError
 from mailserver.store.db import Database
 from mailserver.store.models import ID, Base
 
-__all__ = ["AuditRow", "Action", "Channel", "Origin", "AuditEvent", "AuditTrail",
-           "DETAIL_KEYS", "check_details", "message_id_hash", "SYSTEM", "JOB_PURGE_AUDIT"]
+__all__ = ["AuditRow", "Action", "Channel", "Origin", "AuditEvent", "AuditTrail", "AuditHook",
+           "DETAIL_KEYS", "check_details", "uid_details", "message_id_hash", "SYSTEM",
+           "JOB_PURGE_AUDIT"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,10 @@ class Action(StrEnum):
     MESSAGE_EXPUNGED = "message-expunged"
     MESSAGE_MOVED = "message-moved"
     MESSAGE_COPIED = "message-copied"
+    MESSAGE_APPENDED = "message-appended"
+    FLAGS_CHANGED = "flags-changed"
+    MAILBOX_SELECTED = "mailbox-selected"
+    MAILBOX_EXAMINED = "mailbox-examined"
     RECEIPT_SENT = "receipt-sent"
     DOCUMENT_FILED = "document-filed"
     DOCUMENT_READ = "document-read"
@@ -74,7 +82,7 @@ DETAIL_KEYS = frozenset({
     "message_id_sha256", "size", "from", "to", "reason", "mechanism", "folder", "folder_id",
     "to_folder", "to_folder_id", "count", "first_uid", "last_uid", "uid_set", "event",
     "from_state", "to_state", "label", "document_sha256", "documents", "kind", "scope",
-    "command", "receipt", "conversation_id", "reader", "granted", "error",
+    "command", "receipt", "conversation_id", "reader", "granted", "error", "flags", "mode",
 })
 """The only keys a row's details may have (none can carry content by its meaning)."""
 
@@ -85,6 +93,14 @@ def check_details(details: Mapping[str, object]) -> str:
     if unknown:
         raise ValueError(f"audit: detail keys not allowed: {sorted(unknown)}")
     return json.dumps(dict(details), separators=(",", ":"), sort_keys=True, default=str)
+
+
+def uid_details(uids: Sequence[int]) -> dict[str, object]:
+    """How many UIDs a change touched, and their range."""
+    out: dict[str, object] = {"count": len(uids)}
+    if uids:
+        out.update(first_uid=min(uids), last_uid=max(uids))
+    return out
 
 
 def message_id_hash(message_id: str | None) -> str | None:
@@ -217,3 +233,17 @@ class AuditTrail:
             return int(getattr(result, "rowcount", 0) or 0)
 
         return await self.db.write(op)
+
+
+@dataclass(frozen=True)
+class AuditHook:
+    """What a mail store change records in its own transaction: ``events`` maps the UIDs the
+    change touched (in the source folder for a copy or move) to the rows to append; a
+    failure of either rolls back both."""
+
+    trail: AuditTrail
+    events: Callable[[Sequence[int]], Sequence[AuditEvent]]
+
+    async def record_in(self, s: AsyncSession, uids: Sequence[int]) -> None:
+        """Append the rows of a change that touched ``uids`` (inside its transaction)."""
+        await self.trail.append_in(s, *self.events(uids))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.store.audit import JOB_PURGE_AUDIT, AuditRow, AuditTrail
@@ -74,16 +74,19 @@ async def search(db: Database, query: AuditQuery) -> AsyncIterator[AuditRecord]:
         stmt = stmt.where(AuditRow.at < query.until)
     if query.action:
         stmt = stmt.where(AuditRow.action == query.action)
-    last = 0
+    # In time order: a batched read (timed when it happened, written up to a second later)
+    # comes before the changes that followed it. Keyset paging on (at, id).
+    after = stmt
     while True:
         async with db.session() as s:
-            page = (await s.execute(stmt.where(AuditRow.id > last)
-                                    .order_by(AuditRow.id).limit(PAGE))).scalars().all()
+            page = (await s.execute(after.order_by(AuditRow.at, AuditRow.id).limit(PAGE))
+                    ).scalars().all()
         for row in page:
             yield _record(row)
         if len(page) < PAGE:
             return
-        last = page[-1].id
+        at, last = page[-1].at, page[-1].id
+        after = stmt.where(or_(AuditRow.at > at, and_(AuditRow.at == at, AuditRow.id > last)))
 
 
 class AuditPurge:

@@ -21,6 +21,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import NotFound
+from mailserver.store.audit import AuditHook
 from mailserver.store.blobs import BlobStore, new_blob_key
 from mailserver.store.conversations import CONVERSATION_FOLDERS, Conversations
 from mailserver.store.crypto import new_data_key, seal, unseal
@@ -219,17 +220,21 @@ class MailStore(FolderOps):
         return await self.db.write(op)
 
     async def append_many(self, account_id: int, folder_id: int,
-                          messages: Sequence[AppendItem]) -> list[AppendResult]:
+                          messages: Sequence[AppendItem], *, audit: AuditHook | None = None
+                          ) -> list[AppendResult]:
         """Seal and append several messages in one transaction: all are stored or none
-        (IMAP MULTIAPPEND, RFC 3502)."""
+        (IMAP MULTIAPPEND, RFC 3502), with ``audit``'s rows."""
         prepared = [await self.prepare(account_id, m.raw, subject=m.subject,
                                        from_display=m.from_display, message_id=m.message_id)
                     for m in messages]
 
         async def op(s: AsyncSession) -> list[AppendResult]:
-            return [await self.append_in(s, p, folder_id, flags=m.flags,
-                                         internaldate=m.internaldate)
-                    for p, m in zip(prepared, messages, strict=True)]
+            results = [await self.append_in(s, p, folder_id, flags=m.flags,
+                                            internaldate=m.internaldate)
+                       for p, m in zip(prepared, messages, strict=True)]
+            if audit is not None:
+                await audit.record_in(s, [r.uid for r in results])
+            return results
 
         return await self.db.write(op)
 
@@ -310,9 +315,11 @@ class MailStore(FolderOps):
     # -- changing ---------------------------------------------------------------------------
 
     async def store_flags(self, folder_id: int, uids: Sequence[int], flags: Iterable[str],
-                          mode: str, unchanged_since: int | None = None
+                          mode: str, unchanged_since: int | None = None, *,
+                          audit: AuditHook | None = None
                           ) -> tuple[list[MessageInfo], list[int]]:
-        """Set (``mode='set'``), add or remove flags on messages by UID.
+        """Set (``mode='set'``), add or remove flags on messages by UID; ``audit``'s rows
+        (given the changed UIDs) are written in the same transaction.
 
         Returns (changed messages with their new flags and modseq, UIDs not changed because
         their modseq is above ``unchanged_since``: RFC 7162 3.1.3).
@@ -365,12 +372,16 @@ class MailStore(FolderOps):
             if changed:
                 account_id = f.account_id
                 self.events.changed_in(s, account_id)
+            if audit is not None:
+                await audit.record_in(s, [m.uid for m in changed])
             return changed, failed
 
         return await self.db.write(op)
 
-    async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
-        """Remove messages flagged \\Deleted (restricted to ``uids`` if given: UID EXPUNGE)."""
+    async def expunge(self, folder_id: int, uids: Sequence[int] | None = None, *,
+                      audit: AuditHook | None = None) -> list[int]:
+        """Remove messages flagged \\Deleted (restricted to ``uids`` if given: UID EXPUNGE),
+        with ``audit``'s rows (given the removed UIDs) in the same transaction."""
         blob_keys: list[str] = []
 
         async def op(s: AsyncSession) -> list[int]:
@@ -409,6 +420,8 @@ class MailStore(FolderOps):
                 await record_in(s, folder_id, gone, f.highestmodseq)  # RFC 7162 3.2.5
                 account_id = f.account_id
                 self.events.changed_in(s, account_id)
+            if audit is not None:
+                await audit.record_in(s, gone)
             return gone
 
         gone = await self.db.write(op)
@@ -416,8 +429,10 @@ class MailStore(FolderOps):
         return gone
 
     async def copy(self, src_folder_id: int, uids: Sequence[int], dst_folder_id: int,
-                   *, move: bool = False) -> list[tuple[int, int]]:
-        """Copy (or move, RFC 6851) messages; returns (source UID, new UID) pairs in order."""
+                   *, move: bool = False, audit: AuditHook | None = None
+                   ) -> list[tuple[int, int]]:
+        """Copy (or move, RFC 6851) messages; returns (source UID, new UID) pairs in order.
+        ``audit``'s rows (given the source UIDs) are written in the same transaction."""
         uid_list = sorted(set(uids))
 
         async def op(s: AsyncSession) -> list[tuple[int, int]]:
@@ -478,6 +493,8 @@ class MailStore(FolderOps):
                 await _record_keywords(s, dst, [fl for m in moved_flags for fl in m.split()])
                 account_id = dst.account_id
                 self.events.changed_in(s, account_id)
+            if audit is not None:
+                await audit.record_in(s, [old for old, _ in pairs])
             return pairs
 
         return await self.db.write(op)

@@ -102,7 +102,7 @@ def _imap_session(box: Imap) -> None:
     m.select("INBOX")
     m.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (FROM)])")  # no row: no body
     m.uid("FETCH", "1:2", "(BODY[])")
-    m.uid("STORE", "1", "+FLAGS", "(\\Flagged)")  # no row: not a deletion
+    m.uid("STORE", "1", "+FLAGS", "(\\Flagged $Patient-Dupont-5501)")
     m.uid("STORE", "1", "+FLAGS", "(\\Deleted)")
     m.expunge()
     m.create("Dossier-personnel-3321")
@@ -122,14 +122,19 @@ async def test_imap_reads_deletions_moves(imap: Imap, services: Services) -> Non
     await asyncio.to_thread(_imap_session, imap)
     found = [r for r in await rows(services, account.address) if r.protocol == "imap"]
     assert [r.action for r in found] == [
-        "login-failed", "login", "message-read", "message-deleted", "message-expunged",
-        "message-copied", "message-moved"]
-    read, deleted, expunged, copied, moved = found[2:]
+        "login-failed", "login", "mailbox-selected", "message-read", "flags-changed",
+        "message-deleted", "message-expunged", "message-copied", "message-moved"]
+    selected, read, flagged, deleted, expunged, copied, moved = found[2:]
+    assert selected.details == {"folder": "INBOX", "folder_id": read.details["folder_id"],
+                                "count": 3}
     assert read.details == {"folder": "INBOX", "folder_id": read.details["folder_id"],
                             "count": 2, "first_uid": 1, "last_uid": 2}
+    assert flagged.details["flags"] == ["\\Flagged", "keyword"]
+    assert flagged.details["mode"] == "add" and flagged.details["count"] == 1
     assert deleted.details["count"] == 1 and deleted.details["first_uid"] == 1
     assert expunged.details["count"] == 1
     assert copied.details["to_folder"] == "other"
     assert moved.details["to_folder"] == "Trash" and moved.details["count"] == 2
     assert all(r.client == "127.0.0.1" and r.account_id == imap.account_id for r in found)
-    await assert_no_content(services, SUBJECT, BODY, WRONG, "Dossier-personnel-3321")
+    await assert_no_content(services, SUBJECT, BODY, WRONG, "Dossier-personnel-3321",
+                            "Patient-Dupont")

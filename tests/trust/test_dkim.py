@@ -212,3 +212,9 @@ def test_policy(results: tuple[str, ...], policy: FailurePolicy, action: DkimAct
 def test_garbage_message_does_not_raise() -> None:
     out = verify(b"DKIM-Signature: v=1; a=zzz\r\n\r\nx", DictTxtLookup({}))
     assert out.result in {"permerror", "fail"}
+
+
+def test_message_starting_with_a_continuation_line_is_unparsable() -> None:
+    # dkimpy's parser raised IndexError on this (found by fuzzing the SMTP session).
+    out = verify(b" folded\r\nFrom: a@b.test\r\n\r\nx", DictTxtLookup({}))
+    assert out.result == "permerror"

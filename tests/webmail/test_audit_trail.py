@@ -3,6 +3,7 @@ and of the document store (filing, a professional's read, the treating doctor's 
 
 from __future__ import annotations
 
+from mailserver.store.audit_queries import AuditQuery, search
 from tests.attachments.corpus import make_pdf
 from tests.audit.helpers import assert_no_content, rows
 from tests.webmail.conftest import PATIENT_PASSWORD, World
@@ -22,6 +23,11 @@ async def test_webmail_open_receipt_documents(logged_in: World) -> None:
     [cid] = await w.conversation_ids()
     r = await w.client.get(f"/conversations/{cid}")
     assert r.status == 200
+    # Marking the page read wrote the read and the flag change in its transaction: there
+    # without flushing the batched rows.
+    written = [x.action async for x in search(s.db, AuditQuery(address=w.patient.address))
+               if x.protocol == "webmail" and x.action != "login"]
+    assert written == ["message-read", "flags-changed"]
 
     mine = await rows(s, w.patient.address)
     logins = [r for r in mine if r.action == "login"]
@@ -29,6 +35,9 @@ async def test_webmail_open_receipt_documents(logged_in: World) -> None:
     read = [r for r in mine if r.action == "message-read"]
     assert len(read) == 1 and read[0].protocol == "webmail"
     assert read[0].details == {"conversation_id": cid, "count": 1}
+    [seen] = [r for r in mine if r.action == "flags-changed"]
+    assert seen.details["flags"] == ["\\Seen"] and seen.details["count"] == 1
+    assert seen.details["conversation_id"] == cid and seen.details["mode"] == "add"
     receipts = {r.details["receipt"]: r for r in mine if r.action == "receipt-sent"}
     assert set(receipts) == {"displayed", "processed"}  # the reader's, and the filer's
     assert receipts["displayed"].details["to"] == [w.pro.address]

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 
 TARGETS = (
-    "smtp_commands", "smtp_data", "imap", "mime", "xdm", "cda", "whitelist", "annuaire",
+    "smtp_commands", "smtp_data", "smtp", "imap", "mime", "xdm", "cda", "whitelist", "annuaire",
 )
 
 

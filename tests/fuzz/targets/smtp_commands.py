@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.smtp import AuthResult, Envelope, Session
@@ -30,7 +31,17 @@ def _authenticate(*_args: object) -> AuthResult:
     return AuthResult(success=False, handled=False)
 
 
-class _Server(OperatorSMTP):
+class CountingSMTP(OperatorSMTP):
+    """Counts the bytes it received, so a session is closed only after all arrived."""
+
+    received = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        super().data_received(data)
+
+
+class _Server(CountingSMTP):
     def __init__(self) -> None:
         super().__init__(
             _Handler(), hostname="mx.fuzz.test", ident="fuzz", data_size_limit=4096,
@@ -45,44 +56,54 @@ class _Server(OperatorSMTP):
         return await super().handle_exception(error)
 
 
-async def _consumed(server: _Server) -> None:
-    """Wait until the server has read everything sent and waits for more (or closed): a
-    client EOF cancels aiosmtpd's command loop, so it must come after the last command."""
-    deadline = _LOOP.time() + 5
+async def _consumed(loop: asyncio.AbstractEventLoop, server: CountingSMTP, sent: int) -> None:
+    """Wait until the server has received everything sent and waits for more (or closed): a
+    client EOF cancels aiosmtpd's command loop, so it must come after the last command (also
+    when a command awaits the database). A reader with a waiter has no complete line left."""
+    deadline = loop.time() + 5
     reader: Any = server._reader
-    while server.transport is not None and (reader._buffer or reader._waiter is None):
-        if _LOOP.time() > deadline:
+    while server.transport is not None and (server.received < sent or reader._waiter is None):
+        if loop.time() > deadline:
             raise TimeoutError("the session did not consume its input within 5 s")
         await asyncio.sleep(0)
 
 
-async def _session(data: bytes) -> bytes:
+async def consumed_session(loop: asyncio.AbstractEventLoop,
+                           factory: Callable[[], CountingSMTP], data: bytes) -> bytes:
+    """Send ``data`` to a server made by ``factory`` over a socket pair, wait until it is
+    consumed, close the client's side; the server's replies."""
     server_sock, client_sock = socket.socketpair()
     client_sock.setblocking(False)
-    holder: list[_Server] = []
+    holder: list[CountingSMTP] = []
 
-    def factory() -> _Server:
-        holder.append(_Server())
+    def make() -> CountingSMTP:
+        holder.append(factory())
         return holder[0]
 
-    transport, _ = await _LOOP.create_connection(factory, sock=server_sock)
+    transport, _ = await loop.create_connection(make, sock=server_sock)
     replies = bytearray()
     try:
-        await _LOOP.sock_sendall(client_sock, data)
-        await _consumed(holder[0])
+        await loop.sock_sendall(client_sock, data)
+        await _consumed(loop, holder[0], len(data))
         client_sock.shutdown(socket.SHUT_WR)
-        while chunk := await asyncio.wait_for(_LOOP.sock_recv(client_sock, 65536), 10):
+        while chunk := await asyncio.wait_for(loop.sock_recv(client_sock, 65536), 10):
             replies += chunk
     finally:
         transport.close()
         client_sock.close()
         await asyncio.sleep(0)
-    if holder[0].errors:
-        raise holder[0].errors[0]
     return bytes(replies)
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - libFuzzer's name
-    replies = _LOOP.run_until_complete(_session(data))
+    servers: list[_Server] = []
+
+    def factory() -> _Server:
+        servers.append(_Server())
+        return servers[0]
+
+    replies = _LOOP.run_until_complete(consumed_session(_LOOP, factory, data))
+    if servers and servers[0].errors:
+        raise servers[0].errors[0]
     assert replies.startswith(b"220 ")
     assert b"451 4.3.0" not in replies
