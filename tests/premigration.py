@@ -1,6 +1,6 @@
 """Turn a test database into one made by the last release without migrations: no
 ``alembic_version``, and none of the tables later revisions added (such a release could not
-have had them)."""
+have had them, nor the columns they added to older tables)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,14 @@ __all__ = ["make_pre_migration"]
 
 
 async def make_pre_migration(conn: AsyncConnection) -> None:
-    baseline = set(baseline_metadata().tables)
+    baseline = baseline_metadata().tables
     names = await conn.run_sync(lambda c: inspect(c).get_table_names())
     for name in names:
         if name not in baseline:  # alembic_version and the tables added since the baseline
             await conn.execute(text(f'DROP TABLE "{name}"'))
+            continue
+        columns = await conn.run_sync(
+            lambda c, table=name: [col["name"] for col in inspect(c).get_columns(table)])
+        for column in columns:
+            if column not in baseline[name].columns:  # added by a later revision
+                await conn.execute(text(f'ALTER TABLE "{name}" DROP COLUMN "{column}"'))
