@@ -4,7 +4,7 @@ have had them, nor the columns they added to older tables)."""
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailserver.migrations.baseline import baseline_metadata
@@ -19,8 +19,11 @@ async def make_pre_migration(conn: AsyncConnection) -> None:
         if name not in baseline:  # alembic_version and the tables added since the baseline
             await conn.execute(text(f'DROP TABLE "{name}"'))
             continue
-        columns = await conn.run_sync(
-            lambda c, table=name: [col["name"] for col in inspect(c).get_columns(table)])
+        columns = await conn.run_sync(_column_names, name)
         for column in columns:
             if column not in baseline[name].columns:  # added by a later revision
                 await conn.execute(text(f'ALTER TABLE "{name}" DROP COLUMN "{column}"'))
+
+
+def _column_names(conn: Connection, table: str) -> list[str]:
+    return [col["name"] for col in inspect(conn).get_columns(table)]
