@@ -243,14 +243,14 @@ class MailStore(FolderOps):
                    ).where(Message.folder_id == folder_id, Message.uid >= min_uid)
         if max_uid is not None:
             q = q.where(Message.uid <= max_uid)
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             rows = (await s.execute(q.order_by(Message.uid))).all()
         return [MessageInfo(r[0], r[1], r[2], r[3], frozenset(r[4].split()), utc(r[5]), r[6],
                             r[7]) for r in rows]
 
     async def read_raw(self, message_id: int) -> bytes:
         """The exact stored octets of a message."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             row = (await s.execute(select(
                 Message.account_id, Message.blob_key, Message.content_enc, Message.content_key_enc
             ).where(Message.id == message_id))).first()
@@ -268,7 +268,7 @@ class MailStore(FolderOps):
 
     async def read_header_fields(self, message_id: int) -> tuple[str | None, str | None]:
         """(subject, from display) decrypted, for list views."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             row = (await s.execute(select(
                 Message.account_id, Message.blob_key, Message.subject_enc, Message.from_enc
             ).where(Message.id == message_id))).first()
@@ -287,7 +287,7 @@ class MailStore(FolderOps):
                    Message.modseq, Message.flags, Message.internaldate, Message.size,
                    Message.conversation_id).join(Folder, Folder.id == Message.folder_id
                                                  ).where(Message.id == message_id)
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             r = (await s.execute(q)).first()
         if r is None:
             return None
@@ -302,7 +302,7 @@ class MailStore(FolderOps):
         q = select(Message.id, Message.folder_id, Message.uid, Message.modseq, Message.flags,
                    Message.internaldate, Message.size, Message.conversation_id).where(
             Message.account_id == account_id, Message.message_id_hash.in_(hashes))
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             rows = (await s.execute(q)).all()
         return [MessageInfo(r[0], r[1], r[2], r[3], frozenset(r[4].split()), utc(r[5]), r[6],
                             r[7]) for r in rows]

@@ -79,7 +79,7 @@ async def vanished_since(db: Database, folder_id: int, modseq: int,
     inclusive UID ``ranges`` when given (RFC 7162 3.2.5.1 known-uids, 3.2.6 the UID set)."""
     q = select(ExpungedUid.uid).where(ExpungedUid.folder_id == folder_id,
                                       ExpungedUid.modseq > modseq).order_by(ExpungedUid.uid)
-    async with db.session() as s:
+    async with db.reader() as s:
         uids = list((await s.execute(q)).scalars())
     if ranges is None:
         return uids
