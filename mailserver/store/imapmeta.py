@@ -110,6 +110,10 @@ _LOCK_FOLDER = select(_FT.c.recent_uid, _FT.c.keywords).where(
 _CHANGED_OR_NEW = select(_MT.c.uid, _MT.c.modseq, _MT.c.flags).where(
     _MT.c.folder_id == bindparam("f"),
     (_MT.c.modseq > bindparam("m")) | (_MT.c.uid > bindparam("u"))).order_by(_MT.c.uid)
+_UIDS_PAGE = select(_MT.c.uid).where(
+    _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")
+).order_by(_MT.c.uid).limit(bindparam("n"))
+_UIDS_PAGE_SIZE = 5000
 _NEW_UIDS = select(_MT.c.uid).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")).order_by(_MT.c.uid)
 _BUCKET = ((_MT.c.uid - bindparam("lo", type_=BigInteger)) // bindparam("w", type_=BigInteger)
@@ -173,12 +177,13 @@ class ImapStore:
     async def uids(self, folder_id: int) -> array[int]:
         """All UIDs of a folder, ascending, as a compact array."""
         out: array[int] = array("Q")
-        async with self.db.session() as s:  # a server-side cursor needs a transaction
-            result = await s.stream(select(Message.uid).where(Message.folder_id == folder_id)
-                                    .order_by(Message.uid).execution_options(yield_per=5000))
-            async for part in result.partitions():
-                out.extend(r[0] for r in part)
-        return out
+        async with self.db.reader() as s:  # keyset pages: bounded memory, no transaction
+            while True:
+                page = (await s.execute(_UIDS_PAGE, {"f": folder_id, "u": out[-1] if out else 0,
+                                                     "n": _UIDS_PAGE_SIZE})).scalars().all()
+                out.extend(page)
+                if len(page) < _UIDS_PAGE_SIZE:
+                    return out
 
     async def snapshot(self, folder_id: int, since_modseq: int
                        ) -> tuple[FolderInfo | None, list[Change]]:
@@ -340,6 +345,10 @@ class ImapStore:
     async def raw(self, message_id: int) -> bytes:
         """Decrypted message octets."""
         return await self.store.read_raw(message_id)
+
+    async def raws(self, message_ids: Sequence[int]) -> dict[int, bytes]:
+        """Decrypted octets of several messages, one query (those gone are left out)."""
+        return await self.store.read_raws(message_ids)
 
     async def metas(self, account_id: int, rows: Iterable[Row],
                     codec: SummaryCodec[T]) -> dict[int, T]:
