@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -146,6 +147,63 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: floa
     sys.exit("dovecot did not listen in time")
 
 
+@dataclass
+class Dovecot:
+    """A running private Dovecot: its temp dir, ports, version and master process."""
+
+    root: Path
+    imap_port: int
+    imaps_port: int
+    version: str
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def cafile(self) -> Path:
+        return self.root / "cert.pem"
+
+    def stop(self, keep: bool = False) -> None:
+        """SIGTERM to the master, print the log's error count, remove the temp dir."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        log = self.root / "dovecot.log"
+        errors = [ln for ln in log.read_text().splitlines()
+                  if "Error" in ln or "Fatal" in ln] if log.exists() else []
+        print(f"dovecot log: {len(errors)} error lines" +
+              "".join(f"\n  {ln}" for ln in errors[:5]))
+        if keep:
+            print(f"kept {self.root}")
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start(scheme: str) -> Dovecot:
+    """Start a private Dovecot (see the module docstring) and wait for its imaps port."""
+    if shutil.which("dovecot") is None:
+        sys.exit("dovecot not installed: apt-get install -y dovecot-imapd")
+    d = Path(tempfile.mkdtemp(prefix="dovecot-ref-"))
+    os.chmod(d, 0o755)  # noqa: S103 - dovecot's unprivileged users must traverse it
+    make_cert(d)
+    imap_port, imaps_port = free_port(), free_port()
+    conf = write_config(d, imap_port, imaps_port, scheme)
+    version = subprocess.run(["dovecot", "--version"], capture_output=True,
+                             text=True).stdout.strip()
+    print(f"dovecot {version} in {d} (imap {imap_port}, imaps {imaps_port}, {scheme})",
+          flush=True)
+    proc = subprocess.Popen(["dovecot", "-c", str(conf), "-F"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    dv = Dovecot(d, imap_port, imaps_port, version, proc)
+    try:
+        wait_port(imaps_port, proc, d / "dovecot.log")
+    except BaseException:
+        dv.stop()
+        raise
+    (d / "pw").write_text(PASSWORD)
+    return dv
+
+
 def main() -> None:
     """Start Dovecot, run both stress modes against it, stop it."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -159,46 +217,21 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the temp dir and print its path")
     ap.add_argument("extra", nargs="*", help="passed to imap_stress.py (after --)")
     a = ap.parse_args()
-    if shutil.which("dovecot") is None:
-        sys.exit("dovecot not installed: apt-get install -y dovecot-imapd")
-    d = Path(tempfile.mkdtemp(prefix="dovecot-ref-"))
-    os.chmod(d, 0o755)  # noqa: S103 - dovecot's unprivileged users must traverse it
-    make_cert(d)
-    imap_port, imaps_port = free_port(), free_port()
-    conf = write_config(d, imap_port, imaps_port, a.scheme)
-    version = subprocess.run(["dovecot", "--version"], capture_output=True, text=True).stdout
-    print(f"dovecot {version.strip()} in {d} (imap {imap_port}, imaps {imaps_port}, "
-          f"{a.scheme})", flush=True)
-    proc = subprocess.Popen(["dovecot", "-c", str(conf), "-F"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
+    dv = start(a.scheme)
     try:
-        wait_port(imaps_port, proc, d / "dovecot.log")
-        (d / "pw").write_text(PASSWORD)
-        port = imaps_port if a.tls == "implicit" else imap_port
+        port = dv.imaps_port if a.tls == "implicit" else dv.imap_port
         base = [sys.executable, str(HERE / "imap_stress.py"), "--port", str(port),
-                "--tls", a.tls, "--cafile", str(d / "cert.pem"), "--user", USER,
-                "--password-file", str(d / "pw"), "--clients", str(a.clients),
+                "--tls", a.tls, "--cafile", str(dv.cafile), "--user", USER,
+                "--password-file", str(dv.root / "pw"), "--clients", str(a.clients),
                 "--duration", str(a.duration), "--prefill", str(a.prefill),
-                "--label", f"dovecot {version.split()[0]}"]
+                "--label", f"dovecot {dv.version.split()[0]}"]
         if a.json:
             base += ["--json", str(a.json)]
         for mode in a.modes.split(","):
             extra = ["--login-each-cycle"] if mode == "login" else []
             subprocess.run(base + extra + a.extra, check=True)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        errors = [ln for ln in (d / "dovecot.log").read_text().splitlines()
-                  if "Error" in ln or "Fatal" in ln] if (d / "dovecot.log").exists() else []
-        print(f"dovecot log: {len(errors)} error lines" +
-              "".join(f"\n  {ln}" for ln in errors[:5]))
-        if a.keep:
-            print(f"kept {d}")
-        else:
-            shutil.rmtree(d, ignore_errors=True)
+        dv.stop(a.keep)
 
 
 if __name__ == "__main__":

@@ -421,7 +421,7 @@ class Directory(AccountStates):
         attempt is recorded in the audit trail (``channel``, ``client``, ``mechanism``).
         """
         ident = normalise_address(identifier)
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             q = select(Account).where(
                 (Account.address == ident) | (Account.login_id == ident))
             a = (await s.execute(q)).scalars().first()

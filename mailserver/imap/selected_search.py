@@ -25,8 +25,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from mailserver.errors import NotFound
-
 from . import commands_selected as s
 from . import encoder as enc
 from .backend import No, Response
@@ -62,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["SearchCommands", "CHUNK", "esearch_line"]
 
 CHUNK = 200
+_BODIES = 50  # messages decrypted per query by SEARCH BODY/TEXT (bounds the memory held)
 _KEYS_CHUNK = 2000
 
 
@@ -183,6 +182,11 @@ class SearchCommands:
             rows = await self.store.rows(mb.folder_id, uids[i:i + step])
             metas = (await self.store.metas(self.account_id, rows, META_CODEC)
                      if wants_meta else {})
+            bodies: dict[int, bytes] = {}
+            if prog.needs_body:  # a few messages' octets per query, not one query each
+                ids = [r.id for r in rows if r.id in metas]
+                for k in range(0, len(ids), _BODIES):
+                    bodies.update(await self.store.raws(ids[k:k + _BODIES]))
             for r in rows:
                 seq = mb.seq_of(r.uid)
                 meta = metas.get(r.id)
@@ -190,10 +194,9 @@ class SearchCommands:
                     continue  # gone meanwhile
                 body = b""
                 if prog.needs_body and meta is not None:
-                    try:
-                        body = (await self.store.raw(r.id))[meta.summary.root.body_start:]
-                    except NotFound:
-                        continue
+                    if r.id not in bodies:
+                        continue  # expunged meanwhile
+                    body = bodies[r.id][meta.summary.root.body_start:]
                 flags = set(r.flags.split())
                 if r.uid in mb.recent:
                     flags.add("\\Recent")

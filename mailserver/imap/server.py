@@ -279,8 +279,7 @@ class Connection:
                 if read in done:
                     task, read = read, None
                     task.result()  # re-raises _Closed / timeouts
-                changed.clear()
-                await session.notify()
+                await session.notify()  # clears ``changed``
                 if session.state == "logout":
                     return
         finally:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Literal
@@ -133,6 +134,8 @@ class Session(AppendCommands, SelectedCommands):
         self.compressed = False  # RFC 4978: COMPRESS DEFLATE done
         self.saved: list[int] = []  # RFC 5182 $: UIDs saved by SEARCH RETURN (SAVE)
         self.events: asyncio.Event | None = None
+        self._polled_at = 0.0  # time.monotonic() of the last poll (see notify)
+        self._deferred = False  # the last poll could not report expunges
         self._auth_tag = ""
 
     # -- dispatch -------------------------------------------------------------------------
@@ -182,9 +185,21 @@ class Session(AppendCommands, SelectedCommands):
         return Response("NO", f"internal server error (connection {self.conn_id})", RC.SERVERBUG)
 
     async def notify(self, *, allow_expunge: bool = True) -> None:
-        """Send what changed in the selected mailbox since the last poll."""
+        """Send what changed in the selected mailbox since the last poll.
+
+        While every change reaches this process's events (PostgreSQL with its listener up),
+        the store is read only when the account's event was set since the last poll, or
+        when the last poll is :data:`POLL_EVERY` seconds old (belt and braces)."""
         if self.selected is None:
             return
+        ev, now = self.events, time.monotonic()
+        if ev is not None:
+            if (self.backend.events.complete and not ev.is_set()
+                    and now - self._polled_at < POLL_EVERY and not self._deferred):
+                return
+            ev.clear()
+        self._polled_at = now
+        self._deferred = not allow_expunge
         lines = await self.selected.poll(self.store, allow_expunge=allow_expunge,
                                          condstore=self.condstore)
         if lines is None:  # the folder was deleted or renamed away under us
@@ -296,6 +311,9 @@ class Session(AppendCommands, SelectedCommands):
         folder = await self.backend.store.get_folder(self.account_id, cmd.mailbox)
         if cmd.condstore:
             self.condstore = True
+        if self.events is not None:  # what changes from here on is polled for later
+            self.events.clear()
+        self._polled_at, self._deferred = time.monotonic(), False
         uids = await self.store.uids(folder.id)
         mb = SelectedMailbox(folder.id, self.account_id, folder.name, readonly,
                              folder.uidvalidity, uids, folder.highestmodseq,
@@ -494,6 +512,9 @@ class Session(AppendCommands, SelectedCommands):
     async def do_idle(self, cmd: c.Command) -> Response:
         return Response("OK", "IDLE terminated", action="idle")
 
+
+POLL_EVERY = 5.0
+"""Seconds after which a session polls its mailbox even without a change event."""
 
 _STATE_TEXT = {
     "not_authenticated": "before login",

@@ -23,12 +23,13 @@ import asyncio
 import errno
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, event, literal_column, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -113,12 +114,20 @@ class Database:
         else:
             kwargs["pool_size"] = 10
             kwargs["max_overflow"] = 10
-            kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        else:
+            event.listen(self.engine.sync_engine, "checkin", _mark_checkin)
+            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads outside a transaction on PostgreSQL: no BEGIN/ROLLBACK round trips. Under READ
+        # COMMITTED each statement takes its own snapshot anyway, so a read session sees the
+        # same data either way. SQLite keeps its transaction (one snapshot for the session).
+        readers = (self.engine if self.is_sqlite
+                   else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
+        self.readers = async_sessionmaker(readers, expire_on_commit=False)
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
@@ -143,6 +152,10 @@ class Database:
     def session(self) -> AsyncSession:
         """A session for reads (and for writes that must not be batched, like admin tools)."""
         return self.sessions()
+
+    def reader(self) -> AsyncSession:
+        """A session for reads only (see ``readers`` above): never commit through it."""
+        return self.readers()
 
     async def write(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``op`` in a group-committed transaction; return its result after commit."""
@@ -207,6 +220,27 @@ class Database:
                 cb()
             except Exception:  # noqa: BLE001
                 log.exception("store: after-commit callback failed")
+
+
+PING_AFTER_IDLE = 10.0
+"""Seconds a pooled PostgreSQL connection may sit unused before it is pinged at checkout."""
+
+
+def _mark_checkin(_dbapi_conn: Any, record: Any) -> None:
+    record.info["checkin"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Pessimistic disconnect handling, only for connections idle a while (a ping per
+    checkout would be one more round trip per read): a connection dropped while idle (server
+    restart, idle timeout) is replaced before use. One used seconds ago is trusted; if it died
+    meanwhile, the failing statement invalidates the pool (SQLAlchemy's disconnect handling)."""
+    if time.monotonic() - record.info.get("checkin", 0.0) < PING_AFTER_IDLE:
+        return
+    try:
+        dbapi_conn.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure: take another connection
+        raise DisconnectionError(type(exc).__name__) from exc
 
 
 def migration_engine(url: str) -> AsyncEngine:

@@ -6,6 +6,11 @@ inside their transaction: this process's subscribers are woken after the commit,
 PostgreSQL a ``NOTIFY mssante_mailbox`` goes with the same commit (``db.notify_on_commit``)
 so the other server processes wake theirs (:mod:`mailserver.store.pg_events` listens and
 calls :meth:`received`). A process ignores its own notifications (they carry its token).
+
+:attr:`MailboxEvents.complete` is true while every change of any process reaches the
+subscribers (PostgreSQL with the listener connected): an IMAP session then skips its
+per-command poll of the store until its event is set. It stays false on SQLite, where the
+command line tools may write without telling the server.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ class MailboxEvents:
     def __init__(self) -> None:
         self._subs: dict[int, set[asyncio.Event]] = defaultdict(set)
         self.token = secrets.token_hex(6)
+        #: Every change reaches the subscribers (see the module docstring).
+        self.complete = False
 
     def subscribe(self, account_id: int) -> asyncio.Event:
         ev = asyncio.Event()

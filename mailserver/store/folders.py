@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import AlreadyExists, NotFound, StoreError
 from mailserver.store.db import Database
+from mailserver.store.events import MailboxEvents
 from mailserver.store.models import Folder, Message, OrphanSubscription
 from mailserver.store.records import DEFAULT_FOLDERS, FolderInfo, new_uidvalidity
 from mailserver.store.vanished import forget_folder_in, record_folder_in
@@ -23,9 +24,10 @@ __all__ = ["FolderOps"]
 
 
 class FolderOps:
-    """Folder operations; the host class provides ``db`` and ``_gc_blobs``."""
+    """Folder operations; the host class provides ``db``, ``events`` and ``_gc_blobs``."""
 
     db: Database
+    events: MailboxEvents
 
     async def _gc_blobs(self, blob_keys: list[str]) -> None:
         raise NotImplementedError
@@ -38,19 +40,19 @@ class FolderOps:
                                keywords=""))
 
     async def list_folders(self, account_id: int) -> list[FolderInfo]:
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             rows = (await s.execute(
                 select(Folder).where(Folder.account_id == account_id).order_by(Folder.name)
             )).scalars().all()
         return [FolderInfo.of(f) for f in rows]
 
     async def get_folder(self, account_id: int, name: str) -> FolderInfo:
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             f = await self._folder_by_name(s, account_id, name)
         return FolderInfo.of(f)
 
     async def folder_by_special_use(self, account_id: int, special: str) -> FolderInfo | None:
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             f = (await s.execute(select(Folder).where(
                 Folder.account_id == account_id, Folder.special_use == special
             ))).scalars().first()
@@ -103,6 +105,7 @@ class FolderOps:
             if f.subscribed:  # RFC 3501 6.3.6: the subscription outlives the mailbox
                 s.add(OrphanSubscription(account_id=account_id, name=f.name))
             await s.delete(f)
+            self.events.changed_in(s, account_id)  # sessions with it selected must learn
 
         await self.db.write(op)
         await self._gc_blobs(blob_keys)
@@ -129,6 +132,7 @@ class FolderOps:
                                 .values(folder_id=nf.id))
                 f.message_count = 0
                 f.unseen_count = 0
+                self.events.changed_in(s, account_id)
                 return
             prefix = old + "/"
             children = (await s.execute(select(Folder).where(
@@ -164,7 +168,7 @@ class FolderOps:
 
     async def orphan_subscriptions(self, account_id: int) -> list[str]:
         """Names subscribed that have no folder (RFC 3501 6.3.6), sorted."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             return list((await s.execute(
                 select(OrphanSubscription.name).where(OrphanSubscription.account_id == account_id)
                 .order_by(OrphanSubscription.name))).scalars())

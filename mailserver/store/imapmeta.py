@@ -107,8 +107,13 @@ _FOLDER_STATE = select(_FT.c.highestmodseq, _FT.c.message_count, _FT.c.recent_ui
                        _FT.c.keywords).where(_FT.c.id == bindparam("f"))
 _LOCK_FOLDER = select(_FT.c.recent_uid, _FT.c.keywords).where(
     _FT.c.id == bindparam("f")).with_for_update()
-_CHANGED = select(_MT.c.uid, _MT.c.modseq, _MT.c.flags).where(
-    _MT.c.folder_id == bindparam("f"), _MT.c.modseq > bindparam("m")).order_by(_MT.c.uid)
+_CHANGED_OR_NEW = select(_MT.c.uid, _MT.c.modseq, _MT.c.flags).where(
+    _MT.c.folder_id == bindparam("f"),
+    (_MT.c.modseq > bindparam("m")) | (_MT.c.uid > bindparam("u"))).order_by(_MT.c.uid)
+_UIDS_PAGE = select(_MT.c.uid).where(
+    _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")
+).order_by(_MT.c.uid).limit(bindparam("n"))
+_UIDS_PAGE_SIZE = 5000
 _NEW_UIDS = select(_MT.c.uid).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")).order_by(_MT.c.uid)
 _BUCKET = ((_MT.c.uid - bindparam("lo", type_=BigInteger)) // bindparam("w", type_=BigInteger)
@@ -165,24 +170,25 @@ class ImapStore:
 
     async def folder(self, folder_id: int) -> FolderInfo | None:
         """A folder by id, or None if it was deleted."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             f = await s.get(Folder, folder_id)
             return FolderInfo.of(f) if f is not None else None
 
     async def uids(self, folder_id: int) -> array[int]:
         """All UIDs of a folder, ascending, as a compact array."""
         out: array[int] = array("Q")
-        async with self.db.session() as s:
-            result = await s.stream(select(Message.uid).where(Message.folder_id == folder_id)
-                                    .order_by(Message.uid).execution_options(yield_per=5000))
-            async for part in result.partitions():
-                out.extend(r[0] for r in part)
-        return out
+        async with self.db.reader() as s:  # keyset pages: bounded memory, no transaction
+            while True:
+                page = (await s.execute(_UIDS_PAGE, {"f": folder_id, "u": out[-1] if out else 0,
+                                                     "n": _UIDS_PAGE_SIZE})).scalars().all()
+                out.extend(page)
+                if len(page) < _UIDS_PAGE_SIZE:
+                    return out
 
     async def snapshot(self, folder_id: int, since_modseq: int
                        ) -> tuple[FolderInfo | None, list[Change]]:
         """The folder row and the messages changed after ``since_modseq``, read together."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             f = await s.get(Folder, folder_id)
             if f is None:
                 return None, []
@@ -206,7 +212,7 @@ class ImapStore:
         folder do not reload every UID.  None if the folder is gone.
         """
         top = known[-1] if known else 0
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             state = (await s.execute(_FOLDER_STATE, {"f": folder_id})).first()
             if state is None:
                 return None
@@ -216,10 +222,14 @@ class ImapStore:
                 return Delta(highest, count, [], array("Q"), [], recent_uid)
             keywords = state[3] if state[3] is not None else await derive_keywords(s, folder_id)
             changes: list[Change] = []
-            if highest > since_modseq:
-                changes = [Change(*r) for r in (await s.execute(
-                    _CHANGED, {"f": folder_id, "m": since_modseq})).all()]
-            new = array("Q", (await s.execute(_NEW_UIDS, {"f": folder_id, "u": top})).scalars())
+            if highest > since_modseq:  # changed and new rows in one round trip
+                rows = (await s.execute(_CHANGED_OR_NEW, {"f": folder_id, "m": since_modseq,
+                                                          "u": top})).all()
+                changes = [Change(*r) for r in rows if r[1] > since_modseq]
+                new = array("Q", (r[0] for r in rows if r[0] > top))
+            else:
+                new = array("Q", (await s.execute(_NEW_UIDS, {"f": folder_id,
+                                                              "u": top})).scalars())
             gone: list[int] = []
             if find_gone and known and count < len(known) + len(new):
                 gone = await _vanished(s, folder_id, known)
@@ -270,13 +280,13 @@ class ImapStore:
             return await self.db.write(op)
         except StoreError as exc:  # a read does not depend on recording them
             log.warning("imapmeta: keywords not recorded: %s", exc)
-            async with self.db.session() as s:
+            async with self.db.reader() as s:
                 return await derive_keywords(s, folder.id)
 
     async def rows(self, folder_id: int, uids: Sequence[int]) -> list[Row]:
         """Rows of the given UIDs (those that still exist), in UID order."""
         out: list[Row] = []
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             for chunk in _chunks(uids):
                 lo, hi = min(chunk), max(chunk)
                 dense = hi - lo + 1 <= 4 * len(chunk)
@@ -294,21 +304,21 @@ class ImapStore:
 
     async def rows_by_id(self, ids: Sequence[int]) -> list[Row]:
         """Rows by message id (those still present), in id order."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             rows = (await s.execute(select(*_ROW_COLS).where(Message.id.in_(list(ids)))
                                     .order_by(Message.id))).all()
         return [_row(r) for r in rows]
 
     async def all_rows(self, folder_id: int) -> list[Row]:
         """Every row of a folder in UID order, in one streamed statement (SORT/THREAD ALL)."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             conn = await s.connection()  # Core: no ORM row processing for 100,000 rows
             result = await conn.execute(_ALL_ROWS, {"f": folder_id})
             return [_row(r) for r in result.all()]
 
     async def rows_changed_since(self, folder_id: int, modseq: int) -> list[Row]:
         """Rows whose modseq is above ``modseq`` (CHANGEDSINCE), via the modseq index."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             rows = (await s.execute(select(*_ROW_COLS).where(
                 Message.folder_id == folder_id, Message.modseq > modseq
             ).order_by(Message.uid))).all()
@@ -321,14 +331,14 @@ class ImapStore:
 
     async def first_unseen_uid(self, folder_id: int) -> int | None:
         """Lowest UID without \\Seen (for SELECT's ``[UNSEEN n]``)."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             return (await s.execute(select(func.min(Message.uid)).where(
                 Message.folder_id == folder_id,
                 ~Message.flags.contains("\\Seen")))).scalar()
 
     async def count_above(self, folder_id: int, uid: int) -> int:
         """Messages with a UID above ``uid`` (STATUS RECENT: above the \\Recent mark)."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             return int((await s.execute(select(func.count()).select_from(Message).where(
                 Message.folder_id == folder_id, Message.uid > uid))).scalar_one())
 
@@ -347,6 +357,10 @@ class ImapStore:
         """Decrypted message octets."""
         return await self.store.read_raw(message_id)
 
+    async def raws(self, message_ids: Sequence[int]) -> dict[int, bytes]:
+        """Decrypted octets of several messages, one query (those gone are left out)."""
+        return await self.store.read_raws(message_ids)
+
     async def metas(self, account_id: int, rows: Iterable[Row],
                     codec: SummaryCodec[T]) -> dict[int, T]:
         """Summaries by message id; computes and caches (sealed) the missing ones.
@@ -358,7 +372,7 @@ class ImapStore:
         if not wanted:
             return out
         ids = list(wanted)
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             found: list[tuple[int, bytes | None]] = []
             for chunk in _chunks(ids):
                 found.extend((r[0], r[1]) for r in (await s.execute(

@@ -4,13 +4,15 @@ Theory of operation: unwrapped keys are cached per process (the server, its work
 command line are separate processes on one database). Shredding deletes the wrapped key and
 bumps the one-row ``key_generation`` counter in the same transaction. Before serving a cached
 key, a process re-reads that counter (one primary-key read, at most every
-``GENERATION_RECHECK`` seconds); when it moved, the whole cache is dropped and keys are read
+``GENERATION_RECHECK`` seconds, one read shared by the callers that arrive meanwhile); when
+it moved, the whole cache is dropped and keys are read
 again from the database, where a shredded key is gone. So a ``mssante keys shred`` takes effect
 in every running process at once, without a restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -44,6 +46,7 @@ class KeyManager:
         self.cache = KeyCache(cache_size)
         self._generation: int | None = None
         self._checked_at = float("-inf")
+        self._recheck: asyncio.Future[None] | None = None
 
     async def create(self, session: AsyncSession, account_id: int) -> bytes:
         """Create and store (wrapped) a data key for a new account, in the caller's transaction."""
@@ -60,9 +63,25 @@ class KeyManager:
             if key is not None:
                 return key
         if session is None:
-            async with self.db.session() as s:
+            await self._shared_recheck()
+            key = self.cache.get(account_id)
+            if key is not None:
+                return key
+            async with self.db.reader() as s:
                 return await self._get(s, account_id)
         return await self._get(session, account_id)
+
+    async def _shared_recheck(self) -> None:
+        """Re-read the generation once for all the callers waiting at the same time (a FETCH
+        of many messages, several sessions), not once each."""
+        task = self._recheck
+        if task is None or task.done():
+            task = self._recheck = asyncio.ensure_future(self._recheck_alone())
+        await asyncio.shield(task)
+
+    async def _recheck_alone(self) -> None:
+        async with self.db.reader() as s:
+            await self._revalidate(s)
 
     async def _get(self, session: AsyncSession, account_id: int) -> bytes:
         await self._revalidate(session)
@@ -92,7 +111,7 @@ class KeyManager:
 
     async def is_destroyed(self, account_id: int) -> bool:
         """Whether the account's data key was shredded, read from the database (not cached)."""
-        async with self.db.session() as s:
+        async with self.db.reader() as s:
             destroyed = (await s.execute(select(MailboxKey.wrapped.is_(None)).where(
                 MailboxKey.account_id == account_id))).scalar_one_or_none()
         return bool(destroyed)

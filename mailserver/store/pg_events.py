@@ -55,10 +55,12 @@ class PgEventListener:
                 continue
             delay = 0.5
             self.connected.set()
+            self.events.complete = True
             self.events.publish_all()
             try:
                 await self._watch(conn, stop)
             finally:
+                self.events.complete = False
                 self.connected.clear()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 2)

@@ -122,7 +122,7 @@ async def vanished_since(db: Database, folder_id: int, modseq: int,
     """
     q = select(ExpungedUid.uid).where(ExpungedUid.folder_id == folder_id,
                                       ExpungedUid.modseq > modseq).order_by(ExpungedUid.uid)
-    async with db.session() as s:
+    async with db.reader() as s:
         uids = list((await s.execute(q)).scalars())
         folder = (await s.execute(select(Folder.vanished_floor, Folder.uidnext).where(
             Folder.id == folder_id))).first()  # after the rows: see the module docstring

@@ -79,3 +79,14 @@ async def test_poll_reports_expunges_then_exists(services: Services) -> None:
     assert lines is not None
     assert lines[:3] == [b"* 1 EXPUNGE\r\n", b"* 118 EXISTS\r\n", b"* 118 RECENT\r\n"]
     assert mb.exists == 118 and list(mb.uids) == list(await store.uids(folder_id))
+
+
+@pytest.mark.parametrize("page", [7, 10, 5000])
+async def test_uids_are_read_whole_across_pages(services: Services, page: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailserver.store import imapmeta
+    folder_id, _ = await _fill(services, 30)
+    await _expunge(services, folder_id, [4, 11, 12, 30])
+    monkeypatch.setattr(imapmeta, "_UIDS_PAGE_SIZE", page)
+    uids = await ImapStore(services.store).uids(folder_id)
+    assert list(uids) == [u for u in range(1, 31) if u not in (4, 11, 12, 30)]

@@ -1,0 +1,99 @@
+"""A selected session reads the store after a command only when its account's change event
+fired (or its last poll is old), once every process's changes reach the events
+(``MailboxEvents.complete``: what the PostgreSQL listener sets while connected)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from mailserver.imap import state
+from tests.imap.conftest import Imap, message, open_raw
+
+
+@contextmanager
+def statements(imap: Imap) -> Iterator[list[str]]:
+    """The SQL statements run on the database meanwhile."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen.append(sql)
+
+    engine = imap.services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_no_store_read_without_a_change_then_changes_are_reported(imap: Imap) -> None:
+    imap.services.events.complete = True  # as the PostgreSQL listener does while connected
+    await imap.services.store.append(imap.account_id, "INBOX", message(1))
+    c = await open_raw(imap)
+    other = await open_raw(imap)
+    try:
+        assert any(b"1 EXISTS" in ln for ln in await c.cmd("SELECT INBOX"))
+        await c.cmd("NOOP")
+        with statements(imap) as quiet:
+            assert await c.cmd("NOOP") == [b"t4 OK NOOP completed\r\n"]
+        assert quiet == []
+
+        # Another session's write sets the event: the next command reads and reports it.
+        await other.cmd("SELECT INBOX")
+        await other.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)")
+        await imap.services.store.append(imap.account_id, "INBOX", message(2))
+        with statements(imap) as polled:
+            lines = await c.cmd("NOOP")
+        assert polled
+        assert b"* 2 EXISTS\r\n" in lines
+        assert any(b"FETCH" in ln and b"\\Flagged" in ln for ln in lines)
+    finally:
+        await c.close()
+        await other.close()
+
+
+async def test_a_stale_view_is_polled_even_without_an_event(imap: Imap, monkeypatch: Any
+                                                            ) -> None:
+    imap.services.events.complete = True
+    monkeypatch.setattr(state, "POLL_EVERY", 0.0)
+    c = await open_raw(imap)
+    try:
+        await c.cmd("SELECT INBOX")
+        with statements(imap) as seen:
+            await c.cmd("NOOP")
+        assert seen
+    finally:
+        await c.close()
+
+
+async def test_deleting_the_selected_folder_elsewhere_ends_the_session(imap: Imap) -> None:
+    imap.services.events.complete = True
+    await imap.services.store.create_folder(imap.account_id, "Dossiers")
+    c = await open_raw(imap)
+    other = await open_raw(imap)
+    try:
+        await c.cmd("SELECT Dossiers")
+        await c.cmd("NOOP")
+        assert (await other.cmd("DELETE Dossiers"))[-1].split()[1] == b"OK"
+        lines = await c.cmd("NOOP")
+        assert b"* BYE the selected mailbox no longer exists\r\n" in lines
+    finally:
+        await c.close()
+        await other.close()
+
+
+async def test_without_complete_events_every_command_polls(imap: Imap) -> None:
+    assert imap.services.events.complete is False  # SQLite, or no listener: unchanged
+    c = await open_raw(imap)
+    try:
+        await c.cmd("SELECT INBOX")
+        await c.cmd("NOOP")
+        with statements(imap) as seen:
+            await c.cmd("NOOP")
+        assert seen
+    finally:
+        await c.close()
