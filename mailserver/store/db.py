@@ -14,7 +14,9 @@ fsync'd; PostgreSQL uses its defaults (``synchronous_commit=on``).
 Callbacks registered with :func:`after_commit` run once the batch is committed (e.g. waking IMAP
 IDLE sessions). On PostgreSQL, notifications registered with :func:`notify_on_commit` are sent
 by one ``pg_notify`` statement just before the batch's ``COMMIT``: PostgreSQL delivers them to
-the listeners only when (and if) that transaction commits.
+the listeners only when (and if) that transaction commits. Rows given to :func:`insert_on_commit`
+(the audit trail's) are written by one multi-row INSERT per table just before that ``COMMIT``
+(one statement per batch, not one per op); an op that fails takes its rows with it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, event, literal_column, select, text
+from sqlalchemy import Select, Table, event, insert, literal_column, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -42,7 +44,8 @@ from mailserver.errors import MssanteError, StorageFull, StoreError
 from mailserver.store import sqlite_inline
 from mailserver.store.models import Base
 
-__all__ = ["Database", "after_commit", "notify_on_commit", "is_storage_full", "migration_engine"]
+__all__ = ["Database", "after_commit", "notify_on_commit", "insert_on_commit", "is_storage_full",
+           "migration_engine"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,6 +96,26 @@ def notify_on_commit(session: AsyncSession, channel: str, payload: str) -> None:
     """PostgreSQL: ``NOTIFY channel, payload`` with the transaction holding ``session`` (a
     group-committed write); nothing on SQLite (one process)."""
     session.info.setdefault("notify", set()).add((channel, payload))
+
+
+def insert_on_commit(session: AsyncSession, table: Table, rows: list[dict[str, object]]) -> bool:
+    """Insert ``rows`` into ``table`` with the group-committed transaction holding ``session``,
+    in one INSERT with the other ops' rows just before the batch's COMMIT. False (nothing
+    kept) when ``session`` is not a group-committed write's: the caller inserts them itself."""
+    deferred: list[tuple[Table, list[dict[str, object]]]] | None = session.info.get("deferred")
+    if deferred is None:
+        return False
+    deferred.append((table, rows))
+    return True
+
+
+async def _insert_deferred(session: AsyncSession,
+                           deferred: list[tuple[Table, list[dict[str, object]]]]) -> None:
+    tables: dict[Table, list[dict[str, object]]] = {}
+    for table, rows in deferred:
+        tables.setdefault(table, []).extend(rows)
+    for table, rows in tables.items():
+        await session.execute(insert(table), rows)
 
 
 _NOTIFY = text("SELECT pg_notify(n.c, n.p) FROM unnest(CAST(:c AS text[]), "
@@ -164,9 +187,12 @@ class Database:
         callbacks: list[Callable[[], None]] = []
         try:
             async with self.sessions() as session:
+                deferred: list[tuple[Table, list[dict[str, object]]]] = []
+                session.info["deferred"] = deferred
                 for op, fut in batch:
                     if fut.cancelled():
                         continue
+                    mark = len(deferred)
                     try:
                         async with session.begin_nested():
                             result = await op(session)
@@ -179,6 +205,9 @@ class Database:
                     except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
                         log.exception("store: write op crashed")
                         outcomes.append((fut, None, _store_error(exc, "internal error")))
+                    if outcomes[-1][2] is not None:
+                        del deferred[mark:]
+                await _insert_deferred(session, session.info.pop("deferred"))
                 callbacks = list(session.info.pop("after_commit", []))
                 notes = sorted(session.info.pop("notify", ()))
                 if notes and not self.is_sqlite:

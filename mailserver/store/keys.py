@@ -6,11 +6,14 @@ bumps the one-row ``key_generation`` counter in the same transaction. Before ser
 key, a process re-reads that counter (one primary-key read, at most every
 ``GENERATION_RECHECK`` seconds); when it moved, the whole cache is dropped and keys are read
 again from the database, where a shredded key is gone. So a ``mssante keys shred`` takes effect
-in every running process at once, without a restart.
+in every running process at once, without a restart. Concurrent callers share one re-read (the
+SMTP path asks for keys from every session at once), and whether a key was shredded is answered
+from the same cache, so accepting a message reads no key row while the counter stands still.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -44,6 +47,7 @@ class KeyManager:
         self.cache = KeyCache(cache_size)
         self._generation: int | None = None
         self._checked_at = float("-inf")
+        self._rereading: asyncio.Task[None] | None = None
 
     async def create(self, session: AsyncSession, account_id: int) -> bytes:
         """Create and store (wrapped) a data key for a new account, in the caller's transaction."""
@@ -55,14 +59,15 @@ class KeyManager:
 
     async def get(self, account_id: int, session: AsyncSession | None = None) -> bytes:
         """The account's data key. Raises KeyDestroyed after crypto-shredding."""
-        if time.monotonic() - self._checked_at < GENERATION_RECHECK:
-            key = self.cache.get(account_id)
-            if key is not None:
-                return key
-        if session is None:
-            async with self.db.session() as s:
-                return await self._get(s, account_id)
-        return await self._get(session, account_id)
+        if session is not None:
+            return await self._get(session, account_id)
+        if time.monotonic() - self._checked_at >= GENERATION_RECHECK:
+            await self._reread_shared()
+        key = self.cache.get(account_id)
+        if key is not None:
+            return key
+        async with self.db.session() as s:
+            return await self._get(s, account_id)
 
     async def _get(self, session: AsyncSession, account_id: int) -> bytes:
         await self._revalidate(session)
@@ -78,6 +83,17 @@ class KeyManager:
         self.cache.put(account_id, key)
         return key
 
+    async def _reread_shared(self) -> None:
+        """Re-read the shred counter once for every caller waiting on it (one read in flight,
+        not one per concurrent session)."""
+        if self._rereading is None or self._rereading.done():
+            self._rereading = asyncio.ensure_future(self._reread())
+        await asyncio.shield(self._rereading)
+
+    async def _reread(self) -> None:
+        async with self.db.session() as s:
+            await self._revalidate(s)
+
     async def _revalidate(self, session: AsyncSession) -> None:
         """Drop every cached key if a key was shredded (by any process) since the last look."""
         now = time.monotonic()
@@ -91,11 +107,15 @@ class KeyManager:
             self._generation = generation
 
     async def is_destroyed(self, account_id: int) -> bool:
-        """Whether the account's data key was shredded, read from the database (not cached)."""
-        async with self.db.session() as s:
-            destroyed = (await s.execute(select(MailboxKey.wrapped.is_(None)).where(
-                MailboxKey.account_id == account_id))).scalar_one_or_none()
-        return bool(destroyed)
+        """Whether the account's data key was shredded, by this or any other process (from the
+        key cache, dropped whenever the shred counter moves: see the module docstring)."""
+        try:
+            await self.get(account_id)
+        except KeyDestroyed:
+            return True
+        except NotFound:
+            return False
+        return False
 
     async def seal(self, account_id: int, plaintext: bytes, aad: bytes) -> bytes:
         return seal(await self.get(account_id), plaintext, aad)
