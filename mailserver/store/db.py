@@ -57,27 +57,39 @@ _SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
 _PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full
 
 
-def is_storage_full(exc: BaseException) -> bool:
-    """True when ``exc`` (or an exception it wraps) says the storage has no space left:
-    ENOSPC/EDQUOT, SQLite's SQLITE_FULL ("database or disk is full"), PostgreSQL 53100."""
-    seen: set[int] = set()
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception it wraps (causes, contexts, a DBAPIError's driver error)."""
+    seen: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
     while todo:
         e = todo.pop()
-        if e is None or id(e) in seen:
+        if e is None or any(e is x for x in seen):
             continue
-        seen.add(id(e))
+        seen.append(e)
+        orig = getattr(e, "orig", None)  # SQLAlchemy DBAPIError wraps the driver's error
+        todo += [orig if isinstance(orig, BaseException) else None, e.__cause__, e.__context__]
+    return seen
+
+
+def _sqlstates(exc: BaseException) -> set[object]:
+    return {getattr(e, a, None) for e in _chain(exc) for a in ("sqlstate", "pgcode")}
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it wraps) says the storage has no space left:
+    ENOSPC/EDQUOT, SQLite's SQLITE_FULL ("database or disk is full"), PostgreSQL 53100."""
+    for e in _chain(exc):
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
         if isinstance(e, sqlite3.Error) and (
                 getattr(e, "sqlite_errorcode", None) == _SQLITE_FULL
                 or "database or disk is full" in str(e)):
             return True
-        if _PG_DISK_FULL in (getattr(e, "sqlstate", None), getattr(e, "pgcode", None)):
-            return True
-        orig = getattr(e, "orig", None)  # SQLAlchemy DBAPIError wraps the driver's error
-        todo += [orig if isinstance(orig, BaseException) else None, e.__cause__, e.__context__]
-    return False
+    return _PG_DISK_FULL in _sqlstates(exc)
+
+
+_PG_CONFLICTS = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+_CONFLICT_RETRIES = 3
 
 
 def _store_error(exc: BaseException, text: str) -> StoreError:
@@ -144,6 +156,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._conflicts: dict[asyncio.Future[Any], int] = {}
         self.batches = 0
         self.ops = 0
 
@@ -182,9 +195,25 @@ class Database:
             del self._pending[: len(batch)]
             await self._run_batch(batch)
 
+    def _retry_later(self, exc: SQLAlchemyError, op: Op, fut: asyncio.Future[Any],
+                     retry: list[tuple[Op, asyncio.Future[Any]]]) -> bool:
+        """An op chosen as a deadlock's victim (PostgreSQL: two processes' batches lock the
+        same rows, a folder and a login counter, in opposite orders) runs again at the head of
+        the next batch, once this one committed and released its locks (up to 3 times)."""
+        if self.is_sqlite or not _PG_CONFLICTS & _sqlstates(exc):
+            return False
+        tries = self._conflicts.get(fut, 0)
+        if tries >= _CONFLICT_RETRIES:
+            return False
+        self._conflicts[fut] = tries + 1
+        retry.append((op, fut))
+        log.info("store: write op retried after a lock conflict")
+        return True
+
     async def _run_batch(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         callbacks: list[Callable[[], None]] = []
+        retry: list[tuple[Op, asyncio.Future[Any]]] = []
         try:
             async with self.sessions() as session:
                 deferred: list[tuple[Table, list[dict[str, object]]]] = []
@@ -200,6 +229,9 @@ class Database:
                     except (MssanteError, ValueError) as exc:
                         outcomes.append((fut, None, exc))
                     except SQLAlchemyError as exc:
+                        if self._retry_later(exc, op, fut, retry):
+                            del deferred[mark:]
+                            continue
                         log.warning("store: write op failed: %s", type(exc).__name__)
                         outcomes.append((fut, None, _store_error(exc, type(exc).__name__)))
                     except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
@@ -218,13 +250,16 @@ class Database:
             log.error("store: group commit failed: %s", type(exc).__name__)
             error = _store_error(exc, "commit failed")
             for op_fut in batch:
+                self._conflicts.pop(op_fut[1], None)
                 if not op_fut[1].done():
                     op_fut[1].set_exception(error)
             return
+        self._pending[:0] = retry
         self.batches += 1
         self.ops += len(outcomes)
         metrics.STORE_BATCH_OPS.observe(len(outcomes))
         for fut, result, failure in outcomes:
+            self._conflicts.pop(fut, None)
             if fut.done():
                 continue
             if failure is None:
