@@ -254,7 +254,7 @@ class Delivery:
             if info is None:
                 return Party(addr, Kind.UNKNOWN_LOCAL), None
             kind = Kind.PATIENT if info.is_patient else Kind.PROFESSIONAL
-            # Read from the database each time: another process may have shredded it.
+            # Not cached with the lookup: a shred by any process is seen within GENERATION_RECHECK.
             shredded = await self.store.keys.is_destroyed(info.id)
             return Party(addr, kind, info.status, info.bal_type, shredded), info
         if self.trust.is_trusted_domain(domain):

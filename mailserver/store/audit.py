@@ -26,13 +26,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import DateTime, String, Text, delete, insert
+from sqlalchemy import DateTime, String, Table, Text, delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailserver.errors import StoreError
-from mailserver.store.db import Database
+from mailserver.store.db import Database, insert_on_commit
 from mailserver.store.models import ID, Base
 
 __all__ = ["AuditRow", "Action", "Channel", "Origin", "AuditEvent", "AuditTrail", "AuditHook",
@@ -127,6 +128,8 @@ class AuditRow(Base):
     details: Mapped[str] = mapped_column(Text, default="{}")
 
 
+_AUDIT = cast(Table, AuditRow.__table__)
+
 @dataclass(frozen=True)
 class Origin:
     """Where an action comes from: the channel, the client's address, who acted."""
@@ -145,6 +148,11 @@ class AuditEvent:
     address: str | None
     outcome: str = "ok"
     details: Mapping[str, object] = field(default_factory=dict)
+
+
+async def _insert_in(s: AsyncSession, rows: list[dict[str, object]]) -> None:
+    if not insert_on_commit(s, _AUDIT, rows):
+        await s.execute(insert(AuditRow), rows)
 
 
 def _utcnow() -> datetime:
@@ -173,10 +181,11 @@ class AuditTrail:
                 "outcome": event.outcome[:32], "details": check_details(event.details)}
 
     async def append_in(self, s: AsyncSession, *events: AuditEvent) -> None:
-        """Record ``events`` in the caller's transaction (one multi-row INSERT)."""
+        """Record ``events`` in the caller's transaction (in a group-committed write, with
+        the other ops' rows in one INSERT before the commit: ``store.db.insert_on_commit``)."""
         if events:
             at = self.clock()
-            await s.execute(insert(AuditRow), [self._values(e, at) for e in events])
+            await _insert_in(s, [self._values(e, at) for e in events])
 
     async def append(self, *events: AuditEvent) -> None:
         """Record ``events`` in their own group-committed write (actions with no
@@ -209,7 +218,7 @@ class AuditTrail:
             timed, self._buffer = self._buffer, []
 
             async def op(s: AsyncSession, rows: list[dict[str, object]] = timed) -> None:
-                await s.execute(insert(AuditRow), rows)
+                await _insert_in(s, rows)
 
             try:
                 await self.db.write(op)

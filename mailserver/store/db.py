@@ -14,7 +14,9 @@ fsync'd; PostgreSQL uses its defaults (``synchronous_commit=on``).
 Callbacks registered with :func:`after_commit` run once the batch is committed (e.g. waking IMAP
 IDLE sessions). On PostgreSQL, notifications registered with :func:`notify_on_commit` are sent
 by one ``pg_notify`` statement just before the batch's ``COMMIT``: PostgreSQL delivers them to
-the listeners only when (and if) that transaction commits.
+the listeners only when (and if) that transaction commits. Rows given to :func:`insert_on_commit`
+(the audit trail's) are written by one multi-row INSERT per table just before that ``COMMIT``
+(one statement per batch, not one per op); an op that fails takes its rows with it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, event, literal_column, select, text
+from sqlalchemy import Select, Table, event, insert, literal_column, select, text
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -43,7 +45,8 @@ from mailserver.errors import MssanteError, StorageFull, StoreError
 from mailserver.store import sqlite_inline
 from mailserver.store.models import Base
 
-__all__ = ["Database", "after_commit", "notify_on_commit", "is_storage_full", "migration_engine"]
+__all__ = ["Database", "after_commit", "notify_on_commit", "insert_on_commit", "is_storage_full",
+           "migration_engine"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,27 +58,39 @@ _SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
 _PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full
 
 
-def is_storage_full(exc: BaseException) -> bool:
-    """True when ``exc`` (or an exception it wraps) says the storage has no space left:
-    ENOSPC/EDQUOT, SQLite's SQLITE_FULL ("database or disk is full"), PostgreSQL 53100."""
-    seen: set[int] = set()
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception it wraps (causes, contexts, a DBAPIError's driver error)."""
+    seen: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
     while todo:
         e = todo.pop()
-        if e is None or id(e) in seen:
+        if e is None or any(e is x for x in seen):
             continue
-        seen.add(id(e))
+        seen.append(e)
+        orig = getattr(e, "orig", None)  # SQLAlchemy DBAPIError wraps the driver's error
+        todo += [orig if isinstance(orig, BaseException) else None, e.__cause__, e.__context__]
+    return seen
+
+
+def _sqlstates(exc: BaseException) -> set[object]:
+    return {getattr(e, a, None) for e in _chain(exc) for a in ("sqlstate", "pgcode")}
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it wraps) says the storage has no space left:
+    ENOSPC/EDQUOT, SQLite's SQLITE_FULL ("database or disk is full"), PostgreSQL 53100."""
+    for e in _chain(exc):
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
         if isinstance(e, sqlite3.Error) and (
                 getattr(e, "sqlite_errorcode", None) == _SQLITE_FULL
                 or "database or disk is full" in str(e)):
             return True
-        if _PG_DISK_FULL in (getattr(e, "sqlstate", None), getattr(e, "pgcode", None)):
-            return True
-        orig = getattr(e, "orig", None)  # SQLAlchemy DBAPIError wraps the driver's error
-        todo += [orig if isinstance(orig, BaseException) else None, e.__cause__, e.__context__]
-    return False
+    return _PG_DISK_FULL in _sqlstates(exc)
+
+
+_PG_CONFLICTS = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+_CONFLICT_RETRIES = 3
 
 
 def _store_error(exc: BaseException, text: str) -> StoreError:
@@ -94,6 +109,26 @@ def notify_on_commit(session: AsyncSession, channel: str, payload: str) -> None:
     """PostgreSQL: ``NOTIFY channel, payload`` with the transaction holding ``session`` (a
     group-committed write); nothing on SQLite (one process)."""
     session.info.setdefault("notify", set()).add((channel, payload))
+
+
+def insert_on_commit(session: AsyncSession, table: Table, rows: list[dict[str, object]]) -> bool:
+    """Insert ``rows`` into ``table`` with the group-committed transaction holding ``session``,
+    in one INSERT with the other ops' rows just before the batch's COMMIT. False (nothing
+    kept) when ``session`` is not a group-committed write's: the caller inserts them itself."""
+    deferred: list[tuple[Table, list[dict[str, object]]]] | None = session.info.get("deferred")
+    if deferred is None:
+        return False
+    deferred.append((table, rows))
+    return True
+
+
+async def _insert_deferred(session: AsyncSession,
+                           deferred: list[tuple[Table, list[dict[str, object]]]]) -> None:
+    tables: dict[Table, list[dict[str, object]]] = {}
+    for table, rows in deferred:
+        tables.setdefault(table, []).extend(rows)
+    for table, rows in tables.items():
+        await session.execute(insert(table), rows)
 
 
 _NOTIFY = text("SELECT pg_notify(n.c, n.p) FROM unnest(CAST(:c AS text[]), "
@@ -130,6 +165,7 @@ class Database:
         self.readers = async_sessionmaker(readers, expire_on_commit=False)
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._conflicts: dict[asyncio.Future[Any], int] = {}
         self.batches = 0
         self.ops = 0
 
@@ -172,14 +208,33 @@ class Database:
             del self._pending[: len(batch)]
             await self._run_batch(batch)
 
+    def _retry_later(self, exc: SQLAlchemyError, op: Op, fut: asyncio.Future[Any],
+                     retry: list[tuple[Op, asyncio.Future[Any]]]) -> bool:
+        """An op chosen as a deadlock's victim (PostgreSQL: two processes' batches lock the
+        same rows, a folder and a login counter, in opposite orders) runs again at the head of
+        the next batch, once this one committed and released its locks (up to 3 times)."""
+        if self.is_sqlite or not _PG_CONFLICTS & _sqlstates(exc):
+            return False
+        tries = self._conflicts.get(fut, 0)
+        if tries >= _CONFLICT_RETRIES:
+            return False
+        self._conflicts[fut] = tries + 1
+        retry.append((op, fut))
+        log.info("store: write op retried after a lock conflict")
+        return True
+
     async def _run_batch(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         callbacks: list[Callable[[], None]] = []
+        retry: list[tuple[Op, asyncio.Future[Any]]] = []
         try:
             async with self.sessions() as session:
+                deferred: list[tuple[Table, list[dict[str, object]]]] = []
+                session.info["deferred"] = deferred
                 for op, fut in batch:
                     if fut.cancelled():
                         continue
+                    mark = len(deferred)
                     try:
                         async with session.begin_nested():
                             result = await op(session)
@@ -187,11 +242,17 @@ class Database:
                     except (MssanteError, ValueError) as exc:
                         outcomes.append((fut, None, exc))
                     except SQLAlchemyError as exc:
+                        if self._retry_later(exc, op, fut, retry):
+                            del deferred[mark:]
+                            continue
                         log.warning("store: write op failed: %s", type(exc).__name__)
                         outcomes.append((fut, None, _store_error(exc, type(exc).__name__)))
                     except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
                         log.exception("store: write op crashed")
                         outcomes.append((fut, None, _store_error(exc, "internal error")))
+                    if outcomes[-1][2] is not None:
+                        del deferred[mark:]
+                await _insert_deferred(session, session.info.pop("deferred"))
                 callbacks = list(session.info.pop("after_commit", []))
                 notes = sorted(session.info.pop("notify", ()))
                 if notes and not self.is_sqlite:
@@ -202,13 +263,16 @@ class Database:
             log.error("store: group commit failed: %s", type(exc).__name__)
             error = _store_error(exc, "commit failed")
             for op_fut in batch:
+                self._conflicts.pop(op_fut[1], None)
                 if not op_fut[1].done():
                     op_fut[1].set_exception(error)
             return
+        self._pending[:0] = retry
         self.batches += 1
         self.ops += len(outcomes)
         metrics.STORE_BATCH_OPS.observe(len(outcomes))
         for fut, result, failure in outcomes:
+            self._conflicts.pop(fut, None)
             if fut.done():
                 continue
             if failure is None:

@@ -4,10 +4,12 @@ Theory of operation: unwrapped keys are cached per process (the server, its work
 command line are separate processes on one database). Shredding deletes the wrapped key and
 bumps the one-row ``key_generation`` counter in the same transaction. Before serving a cached
 key, a process re-reads that counter (one primary-key read, at most every
-``GENERATION_RECHECK`` seconds, one read shared by the callers that arrive meanwhile); when
-it moved, the whole cache is dropped and keys are read
+``GENERATION_RECHECK`` seconds); when it moved, the whole cache is dropped and keys are read
 again from the database, where a shredded key is gone. So a ``mssante keys shred`` takes effect
-in every running process at once, without a restart.
+in every running process at once, without a restart. Concurrent callers share one re-read (the
+SMTP path asks for keys from every session at once, a FETCH for many messages), and whether a
+key was shredded is answered from the same cache, so accepting a message reads no key row while
+the counter stands still.
 """
 
 from __future__ import annotations
@@ -110,11 +112,15 @@ class KeyManager:
             self._generation = generation
 
     async def is_destroyed(self, account_id: int) -> bool:
-        """Whether the account's data key was shredded, read from the database (not cached)."""
-        async with self.db.reader() as s:
-            destroyed = (await s.execute(select(MailboxKey.wrapped.is_(None)).where(
-                MailboxKey.account_id == account_id))).scalar_one_or_none()
-        return bool(destroyed)
+        """Whether the account's data key was shredded, by this or any other process (from the
+        key cache, dropped whenever the shred counter moves: see the module docstring)."""
+        try:
+            await self.get(account_id)
+        except KeyDestroyed:
+            return True
+        except NotFound:
+            return False
+        return False
 
     async def seal(self, account_id: int, plaintext: bytes, aad: bytes) -> bytes:
         return seal(await self.get(account_id), plaintext, aad)

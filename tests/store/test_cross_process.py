@@ -17,6 +17,7 @@ from mailserver.config import Config
 from mailserver.lifecycle import Actor
 from mailserver.store.blob_sweep import JOB_SWEEP_BLOBS
 from mailserver.store.jobs import Jobs
+from mailserver.store.keys import GENERATION_RECHECK
 from mailserver.store.pg_events import PgEventListener, asyncpg_dsn
 from tests.conftest import DOMAIN, PG_URL, add_patient, add_pro
 from tests.imap.conftest import message
@@ -47,6 +48,16 @@ async def test_lookups_follow_account_changes_made_by_another_process(
     await services.closing.close(patient.id, Actor.agent("A1"))
     await asyncio.sleep(other.directory.CACHE_RECHECK + 0.05)
     assert (await other.directory.lookup(patient.address)).status == "closed"
+
+
+async def test_a_shred_by_another_process_is_seen_by_the_recipient_check(
+        services: Services, other: Services) -> None:
+    patient = await add_patient(services)
+    assert await other.store.keys.is_destroyed(patient.id) is False  # now cached
+    await services.store.keys.destroy(patient.id)
+    await asyncio.sleep(GENERATION_RECHECK + 0.05)
+    assert await other.store.keys.is_destroyed(patient.id) is True
+    assert (await other.delivery.look_up(patient.address))[0].shredded
 
 
 async def test_a_periodic_job_is_enqueued_once_by_processes_starting_together(

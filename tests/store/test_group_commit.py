@@ -1,0 +1,84 @@
+"""The group commit's per-batch writes: audit rows of the ops of one batch go in one INSERT
+before the COMMIT, and the rows of an op that fails go nowhere, while its neighbours' commit;
+on PostgreSQL an op aborted by a deadlock between two processes' batches runs again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailserver.app import Services
+from mailserver.store import generations
+from mailserver.store.audit import Action, AuditEvent, Channel, Origin
+from mailserver.store.db import Database
+from tests.audit.helpers import rows
+from tests.conftest import PG_URL
+
+
+def _event(address: str) -> AuditEvent:
+    return AuditEvent(Action.LOGIN, Origin(Channel.SYSTEM), None, address)
+
+
+async def test_a_failing_op_takes_its_audit_rows_with_it(services: Services) -> None:
+    async def kept(s: AsyncSession) -> str:
+        await services.audit.append_in(s, _event("kept@example.test"))
+        return "kept"
+
+    async def failing(s: AsyncSession) -> None:
+        await services.audit.append_in(s, _event("dropped@example.test"))
+        raise ValueError("refused after its audit row")
+
+    batches = services.db.batches
+    results = await asyncio.gather(services.db.write(kept), services.db.write(failing),
+                                   services.db.write(kept), return_exceptions=True)
+    assert services.db.batches == batches + 1  # one batch, one commit
+    assert results[0] == results[2] == "kept"
+    assert isinstance(results[1], ValueError)
+    assert len(await rows(services, address="kept@example.test")) == 2
+    assert await rows(services, address="dropped@example.test") == []
+
+
+async def test_audit_rows_outside_a_group_commit_are_written_by_the_caller(
+        services: Services) -> None:
+    async with services.db.session() as s, s.begin():
+        await services.audit.append_in(s, _event("direct@example.test"))
+    assert len(await rows(services, address="direct@example.test")) == 1
+
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MSSANTE_TEST_DATABASE_URL")
+async def test_a_deadlock_victim_runs_again_in_the_next_batch(services: Services) -> None:
+    """Two processes' batches lock two rows in opposite orders: PostgreSQL aborts one
+    statement; its op runs again once its own batch committed, and every caller succeeds."""
+    second = Database(services.db.url)
+
+    async def both(s: AsyncSession) -> None:
+        await generations.bump_in(s, generations.KEYS)
+        await generations.bump_in(s, generations.DIRECTORY)
+
+    await services.db.write(both)  # both rows exist
+    locked = {generations.KEYS: asyncio.Event(), generations.DIRECTORY: asyncio.Event()}
+
+    def crossing(db: Database, mine: int, theirs: int) -> list[Awaitable[str]]:
+        async def lock_mine(s: AsyncSession) -> str:
+            await generations.bump_in(s, mine)
+            locked[mine].set()
+            await locked[theirs].wait()
+            return "first"
+
+        async def lock_theirs(s: AsyncSession) -> str:
+            await generations.bump_in(s, theirs)
+            return "second"
+
+        return [db.write(lock_mine), db.write(lock_theirs)]
+
+    try:
+        results = await asyncio.wait_for(asyncio.gather(
+            *crossing(services.db, generations.KEYS, generations.DIRECTORY),
+            *crossing(second, generations.DIRECTORY, generations.KEYS)), 30)
+    finally:
+        await second.close()
+    assert results == ["first", "second", "first", "second"]
