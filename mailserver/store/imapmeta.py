@@ -364,6 +364,17 @@ class ImapStore:
         """Decrypted octets of several messages, one query (those gone are left out)."""
         return await self.store.read_raws(message_ids)
 
+    async def sealed_summary(self, account_id: int, storage_key: str, raw: bytes,
+                             codec: SummaryCodec[T]) -> bytes | None:
+        """The sealed summary of a message about to be stored (APPEND), as :meth:`metas`
+        would cache it; None if it cannot be computed (then it is built at first use)."""
+        try:
+            summary = codec.dumps(codec.of(raw))
+        except Exception:  # noqa: BLE001 - a cache: never fail the append for it
+            log.warning("imapmeta: summary not built at append")
+            return None
+        return await self.keys.seal(account_id, summary, _aad(account_id, storage_key))
+
     async def metas(self, account_id: int, rows: Iterable[Row],
                     codec: SummaryCodec[T]) -> dict[int, T]:
         """Summaries by message id; computes and caches (sealed) the missing ones.
