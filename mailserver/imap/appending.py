@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from mailserver.errors import NotFound
 from mailserver.store.audit import Action
 from mailserver.store.mailstore import AppendItem, FolderInfo
+from mailserver.store.records import Prepared
 
 from . import commands as c
 from . import encoder as enc
@@ -29,6 +30,7 @@ from .auditing import AuditedSession, hook
 from .backend import ImapBackend, Response
 from .catenate import BadUrl, TooBig, assemble
 from .encoder import ResponseCode as RC
+from .meta import META_CODEC
 from .rawheaders import RAW_POLICY
 from .search import decode_header_value
 
@@ -88,11 +90,18 @@ class AppendCommands(AuditedSession):
         existing = await self._already_sent(folder, items)
         todo = [i for n, i in enumerate(items) if n not in existing]
         audit = hook(self._who(), Action.MESSAGE_APPENDED, folder.id, folder.name)
-        stored = iter(await store.append_many(self.account.id, folder.id, todo, audit=audit)
+        stored = iter(await store.append_many(self.account.id, folder.id, todo, audit=audit,
+                                              summarise=self._summarise)
                       if todo else [])
         uids = [existing[n] if n in existing else next(stored).uid for n in range(len(items))]
         text = "APPEND completed" + (" (already in Sent)" if existing and not todo else "")
         return Response("OK", text, enc.code_appenduid(folder.uidvalidity, uids))
+
+    async def _summarise(self, prepared: Prepared, raw: bytes) -> bytes | None:
+        """The summary cache a delivery gets from the summary builder, built at APPEND: the
+        client's next FETCH ENVELOPE / BODYSTRUCTURE of it then parses nothing."""
+        return await self.store.sealed_summary(prepared.account_id, prepared.storage_key, raw,
+                                               META_CODEC)
 
     async def _read_url(self, mailbox: str, uidvalidity: int | None, uid: int) -> bytes | None:
         """A CATENATE URL's message: the account's own only (no URLAUTH)."""

@@ -34,6 +34,24 @@ if TYPE_CHECKING:
 
 __all__ = ["SelectedCommands", "No", "SYSTEM_FLAGS", "CHUNK"]
 
+RAW_BATCH_BYTES = 4 << 20
+"""FETCH of whole messages: bodies are read (and decrypted) by groups of at most this many
+bytes (or one message larger than that), one query per group."""
+
+
+def _by_size(rows: list[Row]) -> list[list[Row]]:
+    """``rows`` in order, cut into groups of at most :data:`RAW_BATCH_BYTES` of messages."""
+    groups: list[list[Row]] = [[]]
+    total = 0
+    for r in rows:
+        if groups[-1] and total + r.size > RAW_BATCH_BYTES:
+            groups.append([])
+            total = 0
+        groups[-1].append(r)
+        total += r.size
+    return groups
+
+
 def _resp(status: Literal["OK", "NO", "BAD"], text: str, code: RC | None = None) -> Response:
     return Response(status, text, code)
 
@@ -135,24 +153,24 @@ class SelectedCommands(SearchCommands, AuditedSession):
                 for line in mb.announce([*(r.flags for r in rows),
                                          *(f for f, _ in seen_now.values())]):
                     await self.send(line)
-            for r in rows:
-                seq = mb.seq_of(r.uid)
-                if seq is None:
-                    continue
-                flags, modseq = seen_now.get(r.uid, (r.flags, r.modseq))
-                meta = metas.get(r.id)
-                if plan.needs_meta and meta is None:
-                    continue  # expunged by another session while we were reading
-                try:
-                    raw = await self.store.raw(r.id) if plan.needs_raw else None
-                except NotFound:
-                    continue
-                items = fetch_items(
-                    plan, uid=r.uid, flags=flags, recent=r.uid in mb.recent,
-                    internaldate=r.internaldate, size=r.size, modseq=modseq,
-                    summary=meta.summary if meta else None, header=meta.header if meta else None,
-                    raw=raw, add_flags=r.uid in seen_now, add_modseq=self.condstore)
-                await self.send(enc.fetch(seq, items))
+            for group in _by_size(rows) if plan.needs_raw else [rows]:
+                raws = await self.store.raws([r.id for r in group]) if plan.needs_raw else {}
+                for r in group:
+                    seq = mb.seq_of(r.uid)
+                    if seq is None:
+                        continue
+                    flags, modseq = seen_now.get(r.uid, (r.flags, r.modseq))
+                    meta = metas.get(r.id)
+                    raw = raws.get(r.id)
+                    if (plan.needs_meta and meta is None) or (plan.needs_raw and raw is None):
+                        continue  # expunged by another session while we were reading
+                    items = fetch_items(
+                        plan, uid=r.uid, flags=flags, recent=r.uid in mb.recent,
+                        internaldate=r.internaldate, size=r.size, modseq=modseq,
+                        summary=meta.summary if meta else None,
+                        header=meta.header if meta else None,
+                        raw=raw, add_flags=r.uid in seen_now, add_modseq=self.condstore)
+                    await self.send(enc.fetch(seq, items))
         return _resp("OK", "FETCH completed")
 
     # -- STORE -------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 Theory of operation (group commit): writers never commit on their own. ``Database.write(op)``
 queues ``op`` (an async function taking a session) and waits. One writer task drains the queue:
-it opens a transaction, runs each queued op inside its own SAVEPOINT (a failing op is rolled back
-alone and its caller gets the exception), then commits once for the whole batch and resolves the
-waiting callers. While a batch commits, new ops accumulate and form the next batch, so the number
-of fsyncs grows with batches, not with messages, and throughput grows with concurrency.
+it opens a transaction, runs each queued op after the first inside its own SAVEPOINT (a failing op
+is rolled back alone and its caller gets the exception; a failing first op rolls back the whole
+transaction, which holds nothing else, and the batch goes on in a new one), then commits once
+for the whole batch and resolves the waiting callers. While a batch commits, new ops accumulate
+and form the next batch, so the number of fsyncs grows with batches, not with messages, and
+throughput grows with concurrency.
 
 A caller is answered only after the commit returned: that is the moment a message counts as
 durably stored (SMTP 250). SQLite runs in WAL mode with ``synchronous=FULL`` so a commit is
@@ -231,27 +233,25 @@ class Database:
             async with self.sessions() as session:
                 deferred: list[tuple[Table, list[dict[str, object]]]] = []
                 session.info["deferred"] = deferred
+                kept = False  # whether the transaction holds an op's writes yet
                 for op, fut in batch:
                     if fut.cancelled():
                         continue
                     mark = len(deferred)
-                    try:
-                        async with session.begin_nested():
-                            result = await op(session)
-                        outcomes.append((fut, result, None))
-                    except (MssanteError, ValueError) as exc:
-                        outcomes.append((fut, None, exc))
-                    except SQLAlchemyError as exc:
-                        if self._retry_later(exc, op, fut, retry):
-                            del deferred[mark:]
-                            continue
-                        log.warning("store: write op failed: %s", type(exc).__name__)
-                        outcomes.append((fut, None, _store_error(exc, type(exc).__name__)))
-                    except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
-                        log.exception("store: write op crashed")
-                        outcomes.append((fut, None, _store_error(exc, "internal error")))
-                    if outcomes[-1][2] is not None:
-                        del deferred[mark:]
+                    failure = await self._run_op(session, op, fut, outcomes, retry,
+                                                 nested=kept)
+                    if failure is None:
+                        kept = True
+                        continue
+                    del deferred[mark:]  # the op's audit rows go with it
+                    if not kept:
+                        # The first op ran without a SAVEPOINT: roll back the transaction
+                        # (nothing else in it) and forget what the op queued for the commit.
+                        await session.rollback()
+                        session.info.pop("after_commit", None)
+                        session.info.pop("notify", None)
+                    if failure is not _RETRIED:
+                        outcomes.append((fut, None, failure))
                 await _insert_deferred(session, session.info.pop("deferred"))
                 callbacks = list(session.info.pop("after_commit", []))
                 notes = sorted(session.info.pop("notify", ()))
@@ -284,6 +284,40 @@ class Database:
                 cb()
             except Exception:  # noqa: BLE001
                 log.exception("store: after-commit callback failed")
+
+
+    async def _run_op(self, session: AsyncSession, op: Op, fut: asyncio.Future[Any],
+                      outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+                      retry: list[tuple[Op, asyncio.Future[Any]]], *, nested: bool
+                      ) -> BaseException | None:
+        """Run one op of a batch; append its result to ``outcomes`` or return its failure
+        (``_RETRIED`` when it goes to the next batch: see ``_retry_later``).
+
+        Inside a SAVEPOINT only when earlier ops of the batch wrote (``nested``): the first op
+        of a transaction needs none (if it fails, the caller rolls back the whole transaction),
+        which saves the SAVEPOINT and RELEASE round trips for a batch of one op."""
+        try:
+            if nested:
+                async with session.begin_nested():
+                    result = await op(session)
+            else:
+                result = await op(session)
+            outcomes.append((fut, result, None))
+            return None
+        except (MssanteError, ValueError) as exc:
+            return exc
+        except SQLAlchemyError as exc:
+            if self._retry_later(exc, op, fut, retry):
+                return _RETRIED
+            log.warning("store: write op failed: %s", type(exc).__name__)
+            return _store_error(exc, type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
+            log.exception("store: write op crashed")
+            return _store_error(exc, "internal error")
+
+
+_RETRIED = RuntimeError("retried in the next batch")
+"""What ``_run_op`` returns for an op queued again after a lock conflict (never raised)."""
 
 
 PING_AFTER_IDLE = 10.0

@@ -30,9 +30,10 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol, TypeVar, cast
+from functools import lru_cache
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
-from sqlalchemy import BigInteger, Table, bindparam, case, func, select, update
+from sqlalchemy import BigInteger, Select, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import NotFound, StoreError
@@ -103,27 +104,33 @@ class Delta:
 # construction per call; SQLAlchemy memoises their compiled form).
 _FT = cast(Table, Folder.__table__)
 _MT = cast(Table, Message.__table__)
-_FOLDER_STATE = select(_FT.c.highestmodseq, _FT.c.message_count, _FT.c.recent_uid,
-                       _FT.c.keywords).where(_FT.c.id == bindparam("f"))
+# The folder's state and its messages changed since ``m`` or above UID ``u``: one statement,
+# so one round trip and one snapshot (a folder row with no such message gives one row of NULLs).
+_STATE_AND_CHANGES = select(
+    _FT.c.highestmodseq, _FT.c.message_count, _FT.c.recent_uid, _FT.c.keywords,
+    _MT.c.uid, _MT.c.modseq, _MT.c.flags,
+).select_from(_FT.outerjoin(_MT, (_MT.c.folder_id == _FT.c.id) & (
+    (_MT.c.modseq > bindparam("m")) | (_MT.c.uid > bindparam("u"))))
+).where(_FT.c.id == bindparam("f")).order_by(_MT.c.uid)
 _LOCK_FOLDER = select(_FT.c.recent_uid, _FT.c.keywords).where(
     _FT.c.id == bindparam("f")).with_for_update()
-_CHANGED_OR_NEW = select(_MT.c.uid, _MT.c.modseq, _MT.c.flags).where(
-    _MT.c.folder_id == bindparam("f"),
-    (_MT.c.modseq > bindparam("m")) | (_MT.c.uid > bindparam("u"))).order_by(_MT.c.uid)
 _UIDS_PAGE = select(_MT.c.uid).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")
 ).order_by(_MT.c.uid).limit(bindparam("n"))
 _UIDS_PAGE_SIZE = 5000
-_NEW_UIDS = select(_MT.c.uid).where(
-    _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")).order_by(_MT.c.uid)
 _BUCKET = ((_MT.c.uid - bindparam("lo", type_=BigInteger)) // bindparam("w", type_=BigInteger)
            ).label("b")
 _BUCKET_COUNTS = select(_BUCKET, func.count()).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.uid >= bindparam("lo"),
     _MT.c.uid <= bindparam("hi")).group_by(_BUCKET)
-_UIDS_RANGE = select(_MT.c.uid).where(
-    _MT.c.folder_id == bindparam("f"), _MT.c.uid >= bindparam("lo"),
-    _MT.c.uid <= bindparam("hi"))
+
+
+@lru_cache(maxsize=None)
+def _uids_in_ranges(n: int) -> Select[Any]:
+    """UIDs of a folder within ``n`` ranges (``lo0``..``hi0``, ...): one statement per ``n``."""
+    return select(_MT.c.uid).where(_MT.c.folder_id == bindparam("f"), or_(*[
+        _MT.c.uid.between(bindparam(f"lo{i}"), bindparam(f"hi{i}")) for i in range(n)]))
+
 
 #: Buckets the known UID range is cut into when looking for vanished messages.
 _BUCKETS = 64
@@ -213,23 +220,19 @@ class ImapStore:
         """
         top = known[-1] if known else 0
         async with self.db.reader() as s:
-            state = (await s.execute(_FOLDER_STATE, {"f": folder_id})).first()
-            if state is None:
+            rows = (await s.execute(_STATE_AND_CHANGES, {"f": folder_id, "m": since_modseq,
+                                                         "u": top})).all()
+            if not rows:
                 return None
-            highest, count = int(state[0]), int(state[1])
-            recent_uid = int(state[2] or 0)
+            highest, count = int(rows[0][0]), int(rows[0][1])
+            recent_uid = int(rows[0][2] or 0)
             if highest <= since_modseq and count == len(known):
                 return Delta(highest, count, [], array("Q"), [], recent_uid)
-            keywords = state[3] if state[3] is not None else await derive_keywords(s, folder_id)
-            changes: list[Change] = []
-            if highest > since_modseq:  # changed and new rows in one round trip
-                rows = (await s.execute(_CHANGED_OR_NEW, {"f": folder_id, "m": since_modseq,
-                                                          "u": top})).all()
-                changes = [Change(*r) for r in rows if r[1] > since_modseq]
-                new = array("Q", (r[0] for r in rows if r[0] > top))
-            else:
-                new = array("Q", (await s.execute(_NEW_UIDS, {"f": folder_id,
-                                                              "u": top})).scalars())
+            keywords = (rows[0][3] if rows[0][3] is not None
+                        else await derive_keywords(s, folder_id))
+            changes = [Change(r[4], r[5], r[6]) for r in rows
+                       if r[4] is not None and r[5] > since_modseq]
+            new = array("Q", (r[4] for r in rows if r[4] is not None and r[4] > top))
             gone: list[int] = []
             if find_gone and known and count < len(known) + len(new):
                 gone = await _vanished(s, folder_id, known)
@@ -361,6 +364,17 @@ class ImapStore:
         """Decrypted octets of several messages, one query (those gone are left out)."""
         return await self.store.read_raws(message_ids)
 
+    async def sealed_summary(self, account_id: int, storage_key: str, raw: bytes,
+                             codec: SummaryCodec[T]) -> bytes | None:
+        """The sealed summary of a message about to be stored (APPEND), as :meth:`metas`
+        would cache it; None if it cannot be computed (then it is built at first use)."""
+        try:
+            summary = codec.dumps(codec.of(raw))
+        except Exception:  # noqa: BLE001 - a cache: never fail the append for it
+            log.warning("imapmeta: summary not built at append")
+            return None
+        return await self.keys.seal(account_id, summary, _aad(account_id, storage_key))
+
     async def metas(self, account_id: int, rows: Iterable[Row],
                     codec: SummaryCodec[T]) -> dict[int, T]:
         """Summaries by message id; computes and caches (sealed) the missing ones.
@@ -427,10 +441,11 @@ async def _vanished(s: AsyncSession, folder_id: int, known: array[int]) -> list[
         return []
     if len(dirty) > _MAX_DIRTY:
         dirty = [(0, len(known))]
-    present: set[int] = set()
-    for a, e in dirty:  # a few short range scans on (folder_id, uid)
-        present.update((await s.execute(_UIDS_RANGE, {"f": folder_id, "lo": known[a],
-                                                      "hi": known[e - 1]})).scalars())
+    params: dict[str, int] = {"f": folder_id}
+    for i, (a, e) in enumerate(dirty):
+        params[f"lo{i}"], params[f"hi{i}"] = known[a], known[e - 1]
+    # a few short range scans on (folder_id, uid), in one round trip
+    present: set[int] = set((await s.execute(_uids_in_ranges(len(dirty)), params)).scalars())
     return [u for a, e in dirty for u in known[a:e] if u not in present]
 
 

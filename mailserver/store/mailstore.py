@@ -14,7 +14,8 @@ stamps the message's ``modseq`` (RFC 7162). Reads never load more than they are 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 # Prebuilt statements of the append hot path (built once: SQLAlchemy memoises their cache key).
+Summariser = Callable[[Prepared, bytes], Awaitable[bytes | None]]
+"""(prepared message, its octets) -> its sealed IMAP summary cache, or None."""
+
 _FT = cast(Table, Folder.__table__)
 _ALLOC_VALUES = {
     "uidnext": _FT.c.uidnext + 1,
@@ -222,7 +226,7 @@ class MailStore(FolderOps):
             "internaldate": as_utc(internaldate), "size": prepared.size,
             "content_enc": prepared.content_enc, "blob_key": prepared.storage_key,
             "subject_enc": prepared.subject_enc, "from_enc": prepared.from_enc,
-            "meta_enc": None, "message_id_hash": prepared.message_id_hash,
+            "meta_enc": prepared.meta_enc, "message_id_hash": prepared.message_id_hash,
             "conversation_id": conversation_id, "sent_date": prepared.sent_date,
             "content_key_enc": prepared.content_key_enc,
         }
@@ -268,13 +272,17 @@ class MailStore(FolderOps):
         return await self.db.write(op)
 
     async def append_many(self, account_id: int, folder_id: int,
-                          messages: Sequence[AppendItem], *, audit: AuditHook | None = None
-                          ) -> list[AppendResult]:
+                          messages: Sequence[AppendItem], *, audit: AuditHook | None = None,
+                          summarise: Summariser | None = None) -> list[AppendResult]:
         """Seal and append several messages in one transaction: all are stored or none
-        (IMAP MULTIAPPEND, RFC 3502), with ``audit``'s rows."""
+        (IMAP MULTIAPPEND, RFC 3502), with ``audit``'s rows. ``summarise`` (prepared message,
+        octets) gives each one's sealed summary cache, stored with it (None: built later)."""
         prepared = [await self.prepare(account_id, m.raw, subject=m.subject,
                                        from_display=m.from_display, message_id=m.message_id)
                     for m in messages]
+        if summarise is not None:
+            prepared = [replace(p, meta_enc=await summarise(p, m.raw))
+                        for p, m in zip(prepared, messages, strict=True)]
 
         async def op(s: AsyncSession) -> list[AppendResult]:
             results = [await self.append_in(s, p, folder_id, flags=m.flags,

@@ -138,6 +138,8 @@ class Prepared:
     sent_date: datetime | None
     content_key_enc: bytes | None = None
     """For a shared blob: the message's content key, sealed with this account's key."""
+    meta_enc: bytes | None = None
+    """The sealed IMAP summary when known at append time (see :mod:`imapmeta`), else None."""
 
 
 @dataclass(frozen=True)

@@ -40,3 +40,18 @@ async def test_delivered_copies_are_summarised_after_the_commit(imap: Imap) -> N
     assert (await c.cmd("SORT (SUBJECT) UTF-8 ALL"))[0] == b"* SORT 1\r\n"
     assert b'"Compte rendu 1"' in (await c.cmd("FETCH 1 ENVELOPE"))[0]
     await c.close()
+
+
+async def test_appended_messages_are_stored_with_their_summary(imap: Imap) -> None:
+    """APPEND stores the sealed summary with the message (one MULTIAPPEND: both), so the
+    first FETCH ENVELOPE / BODYSTRUCTURE reads it instead of parsing the message."""
+    c = await open_raw(imap)
+    one, two = message(1), message(2, subject="Lettre de liaison")
+    await c.write(b"ap APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(one), one, len(two), two))
+    assert (await c.until("ap"))[-1].startswith(b"ap OK")
+    assert list((await _summarised(imap)).values()) == [True, True]
+    await c.cmd("SELECT INBOX")
+    out = await c.cmd("FETCH 1:2 (ENVELOPE BODYSTRUCTURE)")
+    assert b'"Compte rendu 1"' in out[0] and b'"Lettre de liaison' in out[1]
+    assert b'("TEXT" "PLAIN"' in out[0].upper()
+    await c.close()

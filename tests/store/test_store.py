@@ -6,11 +6,15 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.app import Services, open_services
 from mailserver.config import Config
 from mailserver.errors import KeyDestroyed, NotFound
 from mailserver.store.crypto import DecryptError, MasterKeyring
+from mailserver.store.db import after_commit
+from mailserver.store.models import Folder
 from tests.conftest import add_pro
 from tests.premigration import make_pre_migration
 
@@ -185,6 +189,38 @@ async def test_failing_op_does_not_spoil_its_batch(services: Services) -> None:
                                    return_exceptions=True)
     assert isinstance(outcome[2], NotFound)
     assert sum(1 for o in outcome if not isinstance(o, Exception)) == 5
+
+
+async def test_failing_first_op_of_a_batch_leaves_nothing_behind(services: Services) -> None:
+    """The first op of a batch runs without a SAVEPOINT: when it fails after writing, its
+    writes and its after-commit callbacks are dropped and the ops queued behind it commit."""
+    pro = await add_pro(services)
+    inbox = (Folder.account_id == pro.id) & (Folder.name == "INBOX")
+    called: list[str] = []
+
+    async def bad(s: AsyncSession) -> None:
+        await s.execute(update(Folder).where(inbox).values(message_count=999))
+        after_commit(s, lambda: called.append("bad"))
+        raise NotFound("boom")
+
+    async def good(s: AsyncSession) -> int:
+        await s.execute(update(Folder).where(inbox).values(
+            highestmodseq=Folder.highestmodseq + 1))
+        after_commit(s, lambda: called.append("good"))
+        return 1
+
+    before = services.db.batches
+    outcome = await asyncio.gather(services.db.write(bad), services.db.write(good),
+                                   services.db.write(good), return_exceptions=True)
+    assert services.db.batches == before + 1  # one batch: bad ran first, without a SAVEPOINT
+    assert isinstance(outcome[0], NotFound)
+    assert outcome[1:] == [1, 1]
+    assert called == ["good", "good"]
+    async with services.db.reader() as s:
+        count, modseq = (await s.execute(select(Folder.message_count, Folder.highestmodseq)
+                                         .where(inbox))).one()
+    assert count == 0
+    assert modseq >= 2
 
 
 async def test_patient_name_sealed(services: Services, config: Config) -> None:
