@@ -41,7 +41,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imap_bench import DOMAIN, PASSWORD, USER, Client, _msg  # noqa: E402
+from imap_bench import DOMAIN, PASSWORD, USER, Client, populate  # noqa: E402
 from imap_suite import admin, pg_dsn  # noqa: E402
 
 from mailserver.app import Services, open_services  # noqa: E402
@@ -71,16 +71,7 @@ async def fill_measured(s: Services, account_id: int, n: int) -> int:
     """``n`` sealed messages in the account's INBOX (1,000 per transaction) and their
     summaries; returns the folder id."""
     t0 = time.perf_counter()
-    for start in range(0, n, 1000):
-        batch = [await s.store.prepare(account_id, _msg(i))
-                 for i in range(start, min(n, start + 1000))]
-
-        async def op(session, batch=batch, start=start):  # type: ignore[no-untyped-def]
-            for k, p in enumerate(batch):
-                flags = ["\\Seen"] if (start + k) % 10 == 0 else []
-                await s.store.append_in(session, p, "INBOX", flags=flags)
-
-        await s.db.write(op)
+    await populate(s, account_id, n)
     folder = await s.store.get_folder(account_id, "INBOX")
     imap = ImapStore(s.store)
     uids = list(await imap.uids(folder.id))

@@ -4,30 +4,17 @@ fired (or its last poll is old), once every process's changes reach the events
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
-
-from sqlalchemy import event
 
 from mailserver.imap import state
 from tests.imap.conftest import Imap, message, open_raw
+from tests.statements import recorded_statements
 
 
-@contextmanager
-def statements(imap: Imap) -> Iterator[list[str]]:
+def statements(imap: Imap) -> AbstractContextManager[list[str]]:
     """The SQL statements run on the database meanwhile."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(sql)
-
-    engine = imap.services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    return recorded_statements(imap.services.db)
 
 
 async def test_no_store_read_without_a_change_then_changes_are_reported(imap: Imap) -> None:

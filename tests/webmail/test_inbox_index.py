@@ -4,31 +4,19 @@ newest first, and a message is rendered once (its rendering kept, sealed)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
+from tests.statements import recorded_statements
 from tests.webmail.conftest import World
 from webmail.mailbox import MESSAGES_PER_PAGE, PER_PAGE
 from webmail.models import RenderedMessage
 from webmail.render import RENDER_VERSION
 
 
-@contextmanager
-def _statements(w: World) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engine = w.services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+def _statements(w: World) -> AbstractContextManager[list[str]]:
+    return recorded_statements(w.services.db)
 
 
 async def _inbox_statements(w: World, path: str = "/conversations") -> int:
