@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.store.audit import JOB_PURGE_AUDIT, AuditRow, AuditTrail
 from mailserver.store.db import Database
@@ -105,14 +104,7 @@ class AuditPurge:
 
     async def schedule(self, delay: float = 0.0, *, running: int = 0) -> None:
         """Enqueue a pass unless one is already waiting (``running``: this job itself)."""
-        jobs = Jobs(self.trail.db)
-        if await jobs.pending_count(JOB_PURGE_AUDIT) > running:
-            return
-
-        async def op(s: AsyncSession) -> None:
-            Jobs.enqueue_in(s, JOB_PURGE_AUDIT, delay=delay)
-
-        await self.trail.db.write(op)
+        await Jobs(self.trail.db).schedule_once(JOB_PURGE_AUDIT, delay=delay, running=running)
 
 
 async def account_id_of(db: Database, address: str) -> int | None:
