@@ -275,6 +275,14 @@ class InactivityConfig:
 
 
 @dataclass(frozen=True)
+class ServerConfig:
+    event_loop: str = "uvloop"
+    """``"uvloop"`` (libuv's loop: less CPU for the same connections, the default) or
+    ``"asyncio"`` (the standard library's); ``mssante serve`` falls back to asyncio with a
+    warning when uvloop cannot be imported."""
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     format: str = "text"
     """"text" (one readable line per record) or "json" (one JSON object per line)."""
@@ -303,6 +311,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
     extra_domains: tuple[str, ...] = ()
     """Other professional domains hosted here."""
 
@@ -351,6 +360,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "export": ExportConfig,
     "audit": AuditConfig,
     "jobs": JobsConfig,
+    "server": ServerConfig,
 }
 
 
@@ -449,6 +459,8 @@ def from_dict(data_dir: Path, raw: dict[str, Any]) -> Config:
     jobs = sections["jobs"]
     if jobs.keep_done_days < 1 or jobs.purge_interval_seconds < 60:
         problems.append("[jobs] keep_done_days >= 1; purge_interval_seconds >= 60")
+    if sections["server"].event_loop not in {"uvloop", "asyncio"}:
+        problems.append("[server] event_loop must be 'uvloop' or 'asyncio'")
     if sections["logging"].format not in {"text", "json"}:
         problems.append("[logging] format must be 'text' or 'json'")
     postmaster = sections["smtp"].postmaster.strip().lower()

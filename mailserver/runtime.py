@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +43,7 @@ from mailserver.directory.opening import OpeningJob
 from mailserver.export.archive import AccountExport
 from mailserver.export_root import build_account_export
 from mailserver.imap.server import start_imap
+from mailserver.listener import BalancedServer, WorkerLoad
 from mailserver.outbound.queue import OutboundQueue
 from mailserver.outbound.worker import start_queue_workers
 from mailserver.smtp.server import start_smtp
@@ -73,8 +74,11 @@ class Runtime:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     sockets: dict[str, socket.socket] = field(default_factory=dict)
     """Listening sockets inherited from ``serve --workers``'s parent, by listener name."""
+    load: WorkerLoad | None = None
+    """This worker's slot in the parent's connection table (``serve --workers``): the mail
+    listeners then accept fairly (:mod:`mailserver.listener`)."""
 
-    def listening(self, name: str, server: asyncio.Server) -> None:
+    def listening(self, name: str, server: asyncio.Server | BalancedServer) -> None:
         sock = server.sockets[0].getsockname()
         self.ports[name] = (sock[0], sock[1])
         log.info("listening: %s %s:%d", name, sock[0], sock[1])
@@ -109,11 +113,11 @@ async def _start_extensions(rt: Runtime, listen: ListenConfig) -> None:
     if listen.imap:
         host, port = parse_hostport(listen.imap)
         rt.listening("imap", await start_imap(imap, host, port, rt.tls, implicit_tls=False,
-                                              sock=rt.sockets.get("imap")))
+                                              sock=rt.sockets.get("imap"), load=rt.load))
     if listen.imaps:
         host, port = parse_hostport(listen.imaps)
         rt.listening("imaps", await start_imap(imap, host, port, rt.tls, implicit_tls=True,
-                                               sock=rt.sockets.get("imaps")))
+                                               sock=rt.sockets.get("imaps"), load=rt.load))
     if listen.http:
         # The web app announces the mail listeners to clients (autoconfig): give it the
         # addresses actually bound (port 0 resolved).
@@ -193,30 +197,32 @@ def _inbound_tls(config: Config, services: Services, default: ssl.SSLContext
 
 async def start_runtime(config: Config, listen: ListenConfig, *,
                         services: Services | None = None,
-                        sockets: dict[str, socket.socket] | None = None) -> Runtime:
+                        sockets: dict[str, socket.socket] | None = None,
+                        load: WorkerLoad | None = None) -> Runtime:
     services = services or await open_services(config)
     tls = server_context(config.path(config.tls.cert_file), config.path(config.tls.key_file),
                          extra=[(config.path(config.tls.ec_cert_file),
                                  config.path(config.tls.ec_key_file))])
-    rt = Runtime(config, services, tls, sockets=dict(sockets or {}))
+    rt = Runtime(config, services, tls, sockets=dict(sockets or {}), load=load)
     try:
         if listen.submission:
             host, port = parse_hostport(listen.submission)
             rt.listening("submission", await start_smtp(
                 config, services.directory, services.delivery, role="submission",
-                host=host, port=port, tls=tls, sock=rt.sockets.get("submission")))
+                host=host, port=port, tls=tls, sock=rt.sockets.get("submission"), load=rt.load))
         if listen.submissions:
             host, port = parse_hostport(listen.submissions)
             rt.listening("submissions", await start_smtp(
                 config, services.directory, services.delivery, role="submission",
                 host=host, port=port, tls=tls, implicit_tls=True,
-                sock=rt.sockets.get("submissions")))
+                sock=rt.sockets.get("submissions"), load=rt.load))
         if listen.smtp:
             host, port = parse_hostport(listen.smtp)
             rt.listening("smtp", await start_smtp(
                 config, services.directory, services.delivery, role="inbound",
                 host=host, port=port, tls=_inbound_tls(config, services, tls),
-                reports=services.system_mail.report, sock=rt.sockets.get("smtp")))
+                reports=services.system_mail.report, sock=rt.sockets.get("smtp"),
+                load=rt.load))
         await _start_extensions(rt, listen)
     except BaseException:
         await rt.close()
@@ -224,13 +230,29 @@ async def start_runtime(config: Config, listen: ListenConfig, *,
     return rt
 
 
+def run_loop(config: Config, main: Coroutine[Any, Any, None]) -> None:
+    """Run the server's main coroutine on the configured event loop (``[server]
+    event_loop``): uvloop unless asked otherwise or not installed."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if config.server.event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop is not installed: running on asyncio's event loop")
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
+
+
 async def run(config: Config, listen: ListenConfig,
               on_ready: Callable[[Runtime], None] | None = None, *,
-              sockets: dict[str, socket.socket] | None = None) -> None:
+              sockets: dict[str, socket.socket] | None = None,
+              load: WorkerLoad | None = None) -> None:
     """Serve until SIGTERM/SIGINT (on ``sockets`` already listening, if given)."""
     import signal
 
-    rt = await start_runtime(config, listen, sockets=sockets)
+    rt = await start_runtime(config, listen, sockets=sockets, load=load)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, rt.stop.set)

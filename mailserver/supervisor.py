@@ -3,7 +3,8 @@
 Theory of operation: the parent binds each listening socket once (port 0 resolves to one port
 shared by all children), then forks N children before any event loop or thread exists. Each
 child runs the ordinary runtime (:func:`mailserver.runtime.run`) on the inherited sockets; the
-kernel hands each new connection to whichever child accepts first, so an idle child takes more.
+children accept fairly: a connection goes to the child holding the fewest
+(:mod:`mailserver.listener`, through a table of counts shared across the fork).
 The parent only supervises: a child that dies is started again after a back-off (0.5 s, doubled
 for each quick death, at most 30 s; reset after a minute of life) and logged; SIGTERM/SIGINT are
 forwarded to the children, which stop within their 9 s shutdown; any left after
@@ -12,7 +13,6 @@ forwarded to the children, which stop within their 9 s shutdown; any left after
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import logging
 import os
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from mailserver import metrics
 from mailserver.config import Config, ListenConfig, parse_hostport
 from mailserver.errors import ConfigError
-from mailserver.runtime import run
+from mailserver.listener import LoadTable, WorkerLoad
+from mailserver.runtime import run, run_loop
 
 __all__ = ["bind_listeners", "serve_workers", "STOP_GRACE", "with_shared_metrics"]
 
@@ -103,7 +104,8 @@ class _Slot:
     due: float = 0.0
 
 
-def _child(config: Config, listen: ListenConfig, sockets: dict[str, socket.socket]) -> int:
+def _child(config: Config, listen: ListenConfig, sockets: dict[str, socket.socket],
+           load: WorkerLoad) -> int:
     """In the forked child: die with the parent, then serve until told to stop."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
@@ -113,7 +115,7 @@ def _child(config: Config, listen: ListenConfig, sockets: dict[str, socket.socke
     except (OSError, AttributeError):
         pass
     try:
-        asyncio.run(run(config, listen, sockets=sockets))
+        run_loop(config, run(config, listen, sockets=sockets, load=load))
     except Exception:  # noqa: BLE001 - reported, the parent restarts the child
         log.exception("worker: crashed")
         return 1
@@ -121,12 +123,12 @@ def _child(config: Config, listen: ListenConfig, sockets: dict[str, socket.socke
 
 
 def _start(slot: _Slot, config: Config, listen: ListenConfig,
-           sockets: dict[str, socket.socket]) -> None:
+           sockets: dict[str, socket.socket], table: LoadTable) -> None:
     pid = os.fork()
     if pid == 0:  # the child never returns into the parent's code
         code = 1
         try:
-            code = _child(config, listen, sockets)
+            code = _child(config, listen, sockets, table.worker(slot.index))
         finally:
             os._exit(code)
     slot.pid, slot.started = pid, time.monotonic()
@@ -185,17 +187,19 @@ def serve_workers(config: Config, listen: ListenConfig, workers: int) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
     slots = [_Slot(i) for i in range(workers)]
+    table = LoadTable(workers)  # open connections per worker, for fair accepting
     for slot in slots:
-        _start(slot, config, listen, sockets)
+        _start(slot, config, listen, sockets, table)
     while not stopping:
         now = time.monotonic()
         for slot, status in _reaped(slots):
             log.warning("worker %d exited (status %d): restarting", slot.index,
                         os.waitstatus_to_exitcode(status))
             _backoff(slot, now)
+            table.absent(slot.index)
         for slot in slots:
             if not slot.pid and slot.due <= now and not stopping:
-                _start(slot, config, listen, sockets)
+                _start(slot, config, listen, sockets, table)
         time.sleep(0.1)
     log.info("stopping %d workers", workers)
     _stop(slots)

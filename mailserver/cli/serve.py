@@ -18,7 +18,7 @@ from mailserver.config import ListenConfig, parse_hostport
 from mailserver.directory.service import AccountInfo
 from mailserver.errors import ConfigError
 from mailserver.identifiers import ins_key
-from mailserver.runtime import run
+from mailserver.runtime import run, run_loop
 from mailserver.supervisor import serve_workers, with_shared_metrics
 
 __all__ = ["register", "populate_demo", "DEMO_DOMAIN", "DEMO_PASSWORD"]
@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         with_shared_metrics()  # may start the command again, with the metrics directory
         return serve_workers(config, listen, args.workers)
-    asyncio.run(run(config, listen))  # refuses a schema behind or ahead of this release
+    run_loop(config, run(config, listen))  # refuses a schema behind or ahead of this release
     return 0
 
 
@@ -135,7 +135,7 @@ def _demo(args: argparse.Namespace) -> int:
     if listen.http:
         print(f"Patient webmail: http://{public}:{args.http_port}/")
     print()
-    asyncio.run(run(config, listen))
+    run_loop(config, run(config, listen))
     return 0
 
 

@@ -45,6 +45,7 @@ import zlib
 from collections import deque
 
 from mailserver.connlimit import ConnectionLimiter, peer_address
+from mailserver.listener import BalancedServer, WorkerLoad, serve_balanced, stream_factory
 
 from . import commands as c
 from . import encoder as enc
@@ -288,7 +289,8 @@ class Connection:
 
 
 async def start_imap(backend: ImapBackend, host: str, port: int, tls_ctx: ssl.SSLContext,
-                     implicit_tls: bool, sock: socket.socket | None = None) -> asyncio.Server:
+                     implicit_tls: bool, sock: socket.socket | None = None,
+                     load: WorkerLoad | None = None) -> asyncio.Server | BalancedServer:
     """Listen for IMAP clients: STARTTLS port (143 role) or implicit TLS (993 role).
 
     At most ``[imap] max_connections_per_address`` connections from one client address are
@@ -311,7 +313,10 @@ async def start_imap(backend: ImapBackend, host: str, port: int, tls_ctx: ssl.SS
         finally:
             limiter.release(address)
 
-    if sock is not None:  # an inherited listening socket (serve --workers)
+    if sock is not None and load is not None:  # shared with the other workers: fair accept
+        return await serve_balanced(sock, stream_factory(on_connect),
+                                    tls_ctx if implicit_tls else None, load)
+    if sock is not None:  # an inherited listening socket
         return await asyncio.start_server(on_connect, sock=sock,
                                           ssl=tls_ctx if implicit_tls else None)
     return await asyncio.start_server(on_connect, host, port,

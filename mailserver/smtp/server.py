@@ -29,6 +29,7 @@ from mailserver.config import Config
 from mailserver.connlimit import ConnectionLimiter
 from mailserver.delivery import Delivery
 from mailserver.directory.service import Directory
+from mailserver.listener import BalancedServer, WorkerLoad, serve_balanced
 from mailserver.logs import quiet_protocol_libraries
 from mailserver.smtp.handler import MailHandler, ReportSink
 from mailserver.smtp.protocol import MailSMTP
@@ -190,17 +191,21 @@ async def start_smtp(config: Config, directory: Directory, delivery: Delivery, *
                      host: str, port: int, tls: TlsSource,
                      handler: object | None = None, implicit_tls: bool = False,
                      reports: ReportSink | None = None,
-                     sock: socket.socket | None = None) -> asyncio.Server:
+                     sock: socket.socket | None = None,
+                     load: WorkerLoad | None = None) -> asyncio.Server | BalancedServer:
     """Start an SMTP listener. ``implicit_tls`` (submission only) wraps every connection in TLS
     from the first byte (RFC 8314). ``reports`` sends the ``delivered`` DSNs (RFC 3461) the
     inbound role owes as the final MTA (none without it). ``sock``: an already listening
-    socket (``serve --workers``), used instead of ``host``/``port``."""
+    socket, used instead of ``host``/``port``; with ``load`` (``serve --workers``) it is
+    shared with the other workers and accepted fairly (:mod:`mailserver.listener`)."""
     if implicit_tls and role != "submission":
         raise ValueError("implicit TLS is for submission only")
     loop = asyncio.get_running_loop()
     factory = smtp_factory(config, directory, delivery, role=role, tls=tls, handler=handler,
                            implicit_tls=implicit_tls, reports=reports)
     ssl_ctx = (tls() if callable(tls) else tls) if implicit_tls else None
+    if sock is not None and load is not None:
+        return await serve_balanced(sock, factory, ssl_ctx, load)
     if sock is not None:
         return await loop.create_server(factory, sock=sock, ssl=ssl_ctx)
     return await loop.create_server(factory, host, port, reuse_address=True, ssl=ssl_ctx)
