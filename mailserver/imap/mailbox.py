@@ -118,6 +118,8 @@ class SelectedMailbox:
     rev2: bool = False
     #: tag -> search kept up to date (RFC 5267 4.3); they end with the selection.
     contexts: dict[str, SearchContext] = field(default_factory=dict)
+    #: the last poll left expunges unreported (FETCH, STORE, SEARCH may not send them)
+    held_back: bool = False
 
     # -- numbers ------------------------------------------------------------------
     @property
@@ -230,6 +232,7 @@ class SelectedMailbox:
             return None
         out: list[bytes] = []
         changes, new = delta.changes, delta.new
+        self.held_back = False
         if delta.highestmodseq <= self.modseq and not new and not delta.gone \
                 and delta.message_count == len(self.uids):
             return out
@@ -253,4 +256,7 @@ class SelectedMailbox:
                 out.append(line)
         self.reported.clear()
         self.modseq = max(self.modseq, delta.highestmodseq)
+        # Messages expunged elsewhere that this command may not report (RFC 3501 7.4.1):
+        # the view still counts them, the folder no longer does.
+        self.held_back = not allow_expunge and delta.message_count != len(self.uids)
         return out

@@ -199,9 +199,10 @@ class Session(AppendCommands, SelectedCommands):
                 return
             ev.clear()
         self._polled_at = now
-        self._deferred = not allow_expunge
         lines = await self.selected.poll(self.store, allow_expunge=allow_expunge,
                                          condstore=self.condstore)
+        # Poll again at the next command only if this one had to hold expunges back.
+        self._deferred = self.selected is not None and self.selected.held_back
         if lines is None:  # the folder was deleted or renamed away under us
             self.selected = None
             self.state = "authenticated"

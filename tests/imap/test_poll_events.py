@@ -84,3 +84,36 @@ async def test_without_complete_events_every_command_polls(imap: Imap) -> None:
         assert seen
     finally:
         await c.close()
+
+
+async def test_a_fetch_polls_again_only_while_it_holds_expunges_back(imap: Imap) -> None:
+    """FETCH may not report EXPUNGE (RFC 3501 7.4.1): the next command polls again only when
+    the last poll left an expunge unreported, not after every FETCH."""
+    imap.services.events.complete = True
+    for i in range(3):
+        await imap.services.store.append(imap.account_id, "INBOX", message(i))
+    c = await open_raw(imap)
+    other = await open_raw(imap)
+    try:
+        await c.cmd("SELECT INBOX")
+        await other.cmd("SELECT INBOX")
+        await other.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)")  # an event: the next FETCH polls
+        with statements(imap) as polled:
+            assert any(b"\\Flagged" in ln for ln in await c.cmd("FETCH 1:3 (FLAGS)"))
+        assert polled
+        with statements(imap) as quiet:
+            await c.cmd("FETCH 1:3 (UID)")
+            await c.cmd("FETCH 2 (UID)")
+        assert not any("folders" in q for q in quiet)  # nothing held back: no poll
+
+        await other.cmd("STORE 3 +FLAGS.SILENT (\\Deleted)")
+        await other.cmd("EXPUNGE")
+        lines = await c.cmd("FETCH 1 (UID)")  # polls, may not say EXPUNGE: held back
+        assert not any(b"EXPUNGE" in ln for ln in lines)
+        with statements(imap) as again:
+            lines = await c.cmd("NOOP")  # polls again, and reports it now
+        assert again
+        assert b"* 3 EXPUNGE\r\n" in lines
+    finally:
+        await c.close()
+        await other.close()
