@@ -454,11 +454,13 @@ class Session(AppendCommands, SelectedCommands):
 
     async def do_status(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Status)
-        folder = await self.backend.store.get_folder(self.account_id, cmd.mailbox)
-        await self._status_line(folder, cmd.items)
+        folder, recent = await self.backend.store.folder_status(
+            self.account_id, cmd.mailbox, recent="RECENT" in cmd.items)
+        await self._status_line(folder, cmd.items, recent)
         return Response("OK", "STATUS completed")
 
-    async def _status_line(self, folder: object, items: tuple[str, ...]) -> None:
+    async def _status_line(self, folder: object, items: tuple[str, ...],
+                           recent: int | None = None) -> None:
         assert isinstance(folder, FolderInfo)
         values = {"MESSAGES": folder.message_count, "UNSEEN": folder.unseen_count,
                   "UIDNEXT": folder.uidnext, "UIDVALIDITY": folder.uidvalidity,
@@ -468,7 +470,9 @@ class Session(AppendCommands, SelectedCommands):
         out = []
         for item in items:
             if item == "RECENT":  # not yet claimed by a read-write SELECT (RFC 3501 2.3.2)
-                out.append(f"RECENT {await self.store.count_above(folder.id, folder.recent_uid)}")
+                if recent is None:
+                    recent = await self.store.count_above(folder.id, folder.recent_uid)
+                out.append(f"RECENT {recent}")
             else:
                 out.append(f"{item} {values[item]}")
         await self.send(b"* STATUS " + enc.mailbox(folder.name, utf8=self.utf8_names) + b" ("

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, Table, event, insert, literal_column, select, text
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -165,6 +166,7 @@ class Database:
         readers = (self.engine if self.is_sqlite
                    else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
         self.readers = async_sessionmaker(readers, expire_on_commit=False)
+        self._read_engine = readers
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._conflicts: dict[asyncio.Future[Any], int] = {}
@@ -194,6 +196,12 @@ class Database:
     def reader(self) -> AsyncSession:
         """A session for reads only (see ``readers`` above): never commit through it."""
         return self.readers()
+
+    def read(self) -> AsyncConnection:
+        """A Core connection for reads only, as :meth:`reader` but without the ORM session:
+        about half the CPU a statement on the hot read paths (IMAP STATUS, SELECT, polls),
+        for statements that select columns, not mapped objects."""
+        return self._read_engine.connect()
 
     async def write(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run ``op`` in a group-committed transaction; return its result after commit."""

@@ -10,7 +10,7 @@ CREATE does not subscribe; the default folders an account starts with are subscr
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import AlreadyExists, NotFound, StoreError
@@ -21,6 +21,18 @@ from mailserver.store.records import DEFAULT_FOLDERS, FolderInfo, new_uidvalidit
 from mailserver.store.vanished import forget_folder_in, record_folder_in
 
 __all__ = ["FolderOps"]
+
+# Column reads (no ORM objects): FolderInfo.of reads the same attribute names off a row.
+_FOLDER_COLS = tuple(Folder.__table__.c)
+_LIST = select(*_FOLDER_COLS).where(Folder.account_id == bindparam("a")).order_by(Folder.name)
+_BY_NAME = select(*_FOLDER_COLS).where(Folder.account_id == bindparam("a"),
+                                       Folder.name == bindparam("n"))
+_STATUS = select(*_FOLDER_COLS, select(func.count()).where(
+    Message.folder_id == Folder.id,
+    Message.uid > func.coalesce(Folder.recent_uid, 0)).scalar_subquery()).where(
+    Folder.account_id == bindparam("a"), Folder.name == bindparam("n"))
+_BY_SPECIAL_USE = select(*_FOLDER_COLS).where(Folder.account_id == bindparam("a"),
+                                              Folder.special_use == bindparam("s"))
 
 
 class FolderOps:
@@ -40,23 +52,30 @@ class FolderOps:
                                keywords=""))
 
     async def list_folders(self, account_id: int) -> list[FolderInfo]:
-        async with self.db.reader() as s:
-            rows = (await s.execute(
-                select(Folder).where(Folder.account_id == account_id).order_by(Folder.name)
-            )).scalars().all()
-        return [FolderInfo.of(f) for f in rows]
+        async with self.db.read() as conn:
+            rows = (await conn.execute(_LIST, {"a": account_id})).all()
+        return [FolderInfo.of(r) for r in rows]  # type: ignore[arg-type]
 
     async def get_folder(self, account_id: int, name: str) -> FolderInfo:
-        async with self.db.reader() as s:
-            f = await self._folder_by_name(s, account_id, name)
-        return FolderInfo.of(f)
+        return (await self.folder_status(account_id, name, recent=False))[0]
+
+    async def folder_status(self, account_id: int, name: str, *, recent: bool
+                            ) -> tuple[FolderInfo, int]:
+        """A folder by name and, if ``recent``, how many of its messages are above its
+        \\Recent mark (STATUS RECENT), in one statement."""
+        if name.upper() == "INBOX":
+            name = "INBOX"
+        async with self.db.read() as conn:
+            row = (await conn.execute(_STATUS if recent else _BY_NAME,
+                                      {"a": account_id, "n": name})).first()
+        if row is None:
+            raise NotFound(f"no folder {name!r}")
+        return FolderInfo.of(row), int(row[-1]) if recent else 0  # type: ignore[arg-type]
 
     async def folder_by_special_use(self, account_id: int, special: str) -> FolderInfo | None:
-        async with self.db.reader() as s:
-            f = (await s.execute(select(Folder).where(
-                Folder.account_id == account_id, Folder.special_use == special
-            ))).scalars().first()
-        return FolderInfo.of(f) if f else None
+        async with self.db.read() as conn:
+            row = (await conn.execute(_BY_SPECIAL_USE, {"a": account_id, "s": special})).first()
+        return FolderInfo.of(row) if row else None  # type: ignore[arg-type]
 
     @staticmethod
     async def _folder_by_name(s: AsyncSession, account_id: int, name: str,

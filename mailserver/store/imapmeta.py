@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from sqlalchemy import BigInteger, Select, Table, bindparam, case, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mailserver.errors import NotFound, StoreError
 from mailserver.store.mailstore import FolderInfo, MailStore, derive_keywords
@@ -48,6 +48,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _CHUNK = 500
+
+
+_FOLDER_BY_ID = select(*Folder.__table__.c).where(Folder.id == bindparam("f"))
 
 
 class Row(NamedTuple):
@@ -177,14 +180,14 @@ class ImapStore:
 
     async def folder(self, folder_id: int) -> FolderInfo | None:
         """A folder by id, or None if it was deleted."""
-        async with self.db.reader() as s:
-            f = await s.get(Folder, folder_id)
-            return FolderInfo.of(f) if f is not None else None
+        async with self.db.read() as conn:
+            row = (await conn.execute(_FOLDER_BY_ID, {"f": folder_id})).first()
+        return FolderInfo.of(row) if row is not None else None  # type: ignore[arg-type]
 
     async def uids(self, folder_id: int) -> array[int]:
         """All UIDs of a folder, ascending, as a compact array."""
         out: array[int] = array("Q")
-        async with self.db.reader() as s:  # keyset pages: bounded memory, no transaction
+        async with self.db.read() as s:  # keyset pages: bounded memory, no transaction
             while True:
                 page = (await s.execute(_UIDS_PAGE, {"f": folder_id, "u": out[-1] if out else 0,
                                                      "n": _UIDS_PAGE_SIZE})).scalars().all()
@@ -195,11 +198,11 @@ class ImapStore:
     async def snapshot(self, folder_id: int, since_modseq: int
                        ) -> tuple[FolderInfo | None, list[Change]]:
         """The folder row and the messages changed after ``since_modseq``, read together."""
-        async with self.db.reader() as s:
-            f = await s.get(Folder, folder_id)
+        async with self.db.read() as s:
+            f = (await s.execute(_FOLDER_BY_ID, {"f": folder_id})).first()
             if f is None:
                 return None, []
-            info = FolderInfo.of(f)
+            info = FolderInfo.of(f)  # type: ignore[arg-type]
             if info.highestmodseq <= since_modseq:
                 return info, []
             rows = (await s.execute(select(Message.uid, Message.modseq, Message.flags).where(
@@ -219,7 +222,7 @@ class ImapStore:
         folder do not reload every UID.  None if the folder is gone.
         """
         top = known[-1] if known else 0
-        async with self.db.reader() as s:
+        async with self.db.read() as s:
             rows = (await s.execute(_STATE_AND_CHANGES, {"f": folder_id, "m": since_modseq,
                                                          "u": top})).all()
             if not rows:
@@ -289,7 +292,7 @@ class ImapStore:
     async def rows(self, folder_id: int, uids: Sequence[int]) -> list[Row]:
         """Rows of the given UIDs (those that still exist), in UID order."""
         out: list[Row] = []
-        async with self.db.reader() as s:
+        async with self.db.read() as s:
             for chunk in _chunks(uids):
                 lo, hi = min(chunk), max(chunk)
                 dense = hi - lo + 1 <= 4 * len(chunk)
@@ -334,14 +337,14 @@ class ImapStore:
 
     async def first_unseen_uid(self, folder_id: int) -> int | None:
         """Lowest UID without \\Seen (for SELECT's ``[UNSEEN n]``)."""
-        async with self.db.reader() as s:
+        async with self.db.read() as s:
             return (await s.execute(select(func.min(Message.uid)).where(
                 Message.folder_id == folder_id,
                 ~Message.flags.contains("\\Seen")))).scalar()
 
     async def count_above(self, folder_id: int, uid: int) -> int:
         """Messages with a UID above ``uid`` (STATUS RECENT: above the \\Recent mark)."""
-        async with self.db.reader() as s:
+        async with self.db.read() as s:
             return int((await s.execute(select(func.count()).select_from(Message).where(
                 Message.folder_id == folder_id, Message.uid > uid))).scalar_one())
 
@@ -386,7 +389,7 @@ class ImapStore:
         if not wanted:
             return out
         ids = list(wanted)
-        async with self.db.reader() as s:
+        async with self.db.read() as s:
             found: list[tuple[int, bytes | None]] = []
             for chunk in _chunks(ids):
                 found.extend((r[0], r[1]) for r in (await s.execute(
@@ -423,7 +426,8 @@ class ImapStore:
         return out
 
 
-async def _vanished(s: AsyncSession, folder_id: int, known: array[int]) -> list[int]:
+async def _vanished(s: AsyncSession | AsyncConnection, folder_id: int, known: array[int]
+                    ) -> list[int]:
     """Known UIDs that no longer exist: per-bucket counts first, then the dirty buckets' UIDs."""
     lo, hi = known[0], known[-1]
     width = max(32, (hi - lo) // _BUCKETS + 1)

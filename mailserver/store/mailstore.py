@@ -112,7 +112,7 @@ _FOLDER_FLAGS = select(_MT.c.flags).where(_MT.c.folder_id == bindparam("f"),
                                           _MT.c.flags != "").distinct()
 
 
-async def derive_keywords(s: AsyncSession, folder_id: int) -> str:
+async def derive_keywords(s: AsyncSession | AsyncConnection, folder_id: int) -> str:
     """The keywords present on a folder's messages, space-separated (for a folder whose
     ``keywords`` column is still NULL)."""
     found: set[str] = set()
