@@ -15,8 +15,8 @@ before the next load. With ``--with-null`` the loads also run against ``bench/nu
         [--with-null] [--keep] [--workers N] [--database-url postgresql+asyncpg://...]
 
 ``--workers N`` starts ``mssante serve --workers N``; ``--database-url`` puts the server's
-store in that (fresh, empty) database instead of SQLite in the data dir (``--workers`` above 1
-needs PostgreSQL).
+store in a new database on that PostgreSQL server (``mssante_smtpbench_<pid>``, dropped at the
+end) instead of SQLite in the data dir (``--workers`` above 1 needs PostgreSQL).
 """
 
 from __future__ import annotations
@@ -103,6 +103,26 @@ def prepare(data_dir: Path, domain: str, sender: str, database_url: str | None) 
          "--password-stdin"], stdin=PASSWORD.encode())
 
 
+def fresh_database(stack: contextlib.ExitStack, url: str, prefix: str) -> str:
+    """A new database ``<prefix>_<pid>`` on the PostgreSQL server of ``url`` (a SQLAlchemy
+    ``postgresql+asyncpg://`` URL), dropped when ``stack`` closes; its URL."""
+    import asyncio
+
+    import asyncpg
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    name = f"{prefix}_{os.getpid()}"
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    stack.callback(lambda: asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
 def stop(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
     proc.terminate()
     try:
@@ -114,8 +134,11 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
 
 def start_mssante(stack: contextlib.ExitStack, data_dir: Path, args: argparse.Namespace,
                   env: dict[str, str], extra: tuple[str, ...] = ()) -> Target:
-    """``mssante serve`` on fresh ports; ``extra``: more arguments for ``serve`` (listeners)."""
-    prepare(data_dir, args.domain, args.sender, args.database_url)
+    """``mssante serve`` on fresh ports; ``extra``: more arguments for ``serve`` (listeners).
+    With ``--database-url``, the store is a new database on that server (dropped at the end)."""
+    url = fresh_database(stack, args.database_url, "mssante_smtpbench") \
+        if args.database_url else None
+    prepare(data_dir, args.domain, args.sender, url)
     pw_file = data_dir / "bench-password.txt"
     pw_file.write_text(PASSWORD)
     sub_port, smtp_port = free_port(), free_port()
@@ -309,7 +332,9 @@ def main() -> None:
                    help="also run the loads against an aiosmtpd server that stores nothing")
     p.add_argument("--workers", type=int, default=1, help="mssante serve --workers N")
     p.add_argument("--database-url", default=None,
-                   help="a fresh PostgreSQL database for mssante (default: SQLite)")
+                   help="a PostgreSQL server for mssante's store, e.g. "
+                        "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres: the bench "
+                        "creates its own database there (default: SQLite)")
     args = p.parse_args()
     args.sender = args.sender or f"dr.bench@{args.domain}"
     if args.reference and args.rcpt and args.rcpt != args.sender:
