@@ -116,6 +116,7 @@ class BalancedServer:
         self.sockets = (sock,)
         self._pending: set[asyncio.Task[None]] = set()
         self._deferred_since: float | None = None
+        self._last_check = 0.0
         self._recheck: asyncio.TimerHandle | None = None
         self._closed = False
         sock.setblocking(False)
@@ -125,8 +126,11 @@ class BalancedServer:
         for _ in range(_BATCH):
             if self._load.busier():
                 now = time.monotonic()
-                if self._deferred_since is None:
+                # A new wait unless this is the recheck of one still going on (another
+                # worker may have taken the connection this one left, ending it unseen).
+                if self._deferred_since is None or now - self._last_check > MAX_DEFER:
                     self._deferred_since = now
+                self._last_check = now
                 if now - self._deferred_since < MAX_DEFER:
                     self._pause(_RECHECK)
                     return
