@@ -9,13 +9,14 @@ selected-state handlers (:mod:`.selected`), so neither imports the other's modul
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from mailserver.config import ImapConfig
 from mailserver.directory.service import Directory
 from mailserver.store.audit import AuditTrail
 from mailserver.store.events import MailboxEvents
+from mailserver.store.imapmeta import DecodedSummaries
 from mailserver.store.mailstore import MailStore
 
 from . import encoder as enc
@@ -36,6 +37,8 @@ class ImapBackend:
     directory: Directory
     events: MailboxEvents
     audit: AuditTrail
+    summaries: DecodedSummaries = field(default_factory=DecodedSummaries)
+    """Decoded message summaries shared by the sessions of this process."""
 
 
 @dataclass(frozen=True)

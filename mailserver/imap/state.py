@@ -118,7 +118,7 @@ class Session(AppendCommands, SelectedCommands):
     def __init__(self, backend: ImapBackend, send: Send, *, tls: bool, starttls_port: bool,
                  peer: str = "", conn_id: str = "-") -> None:
         self.backend = backend
-        self.store = ImapStore(backend.store)
+        self.store = ImapStore(backend.store, backend.summaries)
         self.send = send
         self.tls = tls
         self.starttls_port = starttls_port

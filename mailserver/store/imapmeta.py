@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from array import array
 from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +42,7 @@ from mailserver.store.mailstore import FolderInfo, MailStore, derive_keywords
 from mailserver.store.models import Folder, Message
 from mailserver.store.vanished import vanished_since
 
-__all__ = ["ImapStore", "Row", "SummaryCodec", "Change", "Delta"]
+__all__ = ["DecodedSummaries", "ImapStore", "Row", "SummaryCodec", "Change", "Delta"]
 
 T = TypeVar("T")
 
@@ -170,13 +171,42 @@ def _row(r: Sequence[object]) -> Row:
     return Row(r[0], r[1], r[2], r[3], _utc(r[4]), r[5], r[6] or "")  # type: ignore[arg-type]
 
 
+class DecodedSummaries:
+    """Summaries already unsealed and decoded, shared by a process's IMAP sessions, keyed
+    by the sealed bytes themselves (a fresh nonce each time a summary is sealed, compared in
+    full on a hash match: a hit is exactly the message's summary, whatever the message id).
+
+    The first FETCH ENVELOPE of a message unseals and decodes its summary (most of that
+    command's CPU); the sessions of a mailbox then ask for the same messages again and again.
+    A hit is served only after the account's data key was found (:meth:`ImapStore.metas`), so
+    crypto-shredding or closing the account makes the cached entries unreachable at once.
+    """
+
+    def __init__(self, size: int = 5_000) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[object, bytes], object] = OrderedDict()
+
+    def get(self, codec: object, sealed: bytes) -> object | None:
+        key = (codec, sealed)
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, codec: object, sealed: bytes, value: object) -> None:
+        self._items[(codec, sealed)] = value
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
 class ImapStore:
     """IMAP-shaped reads over a :class:`MailStore` (same database, keys and blobs)."""
 
-    def __init__(self, store: MailStore) -> None:
+    def __init__(self, store: MailStore, summaries: DecodedSummaries | None = None) -> None:
         self.store = store
         self.db = store.db
         self.keys = store.keys
+        self.summaries = summaries if summaries is not None else DecodedSummaries(0)
 
     async def folder(self, folder_id: int) -> FolderInfo | None:
         """A folder by id, or None if it was deleted."""
@@ -395,12 +425,19 @@ class ImapStore:
                 found.extend((r[0], r[1]) for r in (await s.execute(
                     _METAS, {"ids": list(chunk)})).all())
         missing: list[tuple[int, bytes]] = []
+        if found:
+            await self.keys.get(account_id)  # shredded or closed: no answer from the cache
         for mid, sealed in found:
             row = wanted[mid]
             if sealed is not None:
+                hit = self.summaries.get(codec, sealed)
+                if hit is not None:
+                    out[mid] = cast(T, hit)
+                    continue
                 try:
                     out[mid] = codec.loads(await self.keys.unseal(
                         account_id, sealed, _aad(account_id, row.storage_key)))
+                    self.summaries.put(codec, sealed, out[mid])
                     continue
                 except Exception:  # noqa: BLE001 - stale or corrupt cache: recompute
                     log.warning("imapmeta: unreadable cached summary, recomputing")

@@ -36,12 +36,12 @@ def _shred(data_dir: Path, database_url: str, address: str) -> subprocess.Comple
                           capture_output=True, text=True, timeout=120, env=env)
 
 
-def _imap_fetch(imap: Imap) -> tuple[str, list[object]]:
+def _imap_fetch(imap: Imap, items: str = "(BODY.PEEK[])") -> tuple[str, list[object]]:
     with imaplib.IMAP4(imap.host, imap.port, timeout=30) as c:
         c.starttls(ssl_context=imap.tls)
         c.login(imap.user, imap.password)
         c.select("INBOX")
-        typ, data = c.fetch("1", "(BODY.PEEK[])")
+        typ, data = c.fetch("1", items)
         return typ, list(data)
 
 
@@ -67,12 +67,17 @@ async def test_shred_by_command_takes_effect_in_running_server(
     typ, data = await asyncio.to_thread(_imap_fetch, imap)
     assert typ == "OK" and b"Compte rendu" in data[0][1]  # type: ignore[index]
     assert services.keys.cache.get(imap.account_id) is not None
+    for _ in range(2):  # the second answer comes from the sessions' decoded summaries
+        typ, data = await asyncio.to_thread(_imap_fetch, imap, "(ENVELOPE)")
+        assert typ == "OK" and b"ENVELOPE" in data[0], data  # type: ignore[operator]
 
     done = await asyncio.to_thread(_shred, config.data_dir, database_url, imap.user)
     assert done.returncode == 0, done.stderr
 
     # At once, without a restart: the running server no longer serves the mailbox ...
     typ, data = await asyncio.to_thread(_imap_fetch, imap)
+    assert typ == "NO" and b"UNAVAILABLE" in data[0], data  # type: ignore[operator]
+    typ, data = await asyncio.to_thread(_imap_fetch, imap, "(ENVELOPE)")
     assert typ == "NO" and b"UNAVAILABLE" in data[0], data  # type: ignore[operator]
     with pytest.raises(KeyDestroyed):
         await services.keys.get(imap.account_id)
