@@ -114,6 +114,13 @@ _STATE_AND_CHANGES = select(
 ).where(_FT.c.id == bindparam("f")).order_by(_MT.c.uid)
 _LOCK_FOLDER = select(_FT.c.recent_uid, _FT.c.keywords).where(
     _FT.c.id == bindparam("f")).with_for_update()
+_OLD_MARK = select(_FT.c.id, _FT.c.recent_uid).where(
+    _FT.c.id == bindparam("f")).with_for_update().subquery("old")
+# PostgreSQL: raise the \\Recent mark and return the one it replaced, in one statement.
+_CLAIM = (update(_FT).where(_FT.c.id == _OLD_MARK.c.id,
+                            func.coalesce(_OLD_MARK.c.recent_uid, 0) < bindparam("upto"))
+          .values(recent_uid=bindparam("upto")).returning(
+              func.coalesce(_OLD_MARK.c.recent_uid, 0)))
 _UIDS_PAGE = select(_MT.c.uid).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")
 ).order_by(_MT.c.uid).limit(bindparam("n"))
@@ -159,6 +166,7 @@ _ROWS_IN = select(*_ROW_COLS).where(
 _ALL_ROWS = select(_MT.c.id, _MT.c.uid, _MT.c.modseq, _MT.c.flags, _MT.c.internaldate,
                    _MT.c.size, _MT.c.blob_key).where(
     _MT.c.folder_id == bindparam("f")).order_by(_MT.c.uid)
+_SET_META = update(_MT).where(_MT.c.id == bindparam("i")).values(meta_enc=bindparam("b"))
 _METAS = select(Message.id, Message.meta_enc).where(
     Message.id.in_(bindparam("ids", expanding=True)))
 
@@ -242,12 +250,22 @@ class ImapStore:
         """Claim \\Recent up to UID ``upto`` for the calling session (RFC 3501 2.3.2).
 
         Returns the previous mark: the caller's \\Recent messages are the UIDs above it, up
-        to ``upto``.  The folder row is locked (PostgreSQL) / written by one writer at a time
-        (SQLite), so two sessions, even in two processes, never claim the same UID.
+        to ``upto`` (``upto`` itself when another session claimed them first).  The folder
+        row is locked (PostgreSQL) / written by one writer at a time (SQLite), so two
+        sessions, even in two processes, never claim the same UID.
 
         Raises:
-            NotFound: the folder is gone.
+            NotFound: the folder is gone (SQLite; on PostgreSQL nothing is claimed).
         """
+        if not self.db.is_sqlite:
+            # One statement, committed on its own (a reader's AUTOCOMMIT connection): the
+            # row lock of its sub-select makes concurrent claims wait for each other, and
+            # it returns the mark it replaced. No row: the mark already covers ``upto`` (or
+            # the folder is gone, which the session's next poll finds): nothing to claim.
+            async with self.db.reader() as s:
+                row = (await s.execute(_CLAIM, {"f": folder_id, "upto": upto})).first()
+            return upto if row is None else int(row[0])
+
         async def op(s: AsyncSession) -> int:
             row = (await s.execute(_LOCK_FOLDER, {"f": folder_id})).first()
             if row is None:
@@ -410,10 +428,8 @@ class ImapStore:
             missing.append((mid, await self.keys.seal(account_id, codec.dumps(meta),
                                                       _aad(account_id, row.storage_key))))
         if missing:
-            async def op(s: AsyncSession) -> None:
-                for mid, blob in missing:
-                    await s.execute(update(Message).where(Message.id == mid)
-                                    .values(meta_enc=blob))
+            async def op(s: AsyncSession) -> None:  # one executemany: one round trip
+                await s.execute(_SET_META, [{"i": mid, "b": blob} for mid, blob in missing])
 
             try:
                 await self.db.write(op)
