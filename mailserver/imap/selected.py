@@ -8,6 +8,7 @@ bounded on large mailboxes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,6 +68,7 @@ class SelectedCommands(SearchCommands, AuditedSession):
     qresync: bool
     account: AccountInfo | None
     send: Callable[[bytes], Awaitable[None]]
+    events: asyncio.Event | None
 
     def _uids(self, seqset: Any, uid: bool) -> list[int]:
         if not uid and seqset.exceeds(self.mb.exists) and self.mb.exists >= 0:

@@ -28,7 +28,6 @@ from typing import Any, cast
 from sqlalchemy import (
     ARRAY,
     BigInteger,
-    Delete,
     Insert,
     Integer,
     Select,
@@ -44,6 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningDelete
 
 from mailserver.errors import NotFound
 from mailserver.store.audit import AuditHook
@@ -105,7 +105,7 @@ _EXPUNGE = (delete(_MT).where(_MT.c.folder_id == bindparam("f"), DELETED_FLAG)
 _EXPUNGE_UIDS = _EXPUNGE.where(_MT.c.uid.in_(bindparam("u", expanding=True)))
 
 
-def _expunge_in_one(expunge: Delete) -> Select[Any]:
+def _expunge_in_one(expunge: ReturningDelete[Any, Any, Any, Any, Any]) -> Select[Any]:
     """PostgreSQL: ``expunge`` (a ``DELETE ... RETURNING``), the folder's counts and modseq
     (``h``) and the tombstones of the UIDs (:mod:`.vanished`) in one statement (the folder
     row is locked first, by the caller): ``WITH d AS (DELETE ...), u AS (UPDATE folders ...),
