@@ -139,8 +139,10 @@ class SelectedCommands(SearchCommands, AuditedSession):
                        if r.uid in wanted]
             uids = [r.uid for r in changed]
         for i in range(0, len(uids), CHUNK):
+            # the sealed summaries come with the rows (one read) when the items need them
+            sealed: dict[int, bytes | None] | None = {} if plan.needs_meta else None
             rows = (changed[i:i + CHUNK] if changed is not None
-                    else await self.store.rows(mb.folder_id, uids[i:i + CHUNK]))
+                    else await self.store.rows(mb.folder_id, uids[i:i + CHUNK], sealed=sealed))
             seen_now: dict[int, tuple[str, int]] = {}
             if set_seen:
                 unseen = [r.uid for r in rows if "\\Seen" not in r.flags.split()]
@@ -150,7 +152,7 @@ class SelectedCommands(SearchCommands, AuditedSession):
                     for m in now_seen:
                         seen_now[m.uid] = (" ".join(sorted(m.flags)), m.modseq)
                         mb.reported[m.uid] = m.modseq
-            metas = (await self.store.metas(self.account_id, rows, META_CODEC)
+            metas = (await self.store.metas(self.account_id, rows, META_CODEC, sealed=sealed)
                      if plan.needs_meta else {})
             if shows_flags:  # RFC 3501 7.2.6: new keywords are announced first
                 for line in mb.announce([*(r.flags for r in rows),

@@ -163,6 +163,12 @@ _ROWS_RANGE = select(*_ROW_COLS).where(
 _ROWS_IN = select(*_ROW_COLS).where(
     Message.folder_id == bindparam("f"),
     Message.uid.in_(bindparam("u", expanding=True))).order_by(Message.uid)
+_ROWS_RANGE_META = select(*_ROW_COLS, Message.meta_enc).where(
+    Message.folder_id == bindparam("f"), Message.uid >= bindparam("lo"),
+    Message.uid <= bindparam("hi")).order_by(Message.uid)
+_ROWS_IN_META = select(*_ROW_COLS, Message.meta_enc).where(
+    Message.folder_id == bindparam("f"),
+    Message.uid.in_(bindparam("u", expanding=True))).order_by(Message.uid)
 _ALL_ROWS = select(_MT.c.id, _MT.c.uid, _MT.c.modseq, _MT.c.flags, _MT.c.internaldate,
                    _MT.c.size, _MT.c.blob_key).where(
     _MT.c.folder_id == bindparam("f")).order_by(_MT.c.uid)
@@ -304,23 +310,30 @@ class ImapStore:
             async with self.db.reader() as s:
                 return await derive_keywords(s, folder.id)
 
-    async def rows(self, folder_id: int, uids: Sequence[int]) -> list[Row]:
-        """Rows of the given UIDs (those that still exist), in UID order."""
+    async def rows(self, folder_id: int, uids: Sequence[int], *,
+                   sealed: dict[int, bytes | None] | None = None) -> list[Row]:
+        """Rows of the given UIDs (those that still exist), in UID order. With ``sealed``,
+        their sealed summaries are read by the same statement into it (by message id), for
+        :meth:`metas`: one round trip instead of two."""
         out: list[Row] = []
+        ranged, listed = (_ROWS_RANGE, _ROWS_IN) if sealed is None else (_ROWS_RANGE_META,
+                                                                          _ROWS_IN_META)
         async with self.db.reader() as s:
             for chunk in _chunks(uids):
                 lo, hi = min(chunk), max(chunk)
                 dense = hi - lo + 1 <= 4 * len(chunk)
                 if dense:  # a range scan on (folder_id, uid) beats a long IN list
-                    result = (await s.execute(_ROWS_RANGE, {"f": folder_id, "lo": lo,
-                                                            "hi": hi})).all()
+                    result = (await s.execute(ranged, {"f": folder_id, "lo": lo,
+                                                       "hi": hi})).all()
                 else:
-                    result = (await s.execute(_ROWS_IN, {"f": folder_id,
-                                                         "u": list(chunk)})).all()
+                    result = (await s.execute(listed, {"f": folder_id,
+                                                       "u": list(chunk)})).all()
                 if dense and hi - lo + 1 != len(chunk):
                     keep = set(chunk)
                     result = [r for r in result if r[1] in keep]
                 out.extend(_row(r) for r in result)
+                if sealed is not None:
+                    sealed.update((r[0], r[7]) for r in result)
         return out
 
     async def rows_by_id(self, ids: Sequence[int]) -> list[Row]:
@@ -393,9 +406,10 @@ class ImapStore:
             return None
         return await self.keys.seal(account_id, summary, _aad(account_id, storage_key))
 
-    async def metas(self, account_id: int, rows: Iterable[Row],
-                    codec: SummaryCodec[T]) -> dict[int, T]:
+    async def metas(self, account_id: int, rows: Iterable[Row], codec: SummaryCodec[T], *,
+                    sealed: dict[int, bytes | None] | None = None) -> dict[int, T]:
         """Summaries by message id; computes and caches (sealed) the missing ones.
+        ``sealed``: the sealed summaries already read with the rows (:meth:`rows`).
 
         Messages that disappeared meanwhile are left out of the result.
         """
@@ -403,19 +417,22 @@ class ImapStore:
         out: dict[int, T] = {}
         if not wanted:
             return out
-        ids = list(wanted)
-        async with self.db.reader() as s:
-            found: list[tuple[int, bytes | None]] = []
-            for chunk in _chunks(ids):
-                found.extend((r[0], r[1]) for r in (await s.execute(
-                    _METAS, {"ids": list(chunk)})).all())
+        found: list[tuple[int, bytes | None]] = []
+        if sealed is not None:
+            found.extend((i, sealed[i]) for i in wanted if i in sealed)
+        ids = [i for i in wanted if sealed is None or i not in sealed]
+        if ids:
+            async with self.db.reader() as s:
+                for chunk in _chunks(ids):
+                    found.extend((r[0], r[1]) for r in (await s.execute(
+                        _METAS, {"ids": list(chunk)})).all())
         missing: list[tuple[int, bytes]] = []
-        for mid, sealed in found:
+        for mid, blob in found:
             row = wanted[mid]
-            if sealed is not None:
+            if blob is not None:
                 try:
                     out[mid] = codec.loads(await self.keys.unseal(
-                        account_id, sealed, _aad(account_id, row.storage_key)))
+                        account_id, blob, _aad(account_id, row.storage_key)))
                     continue
                 except Exception:  # noqa: BLE001 - stale or corrupt cache: recompute
                     log.warning("imapmeta: unreadable cached summary, recomputing")

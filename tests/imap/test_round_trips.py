@@ -51,6 +51,8 @@ async def measure(imap: Imap) -> dict[str, list[str]]:
         await _cost(imap, c, "SELECT INBOX", costs, "SELECT")
         await _cost(imap, c, "NOOP", costs, "NOOP (nothing new)")
         await _cost(imap, c, "FETCH 1:30 (UID FLAGS ENVELOPE INTERNALDATE BODYSTRUCTURE)",
+                    costs, "FETCH 1:30 meta (summaries built)")
+        await _cost(imap, c, "FETCH 1:30 (UID FLAGS ENVELOPE INTERNALDATE BODYSTRUCTURE)",
                     costs, "FETCH 1:30 meta")
         await _cost(imap, c, "FETCH 7 (BODY.PEEK[])", costs, "FETCH body")
         await _cost(imap, c, "COPY 3:4 INBOX", costs, "COPY 2 (+claim)")
