@@ -8,6 +8,7 @@ bounded on large mailboxes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,6 +68,7 @@ class SelectedCommands(SearchCommands, AuditedSession):
     qresync: bool
     account: AccountInfo | None
     send: Callable[[bytes], Awaitable[None]]
+    events: asyncio.Event | None
 
     def _uids(self, seqset: Any, uid: bool) -> list[int]:
         if not uid and seqset.exceeds(self.mb.exists) and self.mb.exists >= 0:
@@ -100,7 +102,8 @@ class SelectedCommands(SearchCommands, AuditedSession):
                 if cmd.uid_set is not None else None)
         if uids is not None and not uids:
             return _resp("OK", "EXPUNGE completed (nothing to do)")
-        gone = await self.backend.store.expunge(mb.folder_id, uids, audit=self._expunged(mb))
+        gone = await self.backend.store.expunge(mb.folder_id, uids, audit=self._expunged(mb),
+                                                origin=self.events)
         for line in mb.remove(gone):
             await self.send(line)
         return _resp("OK", "EXPUNGE completed")
@@ -136,18 +139,20 @@ class SelectedCommands(SearchCommands, AuditedSession):
                        if r.uid in wanted]
             uids = [r.uid for r in changed]
         for i in range(0, len(uids), CHUNK):
+            # the sealed summaries come with the rows (one read) when the items need them
+            sealed: dict[int, bytes | None] | None = {} if plan.needs_meta else None
             rows = (changed[i:i + CHUNK] if changed is not None
-                    else await self.store.rows(mb.folder_id, uids[i:i + CHUNK]))
+                    else await self.store.rows(mb.folder_id, uids[i:i + CHUNK], sealed=sealed))
             seen_now: dict[int, tuple[str, int]] = {}
             if set_seen:
                 unseen = [r.uid for r in rows if "\\Seen" not in r.flags.split()]
                 if unseen:
                     now_seen, _ = await self.backend.store.store_flags(
-                        mb.folder_id, unseen, ["\\Seen"], "add")
+                        mb.folder_id, unseen, ["\\Seen"], "add", origin=self.events)
                     for m in now_seen:
                         seen_now[m.uid] = (" ".join(sorted(m.flags)), m.modseq)
                         mb.reported[m.uid] = m.modseq
-            metas = (await self.store.metas(self.account_id, rows, META_CODEC)
+            metas = (await self.store.metas(self.account_id, rows, META_CODEC, sealed=sealed)
                      if plan.needs_meta else {})
             if shows_flags:  # RFC 3501 7.2.6: new keywords are announced first
                 for line in mb.announce([*(r.flags for r in rows),
@@ -186,8 +191,10 @@ class SelectedCommands(SearchCommands, AuditedSession):
         deletes = mode != "remove" and any(f.lower() == "\\deleted" for f in flags)
         audit = hook(self._who(), Action.MESSAGE_DELETED if deletes else Action.FLAGS_CHANGED,
                      mb.folder_id, mb.name, extra={"flags": flag_names(flags), "mode": mode})
+        # Not woken by its own change (origin): it reports the change itself, here.
         changed, failed = await self.backend.store.store_flags(
-            mb.folder_id, uids, flags, mode, cmd.unchangedsince, audit=audit)
+            mb.folder_id, uids, flags, mode, cmd.unchangedsince, audit=audit,
+            origin=self.events)
         for m in changed:
             mb.reported[m.uid] = m.modseq
         if not cmd.silent:
@@ -210,6 +217,9 @@ class SelectedCommands(SearchCommands, AuditedSession):
                     items: list[tuple[str, enc.Value]] = [("UID", m.uid)] if cmd.uid else []
                     items.append(("MODSEQ", enc.Raw(b"(%d)" % m.modseq)))
                     await self.send(enc.fetch(seq, items))
+        if cmd.silent:  # new keywords, as the poll after the change would have told them
+            for flags_line in mb.announce(m.flags for m in changed):
+                await self.send(flags_line)
         if failed:  # RFC 7162 3.1.3
             nums = failed if cmd.uid else [n for u in failed if (n := mb.seq_of(u))]
             return _resp("OK", "conditional STORE failed for some messages",

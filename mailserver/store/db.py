@@ -32,7 +32,18 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Table, event, insert, literal_column, select, text
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    Table,
+    Text,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -126,16 +137,28 @@ def insert_on_commit(session: AsyncSession, table: Table, rows: list[dict[str, o
 
 
 async def _insert_deferred(session: AsyncSession,
-                           deferred: list[tuple[Table, list[dict[str, object]]]]) -> None:
+                           deferred: list[tuple[Table, list[dict[str, object]]]],
+                           notes: list[tuple[str, str]] | None = None) -> None:
+    """Insert the rows given to :func:`insert_on_commit`; on PostgreSQL with ``notes``, in
+    the statement that sends the notifications (one round trip: ``WITH d0 AS (INSERT ...)
+    SELECT pg_notify(...)``; a data-modifying WITH runs whether or not it is read)."""
     tables: dict[Table, list[dict[str, object]]] = {}
     for table, rows in deferred:
         tables.setdefault(table, []).extend(rows)
-    for table, rows in tables.items():
-        await session.execute(insert(table), rows)
+    notify: Select[Any] | None = _NOTIFY if notes else None
+    for n, (table, rows) in enumerate(tables.items()):
+        if notify is not None and len({tuple(r) for r in rows}) == 1:  # same columns
+            notify = notify.add_cte(insert(table).values(rows).cte(f"d{n}"))
+        else:
+            await session.execute(insert(table), rows)
+    if notify is not None and notes:
+        await session.execute(notify, {"c": [c for c, _ in notes], "p": [p for _, p in notes]})
 
 
-_NOTIFY = text("SELECT pg_notify(n.c, n.p) FROM unnest(CAST(:c AS text[]), "
-               "CAST(:p AS text[])) AS n(c, p)")
+_NOTES = func.unnest(bindparam("c", type_=ARRAY(Text)),
+                     bindparam("p", type_=ARRAY(Text))).table_valued("c", "p").render_derived(
+    name="n")
+_NOTIFY = select(func.pg_notify(_NOTES.c.c, _NOTES.c.p)).select_from(_NOTES)
 
 
 class Database:
@@ -260,12 +283,10 @@ class Database:
                         session.info.pop("notify", None)
                     if failure is not _RETRIED:
                         outcomes.append((fut, None, failure))
-                await _insert_deferred(session, session.info.pop("deferred"))
-                callbacks = list(session.info.pop("after_commit", []))
                 notes = sorted(session.info.pop("notify", ()))
-                if notes and not self.is_sqlite:
-                    await session.execute(_NOTIFY, {"c": [c for c, _ in notes],
-                                                    "p": [p for _, p in notes]})
+                await _insert_deferred(session, session.info.pop("deferred"),
+                                       None if self.is_sqlite else notes)
+                callbacks = list(session.info.pop("after_commit", []))
                 await session.commit()
         except Exception as exc:  # noqa: BLE001 - the whole batch failed to commit
             log.error("store: group commit failed: %s", type(exc).__name__)

@@ -48,20 +48,24 @@ class MailboxEvents:
             if not subs:
                 del self._subs[account_id]
 
-    def publish(self, account_id: int) -> None:
-        """Wake this process's subscribers of ``account_id``."""
+    def publish(self, account_id: int, *, but: asyncio.Event | None = None) -> None:
+        """Wake this process's subscribers of ``account_id`` (except ``but``)."""
         for ev in list(self._subs.get(account_id, ())):
-            ev.set()
+            if ev is not but:
+                ev.set()
 
     def publish_all(self) -> None:
         """Wake every subscriber (notifications may have been missed: a listener reconnect)."""
         for account_id in list(self._subs):
             self.publish(account_id)
 
-    def changed_in(self, session: AsyncSession, account_id: int) -> None:
+    def changed_in(self, session: AsyncSession, account_id: int, *,
+                   origin: asyncio.Event | None = None) -> None:
         """The account's mailbox changes in ``session``'s transaction: wake its subscribers
-        here and in the other processes once it commits."""
-        after_commit(session, lambda: self.publish(account_id))
+        here and in the other processes once it commits. ``origin``, the subscription of the
+        IMAP session making the change, is not woken: that session knows what it changed
+        (its event then tells only of the others' changes, and it skips a poll)."""
+        after_commit(session, lambda: self.publish(account_id, but=origin))
         notify_on_commit(session, CHANNEL, f"{self.token}:{account_id}")
 
     def received(self, payload: str) -> None:

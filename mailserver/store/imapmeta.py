@@ -118,6 +118,13 @@ _STATE_AND_CHANGES = select(
 ).where(_FT.c.id == bindparam("f")).order_by(_MT.c.uid)
 _LOCK_FOLDER = select(_FT.c.recent_uid, _FT.c.keywords).where(
     _FT.c.id == bindparam("f")).with_for_update()
+_OLD_MARK = select(_FT.c.id, _FT.c.recent_uid).where(
+    _FT.c.id == bindparam("f")).with_for_update().subquery("old")
+# PostgreSQL: raise the \\Recent mark and return the one it replaced, in one statement.
+_CLAIM = (update(_FT).where(_FT.c.id == _OLD_MARK.c.id,
+                            func.coalesce(_OLD_MARK.c.recent_uid, 0) < bindparam("upto"))
+          .values(recent_uid=bindparam("upto")).returning(
+              func.coalesce(_OLD_MARK.c.recent_uid, 0)))
 _UIDS_PAGE = select(_MT.c.uid).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.uid > bindparam("u")
 ).order_by(_MT.c.uid).limit(bindparam("n"))
@@ -160,9 +167,16 @@ _ROWS_RANGE = select(*_ROW_COLS).where(
 _ROWS_IN = select(*_ROW_COLS).where(
     Message.folder_id == bindparam("f"),
     Message.uid.in_(bindparam("u", expanding=True))).order_by(Message.uid)
+_ROWS_RANGE_META = select(*_ROW_COLS, Message.meta_enc).where(
+    Message.folder_id == bindparam("f"), Message.uid >= bindparam("lo"),
+    Message.uid <= bindparam("hi")).order_by(Message.uid)
+_ROWS_IN_META = select(*_ROW_COLS, Message.meta_enc).where(
+    Message.folder_id == bindparam("f"),
+    Message.uid.in_(bindparam("u", expanding=True))).order_by(Message.uid)
 _ALL_ROWS = select(_MT.c.id, _MT.c.uid, _MT.c.modseq, _MT.c.flags, _MT.c.internaldate,
                    _MT.c.size, _MT.c.blob_key).where(
     _MT.c.folder_id == bindparam("f")).order_by(_MT.c.uid)
+_SET_META = update(_MT).where(_MT.c.id == bindparam("i")).values(meta_enc=bindparam("b"))
 _METAS = select(Message.id, Message.meta_enc).where(
     Message.id.in_(bindparam("ids", expanding=True)))
 
@@ -275,12 +289,22 @@ class ImapStore:
         """Claim \\Recent up to UID ``upto`` for the calling session (RFC 3501 2.3.2).
 
         Returns the previous mark: the caller's \\Recent messages are the UIDs above it, up
-        to ``upto``.  The folder row is locked (PostgreSQL) / written by one writer at a time
-        (SQLite), so two sessions, even in two processes, never claim the same UID.
+        to ``upto`` (``upto`` itself when another session claimed them first).  The folder
+        row is locked (PostgreSQL) / written by one writer at a time (SQLite), so two
+        sessions, even in two processes, never claim the same UID.
 
         Raises:
-            NotFound: the folder is gone.
+            NotFound: the folder is gone (SQLite; on PostgreSQL nothing is claimed).
         """
+        if not self.db.is_sqlite:
+            # One statement, committed on its own (a reader's AUTOCOMMIT connection): the
+            # row lock of its sub-select makes concurrent claims wait for each other, and
+            # it returns the mark it replaced. No row: the mark already covers ``upto`` (or
+            # the folder is gone, which the session's next poll finds): nothing to claim.
+            async with self.db.reader() as s:
+                row = (await s.execute(_CLAIM, {"f": folder_id, "upto": upto})).first()
+            return upto if row is None else int(row[0])
+
         async def op(s: AsyncSession) -> int:
             row = (await s.execute(_LOCK_FOLDER, {"f": folder_id})).first()
             if row is None:
@@ -319,23 +343,30 @@ class ImapStore:
             async with self.db.reader() as s:
                 return await derive_keywords(s, folder.id)
 
-    async def rows(self, folder_id: int, uids: Sequence[int]) -> list[Row]:
-        """Rows of the given UIDs (those that still exist), in UID order."""
+    async def rows(self, folder_id: int, uids: Sequence[int], *,
+                   sealed: dict[int, bytes | None] | None = None) -> list[Row]:
+        """Rows of the given UIDs (those that still exist), in UID order. With ``sealed``,
+        their sealed summaries are read by the same statement into it (by message id), for
+        :meth:`metas`: one round trip instead of two."""
         out: list[Row] = []
+        ranged, listed = (_ROWS_RANGE, _ROWS_IN) if sealed is None else (_ROWS_RANGE_META,
+                                                                          _ROWS_IN_META)
         async with self.db.read() as s:
             for chunk in _chunks(uids):
                 lo, hi = min(chunk), max(chunk)
                 dense = hi - lo + 1 <= 4 * len(chunk)
                 if dense:  # a range scan on (folder_id, uid) beats a long IN list
-                    result = (await s.execute(_ROWS_RANGE, {"f": folder_id, "lo": lo,
-                                                            "hi": hi})).all()
+                    result = (await s.execute(ranged, {"f": folder_id, "lo": lo,
+                                                       "hi": hi})).all()
                 else:
-                    result = (await s.execute(_ROWS_IN, {"f": folder_id,
-                                                         "u": list(chunk)})).all()
+                    result = (await s.execute(listed, {"f": folder_id,
+                                                       "u": list(chunk)})).all()
                 if dense and hi - lo + 1 != len(chunk):
                     keep = set(chunk)
                     result = [r for r in result if r[1] in keep]
                 out.extend(_row(r) for r in result)
+                if sealed is not None:
+                    sealed.update((r[0], r[7]) for r in result)
         return out
 
     async def rows_by_id(self, ids: Sequence[int]) -> list[Row]:
@@ -408,9 +439,10 @@ class ImapStore:
             return None
         return await self.keys.seal(account_id, summary, _aad(account_id, storage_key))
 
-    async def metas(self, account_id: int, rows: Iterable[Row],
-                    codec: SummaryCodec[T]) -> dict[int, T]:
+    async def metas(self, account_id: int, rows: Iterable[Row], codec: SummaryCodec[T], *,
+                    sealed: dict[int, bytes | None] | None = None) -> dict[int, T]:
         """Summaries by message id; computes and caches (sealed) the missing ones.
+        ``sealed``: the sealed summaries already read with the rows (:meth:`rows`).
 
         Messages that disappeared meanwhile are left out of the result.
         """
@@ -418,26 +450,29 @@ class ImapStore:
         out: dict[int, T] = {}
         if not wanted:
             return out
-        ids = list(wanted)
-        async with self.db.read() as s:
-            found: list[tuple[int, bytes | None]] = []
-            for chunk in _chunks(ids):
-                found.extend((r[0], r[1]) for r in (await s.execute(
-                    _METAS, {"ids": list(chunk)})).all())
+        found: list[tuple[int, bytes | None]] = []
+        if sealed is not None:
+            found.extend((i, sealed[i]) for i in wanted if i in sealed)
+        ids = [i for i in wanted if sealed is None or i not in sealed]
+        if ids:
+            async with self.db.read() as s:
+                for chunk in _chunks(ids):
+                    found.extend((r[0], r[1]) for r in (await s.execute(
+                        _METAS, {"ids": list(chunk)})).all())
         missing: list[tuple[int, bytes]] = []
         if found:
             await self.keys.get(account_id)  # shredded or closed: no answer from the cache
-        for mid, sealed in found:
+        for mid, blob in found:
             row = wanted[mid]
-            if sealed is not None:
-                hit = self.summaries.get(codec, sealed)
+            if blob is not None:
+                hit = self.summaries.get(codec, blob)
                 if hit is not None:
                     out[mid] = cast(T, hit)
                     continue
                 try:
                     out[mid] = codec.loads(await self.keys.unseal(
-                        account_id, sealed, _aad(account_id, row.storage_key)))
-                    self.summaries.put(codec, sealed, out[mid])
+                        account_id, blob, _aad(account_id, row.storage_key)))
+                    self.summaries.put(codec, blob, out[mid])
                     continue
                 except Exception:  # noqa: BLE001 - stale or corrupt cache: recompute
                     log.warning("imapmeta: unreadable cached summary, recomputing")
@@ -450,10 +485,8 @@ class ImapStore:
             missing.append((mid, await self.keys.seal(account_id, codec.dumps(meta),
                                                       _aad(account_id, row.storage_key))))
         if missing:
-            async def op(s: AsyncSession) -> None:
-                for mid, blob in missing:
-                    await s.execute(update(Message).where(Message.id == mid)
-                                    .values(meta_enc=blob))
+            async def op(s: AsyncSession) -> None:  # one executemany: one round trip
+                await s.execute(_SET_META, [{"i": mid, "b": blob} for mid, blob in missing])
 
             try:
                 await self.db.write(op)

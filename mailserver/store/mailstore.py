@@ -13,18 +13,20 @@ stamps the message's ``modseq`` (RFC 7162). Reads never load more than they are 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, Table, Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mailserver.errors import NotFound
 from mailserver.store.audit import AuditHook
 from mailserver.store.blobs import BlobStore, new_blob_key
+from mailserver.store.changes import copy_in, expunge_in, has_deleted, store_flags_in
 from mailserver.store.conversations import CONVERSATION_FOLDERS, Conversations
 from mailserver.store.crypto import new_data_key, seal, unseal
 from mailserver.store.db import Database
@@ -386,113 +388,41 @@ class MailStore(FolderOps):
 
     async def store_flags(self, folder_id: int, uids: Sequence[int], flags: Iterable[str],
                           mode: str, unchanged_since: int | None = None, *,
-                          audit: AuditHook | None = None
+                          audit: AuditHook | None = None, origin: asyncio.Event | None = None
                           ) -> tuple[list[MessageInfo], list[int]]:
         """Set (``mode='set'``), add or remove flags on messages by UID; ``audit``'s rows
-        (given the changed UIDs) are written in the same transaction.
+        (given the changed UIDs) are written in the same transaction. ``origin``: the change
+        event of the session making the change, not set by it (``MailboxEvents.changed_in``).
 
         Returns (changed messages with their new flags and modseq, UIDs not changed because
         their modseq is above ``unchanged_since``: RFC 7162 3.1.3).
         """
         if mode not in {"set", "add", "remove"}:
             raise ValueError("mode must be set, add or remove")
-        wanted = set(normalise_flags(flags).split())
         uid_list = list(uids)
+        flag_list = list(flags)
 
         async def op(s: AsyncSession) -> tuple[list[MessageInfo], list[int]]:
-            f = (await s.execute(select(Folder).where(Folder.id == folder_id)
-                                 .with_for_update()
-                                 .execution_options(populate_existing=True))).scalars().first()
-            if f is None:
-                raise NotFound("no such folder")
-            changed: list[MessageInfo] = []
-            failed: list[int] = []
-            unread_delta: dict[int, int] = {}  # conversation id -> change of its unread count
-            for chunk in chunks(uid_list, 500):
-                msgs = (await s.execute(select(Message).where(
-                    Message.folder_id == folder_id, Message.uid.in_(chunk)))).scalars().all()
-                for m in msgs:
-                    if unchanged_since is not None and m.modseq > unchanged_since:
-                        failed.append(m.uid)
-                        continue
-                    old = set(m.flags.split())
-                    if mode == "set":
-                        new = set(wanted)
-                    elif mode == "add":
-                        new = old | wanted
-                    else:
-                        new = old - wanted
-                    if new == old:
-                        continue
-                    f.highestmodseq += 1
-                    m.modseq = f.highestmodseq
-                    m.flags = normalise_flags(new)
-                    if (SEEN in old) != (SEEN in new):
-                        f.unseen_count += -1 if SEEN in new else 1
-                        if m.conversation_id is not None and f.name == "INBOX":
-                            unread_delta[m.conversation_id] = unread_delta.get(
-                                m.conversation_id, 0) + (-1 if SEEN in new else 1)
-                    changed.append(MessageInfo(m.id, m.folder_id, m.uid, m.modseq,
-                                               frozenset(new), utc(m.internaldate), m.size,
-                                               m.conversation_id))
-            for cid, delta in sorted(unread_delta.items()):
-                if delta:
-                    await Conversations.count_in(s, cid, total=0, unread=delta)
-            await _record_keywords(s, f, [fl for m in changed for fl in m.flags])
-            if changed:
-                account_id = f.account_id
-                self.events.changed_in(s, account_id)
-            if audit is not None:
-                await audit.record_in(s, [m.uid for m in changed])
-            return changed, failed
+            return await store_flags_in(s, self.events, folder_id, uid_list, flag_list, mode,
+                                        unchanged_since, audit, origin)
 
         return await self.db.write(op)
 
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None, *,
-                      audit: AuditHook | None = None) -> list[int]:
+                      audit: AuditHook | None = None, origin: asyncio.Event | None = None
+                      ) -> list[int]:
         """Remove messages flagged \\Deleted (restricted to ``uids`` if given: UID EXPUNGE),
-        with ``audit``'s rows (given the removed UIDs) in the same transaction."""
+        with ``audit``'s rows (given the removed UIDs) in the same transaction (``origin``:
+        as for :meth:`store_flags`)."""
+        if not await has_deleted(self.db, folder_id):
+            return []  # nothing to do: no write, no lock
         blob_keys: list[str] = []
+        uid_list = list(uids) if uids is not None else None
 
         async def op(s: AsyncSession) -> list[int]:
-            f = (await s.execute(select(Folder).where(Folder.id == folder_id)
-                                 .with_for_update()
-                                 .execution_options(populate_existing=True))).scalars().first()
-            if f is None:
-                raise NotFound("no such folder")
-            q = select(Message.id, Message.uid, Message.flags, Message.blob_key,
-                       Message.content_enc.is_(None), Message.conversation_id).where(
-                Message.folder_id == folder_id, Message.flags.contains("\\Deleted"))
-            rows = (await s.execute(q.order_by(Message.uid))).all()
-            allowed = set(uids) if uids is not None else None
-            gone: list[int] = []
-            ids: list[int] = []
-            convs: set[int] = set()
-            for mid, uid, flags, bkey, is_blob, conv in rows:
-                fl = flags.split()
-                if "\\Deleted" not in fl or (allowed is not None and uid not in allowed):
-                    continue
-                gone.append(uid)
-                ids.append(mid)
-                if conv is not None:
-                    convs.add(conv)
-                f.message_count -= 1
-                if SEEN not in fl:
-                    f.unseen_count -= 1
-                if is_blob:
-                    blob_keys.append(bkey)
-            for chunk in chunks(ids, 500):
-                await s.execute(delete(Message).where(Message.id.in_(chunk)))
-            if convs and f.name in CONVERSATION_FOLDERS:
-                await Conversations.recount_in(s, convs)
-            if gone:
-                f.highestmodseq += 1
-                await record_in(s, folder_id, gone, f.highestmodseq)  # RFC 7162 3.2.5
-                account_id = f.account_id
-                self.events.changed_in(s, account_id)
-            if audit is not None:
-                await audit.record_in(s, gone)
-            return gone
+            del blob_keys[:]  # an op retried after a lock conflict starts again
+            return await expunge_in(s, self.events, folder_id, uid_list, audit, blob_keys,
+                                    origin)
 
         gone = await self.db.write(op)
         await self._gc_blobs(blob_keys)
@@ -504,6 +434,12 @@ class MailStore(FolderOps):
         """Copy (or move, RFC 6851) messages; returns (source UID, new UID) pairs in order.
         ``audit``'s rows (given the source UIDs) are written in the same transaction."""
         uid_list = sorted(set(uids))
+        if not move:
+            async def copy_op(s: AsyncSession) -> list[tuple[int, int]]:
+                return await copy_in(s, self.events, src_folder_id, uid_list, dst_folder_id,
+                                     audit)
+
+            return await self.db.write(copy_op)
 
         async def op(s: AsyncSession) -> list[tuple[int, int]]:
             src = (await s.execute(select(Folder).where(Folder.id == src_folder_id)
