@@ -77,8 +77,8 @@ EXPLAINED = [
      "SELECT min(uid) FROM messages WHERE folder_id = $1 AND flags NOT LIKE '%\\Seen%'"),
 ]
 EXPLAINED_PATIENT = [
-    ("conversations of a patient (webmail page count)",
-     "SELECT count(*) FROM conversations WHERE patient_account_id = $1"),
+    ("conversations of a patient (webmail page count, on the account row)",
+     "SELECT conversation_count FROM accounts WHERE id = $1"),
     ("first inbox page (webmail)",
      "SELECT id, started_by, subject_enc, correspondent_enc, unread_count, message_count, "
      "updated_at, closed FROM conversations WHERE patient_account_id = $1 "
