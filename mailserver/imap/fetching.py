@@ -12,6 +12,7 @@ loads what the plan asks for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import encoder as enc
@@ -20,7 +21,12 @@ from .fetchspec import FetchAttr, Section
 from .mailbox import format_flags
 from .message import MessageSummary, apply_partial, fetch_section, header_fields
 
-__all__ = ["FetchPlan", "fetch_items", "Unsupported"]
+__all__ = ["FetchPlan", "fetch_items", "flags_line_maker", "Unsupported"]
+
+_ROW_ONLY = frozenset({"UID", "FLAGS", "MODSEQ"})
+
+FlagsLine = Callable[[int, int, str, bool, int], bytes]
+"""``(seq, uid, flags, recent, modseq) -> b"* seq FETCH (...)\\r\\n"``."""
 
 
 class Unsupported(Exception):
@@ -156,3 +162,33 @@ def _section(section: Section, summary: object, header: bytes | None,
         return header_fields(header, section.fields, section.specifier == "HEADER.FIELDS.NOT")
     assert raw is not None and isinstance(summary, MessageSummary)
     return fetch_section(raw, summary.root, section)
+
+
+def flags_line_maker(plan: FetchPlan, add_modseq: bool) -> FlagsLine | None:
+    """For a FETCH of UID, FLAGS and MODSEQ only (a client resynchronising its flags, as
+    ``FETCH 1:* (FLAGS UID)`` on a large mailbox): a function making one message's response
+    line directly, the flag lists formatted once per distinct value, with the same octets as
+    ``encoder.fetch(seq, fetch_items(...))``. None for any other plan."""
+    names = [a.name for a in plan.items]
+    if not names or not set(names) <= _ROW_ONLY or plan.sets_seen or any(
+            a.section is not None or a.partial is not None for a in plan.items):
+        return None
+    if add_modseq and "MODSEQ" not in names:
+        names.append("MODSEQ")
+    formatted: dict[tuple[str, bool], bytes] = {}
+
+    def line(seq: int, uid: int, flags: str, recent: bool, modseq: int) -> bytes:
+        parts = []
+        for name in names:
+            if name == "UID":
+                parts.append(b"UID %d" % uid)
+            elif name == "FLAGS":
+                f = formatted.get((flags, recent))
+                if f is None:
+                    f = formatted[flags, recent] = b"FLAGS " + format_flags(flags, recent)
+                parts.append(f)
+            else:
+                parts.append(b"MODSEQ (%d)" % modseq)
+        return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))
+
+    return line

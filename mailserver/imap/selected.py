@@ -20,7 +20,7 @@ from . import encoder as enc
 from .auditing import AuditedSession, flag_names, hook
 from .backend import ImapBackend, No, Response
 from .encoder import ResponseCode as RC
-from .fetching import FetchPlan, Unsupported, fetch_items
+from .fetching import FetchPlan, Unsupported, fetch_items, flags_line_maker
 from .mailbox import SYSTEM_FLAGS
 from .meta import META_CODEC
 from .resync import earlier_line, uid_ranges
@@ -138,11 +138,22 @@ class SelectedCommands(SearchCommands, AuditedSession):
                                                                        cmd.changedsince)
                        if r.uid in wanted]
             uids = [r.uid for r in changed]
-        for i in range(0, len(uids), CHUNK):
+        light = flags_line_maker(plan, self.condstore)
+        step = CHUNK if light is None else 10 * CHUNK  # rows only: fewer round trips
+        for i in range(0, len(uids), step):
             # the sealed summaries come with the rows (one read) when the items need them
             sealed: dict[int, bytes | None] | None = {} if plan.needs_meta else None
-            rows = (changed[i:i + CHUNK] if changed is not None
-                    else await self.store.rows(mb.folder_id, uids[i:i + CHUNK], sealed=sealed))
+            rows = (changed[i:i + step] if changed is not None
+                    else await self.store.rows(mb.folder_id, uids[i:i + step], sealed=sealed))
+            if light is not None:  # the rows are all it needs: no per-item machinery
+                if shows_flags:
+                    for line in mb.announce([r.flags for r in rows]):
+                        await self.send(line)
+                data = b"".join(light(seq, r.uid, r.flags, r.uid in mb.recent, r.modseq)
+                                for r in rows if (seq := mb.seq_of(r.uid)) is not None)
+                if data:
+                    await self.send(data)
+                continue
             seen_now: dict[int, tuple[str, int]] = {}
             if set_seen:
                 unseen = [r.uid for r in rows if "\\Seen" not in r.flags.split()]

@@ -8,8 +8,10 @@ account and the conversation). Every write that changes them updates them in the
 transaction: :meth:`Conversations.create_in` (delivery), ``MailStore.append_in``,
 ``store_flags``, ``expunge`` and ``copy``. A list page is then one indexed query
 (``patient_account_id, updated_at``) and two unseals per row shown, whatever the size of the
-mailbox. Databases from before the index have NULL counts: :meth:`Conversations.unindexed`
-finds them and :meth:`Conversations.set_index` fills them in (at start-up).
+mailbox; its number of pages comes from the patient's ``accounts.conversation_count`` (kept by
+:meth:`Conversations.create_in` and the erasure of the space), not from counting the rows.
+Databases from before the index have NULL counts: :meth:`Conversations.unindexed` finds them
+and :meth:`Conversations.set_index` fills them in (at start-up).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from mailserver.errors import KeyDestroyed, NotFound
 from mailserver.store.crypto import seal, unseal
 from mailserver.store.db import Database
 from mailserver.store.keys import KeyManager
-from mailserver.store.models import Conversation, ConversationParty, Folder, Message
+from mailserver.store.models import Account, Conversation, ConversationParty, Folder, Message
 from mailserver.store.records import SEEN, utc
 
 __all__ = ["ConversationInfo", "Conversations", "IndexEntry", "CONVERSATION_FOLDERS"]
@@ -114,6 +116,8 @@ class Conversations:
                          unread_count=0)
         s.add(c)
         await s.flush()
+        await s.execute(update(Account).where(Account.id == patient_account_id).values(
+            conversation_count=Account.conversation_count + 1))
         if key is not None:
             c.subject_enc = seal(key, subject.encode(), _aad("subj", patient_account_id, c.id))
             c.correspondent_enc = seal(key, correspondent.encode(),
@@ -142,9 +146,11 @@ class Conversations:
         return out
 
     async def count_for_patient(self, patient_account_id: int) -> int:
+        """How many conversations the patient has: kept on the account row (one indexed read
+        whatever the size of the mailbox), 0 for an unknown account."""
         async with self.db.session() as s:
-            return int((await s.execute(select(func.count()).select_from(Conversation).where(
-                Conversation.patient_account_id == patient_account_id))).scalar_one())
+            return int((await s.execute(select(Account.conversation_count).where(
+                Account.id == patient_account_id))).scalar() or 0)
 
     async def index_page(self, patient_account_id: int, offset: int = 0,
                          limit: int | None = None) -> list[IndexEntry]:

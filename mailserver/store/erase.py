@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailserver.store.models import Conversation, ConversationParty, Folder, Job, Message
+from mailserver.store.models import Account, Conversation, ConversationParty, Folder, Job, Message
 from mailserver.store.records import chunks
 from mailserver.store.sent import SentRecord
 from mailserver.store.vanished import record_account_in
@@ -35,6 +35,7 @@ async def erase_mail_in(s: AsyncSession, account_id: int) -> list[str]:
         await s.execute(delete(ConversationParty).where(
             ConversationParty.conversation_id.in_(part)))
         await s.execute(delete(Conversation).where(Conversation.id.in_(part)))
+    await s.execute(update(Account).where(Account.id == account_id).values(conversation_count=0))
     await s.execute(delete(Job).where(Job.account_id == account_id))
     await s.execute(delete(SentRecord).where(SentRecord.account_id == account_id))
     await s.execute(update(Folder).where(Folder.account_id == account_id).values(

@@ -93,6 +93,9 @@ class Account(Base):
     inactive_marked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """Professionals: when the mailbox was marked for deletion as inactive (cleared by a
     login)."""
+    conversation_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Patients: how many conversations they have (the inbox's page count without counting
+    them), kept by ``Conversations.create_in`` and the erasure of the space."""
 
 
 class MailboxKey(Base):

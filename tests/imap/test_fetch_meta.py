@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailserver.imap import encoder as enc
-from mailserver.imap.fetching import FetchPlan, fetch_items
+from mailserver.imap.fetching import FetchPlan, fetch_items, flags_line_maker
 from mailserver.imap.fetchspec import FetchAttr, Section
 from mailserver.imap.meta import Meta
 from tests.imap.conftest import message
@@ -53,3 +53,26 @@ def test_meta_json_round_trip_and_older_form(body: bytes) -> None:
     old = Meta.from_json(older)  # no sort keys then: computed from the header when asked
     assert (old.summary, old.header, old.keys, old.fields) == (meta.summary, meta.header, None,
                                                                meta.fields)
+
+
+@given(names=st.lists(st.sampled_from(["UID", "FLAGS", "MODSEQ"]), min_size=1, max_size=4),
+       flags=st.sampled_from(["", "\\Seen", "$Label1 \\Answered \\Seen", "\\Deleted"]),
+       recent=st.booleans(), condstore=st.booleans(), seq=st.integers(1, 10 ** 6),
+       uid=st.integers(1, 2 ** 32 - 1), modseq=st.integers(1, 2 ** 63 - 1))
+def test_flags_lines_are_the_general_fetch_response(names: list[str], flags: str, recent: bool,
+                                                    condstore: bool, seq: int, uid: int,
+                                                    modseq: int) -> None:
+    plan = FetchPlan.of(tuple(FetchAttr(n) for n in names))
+    line = flags_line_maker(plan, condstore)
+    assert line is not None
+    items = fetch_items(plan, uid=uid, flags=flags, recent=recent, internaldate=None, size=0,
+                        modseq=modseq, summary=None, header=None, raw=None, add_flags=False,
+                        add_modseq=condstore)
+    assert line(seq, uid, flags, recent, modseq) == enc.fetch(seq, items)
+    assert line(seq, uid, flags, recent, modseq) == enc.fetch(seq, items)  # formatted once
+
+
+def test_only_row_items_take_the_flags_lines() -> None:
+    for items in ((FetchAttr("FLAGS"), FetchAttr("INTERNALDATE")), (FetchAttr("ENVELOPE"),),
+                  (FetchAttr("UID"), FetchAttr("BODY", Section(), True)), ()):
+        assert flags_line_maker(FetchPlan.of(items), False) is None

@@ -45,6 +45,11 @@ async def assert_data_intact(s: Services) -> None:
     doctor = next(a for a in addresses if a != patient)
     got = await expected_of(s, [doctor, patient], ids["patient"], ids["pending"])
     assert got == EXPECTED
+    # The patients' conversation counts (the inbox's pages) were filled in by the upgrade.
+    for account_id in (ids["patient"], ids["pending"]):
+        convs = await s.conversations.list_for_patient(account_id)
+        assert await s.conversations.count_for_patient(account_id) == len(convs)
+    assert await s.conversations.count_for_patient(ids["patient"]) > 0
     blobs = [p for p in s.config.path(s.config.store.blob_dir).rglob("*") if p.is_file()]
     assert len(blobs) == 1  # the large message was read from its blob, not from its row
 

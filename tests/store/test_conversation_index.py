@@ -6,10 +6,13 @@ from __future__ import annotations
 import email.utils
 
 from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.app import Services, open_services
 from mailserver.config import Config
+from mailserver.store.erase import erase_mail_in
 from tests.conftest import DOMAIN, add_patient, add_pro
+from tests.statements import recorded_statements
 
 
 def _mail(pro: str, patient: str, subject: str, refs: str = "") -> tuple[bytes, str]:
@@ -92,3 +95,24 @@ async def test_index_is_built_for_an_old_database(config: Config) -> None:
         assert await s.conversations.unindexed() == []
     finally:
         await s.close()
+
+
+async def test_page_count_is_kept_on_the_account_not_counted(services: Services) -> None:
+    s = services
+    await _thread(s, 2, "Ordonnance")
+    await _thread(s, 1, "Compte rendu")
+    patient = await s.directory.by_ins("279035121518989")
+    assert patient is not None
+    with recorded_statements(s.db) as seen:
+        assert await s.conversations.count_for_patient(patient.id) == 2
+    assert seen and not any("conversations" in q for q in seen)  # one read of the account
+    assert await s.conversations.count_for_patient(10 ** 9) == 0
+
+    async def erase(session: AsyncSession) -> list[str]:
+        return await erase_mail_in(session, patient.id)
+
+    await s.db.write(erase)
+    assert await s.conversations.count_for_patient(patient.id) == 0
+    assert await s.conversations.index_page(patient.id) == []
+    await _thread(s, 1, "Nouveau suivi")  # a reactivated space counts again from zero
+    assert await s.conversations.count_for_patient(patient.id) == 1
