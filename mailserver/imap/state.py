@@ -315,7 +315,11 @@ class Session(AppendCommands, SelectedCommands):
         if self.events is not None:  # what changes from here on is polled for later
             self.events.clear()
         self._polled_at, self._deferred = time.monotonic(), False
-        uids = await self.store.uids(folder.id)
+        first_unseen: int | None = None
+        if self.rev2:  # no [UNSEEN n] (RFC 9051 6.3.2)
+            uids = await self.store.uids(folder.id)
+        else:
+            uids, first_unseen = await self.store.uids_and_first_unseen(folder.id)
         mb = SelectedMailbox(folder.id, self.account_id, folder.name, readonly,
                              folder.uidvalidity, uids, folder.highestmodseq,
                              vanished=self.qresync, rev2=self.rev2)
@@ -332,7 +336,6 @@ class Session(AppendCommands, SelectedCommands):
                             + enc.mailbox(folder.name, utf8=True) + b"\r\n")
         else:
             await self.send(b"* %d RECENT\r\n" % len(mb.recent))
-            first_unseen = await self.store.first_unseen_uid(folder.id)
             if first_unseen is not None and (seq := mb.seq_of(first_unseen)) is not None:
                 await self.send(enc.untagged("OK", "first unseen", code=RC.unseen(seq)))
         await self.send(enc.untagged("OK", "UIDs valid", code=RC.uidvalidity(folder.uidvalidity)))

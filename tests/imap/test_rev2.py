@@ -82,3 +82,21 @@ async def test_rev2_mailbox_names_are_utf8(imap: Imap) -> None:
     rev1 = await open_raw(imap)  # a rev1 session still sees modified UTF-7
     assert (await rev1.cmd('LIST "" "Dossiers/*"'))[0].endswith(b' Dossiers/&AMk-t&AOk-\r\n')
     await rev1.close()
+
+
+async def test_select_names_the_first_unseen_message(imap: Imap) -> None:
+    """``[UNSEEN n]`` is the sequence number of the first message without \\Seen (read with
+    the UIDs on PostgreSQL); none when every message is seen."""
+    await _seed(imap, 4)
+    c = await open_raw(imap)
+    try:
+        await c.cmd("SELECT INBOX")
+        await c.cmd("STORE 1:2 +FLAGS.SILENT (\\Seen)")
+        await c.cmd("STORE 4 +FLAGS.SILENT (\\Seen)")
+        res = await c.cmd("SELECT INBOX")
+        assert [ln for ln in res if b"[UNSEEN" in ln] == [b"* OK [UNSEEN 3] first unseen\r\n"]
+        await c.cmd("STORE 3 +FLAGS.SILENT (\\Seen)")
+        res = await c.cmd("SELECT INBOX")
+        assert not any(b"[UNSEEN" in ln for ln in res), res
+    finally:
+        await c.close()
