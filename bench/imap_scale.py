@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
-import os
 import shutil
 import ssl
 import sys
@@ -51,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import webmail_scale  # noqa: E402
 from imap_bench import DOMAIN, PASSWORD, USER, Client, populate  # noqa: E402
-from imap_suite import admin, pg_dsn  # noqa: E402
+from smtp_suite import fresh_database, pg_dsn  # noqa: E402
 
 from mailserver.app import Services, open_services  # noqa: E402
 from mailserver.cli.setup import init_data_dir  # noqa: E402
@@ -308,22 +306,16 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the database and data dir")
     args = ap.parse_args()
     args.sizes = sorted(int(x) for x in args.sizes.split(","))
-    dbname = f"mssante_imapscale_{os.getpid()}"
-    asyncio.run(admin(args.database_url, f"CREATE DATABASE {dbname}"))
-    url = args.database_url.rsplit("/", 1)[0] + "/" + dbname
     data = Path(tempfile.mkdtemp(prefix="imap-scale-"))
     try:
-        init_data_dir(data, DOMAIN, database_url=url)
-        asyncio.run(run(args, data))
+        with fresh_database(args.database_url, "mssante_imapscale", keep=args.keep) as url:
+            init_data_dir(data, DOMAIN, database_url=url)
+            asyncio.run(run(args, data))
     finally:
         if args.keep:
-            print(f"kept: database {dbname}, data dir {data}")
+            print(f"kept: data dir {data}")
         else:
-            with contextlib.suppress(Exception):
-                asyncio.run(admin(args.database_url,
-                                  f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
             shutil.rmtree(data, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()

@@ -26,7 +26,6 @@ files in DIR; the sampling itself costs CPU, so compare CPU figures of runs with
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -38,27 +37,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import dovecot_reference
-from smtp_suite import MSSANTE, PASSWORD, PY, cpu_seconds, free_port, prepare, stop, wait_port
+from smtp_suite import (
+    MSSANTE,
+    PASSWORD,
+    PY,
+    cpu_seconds,
+    free_port,
+    fresh_database,
+    prepare,
+    stop,
+    wait_port,
+)
 
 BENCH = Path(__file__).resolve().parent
 DOMAIN = "bench.mssante.test"
 USER = f"dr.bench@{DOMAIN}"
 Result = dict[str, Any]
-
-
-def pg_dsn(url: str) -> str:
-    """asyncpg's DSN from a SQLAlchemy ``postgresql+asyncpg://`` URL."""
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-async def admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(pg_dsn(url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def backend_cpu(dbname: str) -> float:
@@ -128,11 +123,8 @@ def start_mssante(stack: contextlib.ExitStack, args: argparse.Namespace) -> Serv
     dbname: str | None = None
     url: str | None = None
     if args.database_url != "sqlite":  # a fresh database beside the given one
-        dbname = f"mssante_imapbench_{os.getpid()}"
-        asyncio.run(admin(args.database_url, f"CREATE DATABASE {dbname}"))
-        stack.callback(lambda: asyncio.run(admin(
-            args.database_url, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")))
-        url = args.database_url.rsplit("/", 1)[0] + "/" + dbname
+        url = stack.enter_context(fresh_database(args.database_url, "mssante_imapbench"))
+        dbname = url.rsplit("/", 1)[1]
     tmp = Path(tempfile.mkdtemp(prefix="mssante-imapbench-"))
     stack.callback(shutil.rmtree, tmp, ignore_errors=True)
     data = tmp / "data"

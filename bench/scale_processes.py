@@ -28,14 +28,12 @@ How to run (PostgreSQL reachable, the user allowed to create databases):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import concurrent.futures
 import contextlib
 import imaplib
 import os
 import re
-import secrets
 import signal
 import ssl
 import sys
@@ -44,33 +42,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import smtp_suite
 
 BENCH = Path(__file__).resolve().parent
-
-
-def _admin_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-async def _pg(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(_admin_dsn(url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextlib.contextmanager
-def fresh_database(url: str) -> Any:
-    """A new, empty database on the server of ``url``; its URL; dropped afterwards."""
-    name = f"mssante_scale_{secrets.token_hex(4)}"
-    asyncio.run(_pg(url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{url.rpartition('/')[0]}/{name}"
-    finally:
-        asyncio.run(_pg(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def children(pid: int) -> list[int]:
@@ -123,7 +97,8 @@ def server_args(args: argparse.Namespace, workers: int, url: str) -> argparse.Na
 
 def measure(args: argparse.Namespace, workers: int, env: dict[str, str]) -> dict[str, Any]:
     """One load against ``serve --workers workers`` on a fresh database."""
-    with fresh_database(args.database_url) as url, contextlib.ExitStack() as stack, \
+    with smtp_suite.fresh_database(args.database_url, "mssante_scale") as url, \
+            contextlib.ExitStack() as stack, \
             tempfile.TemporaryDirectory(prefix="mssante-scale-") as tmp:
         target = smtp_suite.start_mssante(stack, Path(tmp) / "data",
                                           server_args(args, workers, url), env)
@@ -137,7 +112,8 @@ def measure(args: argparse.Namespace, workers: int, env: dict[str, str]) -> dict
 def kill_run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     """The load with one worker SIGKILLed a third of the way in; the stored-once check."""
     workers = args.kill_workers
-    with fresh_database(args.database_url) as url, contextlib.ExitStack() as stack, \
+    with smtp_suite.fresh_database(args.database_url, "mssante_scale") as url, \
+            contextlib.ExitStack() as stack, \
             tempfile.TemporaryDirectory(prefix="mssante-scale-") as tmp:
         data_dir = Path(tmp) / "data"
         imap_port = smtp_suite.free_port()

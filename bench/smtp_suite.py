@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,24 +104,38 @@ def prepare(data_dir: Path, domain: str, sender: str, database_url: str | None) 
          "--password-stdin"], stdin=PASSWORD.encode())
 
 
-def fresh_database(stack: contextlib.ExitStack, url: str, prefix: str) -> str:
-    """A new database ``<prefix>_<pid>`` on the PostgreSQL server of ``url`` (a SQLAlchemy
-    ``postgresql+asyncpg://`` URL), dropped when ``stack`` closes; its URL."""
-    import asyncio
+def pg_dsn(url: str) -> str:
+    """asyncpg's DSN from a SQLAlchemy ``postgresql+asyncpg://`` URL."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
+
+async def pg_admin(url: str, sql: str) -> None:
+    """Run one statement on the server of ``url`` (CREATE/DROP DATABASE)."""
     import asyncpg
 
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
+    conn = await asyncpg.connect(pg_dsn(url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_database(url: str, prefix: str, *, keep: bool = False) -> Iterator[str]:
+    """A new, empty database ``<prefix>_<pid>`` on the PostgreSQL server of ``url`` (a
+    SQLAlchemy ``postgresql+asyncpg://`` URL); its URL; dropped afterwards unless ``keep``."""
+    import asyncio
 
     name = f"{prefix}_{os.getpid()}"
-    asyncio.run(admin(f"CREATE DATABASE {name}"))
-    stack.callback(lambda: asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-    return url.rsplit("/", 1)[0] + "/" + name
+    asyncio.run(pg_admin(url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        if keep:
+            print(f"kept: database {name}")
+        else:
+            with contextlib.suppress(Exception):
+                asyncio.run(pg_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def stop(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
@@ -136,7 +151,7 @@ def start_mssante(stack: contextlib.ExitStack, data_dir: Path, args: argparse.Na
                   env: dict[str, str], extra: tuple[str, ...] = ()) -> Target:
     """``mssante serve`` on fresh ports; ``extra``: more arguments for ``serve`` (listeners).
     With ``--database-url``, the store is a new database on that server (dropped at the end)."""
-    url = fresh_database(stack, args.database_url, "mssante_smtpbench") \
+    url = stack.enter_context(fresh_database(args.database_url, "mssante_smtpbench")) \
         if args.database_url else None
     prepare(data_dir, args.domain, args.sender, url)
     pw_file = data_dir / "bench-password.txt"

@@ -35,7 +35,7 @@ INS = "279035121518989"
 RPPS = ("10003244273", "10000000017", "10000000025", "10000000033", "10000000041")
 
 
-def _message(pro: str, patient: str, subject: str, body: str, refs: str = "") -> bytes:
+def pro_message(pro: str, patient: str, subject: str, body: str, refs: str = "") -> bytes:
     msg = EmailMessage()
     msg["From"] = f"Dr Bench <{pro}>"
     msg["To"] = patient
@@ -68,11 +68,11 @@ async def populate(data_dir: Path, messages: int, per_conv: int, long: int) -> N
         async def thread(n: int, size: int) -> None:
             i = n % len(pros)
             pro, party = pros[i], parties[i]
-            first = _message(pro.address, patient.address, f"Suivi numéro {n}", body)
+            first = pro_message(pro.address, patient.address, f"Suivi numéro {n}", body)
             await s.delivery.deliver(party, pro.address, [patient.address], first)
             msgid = email.message_from_bytes(first)["Message-ID"]
             for k in range(1, size):
-                await s.delivery.deliver(party, pro.address, [patient.address], _message(
+                await s.delivery.deliver(party, pro.address, [patient.address], pro_message(
                     pro.address, patient.address, f"RE: Suivi numéro {n}", f"{k}\n{body}",
                     refs=msgid))
 

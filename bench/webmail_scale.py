@@ -20,36 +20,21 @@ import os
 import subprocess
 import sys
 import time
-from email.message import EmailMessage
 from pathlib import Path
 
 import aiohttp
 import asyncpg
+from webmail_load import INS, pro_message
 
 from mailserver.app import Services
 from webmail.sessions import Sessions
 from webmail.store import WebmailStore
 
 ROOT = Path(__file__).resolve().parent.parent
-INS = "279035121518989"
 SEED_CONVERSATIONS = 10
 PER_CONVERSATION = 10
 COLUMNS = ("modseq, flags, internaldate, size, content_enc, blob_key, content_key_enc, "
            "subject_enc, from_enc, meta_enc, message_id_hash, sent_date")
-
-
-def _message(pro: str, patient: str, subject: str, body: str, refs: str = "") -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"Dr Bench <{pro}>"
-    msg["To"] = patient
-    msg["Subject"] = subject
-    msg["Message-ID"] = email.utils.make_msgid(domain=pro.partition("@")[2])
-    msg["Date"] = email.utils.formatdate()
-    if refs:
-        msg["In-Reply-To"] = refs
-        msg["References"] = refs
-    msg.set_content(body)
-    return bytes(msg)
 
 
 async def seed_patient(s: Services, pro_address: str, n: int) -> tuple[int, int]:
@@ -62,11 +47,11 @@ async def seed_patient(s: Services, pro_address: str, n: int) -> tuple[int, int]
     body = "Bonjour,\n\nVoici les resultats de votre dernier bilan.\n" * 20
     t0 = time.perf_counter()
     for c in range(min(SEED_CONVERSATIONS, -(-n // PER_CONVERSATION))):
-        first = _message(pro.address, patient.address, f"Suivi numero {c}", body)
+        first = pro_message(pro.address, patient.address, f"Suivi numero {c}", body)
         await s.delivery.deliver(party, pro.address, [patient.address], first)
         msgid = email.message_from_bytes(first)["Message-ID"]
         for k in range(1, min(PER_CONVERSATION, n - c * PER_CONVERSATION)):
-            await s.delivery.deliver(party, pro.address, [patient.address], _message(
+            await s.delivery.deliver(party, pro.address, [patient.address], pro_message(
                 pro.address, patient.address, f"RE: Suivi numero {c}", f"{k}\n{body}",
                 refs=msgid))
     folder = await s.store.get_folder(patient.id, "INBOX")

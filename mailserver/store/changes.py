@@ -42,7 +42,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import ReturningDelete
 
 from mailserver.errors import NotFound
@@ -62,7 +62,8 @@ from mailserver.store.records import (
 )
 from mailserver.store.vanished import ExpungedUid, record_in
 
-__all__ = ["store_flags_in", "has_deleted", "expunge_in", "copy_in", "DELETED_FLAG"]
+__all__ = ["store_flags_in", "has_deleted", "expunge_in", "copy_in", "DELETED_FLAG",
+           "derive_keywords", "new_keywords"]
 
 _FT = cast(Table, Folder.__table__)
 _MT = cast(Table, Message.__table__)
@@ -133,16 +134,27 @@ _FOLDER_EXPUNGED = update(_FT).where(_FT.c.id == bindparam("f")).values(
 _FOLDER_EXISTS = select(_FT.c.id).where(_FT.c.id == bindparam("f"))
 
 
-async def _record_keywords(s: AsyncSession, folder_id: int, recorded: str | None,
-                           flags: Iterable[str]) -> str | None:
+_FOLDER_FLAGS = select(_MT.c.flags).where(_MT.c.folder_id == bindparam("f"),
+                                          _MT.c.flags != "").distinct()
+
+
+async def derive_keywords(s: AsyncSession | AsyncConnection, folder_id: int) -> str:
+    """The keywords present on a folder's messages, space-separated (for a folder whose
+    ``keywords`` column is still NULL)."""
+    found: set[str] = set()
+    for flags in (await s.execute(_FOLDER_FLAGS, {"f": folder_id})).scalars():
+        found |= keywords_of(flags.split())
+    return " ".join(sorted(found))
+
+
+async def new_keywords(s: AsyncSession, folder_id: int, recorded: str | None,
+                       flags: Iterable[str]) -> str | None:
     """The folder's new ``keywords`` column if ``flags`` bring new keywords (the folder row
     is locked by the caller; the messages are written): a folder still at NULL gets the full
     set derived from its messages. None: unchanged."""
     if not keywords_of(flags):
         return None
     if recorded is None:
-        from mailserver.store.mailstore import derive_keywords  # noqa: PLC0415 - a cycle
-
         return await derive_keywords(s, folder_id)
     return merge_keywords(recorded, flags)
 
@@ -197,7 +209,7 @@ async def store_flags_in(s: AsyncSession, events: MailboxEvents, folder_id: int,
                 "mss": [u["ms"] for u in updates]})
         else:
             await s.execute(_SET_FLAGS, updates)
-            keywords = await _record_keywords(s, folder_id, folder[3],
+            keywords = await new_keywords(s, folder_id, folder[3],
                                               [fl for m in changed for fl in m.flags])
             if keywords is None:
                 await s.execute(_FOLDER_FLAGGED, params)
@@ -323,7 +335,7 @@ async def copy_in(s: AsyncSession, events: MailboxEvents, src_id: int, uids: Seq
                 convs.add(conv)
     if pairs:
         src, dst = folders[src_id], folders[dst_id]
-        keywords = await _record_keywords(s, dst_id, dst[5], flags)
+        keywords = await new_keywords(s, dst_id, dst[5], flags)
         params = {"f": dst_id, "n": len(pairs), "un": unseen}
         if keywords is None:
             await s.execute(_FOLDER_COPIED, params)

@@ -54,7 +54,7 @@ class FolderOps:
     async def list_folders(self, account_id: int) -> list[FolderInfo]:
         async with self.db.read() as conn:
             rows = (await conn.execute(_LIST, {"a": account_id})).all()
-        return [FolderInfo.of(r) for r in rows]  # type: ignore[arg-type]
+        return [FolderInfo.of(r) for r in rows]
 
     async def get_folder(self, account_id: int, name: str) -> FolderInfo:
         return (await self.folder_status(account_id, name, recent=False))[0]
@@ -63,25 +63,23 @@ class FolderOps:
                             ) -> tuple[FolderInfo, int]:
         """A folder by name and, if ``recent``, how many of its messages are above its
         \\Recent mark (STATUS RECENT), in one statement."""
-        if name.upper() == "INBOX":
-            name = "INBOX"
+        name = _canonical(name)
         async with self.db.read() as conn:
             row = (await conn.execute(_STATUS if recent else _BY_NAME,
                                       {"a": account_id, "n": name})).first()
         if row is None:
             raise NotFound(f"no folder {name!r}")
-        return FolderInfo.of(row), int(row[-1]) if recent else 0  # type: ignore[arg-type]
+        return FolderInfo.of(row), int(row[-1]) if recent else 0
 
     async def folder_by_special_use(self, account_id: int, special: str) -> FolderInfo | None:
         async with self.db.read() as conn:
             row = (await conn.execute(_BY_SPECIAL_USE, {"a": account_id, "s": special})).first()
-        return FolderInfo.of(row) if row else None  # type: ignore[arg-type]
+        return FolderInfo.of(row) if row else None
 
     @staticmethod
     async def _folder_by_name(s: AsyncSession, account_id: int, name: str,
                               lock: bool = False) -> Folder:
-        if name.upper() == "INBOX":
-            name = "INBOX"
+        name = _canonical(name)
         q = select(Folder).where(Folder.account_id == account_id, Folder.name == name)
         if lock:
             q = q.with_for_update().execution_options(populate_existing=True)
@@ -195,10 +193,14 @@ class FolderOps:
     # -- appending --------------------------------------------------------------------------
 
 
+def _canonical(name: str) -> str:
+    """INBOX is case-insensitive (RFC 3501 5.1); other names are kept as given."""
+    return "INBOX" if name.upper() == "INBOX" else name
+
+
 async def _take_orphan(s: AsyncSession, account_id: int, name: str) -> bool:
     """Remove ``name`` from the orphan subscriptions; True if it was there."""
-    if name.upper() == "INBOX":
-        name = "INBOX"
+    name = _canonical(name)
     gone = await s.execute(delete(OrphanSubscription).where(
         OrphanSubscription.account_id == account_id, OrphanSubscription.name == name
     ).returning(OrphanSubscription.id))

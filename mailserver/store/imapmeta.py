@@ -39,7 +39,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mailserver.errors import NotFound, StoreError
-from mailserver.store.mailstore import FolderInfo, MailStore, derive_keywords
+from mailserver.store.changes import derive_keywords
+from mailserver.store.mailstore import FolderInfo, MailStore
 from mailserver.store.models import Folder, Message
 from mailserver.store.vanished import vanished_since
 
@@ -176,12 +177,8 @@ _ROWS_RANGE = select(*_ROW_COLS).where(
 _ROWS_IN = select(*_ROW_COLS).where(
     Message.folder_id == bindparam("f"),
     Message.uid.in_(bindparam("u", expanding=True))).order_by(Message.uid)
-_ROWS_RANGE_META = select(*_ROW_COLS, Message.meta_enc).where(
-    Message.folder_id == bindparam("f"), Message.uid >= bindparam("lo"),
-    Message.uid <= bindparam("hi")).order_by(Message.uid)
-_ROWS_IN_META = select(*_ROW_COLS, Message.meta_enc).where(
-    Message.folder_id == bindparam("f"),
-    Message.uid.in_(bindparam("u", expanding=True))).order_by(Message.uid)
+_ROWS_RANGE_META = _ROWS_RANGE.add_columns(Message.meta_enc)  # and the sealed summary
+_ROWS_IN_META = _ROWS_IN.add_columns(Message.meta_enc)
 _ALL_ROWS = select(_MT.c.id, _MT.c.uid, _MT.c.modseq, _MT.c.flags, _MT.c.internaldate,
                    _MT.c.size, _MT.c.blob_key).where(
     _MT.c.folder_id == bindparam("f")).order_by(_MT.c.uid)
@@ -235,7 +232,7 @@ class ImapStore:
         """A folder by id, or None if it was deleted."""
         async with self.db.read() as conn:
             row = (await conn.execute(_FOLDER_BY_ID, {"f": folder_id})).first()
-        return FolderInfo.of(row) if row is not None else None  # type: ignore[arg-type]
+        return FolderInfo.of(row) if row is not None else None
 
     async def uids(self, folder_id: int) -> array[int]:
         """All UIDs of a folder, ascending, as a compact array."""
@@ -268,7 +265,7 @@ class ImapStore:
             f = (await s.execute(_FOLDER_BY_ID, {"f": folder_id})).first()
             if f is None:
                 return None, []
-            info = FolderInfo.of(f)  # type: ignore[arg-type]
+            info = FolderInfo.of(f)
             if info.highestmodseq <= since_modseq:
                 return info, []
             rows = (await s.execute(select(Message.uid, Message.modseq, Message.flags).where(

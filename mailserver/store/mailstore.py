@@ -26,7 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from mailserver.errors import NotFound
 from mailserver.store.audit import AuditHook
 from mailserver.store.blobs import BlobStore, new_blob_key
-from mailserver.store.changes import copy_in, expunge_in, has_deleted, store_flags_in
+from mailserver.store.changes import (
+    copy_in,
+    expunge_in,
+    has_deleted,
+    new_keywords,
+    store_flags_in,
+)
 from mailserver.store.conversations import CONVERSATION_FOLDERS, Conversations
 from mailserver.store.crypto import new_data_key, seal, unseal
 from mailserver.store.db import Database
@@ -64,7 +70,6 @@ __all__ = [
     "DEFAULT_FOLDERS",
     "message_id_hash",
     "normalise_flags",
-    "derive_keywords",
 ]
 
 # Prebuilt statements of the append hot path (built once: SQLAlchemy memoises their cache key).
@@ -110,19 +115,6 @@ def _append_in_one(alloc: Update) -> Select[Any]:
 
 _APPEND_BY_NAME = _append_in_one(_ALLOC_BY_NAME)
 _APPEND_BY_ID = _append_in_one(_ALLOC_BY_ID)
-_FOLDER_FLAGS = select(_MT.c.flags).where(_MT.c.folder_id == bindparam("f"),
-                                          _MT.c.flags != "").distinct()
-
-
-async def derive_keywords(s: AsyncSession | AsyncConnection, folder_id: int) -> str:
-    """The keywords present on a folder's messages, space-separated (for a folder whose
-    ``keywords`` column is still NULL)."""
-    found: set[str] = set()
-    for flags in (await s.execute(_FOLDER_FLAGS, {"f": folder_id})).scalars():
-        found |= keywords_of(flags.split())
-    return " ".join(sorted(found))
-
-
 def _shared_aad(storage_key: str) -> bytes:
     return f"msg-shared:{storage_key}".encode()
 
@@ -526,10 +518,8 @@ async def _record_keywords(s: AsyncSession, f: Folder, flags: Iterable[str]) -> 
     """Record in ``folders.keywords`` the new keywords among ``flags`` (the folder row is
     locked by the caller). A folder still at NULL gets the full set derived from its
     messages, so the column is exact from the first new keyword on."""
-    if not keywords_of(flags):
-        return
-    if f.keywords is None:
-        await s.flush()
-        f.keywords = await derive_keywords(s, f.id)
-    elif (merged := merge_keywords(f.keywords, flags)) is not None:
-        f.keywords = merged
+    flags = list(flags)
+    if f.keywords is None and keywords_of(flags):
+        await s.flush()  # the moved messages are read to derive the whole set
+    if (found := await new_keywords(s, f.id, f.keywords, flags)) is not None:
+        f.keywords = found

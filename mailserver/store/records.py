@@ -8,6 +8,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Unpack
+
+from sqlalchemy import Row
 
 from mailserver.store.models import Folder
 
@@ -106,7 +109,8 @@ class FolderInfo:
     """Keywords recorded for the folder (space-separated), None if not recorded yet."""
 
     @classmethod
-    def of(cls, f: Folder) -> FolderInfo:
+    def of(cls, f: Folder | Row[Unpack[tuple[Any, ...]]]) -> FolderInfo:
+        """From the mapped object or from a row of the folders table's columns."""
         return cls(f.id, f.account_id, f.name, f.special_use, f.uidvalidity, f.uidnext,
                    f.highestmodseq, f.subscribed, f.message_count, f.unseen_count,
                    f.recent_uid or 0, f.keywords)
