@@ -104,6 +104,17 @@ def _field_text(parts: list[bytes]) -> str:
         return data.decode("latin-1")
 
 
+_WORD = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+"  # atext but "=" and "?" (no encoded word)
+_ADDR = rf"{_WORD}(?:\.{_WORD})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_SIMPLE_MAILBOX = re.compile(
+    rf"[ \t]*(?:(?:{_WORD}(?: +{_WORD})*|\"[\x20\x21\x23-\x3c\x3e\x40-\x5b\x5d-\x7e]*\")"
+    rf"[ \t]*<(?P<a>{_ADDR})>|(?P<b>{_ADDR}))[ \t]*")
+"""One mailbox in its everyday forms (``a@b.c``, ``Name <a@b.c>``, ``"Dr X, Y" <a@b.c>``):
+printable ASCII, no comment, no folding, no encoded word, no obsolete syntax. The stdlib
+parser finds exactly this address in such a value with no defect (property-tested against
+it in ``tests/unit/test_headers_fast.py``), at a twentieth of its cost."""
+
+
 def strict_addresses(value: str) -> tuple[str, ...] | None:
     """The addr-specs of an address-list header value, or None when it is malformed.
 
@@ -111,16 +122,27 @@ def strict_addresses(value: str) -> tuple[str, ...] | None:
     accepted obsolete syntax (e.g. ``Dr. Martin <...>`` with an unquoted dot) makes the value
     malformed, as does an address without a domain or text left after an address (a folded
     ``a@b.test<CRLF><TAB>foo`` that some readers join into ``a@b.testfoo``).
+    A value in the everyday form of one mailbox (:data:`_SIMPLE_MAILBOX`) skips the parser.
     """
+    if (simple := _SIMPLE_MAILBOX.fullmatch(value)) is not None:
+        return (simple["a"] or simple["b"],)
+    return parsed_addresses(value)
+
+
+def parsed_addresses(value: str) -> tuple[str, ...] | None:
+    """:func:`strict_addresses` by the stdlib parser alone."""
     try:
         header = _REGISTRY("From", value)
-    except (HeaderParseError, IndexError, ValueError):
+        addresses = header.addresses if isinstance(header, AddressHeader) else ()
+    except (HeaderParseError, IndexError, ValueError, AttributeError, TypeError):
+        # AttributeError, TypeError: the stdlib parser's own bugs on some values (``.:``,
+        # `` .\``), found by the property test: malformed, not a crash.
         return None
     if not isinstance(header, AddressHeader) or any(
             not isinstance(d, ObsoleteHeaderDefect) for d in header.defects):
         return None
     out: list[str] = []
-    for address in header.addresses:
+    for address in addresses:
         if not address.username or not address.domain:
             return None
         out.append(address.addr_spec)

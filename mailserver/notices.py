@@ -138,7 +138,8 @@ class SystemMail:
         if not await self._send(self._read_receipt(raw, notify_to, reader), receipt=True,
                                 audit=(event,)):
             return False
-        await self.store.store_flags(info.folder_id, [info.uid], [MDN_SENT], "add")
+        await self.store.store_flags(info.folder_id, [info.uid], [MDN_SENT], "add",
+                                     account_id=reader.id)
         return True
 
     def _read_receipt(self, raw: bytes, notify_to: str, reader: AccountInfo) -> Mdn:

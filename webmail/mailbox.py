@@ -313,7 +313,7 @@ class Mailbox:
             return [opened, *seen]
 
         await self.store.store_flags(folder_id, [m.uid for m in unread], [SEEN], "add",
-                                     audit=AuditHook(self.audit, events))
+                                     audit=AuditHook(self.audit, events), account_id=account.id)
 
     async def filings(self, account: AccountInfo, message_id: int) -> dict[str, str]:
         """filename → label of the attachments the dossier bridge filed (if it is installed)."""

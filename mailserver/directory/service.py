@@ -483,10 +483,19 @@ class Directory(AccountStates):
 
     async def _attempt(self, a: Account | None, subject: str, client: str | None,
                        password: str, digest: bytes) -> _Verdict:
-        """Claim the attempt's slots, then (only if allowed) check the password."""
+        """Claim the attempt's slots, then (only if allowed) check the password. A password
+        verified here before (the cache) is not a guess: the counters are only read."""
         keys = [(attempt_key("name", subject), self.auth.lockout_threshold)]
         if client:
             keys.append((attempt_key("client", client), self.auth.lockout_threshold * 4))
+        if a is not None and self._remembered(a, digest):
+            over = await self.attempts.locked(keys)
+            if over is not None:
+                log.info("auth: attempt refused, limit reached")
+                return _Verdict(ok=False, locked=True, attempts=over[0] + 1)
+            self._auth_cache[a.address] = (digest, time.monotonic() + self.auth.cache_seconds,
+                                           a.password_hash or "")
+            return _Verdict(ok=True, locked=False, attempts=1)
         counts = await self.attempts.claim(keys)
         if any(n > limit for n, (_key, limit) in zip(counts, keys, strict=True)):
             log.info("auth: attempt refused, limit reached")
@@ -500,15 +509,19 @@ class Directory(AccountStates):
             task.add_done_callback(_settled(self._releases))
         return _Verdict(ok=ok, locked=False, attempts=counts[0])
 
+    def _remembered(self, a: Account, digest: bytes) -> bool:
+        """Whether this password of ``a`` was verified here within the cache's lifetime (and
+        the stored hash is still the one it was verified against)."""
+        cached = self._auth_cache.get(a.address)
+        return bool(a.password_hash and cached and cached[2] == a.password_hash
+                    and cached[1] > time.monotonic() and hmac.compare_digest(cached[0], digest))
+
     async def _check_password(self, a: Account | None, password: str, digest: bytes) -> bool:
         if a is None or not a.password_hash:
             await self.passwords.verify(self._dummy_hash, password)  # same cost for unknowns
             return False
         stored = a.password_hash
-        cached = self._auth_cache.get(a.address)
-        now = time.monotonic()
-        if (cached and cached[2] == stored and cached[1] > now
-                and hmac.compare_digest(cached[0], digest)):
+        if self._remembered(a, digest):
             ok = True
         else:
             ok = await _single_flight(self._verify_flights, (stored, digest),

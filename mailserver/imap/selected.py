@@ -86,7 +86,8 @@ class SelectedCommands(SearchCommands, AuditedSession):
         self.selected = None
         self.state = "authenticated"
         if not mb.readonly:  # RFC 3501 6.4.2: silent expunge
-            await self.backend.store.expunge(mb.folder_id, audit=self._expunged(mb))
+            await self.backend.store.expunge(mb.folder_id, audit=self._expunged(mb),
+                                             account_id=mb.account_id)
         return _resp("OK", "CLOSE completed")
 
     async def do_unselect(self, cmd: s.Unselect) -> Response:
@@ -103,7 +104,7 @@ class SelectedCommands(SearchCommands, AuditedSession):
         if uids is not None and not uids:
             return _resp("OK", "EXPUNGE completed (nothing to do)")
         gone = await self.backend.store.expunge(mb.folder_id, uids, audit=self._expunged(mb),
-                                                origin=self.events)
+                                                origin=self.events, account_id=mb.account_id)
         for line in mb.remove(gone):
             await self.send(line)
         return _resp("OK", "EXPUNGE completed")
@@ -159,7 +160,8 @@ class SelectedCommands(SearchCommands, AuditedSession):
                 unseen = [r.uid for r in rows if "\\Seen" not in r.flags.split()]
                 if unseen:
                     now_seen, _ = await self.backend.store.store_flags(
-                        mb.folder_id, unseen, ["\\Seen"], "add", origin=self.events)
+                        mb.folder_id, unseen, ["\\Seen"], "add", origin=self.events,
+                        account_id=mb.account_id)
                     for m in now_seen:
                         seen_now[m.uid] = (" ".join(sorted(m.flags)), m.modseq)
                         mb.reported[m.uid] = m.modseq
@@ -205,7 +207,7 @@ class SelectedCommands(SearchCommands, AuditedSession):
         # Not woken by its own change (origin): it reports the change itself, here.
         changed, failed = await self.backend.store.store_flags(
             mb.folder_id, uids, flags, mode, cmd.unchangedsince, audit=audit,
-            origin=self.events)
+            origin=self.events, account_id=mb.account_id)
         for m in changed:
             mb.reported[m.uid] = m.modseq
         if not cmd.silent:
@@ -259,7 +261,7 @@ class SelectedCommands(SearchCommands, AuditedSession):
         audit = hook(self._who(), Action.MESSAGE_MOVED if move else Action.MESSAGE_COPIED,
                      mb.folder_id, mb.name, to=(dst.id, dst.name))
         pairs = await self.backend.store.copy(mb.folder_id, uids, dst.id, move=move,
-                                              audit=audit)
+                                              audit=audit, account_id=mb.account_id)
         code = enc.code_copyuid(dst.uidvalidity, [p[0] for p in pairs],
                                 [p[1] for p in pairs]) if pairs else None
         if move:

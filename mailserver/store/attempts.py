@@ -6,7 +6,9 @@ by one atomic upsert per key (``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``
 PostgreSQL alike): the row is locked while it is incremented, so concurrent attempts, in this
 process or another, each get a distinct count and at most ``limit`` of them are let through per
 window, whatever the concurrency. A successful attempt gives its slot back (:meth:`release`), so
-only failures (and attempts still in flight) fill the window.
+only failures (and attempts still in flight) fill the window. A password this process has
+already verified (the directory's cache) is not a guess: its attempt is only checked against
+the counters (:meth:`locked`, one read, no write), so a locked key stays locked for it too.
 
 The window starts at the first attempt and lasts ``window`` seconds; the attempt that reaches the
 limit restarts it, so the key stays locked for a whole window after the last guess allowed.
@@ -25,13 +27,13 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, Integer, String, case, delete, literal, update
+from sqlalchemy import DateTime, Integer, String, case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailserver.errors import StorageFull
-from mailserver.store.db import Database
+from mailserver.store.db import Database, lock_key
 from mailserver.store.models import Base
 
 __all__ = ["AuthAttempt", "Attempts", "attempt_key"]
@@ -83,7 +85,7 @@ class Attempts:
             return [await self._claim_one(s, key, limit, now, horizon) for key, limit in keys]
 
         try:
-            return await self.db.write(op)
+            return await self.db.write(op, locks=[lock_key("auth", key) for key, _ in keys])
         except StorageFull:
             log.warning("auth: storage full, attempts counted in memory")
             return [self._claim_in_memory(key, limit, now) for key, limit in keys]
@@ -114,6 +116,24 @@ class Attempts:
         }).returning(t.attempts)
         return int((await s.execute(upsert)).scalar_one())
 
+    async def locked(self, keys: Sequence[tuple[str, int]]) -> list[int] | None:
+        """Without counting an attempt: None when every ``(key, limit)`` may take one more
+        attempt now, else each key's attempts in its window (as :meth:`claim` would refuse)."""
+        now = datetime.now(UTC)
+        horizon = now - self.window
+        names = [key for key, _limit in keys]
+        async with self.db.read() as conn:
+            rows = dict((await conn.execute(select(
+                AuthAttempt.key_hash, AuthAttempt.attempts).where(
+                AuthAttempt.key_hash.in_(names), AuthAttempt.window_start > horizon))).all())
+        for key, (start, attempts) in self._memory.items():
+            if key in names and start > horizon:
+                rows[key] = max(rows.get(key, 0), attempts)
+        counts = [int(rows.get(key, 0)) for key in names]
+        if any(n >= limit for n, (_key, limit) in zip(counts, keys, strict=True)):
+            return counts
+        return None
+
     async def release(self, keys: Sequence[str]) -> None:
         """Give back the slot of an attempt that succeeded."""
         horizon = datetime.now(UTC) - self.window
@@ -127,11 +147,11 @@ class Attempts:
                 AuthAttempt.key_hash.in_(list(keys)), AuthAttempt.attempts > 0,
                 AuthAttempt.window_start > horizon).values(attempts=AuthAttempt.attempts - 1))
 
-        await self.db.write(op)
+        await self.db.write(op, locks=[lock_key("auth", key) for key in keys])
 
     async def clear(self, key: str) -> None:
         """Forget a key's attempts (its password was just changed)."""
         async def op(s: AsyncSession) -> None:
             await s.execute(delete(AuthAttempt).where(AuthAttempt.key_hash == key))
 
-        await self.db.write(op)
+        await self.db.write(op, locks=[lock_key("auth", key)])

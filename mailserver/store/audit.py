@@ -196,7 +196,7 @@ class AuditTrail:
         async def op(s: AsyncSession) -> None:
             await self.append_in(s, *events)
 
-        await self.db.write(op)
+        await self.db.write(op, locks=())  # new rows only
 
     def append_soon(self, *events: AuditEvent) -> None:
         """Record ``events`` without waiting (IMAP commands, a login that succeeded): they
@@ -221,7 +221,7 @@ class AuditTrail:
                 await _insert_in(s, rows)
 
             try:
-                await self.db.write(op)
+                await self.db.write(op, locks=())  # new rows only
             except StoreError as exc:
                 log.warning("audit: %d event(s) not recorded: %s", len(timed),
                             type(exc).__name__)

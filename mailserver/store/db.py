@@ -2,12 +2,12 @@
 
 Theory of operation (group commit): writers never commit on their own. ``Database.write(op)``
 queues ``op`` (an async function taking a session) and waits. One writer task drains the queue:
-it opens a transaction, runs each queued op after the first inside its own SAVEPOINT (a failing op
-is rolled back alone and its caller gets the exception; a failing first op rolls back the whole
-transaction, which holds nothing else, and the batch goes on in a new one), then commits once
-for the whole batch and resolves the waiting callers. While a batch commits, new ops accumulate
-and form the next batch, so the number of fsyncs grows with batches, not with messages, and
-throughput grows with concurrency.
+it opens a transaction, takes the batch's write locks (PostgreSQL: :meth:`Database.write`), runs
+the queued ops one after the other (no SAVEPOINT each: when one fails, its caller gets the
+exception, the transaction is rolled back and the other ops run again in a new one), then
+commits once for the whole batch and resolves the waiting callers. While a batch commits, new
+ops accumulate and form the next batch, so the number of fsyncs grows with batches, not with
+messages, and throughput grows with concurrency.
 
 A caller is answered only after the commit returned: that is the moment a message counts as
 durably stored (SMTP 250). SQLite runs in WAL mode with ``synchronous=FULL`` so a commit is
@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
+import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -43,6 +45,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    text,
 )
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -59,13 +62,34 @@ from mailserver.errors import MssanteError, StorageFull, StoreError
 from mailserver.store import sqlite_inline
 from mailserver.store.models import Base
 
-__all__ = ["Database", "after_commit", "notify_on_commit", "insert_on_commit", "is_storage_full",
+__all__ = ["Database", "account_lock", "after_commit", "notify_on_commit", "insert_on_commit",
+           "is_storage_full", "lock_key",
            "migration_engine"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Op = Callable[[AsyncSession], Awaitable[Any]]
+Pending = tuple[Op, "asyncio.Future[Any]", "tuple[int, ...] | None"]
+"""A queued write: the op, its caller's future, its lock keys (None: undeclared)."""
+
+_LOCK_SPACE = 0x6D73  # the classid of the write locks (pg_advisory_xact_lock(int4, int4))
+_LOCKS = text(
+    "SELECT CASE WHEN t.n = 1 AND :shared THEN pg_advisory_xact_lock_shared(:space, t.k)::text"
+    " ELSE pg_advisory_xact_lock(:space, t.k)::text END"
+    " FROM unnest(CAST(:keys AS integer[])) WITH ORDINALITY AS t(k, n)")
+
+
+def lock_key(kind: str, value: object) -> int:
+    """A write's lock key (:meth:`Database.write`): a 31-bit hash of ``kind`` and ``value``,
+    never 0 (the key every batch takes). Two values sharing a key only wait for each other."""
+    digest = hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=4).digest()
+    return (int.from_bytes(digest, "big") & 0x7FFFFFFF) or 1
+
+
+def account_lock(account_id: int) -> int:
+    """The lock key of everything a mailbox owns: its folders, messages, conversations."""
+    return lock_key("account", account_id)
 
 
 _SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
@@ -139,20 +163,45 @@ def insert_on_commit(session: AsyncSession, table: Table, rows: list[dict[str, o
 async def _insert_deferred(session: AsyncSession,
                            deferred: list[tuple[Table, list[dict[str, object]]]],
                            notes: list[tuple[str, str]] | None = None) -> None:
-    """Insert the rows given to :func:`insert_on_commit`; on PostgreSQL with ``notes``, in
-    the statement that sends the notifications (one round trip: ``WITH d0 AS (INSERT ...)
-    SELECT pg_notify(...)``; a data-modifying WITH runs whether or not it is read)."""
+    """Insert the rows given to :func:`insert_on_commit`; on PostgreSQL (``notes`` not None), in
+    the statement that sends the notifications (one round trip: ``WITH d0 AS (INSERT ...
+    SELECT FROM unnest(...)) SELECT pg_notify(...)``; a data-modifying WITH runs whether or
+    not it is read).
+
+    On PostgreSQL the rows travel as one array per column: the statement's text is the same
+    whatever the number of rows, so it is compiled and prepared once (a multi-row ``VALUES``
+    is a new statement for every row count: compiling it was an eighth of a worker's CPU
+    under SMTP load)."""
     tables: dict[Table, list[dict[str, object]]] = {}
     for table, rows in deferred:
         tables.setdefault(table, []).extend(rows)
-    notify: Select[Any] | None = _NOTIFY if notes else None
+    parts: list[tuple[Table, tuple[str, ...]]] = []
+    params: dict[str, object] = {}
     for n, (table, rows) in enumerate(tables.items()):
-        if notify is not None and len({tuple(r) for r in rows}) == 1:  # same columns
-            notify = notify.add_cte(insert(table).values(rows).cte(f"d{n}"))
-        else:
+        columns = tuple(rows[0])
+        if notes is None or any(tuple(r) != columns for r in rows):  # None: SQLite
             await session.execute(insert(table), rows)
-    if notify is not None and notes:
-        await session.execute(notify, {"c": [c for c, _ in notes], "p": [p for _, p in notes]})
+            continue
+        parts.append((table, columns))
+        params.update({f"d{n}_{c}": [r[c] for r in rows] for c in columns})
+    if notes:
+        params.update({"c": [c for c, _ in notes], "p": [p for _, p in notes]})
+    if parts or notes:
+        await session.execute(_deferred_statement(tuple(parts), bool(notes)), params)
+
+
+@functools.lru_cache(maxsize=64)
+def _deferred_statement(parts: tuple[tuple[Table, tuple[str, ...]], ...],
+                        notify: bool) -> Select[Any]:
+    """PostgreSQL: one statement inserting each part's rows from per-column arrays (bind
+    parameters ``d<n>_<column>``), then sending the notifications when ``notify``."""
+    out: Select[Any] = _NOTIFY if notify else select(literal_column("1"))
+    for n, (table, columns) in enumerate(parts):
+        arrays = [bindparam(f"d{n}_{c}", type_=ARRAY(table.c[c].type)) for c in columns]
+        rows = func.unnest(*arrays).table_valued(*columns).render_derived(name=f"r{n}")
+        out = out.add_cte(insert(table).from_select(
+            list(columns), select(*(rows.c[c] for c in columns))).cte(f"d{n}"))
+    return out
 
 
 _NOTES = func.unnest(bindparam("c", type_=ARRAY(Text)),
@@ -190,7 +239,7 @@ class Database:
                    else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
         self.readers = async_sessionmaker(readers, expire_on_commit=False)
         self._read_engine = readers
-        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._pending: list[Pending] = []
         self._writer: asyncio.Task[None] | None = None
         self._conflicts: dict[asyncio.Future[Any], int] = {}
         self.batches = 0
@@ -226,11 +275,21 @@ class Database:
         for statements that select columns, not mapped objects."""
         return self._read_engine.connect()
 
-    async def write(self, op: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run ``op`` in a group-committed transaction; return its result after commit."""
+    async def write(self, op: Callable[[AsyncSession], Awaitable[T]], *,
+                    locks: Iterable[int] | None = None) -> T:
+        """Run ``op`` in a group-committed transaction; return its result after commit.
+
+        ``locks``: the keys (:func:`lock_key`, :func:`account_lock`) of every row ``op`` may
+        lock that another write may lock too (``()``: none, e.g. only inserts of new rows);
+        None: not declared. On PostgreSQL a batch takes the keys of all its ops, sorted, before
+        running any (``pg_advisory_xact_lock``), plus key 0: shared when every op declared its
+        keys, exclusive otherwise. Two processes' batches then never lock the same rows in
+        opposite orders (a deadlock costs a second, PostgreSQL's ``deadlock_timeout``, and
+        a retry): batches with disjoint keys run side by side, the others one after the other.
+        """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._pending.append((op, fut))
+        self._pending.append((op, fut, None if locks is None else tuple(locks)))
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._drain(), name="group-commit")
         return await fut
@@ -241,60 +300,71 @@ class Database:
             del self._pending[: len(batch)]
             await self._run_batch(batch)
 
-    def _retry_later(self, exc: SQLAlchemyError, op: Op, fut: asyncio.Future[Any],
-                     retry: list[tuple[Op, asyncio.Future[Any]]]) -> bool:
+    async def _take_locks(self, session: AsyncSession, batch: list[Pending]) -> None:
+        """The batch's write locks (see :meth:`write`), in one statement; none on SQLite."""
+        if self.is_sqlite:
+            return
+        keys: set[int] = set()
+        declared = True
+        for _op, fut, locks in batch:
+            if fut.cancelled():
+                continue
+            if locks is None:
+                declared = False
+            else:
+                keys.update(locks)
+        keys.discard(0)
+        await session.execute(_LOCKS, {"shared": declared, "space": _LOCK_SPACE,
+                                       "keys": [0, *sorted(keys)]})
+
+    def _retry_later(self, exc: SQLAlchemyError, job: Pending, retry: list[Pending]) -> bool:
         """An op chosen as a deadlock's victim (PostgreSQL: two processes' batches lock the
-        same rows, a folder and a login counter, in opposite orders) runs again at the head of
-        the next batch, once this one committed and released its locks (up to 3 times)."""
+        same rows in opposite orders, which undeclared locks still allow) runs again at the
+        head of the next batch, once this one committed and released its locks (up to 3
+        times)."""
         if self.is_sqlite or not _PG_CONFLICTS & _sqlstates(exc):
             return False
+        fut = job[1]
         tries = self._conflicts.get(fut, 0)
         if tries >= _CONFLICT_RETRIES:
             return False
         self._conflicts[fut] = tries + 1
-        retry.append((op, fut))
+        retry.append(job)
         log.info("store: write op retried after a lock conflict")
         return True
 
-    async def _run_batch(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+    async def _run_batch(self, batch: list[Pending]) -> None:
+        """Run the batch's ops in one transaction and commit once. No SAVEPOINT per op (two
+        round trips each): when an op fails, the transaction is rolled back, the op's caller
+        gets the failure and the other ops run again in a new transaction (the ops of a batch
+        never depend on one another, and a failure is the rare case)."""
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         callbacks: list[Callable[[], None]] = []
-        retry: list[tuple[Op, asyncio.Future[Any]]] = []
+        retry: list[Pending] = []
+        todo = batch
         try:
-            async with self.sessions() as session:
-                deferred: list[tuple[Table, list[dict[str, object]]]] = []
-                session.info["deferred"] = deferred
-                kept = False  # whether the transaction holds an op's writes yet
-                for op, fut in batch:
-                    if fut.cancelled():
-                        continue
-                    mark = len(deferred)
-                    failure = await self._run_op(session, op, fut, outcomes, retry,
-                                                 nested=kept)
-                    if failure is None:
-                        kept = True
-                        continue
-                    del deferred[mark:]  # the op's audit rows go with it
-                    if not kept:
-                        # The first op ran without a SAVEPOINT: roll back the transaction
-                        # (nothing else in it) and forget what the op queued for the commit.
+            while True:
+                todo = [job for job in todo if not job[1].cancelled()]
+                if not todo:
+                    break
+                async with self.sessions() as session:
+                    results, failed = await self._attempt(session, todo, retry)
+                    if failed is not None:
                         await session.rollback()
-                        session.info.pop("after_commit", None)
-                        session.info.pop("notify", None)
-                    if failure is not _RETRIED:
-                        outcomes.append((fut, None, failure))
-                notes = sorted(session.info.pop("notify", ()))
-                await _insert_deferred(session, session.info.pop("deferred"),
-                                       None if self.is_sqlite else notes)
-                callbacks = list(session.info.pop("after_commit", []))
-                await session.commit()
+                        todo = todo[:failed] + todo[failed + 1:]
+                        continue
+                    callbacks = list(session.info.pop("after_commit", []))
+                    await session.commit()
+                outcomes.extend((job[1], result, None) for job, result in zip(
+                    todo, results, strict=True))
+                break
         except Exception as exc:  # noqa: BLE001 - the whole batch failed to commit
             log.error("store: group commit failed: %s", type(exc).__name__)
             error = _store_error(exc, "commit failed")
-            for op_fut in batch:
-                self._conflicts.pop(op_fut[1], None)
-                if not op_fut[1].done():
-                    op_fut[1].set_exception(error)
+            for job in batch:
+                self._conflicts.pop(job[1], None)
+                if not job[1].done():
+                    job[1].set_exception(error)
             return
         self._pending[:0] = retry
         self.batches += 1
@@ -314,39 +384,36 @@ class Database:
             except Exception:  # noqa: BLE001
                 log.exception("store: after-commit callback failed")
 
-
-    async def _run_op(self, session: AsyncSession, op: Op, fut: asyncio.Future[Any],
-                      outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
-                      retry: list[tuple[Op, asyncio.Future[Any]]], *, nested: bool
-                      ) -> BaseException | None:
-        """Run one op of a batch; append its result to ``outcomes`` or return its failure
-        (``_RETRIED`` when it goes to the next batch: see ``_retry_later``).
-
-        Inside a SAVEPOINT only when earlier ops of the batch wrote (``nested``): the first op
-        of a transaction needs none (if it fails, the caller rolls back the whole transaction),
-        which saves the SAVEPOINT and RELEASE round trips for a batch of one op."""
-        try:
-            if nested:
-                async with session.begin_nested():
-                    result = await op(session)
-            else:
-                result = await op(session)
-            outcomes.append((fut, result, None))
-            return None
-        except (MssanteError, ValueError) as exc:
-            return exc
-        except SQLAlchemyError as exc:
-            if self._retry_later(exc, op, fut, retry):
-                return _RETRIED
-            log.warning("store: write op failed: %s", type(exc).__name__)
-            return _store_error(exc, type(exc).__name__)
-        except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
-            log.exception("store: write op crashed")
-            return _store_error(exc, "internal error")
-
-
-_RETRIED = RuntimeError("retried in the next batch")
-"""What ``_run_op`` returns for an op queued again after a lock conflict (never raised)."""
+    async def _attempt(self, session: AsyncSession, jobs: list[Pending],
+                       retry: list[Pending]) -> tuple[list[Any], int | None]:
+        """Run ``jobs`` in ``session``'s transaction, up to the commit: (their results, None),
+        or ([], the index of the first that failed), its failure given to its caller (or the
+        op queued for the next batch: :meth:`_retry_later`)."""
+        session.info["deferred"] = []
+        await self._take_locks(session, jobs)
+        results: list[Any] = []
+        for n, job in enumerate(jobs):
+            try:
+                results.append(await job[0](session))
+                continue
+            except (MssanteError, ValueError) as exc:
+                failure: BaseException = exc
+            except SQLAlchemyError as exc:
+                if self._retry_later(exc, job, retry):
+                    return [], n
+                log.warning("store: write op failed: %s", type(exc).__name__)
+                failure = _store_error(exc, type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - reported to the waiting caller
+                log.exception("store: write op crashed")
+                failure = _store_error(exc, "internal error")
+            self._conflicts.pop(job[1], None)
+            if not job[1].done():
+                job[1].set_exception(failure)
+            return [], n
+        notes = sorted(session.info.pop("notify", ()))
+        await _insert_deferred(session, session.info.pop("deferred"),
+                               None if self.is_sqlite else notes)
+        return results, None
 
 
 PING_AFTER_IDLE = 10.0

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mailserver.errors import NotFound, StoreError
 from mailserver.store.changes import derive_keywords
+from mailserver.store.db import account_lock
 from mailserver.store.mailstore import FolderInfo, MailStore
 from mailserver.store.models import Folder, Message
 from mailserver.store.vanished import vanished_since
@@ -356,7 +357,7 @@ class ImapStore:
             return found
 
         try:
-            return await self.db.write(op)
+            return await self.db.write(op, locks=(account_lock(folder.account_id),))
         except StoreError as exc:  # a read does not depend on recording them
             log.warning("imapmeta: keywords not recorded: %s", exc)
             async with self.db.reader() as s:
@@ -508,7 +509,7 @@ class ImapStore:
                 await s.execute(_SET_META, [{"i": mid, "b": blob} for mid, blob in missing])
 
             try:
-                await self.db.write(op)
+                await self.db.write(op, locks=(account_lock(account_id),))
             except StoreError as exc:  # the cache is an optimisation: serve what we computed
                 log.warning("imapmeta: summary cache not written (%d messages): %s",
                             len(missing), exc)

@@ -35,7 +35,7 @@ from mailserver.store.changes import (
 )
 from mailserver.store.conversations import CONVERSATION_FOLDERS, Conversations
 from mailserver.store.crypto import new_data_key, seal, unseal
-from mailserver.store.db import Database
+from mailserver.store.db import Database, account_lock
 from mailserver.store.events import MailboxEvents
 from mailserver.store.folders import FolderOps
 from mailserver.store.keys import KeyManager
@@ -263,7 +263,7 @@ class MailStore(FolderOps):
                                         internaldate=internaldate,
                                         conversation_id=conversation_id)
 
-        return await self.db.write(op)
+        return await self.db.write(op, locks=(account_lock(account_id),))
 
     async def append_many(self, account_id: int, folder_id: int,
                           messages: Sequence[AppendItem], *, audit: AuditHook | None = None,
@@ -286,7 +286,7 @@ class MailStore(FolderOps):
                 await audit.record_in(s, [r.uid for r in results])
             return results
 
-        return await self.db.write(op)
+        return await self.db.write(op, locks=(account_lock(account_id),))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -380,7 +380,8 @@ class MailStore(FolderOps):
 
     async def store_flags(self, folder_id: int, uids: Sequence[int], flags: Iterable[str],
                           mode: str, unchanged_since: int | None = None, *,
-                          audit: AuditHook | None = None, origin: asyncio.Event | None = None
+                          audit: AuditHook | None = None, origin: asyncio.Event | None = None,
+                          account_id: int | None = None
                           ) -> tuple[list[MessageInfo], list[int]]:
         """Set (``mode='set'``), add or remove flags on messages by UID; ``audit``'s rows
         (given the changed UIDs) are written in the same transaction. ``origin``: the change
@@ -388,6 +389,7 @@ class MailStore(FolderOps):
 
         Returns (changed messages with their new flags and modseq, UIDs not changed because
         their modseq is above ``unchanged_since``: RFC 7162 3.1.3).
+        ``account_id``: the folder's owner, when the caller knows it (its write lock key).
         """
         if mode not in {"set", "add", "remove"}:
             raise ValueError("mode must be set, add or remove")
@@ -398,11 +400,11 @@ class MailStore(FolderOps):
             return await store_flags_in(s, self.events, folder_id, uid_list, flag_list, mode,
                                         unchanged_since, audit, origin)
 
-        return await self.db.write(op)
+        return await self.db.write(op, locks=_locks(account_id))
 
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None, *,
-                      audit: AuditHook | None = None, origin: asyncio.Event | None = None
-                      ) -> list[int]:
+                      audit: AuditHook | None = None, origin: asyncio.Event | None = None,
+                      account_id: int | None = None) -> list[int]:
         """Remove messages flagged \\Deleted (restricted to ``uids`` if given: UID EXPUNGE),
         with ``audit``'s rows (given the removed UIDs) in the same transaction (``origin``:
         as for :meth:`store_flags`)."""
@@ -416,13 +418,13 @@ class MailStore(FolderOps):
             return await expunge_in(s, self.events, folder_id, uid_list, audit, blob_keys,
                                     origin)
 
-        gone = await self.db.write(op)
+        gone = await self.db.write(op, locks=_locks(account_id))
         await self._gc_blobs(blob_keys)
         return gone
 
     async def copy(self, src_folder_id: int, uids: Sequence[int], dst_folder_id: int,
-                   *, move: bool = False, audit: AuditHook | None = None
-                   ) -> list[tuple[int, int]]:
+                   *, move: bool = False, audit: AuditHook | None = None,
+                   account_id: int | None = None) -> list[tuple[int, int]]:
         """Copy (or move, RFC 6851) messages; returns (source UID, new UID) pairs in order.
         ``audit``'s rows (given the source UIDs) are written in the same transaction."""
         uid_list = sorted(set(uids))
@@ -431,7 +433,7 @@ class MailStore(FolderOps):
                 return await copy_in(s, self.events, src_folder_id, uid_list, dst_folder_id,
                                      audit)
 
-            return await self.db.write(copy_op)
+            return await self.db.write(copy_op, locks=_locks(account_id))
 
         async def op(s: AsyncSession) -> list[tuple[int, int]]:
             src = (await s.execute(select(Folder).where(Folder.id == src_folder_id)
@@ -495,7 +497,7 @@ class MailStore(FolderOps):
                 await audit.record_in(s, [old for old, _ in pairs])
             return pairs
 
-        return await self.db.write(op)
+        return await self.db.write(op, locks=_locks(account_id))
 
     async def _gc_blobs(self, blob_keys: list[str]) -> None:
         """Delete blobs no message row references any more."""
@@ -512,6 +514,11 @@ class MailStore(FolderOps):
         async with self.db.session() as s:
             return int((await s.execute(select(func.count()).select_from(Message).where(
                 Message.account_id == account_id))).scalar_one())
+
+
+def _locks(account_id: int | None) -> tuple[int, ...] | None:
+    """The write lock keys of a change to one of ``account_id``'s folders (None: unknown)."""
+    return None if account_id is None else (account_lock(account_id),)
 
 
 async def _record_keywords(s: AsyncSession, f: Folder, flags: Iterable[str]) -> None:

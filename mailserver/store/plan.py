@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.store.audit import AuditEvent, AuditTrail
 from mailserver.store.conversations import Conversations
+from mailserver.store.db import account_lock
 from mailserver.store.jobs import Jobs
 from mailserver.store.mailstore import MailStore
 from mailserver.store.queue import OutboundEntry, add_queue_entry_in
@@ -113,7 +114,10 @@ class DeliveryCommits:
             await self.audit.append_in(s, *plan.audit)
             return done
 
-        return await self.store.db.write(op)
+        accounts = {c.prepared.account_id for c in plan.copies}
+        if plan.sent is not None:
+            accounts.add(plan.sent.prepared.account_id)
+        return await self.store.db.write(op, locks=map(account_lock, accounts))
 
     async def _copy_in(self, s: AsyncSession, copy: PlannedCopy, done: Committed) -> None:
         conversation_id = None

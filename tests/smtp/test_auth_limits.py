@@ -161,3 +161,32 @@ async def test_attempts_are_shared_between_processes(config: Config, services: S
         assert refused.value.locked
     finally:
         await other.close()
+
+
+async def test_a_remembered_password_writes_nothing_and_stays_locked_out(
+        services: Services) -> None:
+    """A password verified before (the cache) is not a guess: its login only reads the
+    counters (no attempt row written, none given back); once wrong guesses lock the name, it
+    is refused like any other attempt."""
+    a = await add_pro(services)
+    d = services.directory
+    await d.authenticate(a.address, PASSWORD, client="192.0.2.8")  # verified, remembered
+    await asyncio.sleep(0.1)  # the first login's slot given back (in the background)
+    claims = 0
+    claim = d.attempts.claim
+
+    async def counting(keys: list[tuple[str, int]]) -> list[int]:
+        nonlocal claims
+        claims += 1
+        return await claim(keys)
+
+    d.attempts.claim = counting  # type: ignore[method-assign]
+    for _ in range(3):
+        assert (await d.authenticate(a.address, PASSWORD, client="192.0.2.8")).id == a.id
+    assert claims == 0
+    for i in range(services.config.auth.lockout_threshold):
+        with pytest.raises(AuthError):
+            await d.authenticate(a.address, f"wrong-{i}", client="192.0.2.9")
+    with pytest.raises(AuthError) as refused:
+        await d.authenticate(a.address, PASSWORD, client="192.0.2.8")
+    assert refused.value.locked

@@ -1,11 +1,12 @@
 """The group commit's per-batch writes: audit rows of the ops of one batch go in one INSERT
 before the COMMIT, and the rows of an op that fails go nowhere, while its neighbours' commit;
-on PostgreSQL an op aborted by a deadlock between two processes' batches runs again."""
+on PostgreSQL two processes' batches declaring the same lock keys wait for each other instead
+of deadlocking, and an op aborted by a deadlock on rows it did not declare runs again."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailserver.app import Services
 from mailserver.store import generations
 from mailserver.store.audit import Action, AuditEvent, Channel, Origin
-from mailserver.store.db import Database
+from mailserver.store.db import Database, lock_key
 from tests.audit.helpers import rows
 from tests.conftest import PG_URL
 
@@ -51,8 +52,9 @@ async def test_audit_rows_outside_a_group_commit_are_written_by_the_caller(
 
 @pytest.mark.skipif(not PG_URL, reason="needs MSSANTE_TEST_DATABASE_URL")
 async def test_a_deadlock_victim_runs_again_in_the_next_batch(services: Services) -> None:
-    """Two processes' batches lock two rows in opposite orders: PostgreSQL aborts one
-    statement; its op runs again once its own batch committed, and every caller succeeds."""
+    """Two processes' batches lock two rows in opposite orders, rows their ops do not declare
+    (``locks=()``): PostgreSQL aborts one statement; its op runs again once its own batch
+    committed, and every caller succeeds."""
     second = Database(services.db.url)
 
     async def both(s: AsyncSession) -> None:
@@ -73,7 +75,7 @@ async def test_a_deadlock_victim_runs_again_in_the_next_batch(services: Services
             await generations.bump_in(s, theirs)
             return "second"
 
-        return [db.write(lock_mine), db.write(lock_theirs)]
+        return [db.write(lock_mine, locks=()), db.write(lock_theirs, locks=())]
 
     try:
         results = await asyncio.wait_for(asyncio.gather(
@@ -82,3 +84,45 @@ async def test_a_deadlock_victim_runs_again_in_the_next_batch(services: Services
     finally:
         await second.close()
     assert results == ["first", "second", "first", "second"]
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MSSANTE_TEST_DATABASE_URL")
+async def test_batches_declaring_the_same_keys_wait_instead_of_deadlocking(
+        services: Services) -> None:
+    """The same crossing as above, declared: the second process's batch waits for the
+    first one's commit before running any op (no deadlock, no op run twice)."""
+    second = Database(services.db.url)
+    keys = (lock_key("test", "keys"), lock_key("test", "directory"))
+
+    async def both(s: AsyncSession) -> None:
+        await generations.bump_in(s, generations.KEYS)
+        await generations.bump_in(s, generations.DIRECTORY)
+
+    await services.db.write(both)
+    ran: list[str] = []
+    first_locked = asyncio.Event()
+
+    def op(name: str, row: int, hold: bool = False) -> Callable[[AsyncSession], Awaitable[str]]:
+        async def run(s: AsyncSession) -> str:
+            await generations.bump_in(s, row)
+            if hold:
+                first_locked.set()
+                await asyncio.sleep(0.5)  # the other batch starts meanwhile
+            ran.append(name)
+            return name
+
+        return run
+
+    try:
+        first = [asyncio.ensure_future(services.db.write(op("a1", generations.KEYS, True),
+                                                         locks=keys)),
+                 asyncio.ensure_future(services.db.write(op("a2", generations.DIRECTORY),
+                                                         locks=keys))]
+        await first_locked.wait()
+        results = await asyncio.wait_for(asyncio.gather(
+            *first, second.write(op("b1", generations.DIRECTORY), locks=keys),
+            second.write(op("b2", generations.KEYS), locks=keys[::-1])), 30)
+    finally:
+        await second.close()
+    assert results == ["a1", "a2", "b1", "b2"]
+    assert ran == ["a1", "a2", "b1", "b2"]  # b1 ran once, after the first batch committed
