@@ -187,7 +187,8 @@ async def _insert_deferred(session: AsyncSession,
     if notes:
         params.update({"c": [c for c, _ in notes], "p": [p for _, p in notes]})
     if parts or notes:
-        await session.execute(_deferred_statement(tuple(parts), bool(notes)), params)
+        conn = await session.connection()  # Core: no ORM execution for a statement of columns
+        await conn.execute(_deferred_statement(tuple(parts), bool(notes)), params)
 
 
 @functools.lru_cache(maxsize=64)
@@ -314,8 +315,9 @@ class Database:
             else:
                 keys.update(locks)
         keys.discard(0)
-        await session.execute(_LOCKS, {"shared": declared, "space": _LOCK_SPACE,
-                                       "keys": [0, *sorted(keys)]})
+        conn = await session.connection()  # Core: no ORM execution for a statement of columns
+        await conn.execute(_LOCKS, {"shared": declared, "space": _LOCK_SPACE,
+                                    "keys": [0, *sorted(keys)]})
 
     def _retry_later(self, exc: SQLAlchemyError, job: Pending, retry: list[Pending]) -> bool:
         """An op chosen as a deadlock's victim (PostgreSQL: two processes' batches lock the
