@@ -74,17 +74,15 @@ Pending = tuple[Op, "asyncio.Future[Any]", "tuple[int, ...] | None"]
 """A queued write: the op, its caller's future, its lock keys (None: undeclared)."""
 
 _LOCK_SPACE = 0x6D73  # the classid of the write locks (pg_advisory_xact_lock(int4, int4))
-_LOCKS = text(
-    "SELECT CASE WHEN t.n = 1 AND :shared THEN pg_advisory_xact_lock_shared(:space, t.k)::text"
-    " ELSE pg_advisory_xact_lock(:space, t.k)::text END"
-    " FROM unnest(CAST(:keys AS integer[])) WITH ORDINALITY AS t(k, n)")
+_LOCKS = text("SELECT pg_advisory_xact_lock(:space, t.k)::text"
+              " FROM unnest(CAST(:keys AS integer[])) WITH ORDINALITY AS t(k, n) ORDER BY t.n")
 
 
 def lock_key(kind: str, value: object) -> int:
-    """A write's lock key (:meth:`Database.write`): a 31-bit hash of ``kind`` and ``value``,
-    never 0 (the key every batch takes). Two values sharing a key only wait for each other."""
+    """A write's lock key (:meth:`Database.write`): a 31-bit hash of ``kind`` and ``value``.
+    Two values sharing a key only wait for each other."""
     digest = hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=4).digest()
-    return (int.from_bytes(digest, "big") & 0x7FFFFFFF) or 1
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
 def account_lock(account_id: int) -> int:
@@ -280,13 +278,16 @@ class Database:
                     locks: Iterable[int] | None = None) -> T:
         """Run ``op`` in a group-committed transaction; return its result after commit.
 
-        ``locks``: the keys (:func:`lock_key`, :func:`account_lock`) of every row ``op`` may
-        lock that another write may lock too (``()``: none, e.g. only inserts of new rows);
-        None: not declared. On PostgreSQL a batch takes the keys of all its ops, sorted, before
-        running any (``pg_advisory_xact_lock``), plus key 0: shared when every op declared its
-        keys, exclusive otherwise. Two processes' batches then never lock the same rows in
-        opposite orders (a deadlock costs a second, PostgreSQL's ``deadlock_timeout``, and
-        a retry): batches with disjoint keys run side by side, the others one after the other.
+        ``locks``: the keys (:func:`lock_key`, :func:`account_lock`) of the rows ``op`` locks
+        that another write may lock too (``()`` or None: none declared). On PostgreSQL a batch
+        takes the keys of all its ops, sorted, before running any (``pg_advisory_xact_lock``):
+        two processes' batches touching the same mailboxes then wait for each other instead of
+        locking their rows in opposite orders (a deadlock costs a second, PostgreSQL's
+        ``deadlock_timeout``, and a retry); batches with disjoint keys run side by side. An op
+        that declares nothing takes no lock up front: if it ever deadlocks, it is retried
+        (:meth:`_retry_later`). (A global key taken by every batch, exclusively by those with an
+        undeclared op, would rule that out too, but would stop every write of every process
+        for as long as a long undeclared one, a purge, runs.)
         """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
@@ -305,19 +306,11 @@ class Database:
         """The batch's write locks (see :meth:`write`), in one statement; none on SQLite."""
         if self.is_sqlite:
             return
-        keys: set[int] = set()
-        declared = True
-        for _op, fut, locks in batch:
-            if fut.cancelled():
-                continue
-            if locks is None:
-                declared = False
-            else:
-                keys.update(locks)
-        keys.discard(0)
-        conn = await session.connection()  # Core: no ORM execution for a statement of columns
-        await conn.execute(_LOCKS, {"shared": declared, "space": _LOCK_SPACE,
-                                    "keys": [0, *sorted(keys)]})
+        keys = sorted({key for _op, fut, locks in batch if locks and not fut.cancelled()
+                       for key in locks})
+        if keys:
+            conn = await session.connection()  # Core: no ORM execution for it
+            await conn.execute(_LOCKS, {"space": _LOCK_SPACE, "keys": keys})
 
     def _retry_later(self, exc: SQLAlchemyError, job: Pending, retry: list[Pending]) -> bool:
         """An op chosen as a deadlock's victim (PostgreSQL: two processes' batches lock the
