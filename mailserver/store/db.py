@@ -176,6 +176,8 @@ async def _insert_deferred(session: AsyncSession,
     parts: list[tuple[Table, tuple[str, ...]]] = []
     params: dict[str, object] = {}
     for n, (table, rows) in enumerate(tables.items()):
+        if not rows:
+            continue
         columns = tuple(rows[0])
         if notes is None or any(tuple(r) != columns for r in rows):  # None: SQLite
             await session.execute(insert(table), rows)
