@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from mailserver.errors import StoreError
 from mailserver.store.db import Database
 from mailserver.store.models import ID, Base, Folder, Message
 
@@ -49,6 +50,12 @@ class Previous:
     message_id: int
 
 
+def _lost_race(exc: StoreError) -> bool:
+    """A write refused because another writer inserted the same record first (the group
+    commit hands the database's IntegrityError over as the StoreError's cause)."""
+    return isinstance(exc.__cause__, IntegrityError)
+
+
 def _utc(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
@@ -71,8 +78,10 @@ class SentRecords:
 
         try:
             return await self.db.write(op)
-        except IntegrityError:  # claimed by another writer at this very moment
-            return False
+        except StoreError as exc:
+            if _lost_race(exc):  # claimed by another writer at this very moment
+                return False
+            raise
 
     async def claim_notice(self, account_id: int, message_id: int, interval: timedelta
                            ) -> tuple[bool, Previous | None]:
@@ -99,8 +108,10 @@ class SentRecords:
 
         try:
             return await self.db.write(op)
-        except IntegrityError:  # another worker sent the first notice at this very moment
-            return False, None
+        except StoreError as exc:
+            if _lost_race(exc):  # another worker sent the first notice at this very moment
+                return False, None
+            raise
 
     async def release_notice(self, account_id: int, previous: Previous | None) -> None:
         """Undo :meth:`claim_notice` (mailing failed)."""
