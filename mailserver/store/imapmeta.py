@@ -482,8 +482,8 @@ class ImapStore:
         missing: list[tuple[int, bytes]] = []
         if found:
             await self.keys.get(account_id)  # shredded or closed: no answer from the cache
+        unbuilt: list[int] = []
         for mid, blob in found:
-            row = wanted[mid]
             if blob is not None:
                 hit = self.summaries.get(codec, blob)
                 if hit is not None:
@@ -491,19 +491,21 @@ class ImapStore:
                     continue
                 try:
                     out[mid] = codec.loads(await self.keys.unseal(
-                        account_id, blob, _aad(account_id, row.storage_key)))
+                        account_id, blob, _aad(account_id, wanted[mid].storage_key)))
                     self.summaries.put(codec, blob, out[mid])
                     continue
                 except Exception:  # noqa: BLE001 - stale or corrupt cache: recompute
                     log.warning("imapmeta: unreadable cached summary, recomputing")
-            try:
-                raw = await self.raw(mid)
-            except NotFound:  # expunged by another session meanwhile
-                continue
-            meta = codec.of(raw)
-            out[mid] = meta
-            missing.append((mid, await self.keys.seal(account_id, codec.dumps(meta),
-                                                      _aad(account_id, row.storage_key))))
+            unbuilt.append(mid)
+        for part in (unbuilt[i:i + _RAW_BATCH] for i in range(0, len(unbuilt), _RAW_BATCH)):
+            raws = await self.raws(part)  # one query a batch; expunged meanwhile: left out
+            for mid in part:
+                if (raw := raws.get(mid)) is None:
+                    continue
+                meta = codec.of(raw)
+                out[mid] = meta
+                missing.append((mid, await self.keys.seal(
+                    account_id, codec.dumps(meta), _aad(account_id, wanted[mid].storage_key))))
         if missing:
             async def op(s: AsyncSession) -> None:  # one executemany: one round trip
                 await s.execute(_SET_META, [{"i": mid, "b": blob} for mid, blob in missing])
@@ -541,6 +543,10 @@ async def _vanished(s: AsyncSession | AsyncConnection, folder_id: int, known: ar
     # a few short range scans on (folder_id, uid), in one round trip
     present: set[int] = set((await s.execute(_uids_in_ranges(len(dirty)), params)).scalars())
     return [u for a, e in dirty for u in known[a:e] if u not in present]
+
+
+_RAW_BATCH = 32
+"""Messages read at once to build their summaries (their octets are held together)."""
 
 
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
