@@ -125,6 +125,20 @@ def is_storage_full(exc: BaseException) -> bool:
     return _PG_DISK_FULL in _sqlstates(exc)
 
 
+SQLITE_BUSY_WAIT = 15.0
+"""Seconds a write batch waits for another process holding SQLite's write lock before its
+callers get a StoreError (SMTP 451): the server's own connection never blocks (busy timeout 0,
+``sqlite_inline``), the batch sleeps and runs again."""
+
+
+def _sqlite_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked" (SQLITE_BUSY/SQLITE_LOCKED) anywhere in ``exc``'s chain."""
+    return any(isinstance(e, sqlite3.OperationalError) and (
+        (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF in (5, 6)
+        or "database is locked" in str(e))
+        for e in _chain(exc))
+
+
 _PG_CONFLICTS = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
 _CONFLICT_RETRIES = 3
 
@@ -339,19 +353,29 @@ class Database:
         callbacks: list[Callable[[], None]] = []
         retry: list[Pending] = []
         todo = batch
+        waited, delay = 0.0, 0.01
         try:
             while True:
                 todo = [job for job in todo if not job[1].cancelled()]
                 if not todo:
                     break
-                async with self.sessions() as session:
-                    results, failed = await self._attempt(session, todo, retry)
-                    if failed is not None:
-                        await session.rollback()
-                        todo = todo[:failed] + todo[failed + 1:]
-                        continue
-                    callbacks = list(session.info.pop("after_commit", []))
-                    await session.commit()
+                try:
+                    async with self.sessions() as session:
+                        results, failed = await self._attempt(session, todo, retry)
+                        if failed is not None:
+                            await session.rollback()
+                            todo = todo[:failed] + todo[failed + 1:]
+                            continue
+                        callbacks = list(session.info.pop("after_commit", []))
+                        await session.commit()
+                except Exception as exc:
+                    if not (self.is_sqlite and _sqlite_busy(exc)) or waited >= SQLITE_BUSY_WAIT:
+                        raise
+                    # Another process (an admin command, a backup) holds SQLite's write lock:
+                    # wait for it off the event loop, then run the batch again.
+                    await asyncio.sleep(delay)
+                    waited, delay = waited + delay, min(delay * 2, 0.2)
+                    continue
                 outcomes.extend((job[1], result, None) for job, result in zip(
                     todo, results, strict=True))
                 break
@@ -396,6 +420,8 @@ class Database:
             except (MssanteError, ValueError) as exc:
                 failure: BaseException = exc
             except SQLAlchemyError as exc:
+                if self.is_sqlite and _sqlite_busy(exc):
+                    raise  # the whole batch waits and runs again (_run_batch)
                 if self._retry_later(exc, job, retry):
                     return [], n
                 log.warning("store: write op failed: %s", type(exc).__name__)

@@ -6,6 +6,8 @@ of deadlocking, and an op aborted by a deadlock on rows it did not declare runs 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -126,3 +128,27 @@ async def test_batches_declaring_the_same_keys_wait_instead_of_deadlocking(
         await second.close()
     assert results == ["a1", "a2", "b1", "b2"]
     assert ran == ["a1", "a2", "b1", "b2"]  # b1 ran once, after the first batch committed
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="SQLite's write lock")
+async def test_a_write_waits_for_another_process_holding_sqlites_write_lock(
+        services: Services) -> None:
+    """An admin command or a backup in another process holds SQLite's write lock: the batch
+    waits for it (off the event loop) and commits, instead of answering "database is
+    locked" (a 451 to an SMTP client)."""
+    other = sqlite3.connect(services.db.url.split("///", 1)[1], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+
+    async def op(s: AsyncSession) -> str:
+        await generations.bump_in(s, generations.KEYS)
+        await services.audit.append_in(s, _event("waited@example.test"))
+        return "stored"
+
+    started = time.monotonic()
+    try:
+        assert await services.db.write(op) == "stored"
+    finally:
+        other.close()
+    assert time.monotonic() - started >= 0.25
+    assert len(await rows(services, address="waited@example.test")) == 1
