@@ -493,8 +493,7 @@ class Directory(AccountStates):
             if over is not None:
                 log.info("auth: attempt refused, limit reached")
                 return _Verdict(ok=False, locked=True, attempts=over[0] + 1)
-            self._auth_cache[a.address] = (digest, time.monotonic() + self.auth.cache_seconds,
-                                           a.password_hash or "")
+            self._remember(a, digest)
             return _Verdict(ok=True, locked=False, attempts=1)
         counts = await self.attempts.claim(keys)
         if any(n > limit for n, (_key, limit) in zip(counts, keys, strict=True)):
@@ -516,6 +515,11 @@ class Directory(AccountStates):
         return bool(a.password_hash and cached and cached[2] == a.password_hash
                     and cached[1] > time.monotonic() and hmac.compare_digest(cached[0], digest))
 
+    def _remember(self, a: Account, digest: bytes) -> None:
+        """Remember (or renew) ``a``'s password as verified, against its stored hash."""
+        self._auth_cache[a.address] = (digest, time.monotonic() + self.auth.cache_seconds,
+                                       a.password_hash or "")
+
     async def _check_password(self, a: Account | None, password: str, digest: bytes) -> bool:
         if a is None or not a.password_hash:
             await self.passwords.verify(self._dummy_hash, password)  # same cost for unknowns
@@ -527,8 +531,7 @@ class Directory(AccountStates):
             ok = await _single_flight(self._verify_flights, (stored, digest),
                                       lambda: self.passwords.verify(stored, password))
         if ok:  # remembered, or renewed on use
-            self._auth_cache[a.address] = (digest, time.monotonic() + self.auth.cache_seconds,
-                                           stored)
+            self._remember(a, digest)
         return ok
 
 

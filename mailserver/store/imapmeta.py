@@ -497,7 +497,7 @@ class ImapStore:
                 except Exception:  # noqa: BLE001 - stale or corrupt cache: recompute
                     log.warning("imapmeta: unreadable cached summary, recomputing")
             unbuilt.append(mid)
-        for part in (unbuilt[i:i + _RAW_BATCH] for i in range(0, len(unbuilt), _RAW_BATCH)):
+        for part in _chunks(unbuilt, _RAW_BATCH):
             raws = await self.raws(part)  # one query a batch; expunged meanwhile: left out
             for mid in part:
                 if (raw := raws.get(mid)) is None:
@@ -549,6 +549,6 @@ _RAW_BATCH = 32
 """Messages read at once to build their summaries (their octets are held together)."""
 
 
-def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
+def _chunks(items: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -263,7 +263,7 @@ class MailStore(FolderOps):
                                         internaldate=internaldate,
                                         conversation_id=conversation_id)
 
-        return await self.db.write(op, locks=(account_lock(account_id),))
+        return await self.db.write(op, locks=_locks(account_id))
 
     async def append_many(self, account_id: int, folder_id: int,
                           messages: Sequence[AppendItem], *, audit: AuditHook | None = None,
@@ -286,7 +286,7 @@ class MailStore(FolderOps):
                 await audit.record_in(s, [r.uid for r in results])
             return results
 
-        return await self.db.write(op, locks=(account_lock(account_id),))
+        return await self.db.write(op, locks=_locks(account_id))
 
     # -- reading ----------------------------------------------------------------------------
 
