@@ -43,6 +43,7 @@ from smtp_suite import (
     PASSWORD,
     PY,
     cpu_seconds,
+    database_name,
     free_port,
     fresh_database,
     prepare,
@@ -124,7 +125,7 @@ def start_mssante(stack: contextlib.ExitStack, args: argparse.Namespace) -> Serv
     url: str | None = None
     if args.database_url != "sqlite":  # a fresh database beside the given one
         url = stack.enter_context(fresh_database(args.database_url, "mssante_imapbench"))
-        dbname = url.rsplit("/", 1)[1]
+        dbname = database_name(url)
     tmp = Path(tempfile.mkdtemp(prefix="mssante-imapbench-"))
     stack.callback(shutil.rmtree, tmp, ignore_errors=True)
     data = tmp / "data"

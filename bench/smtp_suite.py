@@ -120,6 +120,20 @@ async def pg_admin(url: str, sql: str) -> None:
         await conn.close()
 
 
+def with_database(url: str, name: str) -> str:
+    """``url`` naming the database ``name`` instead (its query, e.g. ``?host=/run/...`` for a
+    Unix socket, kept)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def database_name(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).database or ""
+
+
 @contextlib.contextmanager
 def fresh_database(url: str, prefix: str, *, keep: bool = False) -> Iterator[str]:
     """A new, empty database ``<prefix>_<pid>`` on the PostgreSQL server of ``url`` (a
@@ -129,7 +143,7 @@ def fresh_database(url: str, prefix: str, *, keep: bool = False) -> Iterator[str
     name = f"{prefix}_{os.getpid()}"
     asyncio.run(pg_admin(url, f'CREATE DATABASE "{name}"'))
     try:
-        yield url.rsplit("/", 1)[0] + "/" + name
+        yield with_database(url, name)
     finally:
         if keep:
             print(f"kept: database {name}")

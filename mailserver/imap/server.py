@@ -193,7 +193,8 @@ class Connection:
             self.session.state = "logout"
 
     async def _command(self, cmd: c.Command) -> None:
-        resp = await self.session.handle(cmd)
+        resp = await self.session.handle(
+            cmd, pipelined=any(isinstance(ev, c.Command) for ev in self.events))
         if resp.status != "BAD":
             self.bad = 0
         else:

@@ -149,8 +149,15 @@ class Session(AppendCommands, SelectedCommands):
         return capabilities(tls=self.tls, authenticated=self.account is not None,
                             starttls_port=self.starttls_port)
 
-    async def handle(self, cmd: c.Command) -> Response:
-        """Run one command; untagged responses go through ``send``."""
+    async def handle(self, cmd: c.Command, *, pipelined: bool = False) -> Response:
+        """Run one command; untagged responses go through ``send``.
+
+        ``pipelined``: the client already sent another command, which waits. What changed in
+        the selected mailbox is then told after the last command of the pipeline rather than
+        after each (one poll for the lot), and never as EXPUNGE: the waiting commands were
+        numbered with the sequence numbers the client knew when it sent them (RFC 3501 5.5;
+        Dovecot holds expunges back the same way). A pipeline longer than
+        :data:`PIPELINE_POLL_EVERY` seconds still gets the other changes (new mail, flags)."""
         verb = cmd.verb
         if verb not in ALLOWED[self.state]:
             return Response("BAD", f"{verb} is not allowed {_STATE_TEXT[self.state]}")
@@ -172,8 +179,10 @@ class Session(AppendCommands, SelectedCommands):
         if note is not None and resp.status == "OK" and self.account is not None:
             auditing.record(self._who(), note)
         if resp.status != "BAD" and self.selected is not None and resp.action is None:
-            await self.notify(allow_expunge=not isinstance(cmd, _NO_EXPUNGE)
-                              or getattr(cmd, "uid", False))
+            if pipelined and time.monotonic() - self._polled_at < PIPELINE_POLL_EVERY:
+                return resp  # the pipeline's last command polls
+            await self.notify(allow_expunge=not pipelined and (
+                not isinstance(cmd, _NO_EXPUNGE) or getattr(cmd, "uid", False)))
         return resp
 
     def _error(self, exc: Exception) -> Response:
@@ -520,6 +529,9 @@ class Session(AppendCommands, SelectedCommands):
     async def do_idle(self, cmd: c.Command) -> Response:
         return Response("OK", "IDLE terminated", action="idle")
 
+
+PIPELINE_POLL_EVERY = 1.0
+"""Seconds between polls while a client keeps commands pipelined (see :meth:`Session.handle`)."""
 
 POLL_EVERY = 5.0
 """Seconds after which a session polls its mailbox even without a change event."""

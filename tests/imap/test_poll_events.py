@@ -117,3 +117,50 @@ async def test_a_fetch_polls_again_only_while_it_holds_expunges_back(imap: Imap)
     finally:
         await c.close()
         await other.close()
+
+
+async def _pipeline(raw: Any, *commands: str) -> list[bytes]:
+    """Send ``commands`` in one write (tags p1, p2, ...); every line up to the last tagged."""
+    await raw.write(b"".join(f"p{n} {cmd}\r\n".encode()
+                             for n, cmd in enumerate(commands, 1)))
+    return await raw.until(f"p{len(commands)}")
+
+
+async def test_no_expunge_reaches_a_client_whose_pipelined_commands_wait(imap: Imap) -> None:
+    """RFC 3501 5.5: the FETCH after LIST was numbered with the client's view; telling the
+    other session's expunge after LIST would move message 3 out of range."""
+    for n in (1, 2, 3):
+        await imap.services.store.append(imap.account_id, "INBOX", message(n))
+    c = await open_raw(imap)
+    other = await open_raw(imap)
+    try:
+        await c.cmd("SELECT INBOX")
+        await other.cmd("SELECT INBOX")
+        await other.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        assert (await other.cmd("EXPUNGE"))[-1].split()[1] == b"OK"
+
+        lines = await _pipeline(c, 'LIST "" INBOX', "FETCH 3 (UID)", "NOOP")
+        tagged = [ln.split()[0] for ln in lines if ln.startswith(b"p")]
+        assert tagged == [b"p1", b"p2", b"p3"], lines
+        assert all(ln.split()[1] == b"OK" for ln in lines if ln.startswith(b"p")), lines
+        assert b"* 3 FETCH (UID 3)\r\n" in lines
+        expunge = lines.index(b"* 1 EXPUNGE\r\n")
+        assert expunge > lines.index(next(ln for ln in lines if ln.startswith(b"p2 ")))
+        assert (await c.cmd("FETCH 2 (UID)"))[0] == b"* 2 FETCH (UID 3)\r\n"
+    finally:
+        await c.close()
+        await other.close()
+
+
+async def test_a_pipeline_is_told_of_new_mail_once_at_its_end(imap: Imap) -> None:
+    imap.services.events.complete = True
+    await imap.services.store.append(imap.account_id, "INBOX", message(1))
+    c = await open_raw(imap)
+    try:
+        await c.cmd("SELECT INBOX")
+        await imap.services.store.append(imap.account_id, "INBOX", message(2))
+        lines = await _pipeline(c, "NOOP", "NOOP", "NOOP", "NOOP")
+        assert lines.count(b"* 2 EXISTS\r\n") == 1
+        assert lines.index(b"* 2 EXISTS\r\n") > lines.index(b"p3 OK NOOP completed\r\n")
+    finally:
+        await c.close()
