@@ -23,10 +23,12 @@ def recorded_statements(db: Database) -> Iterator[list[str]]:
 
     engine = db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
+    db.direct_sql_listeners.append(seen.append)
     try:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        db.direct_sql_listeners.remove(seen.append)
 
 
 _TRANSACTION_EVENTS = ("begin", "commit", "rollback", "savepoint", "release_savepoint",
@@ -71,9 +73,11 @@ def recorded_round_trips(db: Database) -> Iterator[list[str]]:
     event.listen(engine, "before_cursor_execute", record)
     for name, h in handlers.items():
         event.listen(engine, name, h)
+    db.direct_sql_listeners.append(seen.append)  # a write batch's BEGIN (+ locks), COMMIT
     try:
         yield seen
     finally:
+        db.direct_sql_listeners.remove(seen.append)
         event.remove(engine, "before_cursor_execute", record)
         for name, h in handlers.items():
             event.remove(engine, name, h)

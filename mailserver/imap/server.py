@@ -90,6 +90,7 @@ class Connection:
                                starttls_port=not implicit_tls, peer=self.peer,
                                conn_id=self.conn_id)
         self.events: deque[Event] = deque()
+        self.session.input_waiting = self._input_waiting
         self.bad = 0
         self._out: list[bytes] = []
         self._out_size = 0
@@ -145,6 +146,12 @@ class Connection:
         except zlib.error:
             raise _Closed from None
 
+    def _input_waiting(self) -> bool:
+        """The client sent more than the command being handled: a parsed command waits, or
+        octets arrived meanwhile (the stream's buffer, filled while the command ran)."""
+        return (any(isinstance(ev, c.Command) for ev in self.events)
+                or bool(getattr(self.reader, "_buffer", b"")))
+
     async def _next(self) -> Event:
         while not self.events:
             await self.flush()
@@ -193,8 +200,7 @@ class Connection:
             self.session.state = "logout"
 
     async def _command(self, cmd: c.Command) -> None:
-        resp = await self.session.handle(
-            cmd, pipelined=any(isinstance(ev, c.Command) for ev in self.events))
+        resp = await self.session.handle(cmd)
         if resp.status != "BAD":
             self.bad = 0
         else:

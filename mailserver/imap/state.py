@@ -137,6 +137,9 @@ class Session(AppendCommands, SelectedCommands):
         self._polled_at = 0.0  # time.monotonic() of the last poll (see notify)
         self._deferred = False  # the last poll could not report expunges
         self._auth_tag = ""
+        #: True while the client has sent more than the command being handled (set by the
+        #: connection; see :meth:`handle`).
+        self.input_waiting: Callable[[], bool] = lambda: False
 
     # -- dispatch -------------------------------------------------------------------------
     @property
@@ -149,10 +152,11 @@ class Session(AppendCommands, SelectedCommands):
         return capabilities(tls=self.tls, authenticated=self.account is not None,
                             starttls_port=self.starttls_port)
 
-    async def handle(self, cmd: c.Command, *, pipelined: bool = False) -> Response:
+    async def handle(self, cmd: c.Command) -> Response:
         """Run one command; untagged responses go through ``send``.
 
-        ``pipelined``: the client already sent another command, which waits. What changed in
+        When the client has already sent more (pipelined commands, :attr:`input_waiting`
+        asked once the command is done), what changed in
         the selected mailbox is then told after the last command of the pipeline rather than
         after each (one poll for the lot), and never as EXPUNGE: the waiting commands were
         numbered with the sequence numbers the client knew when it sent them (RFC 3501 5.5;
@@ -179,6 +183,7 @@ class Session(AppendCommands, SelectedCommands):
         if note is not None and resp.status == "OK" and self.account is not None:
             auditing.record(self._who(), note)
         if resp.status != "BAD" and self.selected is not None and resp.action is None:
+            pipelined = self.input_waiting()
             if pipelined and time.monotonic() - self._polled_at < PIPELINE_POLL_EVERY:
                 return resp  # the pipeline's last command polls
             await self.notify(allow_expunge=not pipelined and (

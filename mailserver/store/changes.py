@@ -48,7 +48,7 @@ from sqlalchemy.sql.dml import ReturningDelete
 from mailserver.errors import NotFound
 from mailserver.store.audit import AuditHook
 from mailserver.store.conversations import CONVERSATION_FOLDERS, Conversations
-from mailserver.store.db import Database
+from mailserver.store.db import Database, Reader
 from mailserver.store.events import MailboxEvents
 from mailserver.store.models import Folder, Message
 from mailserver.store.records import (
@@ -138,7 +138,7 @@ _FOLDER_FLAGS = select(_MT.c.flags).where(_MT.c.folder_id == bindparam("f"),
                                           _MT.c.flags != "").distinct()
 
 
-async def derive_keywords(s: AsyncSession | AsyncConnection, folder_id: int) -> str:
+async def derive_keywords(s: AsyncSession | AsyncConnection | Reader, folder_id: int) -> str:
     """The keywords present on a folder's messages, space-separated (for a folder whose
     ``keywords`` column is still NULL)."""
     found: set[str] = set()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailserver.errors import AlreadyExists, NotFound, StoreError
 from mailserver.store.db import Database
+from mailserver.store.direct import direct
 from mailserver.store.events import MailboxEvents
 from mailserver.store.models import Folder, Message, OrphanSubscription
 from mailserver.store.records import DEFAULT_FOLDERS, FolderInfo, new_uidvalidity
@@ -24,16 +25,16 @@ __all__ = ["FolderOps"]
 
 # Column reads (no ORM objects): FolderInfo.of reads the same attribute names off a row.
 _FOLDER_COLS = tuple(Folder.__table__.c)
-_LIST = select(*_FOLDER_COLS).where(Folder.account_id == bindparam("a")).order_by(Folder.name)
-_BY_NAME = select(*_FOLDER_COLS).where(Folder.account_id == bindparam("a"),
-                                       Folder.name == bindparam("n"))
-_STATUS = select(*_FOLDER_COLS, select(func.count()).where(
+_LIST = direct(select(*_FOLDER_COLS).where(Folder.account_id == bindparam("a"))
+                .order_by(Folder.name))
+_BY_NAME = direct(select(*_FOLDER_COLS).where(Folder.account_id == bindparam("a"),
+                                              Folder.name == bindparam("n")))
+_STATUS = direct(select(*_FOLDER_COLS, select(func.count()).where(
     Message.folder_id == Folder.id,
     Message.uid > func.coalesce(Folder.recent_uid, 0)).scalar_subquery()).where(
-    Folder.account_id == bindparam("a"), Folder.name == bindparam("n"))
-_BY_SPECIAL_USE = select(*_FOLDER_COLS).where(Folder.account_id == bindparam("a"),
-                                              Folder.special_use == bindparam("s"))
-
+    Folder.account_id == bindparam("a"), Folder.name == bindparam("n")))
+_BY_SPECIAL_USE = direct(select(*_FOLDER_COLS).where(Folder.account_id == bindparam("a"),
+                                                     Folder.special_use == bindparam("s")))
 
 class FolderOps:
     """Folder operations; the host class provides ``db``, ``events`` and ``_gc_blobs``."""

@@ -34,13 +34,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
-from sqlalchemy import BigInteger, Select, Table, bindparam, case, func, or_, select, update
+from sqlalchemy import ARRAY, BigInteger, Select, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mailserver.errors import NotFound, StoreError
 from mailserver.store.changes import derive_keywords
-from mailserver.store.db import account_lock
+from mailserver.store.db import Reader, account_lock
+from mailserver.store.direct import direct
 from mailserver.store.mailstore import FolderInfo, MailStore
 from mailserver.store.models import Folder, Message
 from mailserver.store.vanished import vanished_since
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 _CHUNK = 500
 
 
-_FOLDER_BY_ID = select(*Folder.__table__.c).where(Folder.id == bindparam("f"))
+_FOLDER_BY_ID = direct(select(*Folder.__table__.c).where(Folder.id == bindparam("f")))
 
 
 class Row(NamedTuple):
@@ -113,12 +114,12 @@ _FT = cast(Table, Folder.__table__)
 _MT = cast(Table, Message.__table__)
 # The folder's state and its messages changed since ``m`` or above UID ``u``: one statement,
 # so one round trip and one snapshot (a folder row with no such message gives one row of NULLs).
-_STATE_AND_CHANGES = select(
+_STATE_AND_CHANGES = direct(select(
     _FT.c.highestmodseq, _FT.c.message_count, _FT.c.recent_uid, _FT.c.keywords,
     _MT.c.uid, _MT.c.modseq, _MT.c.flags,
 ).select_from(_FT.outerjoin(_MT, (_MT.c.folder_id == _FT.c.id) & (
     (_MT.c.modseq > bindparam("m")) | (_MT.c.uid > bindparam("u"))))
-).where(_FT.c.id == bindparam("f")).order_by(_MT.c.uid)
+).where(_FT.c.id == bindparam("f")).order_by(_MT.c.uid))
 _LOCK_FOLDER = select(_FT.c.recent_uid, _FT.c.keywords).where(
     _FT.c.id == bindparam("f")).with_for_update()
 _OLD_MARK = select(_FT.c.id, _FT.c.recent_uid).where(
@@ -134,24 +135,25 @@ _UIDS_PAGE = select(_MT.c.uid).where(
 _UIDS_PAGE_SIZE = 5000
 # PostgreSQL: every UID in one array value (decoded by asyncpg in C), no per-row result
 # processing: 100 k UIDs cost ~10 ms of the server's CPU instead of ~300.
-_UIDS_ARRAY = select(func.array_agg(aggregate_order_by(_MT.c.uid, _MT.c.uid))).where(
-    _MT.c.folder_id == bindparam("f"))
+_UIDS_ARRAY = direct(select(func.array_agg(aggregate_order_by(_MT.c.uid, _MT.c.uid))).where(
+    _MT.c.folder_id == bindparam("f")))
 # SELECT's UIDs and its [UNSEEN n] in one pass over the folder's rows (PostgreSQL).
-_UIDS_AND_UNSEEN = select(func.array_agg(aggregate_order_by(_MT.c.uid, _MT.c.uid)),
-                          func.min(_MT.c.uid).filter(~_MT.c.flags.contains("\\Seen"))).where(
-    _MT.c.folder_id == bindparam("f"))
+_UIDS_AND_UNSEEN = direct(select(
+    func.array_agg(aggregate_order_by(_MT.c.uid, _MT.c.uid)),
+    func.min(_MT.c.uid).filter(~_MT.c.flags.contains("\\Seen"))).where(
+    _MT.c.folder_id == bindparam("f")))
 _BUCKET = ((_MT.c.uid - bindparam("lo", type_=BigInteger)) // bindparam("w", type_=BigInteger)
            ).label("b")
-_BUCKET_COUNTS = select(_BUCKET, func.count()).where(
+_BUCKET_COUNTS = direct(select(_BUCKET, func.count()).where(
     _MT.c.folder_id == bindparam("f"), _MT.c.uid >= bindparam("lo"),
-    _MT.c.uid <= bindparam("hi")).group_by(_BUCKET)
+    _MT.c.uid <= bindparam("hi")).group_by(_BUCKET))
 
 
 @lru_cache(maxsize=None)
 def _uids_in_ranges(n: int) -> Select[Any]:
     """UIDs of a folder within ``n`` ranges (``lo0``..``hi0``, ...): one statement per ``n``."""
-    return select(_MT.c.uid).where(_MT.c.folder_id == bindparam("f"), or_(*[
-        _MT.c.uid.between(bindparam(f"lo{i}"), bindparam(f"hi{i}")) for i in range(n)]))
+    return direct(select(_MT.c.uid).where(_MT.c.folder_id == bindparam("f"), or_(*[
+        _MT.c.uid.between(bindparam(f"lo{i}"), bindparam(f"hi{i}")) for i in range(n)])))
 
 
 #: Buckets the known UID range is cut into when looking for vanished messages.
@@ -172,14 +174,19 @@ _ROW_COLS = (Message.id, Message.uid, Message.modseq, Message.flags, Message.int
              Message.size, Message.blob_key)
 
 
-_ROWS_RANGE = select(*_ROW_COLS).where(
+_ROWS_RANGE = direct(select(*_ROW_COLS).where(
     Message.folder_id == bindparam("f"), Message.uid >= bindparam("lo"),
-    Message.uid <= bindparam("hi")).order_by(Message.uid)
+    Message.uid <= bindparam("hi")).order_by(Message.uid))
 _ROWS_IN = select(*_ROW_COLS).where(
     Message.folder_id == bindparam("f"),
     Message.uid.in_(bindparam("u", expanding=True))).order_by(Message.uid)
+# PostgreSQL: the same with the UIDs as one array (= ANY): a statement asyncpg can prepare.
+_ROWS_ANY = direct(select(*_ROW_COLS).where(
+    Message.folder_id == bindparam("f"),
+    Message.uid == func.any(bindparam("u", type_=ARRAY(BigInteger)))).order_by(Message.uid))
 _ROWS_RANGE_META = _ROWS_RANGE.add_columns(Message.meta_enc)  # and the sealed summary
 _ROWS_IN_META = _ROWS_IN.add_columns(Message.meta_enc)
+_ROWS_ANY_META = _ROWS_ANY.add_columns(Message.meta_enc)
 _ALL_ROWS = select(_MT.c.id, _MT.c.uid, _MT.c.modseq, _MT.c.flags, _MT.c.internaldate,
                    _MT.c.size, _MT.c.blob_key).where(
     _MT.c.folder_id == bindparam("f")).order_by(_MT.c.uid)
@@ -369,8 +376,9 @@ class ImapStore:
         their sealed summaries are read by the same statement into it (by message id), for
         :meth:`metas`: one round trip instead of two."""
         out: list[Row] = []
-        ranged, listed = (_ROWS_RANGE, _ROWS_IN) if sealed is None else (_ROWS_RANGE_META,
-                                                                          _ROWS_IN_META)
+        pg = self.db.direct is not None
+        ranged, listed = ((_ROWS_RANGE, _ROWS_ANY if pg else _ROWS_IN) if sealed is None
+                          else (_ROWS_RANGE_META, _ROWS_ANY_META if pg else _ROWS_IN_META))
         async with self.db.read() as s:
             for chunk in _chunks(uids):
                 lo, hi = min(chunk), max(chunk)
@@ -419,9 +427,10 @@ class ImapStore:
     async def first_unseen_uid(self, folder_id: int) -> int | None:
         """Lowest UID without \\Seen (for SELECT's ``[UNSEEN n]``)."""
         async with self.db.read() as s:
-            return (await s.execute(select(func.min(Message.uid)).where(
+            first: int | None = (await s.execute(select(func.min(Message.uid)).where(
                 Message.folder_id == folder_id,
                 ~Message.flags.contains("\\Seen")))).scalar()
+        return first
 
     async def count_above(self, folder_id: int, uid: int) -> int:
         """Messages with a UID above ``uid`` (STATUS RECENT: above the \\Recent mark)."""
@@ -518,8 +527,8 @@ class ImapStore:
         return out
 
 
-async def _vanished(s: AsyncSession | AsyncConnection, folder_id: int, known: array[int]
-                    ) -> list[int]:
+async def _vanished(s: AsyncSession | AsyncConnection | Reader, folder_id: int,
+                    known: array[int]) -> list[int]:
     """Known UIDs that no longer exist: per-bucket counts first, then the dirty buckets' UIDs."""
     lo, hi = known[0], known[-1]
     width = max(32, (hi - lo) // _BUCKETS + 1)

@@ -20,7 +20,18 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mailserver.errors import NotFound
@@ -36,6 +47,7 @@ from mailserver.store.changes import (
 from mailserver.store.conversations import CONVERSATION_FOLDERS, Conversations
 from mailserver.store.crypto import new_data_key, seal, unseal
 from mailserver.store.db import Database, account_lock
+from mailserver.store.direct import direct
 from mailserver.store.events import MailboxEvents
 from mailserver.store.folders import FolderOps
 from mailserver.store.keys import KeyManager
@@ -125,6 +137,8 @@ def _aad(kind: str, account_id: int, storage_key: str) -> bytes:
 
 _CONTENT_COLS = (Message.id, Message.account_id, Message.blob_key, Message.content_enc,
                  Message.content_key_enc)
+_CONTENT_ANY = direct(select(*_CONTENT_COLS).where(  # PostgreSQL: ids as one array
+    Message.id == func.any(bindparam("ids", type_=ARRAY(BigInteger)))))
 
 
 async def _allocate_in(conn: AsyncConnection, params: Mapping[str, object], folder: str | int,
@@ -314,9 +328,14 @@ class MailStore(FolderOps):
 
     async def read_raws(self, message_ids: Sequence[int]) -> dict[int, bytes]:
         """:meth:`read_raw` of several messages with one query; those gone are left out."""
-        async with self.db.reader() as s:
-            rows = (await s.execute(select(*_CONTENT_COLS).where(
-                Message.id.in_(list(message_ids))))).all()
+        rows: Sequence[Any]
+        if self.db.direct is not None:  # PostgreSQL: one prepared statement, an array
+            async with self.db.read() as r:
+                rows = (await r.execute(_CONTENT_ANY, {"ids": list(message_ids)})).all()
+        else:
+            async with self.db.reader() as s:
+                rows = (await s.execute(select(*_CONTENT_COLS).where(
+                    Message.id.in_(list(message_ids))))).all()
         out: dict[int, bytes] = {}
         for row in rows:
             with contextlib.suppress(NotFound):  # its blob went with an expunge meanwhile
