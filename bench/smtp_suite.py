@@ -281,6 +281,16 @@ def median(runs: list[Result], name: str) -> Result:
     return sorted(runs, key=lambda r: float(r[key]))[len(runs) // 2]
 
 
+def round_line(size: str, conc: int, last: dict[str, Result]) -> str:
+    """One round's figures (the table keeps the median rounds)."""
+    ours = float(last["mssante"]["msg_per_s"])
+    line = f"round: {size} x {conc}: mssante {ours:.1f} msg/s"
+    if "reference" in last:
+        dlv = float(last["reference"]["delivered_per_s"])
+        line += f", reference {dlv:.1f} delivered/s, x dlv {ratio(ours, dlv):.2f}"
+    return line
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b else NAN
 
@@ -401,6 +411,8 @@ def main() -> None:
                                                                   args))
                     if null:
                         rounds["null"].append(load(null, size, conc, args))
+                    print(round_line(size, conc, {n: r[-1] for n, r in rounds.items()}),
+                          file=sys.stderr)
                 for name, runs in rounds.items():
                     results[name][(size, conc)] = median(runs, name)
         if ref:
