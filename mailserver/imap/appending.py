@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from mailserver.directory.service import AccountInfo
     from mailserver.store.imapmeta import ImapStore
 
+    from .mailbox import SelectedMailbox
+
 __all__ = ["AppendCommands"]
 
 
@@ -67,6 +69,7 @@ class AppendCommands(AuditedSession):
     backend: ImapBackend
     store: ImapStore
     account: AccountInfo | None
+    selected: SelectedMailbox | None
 
     async def do_append(self, cmd: c.Command) -> Response:
         assert isinstance(cmd, c.Append) and self.account is not None
@@ -90,9 +93,18 @@ class AppendCommands(AuditedSession):
         existing = await self._already_sent(folder, items)
         todo = [i for n, i in enumerate(items) if n not in existing]
         audit = hook(self._who(), Action.MESSAGE_APPENDED, folder.id, folder.name)
-        stored = iter(await store.append_many(self.account.id, folder.id, todo, audit=audit,
-                                              summarise=self._summarise)
-                      if todo else [])
+        # RFC 3501 2.3.2: a message appended to the session's selected folder is \Recent in
+        # that session; claimed with the message (no commit of its own at the next poll).
+        selected = self.selected
+        claims: list[tuple[int, int]] = []
+        mine = (selected is not None and selected.folder_id == folder.id
+                and not selected.readonly and not selected.rev2)
+        stored = iter(await store.append_many(
+            self.account.id, folder.id, todo, audit=audit, summarise=self._summarise,
+            then=self.store.recent_claimer(folder.id, claims) if mine else None)
+            if todo else [])
+        if selected is not None and selected is self.selected:
+            selected.claimed.extend(claims)
         uids = [existing[n] if n in existing else next(stored).uid for n in range(len(items))]
         text = "APPEND completed" + (" (already in Sent)" if existing and not todo else "")
         return Response("OK", text, enc.code_appenduid(folder.uidvalidity, uids))

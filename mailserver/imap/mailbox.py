@@ -120,6 +120,9 @@ class SelectedMailbox:
     contexts: dict[str, SearchContext] = field(default_factory=dict)
     #: the last poll left expunges unreported (FETCH, STORE, SEARCH may not send them)
     held_back: bool = False
+    #: \\Recent claimed by this session's APPENDs, (previous mark, claimed up to): the
+    #: UIDs in between are its recent ones once a poll learns of them.
+    claimed: list[tuple[int, int]] = field(default_factory=list)
 
     # -- numbers ------------------------------------------------------------------
     @property
@@ -241,6 +244,10 @@ class SelectedMailbox:
             out += self.remove(delta.gone)
         if new:
             self.uids.extend(new)
+            for previous, upto in self.claimed:
+                self.recent.update(self.uids[bisect_right(self.uids, previous):
+                                             bisect_right(self.uids, upto)])
+            self.claimed.clear()
             await self.claim_recent(store, delta.recent_uid)
             out.append(b"* %d EXISTS\r\n" % len(self.uids))
             if not self.rev2:

@@ -42,8 +42,9 @@ from mailserver.errors import NotFound, StoreError
 from mailserver.store.changes import derive_keywords
 from mailserver.store.db import Reader, account_lock
 from mailserver.store.direct import direct
-from mailserver.store.mailstore import FolderInfo, MailStore
+from mailserver.store.mailstore import AppendHook, FolderInfo, MailStore
 from mailserver.store.models import Folder, Message
+from mailserver.store.records import AppendResult
 from mailserver.store.vanished import vanished_since
 
 __all__ = ["DecodedSummaries", "ImapStore", "Row", "SummaryCodec", "Change", "Delta"]
@@ -324,25 +325,40 @@ class ImapStore:
             NotFound: the folder is gone (SQLite; on PostgreSQL nothing is claimed).
         """
         if not self.db.is_sqlite:
-            # One statement, committed on its own (a reader's AUTOCOMMIT connection): the
-            # row lock of its sub-select makes concurrent claims wait for each other, and
-            # it returns the mark it replaced. No row: the mark already covers ``upto`` (or
-            # the folder is gone, which the session's next poll finds): nothing to claim.
+            # One statement, committed on its own (a reader's AUTOCOMMIT connection).
             async with self.db.reader() as s:
-                row = (await s.execute(_CLAIM, {"f": folder_id, "upto": upto})).first()
-            return upto if row is None else int(row[0])
+                return await self.claim_recent_in(s, folder_id, upto)
 
         async def op(s: AsyncSession) -> int:
-            row = (await s.execute(_LOCK_FOLDER, {"f": folder_id})).first()
-            if row is None:
-                raise NotFound("no such folder")
-            previous = int(row[0] or 0)
-            if upto > previous:
-                await s.execute(update(_FT).where(_FT.c.id == folder_id)
-                                .values(recent_uid=upto))
-            return previous
+            return await self.claim_recent_in(s, folder_id, upto)
 
         return await self.db.write(op)
+
+    def recent_claimer(self, folder_id: int, claims: list[tuple[int, int]]) -> AppendHook:
+        """An ``append_many(then=...)`` hook claiming \\Recent up to the appended messages,
+        in their transaction; it adds (previous mark, claimed up to) to ``claims``."""
+        async def claim(s: AsyncSession, results: list[AppendResult]) -> None:
+            upto = max(r.uid for r in results)
+            claims.append((await self.claim_recent_in(s, folder_id, upto), upto))
+        return claim
+
+    @staticmethod
+    async def claim_recent_in(s: AsyncSession, folder_id: int, upto: int) -> int:
+        """:meth:`claim_recent` inside the caller's transaction (APPEND claims the message it
+        adds to the session's selected folder with the message: no commit of its own)."""
+        if s.get_bind().dialect.name == "postgresql":
+            # The row lock of its sub-select makes concurrent claims wait for each other, and
+            # it returns the mark it replaced. No row: the mark already covers ``upto`` (or
+            # the folder is gone, which the session's next poll finds): nothing to claim.
+            row = (await s.execute(_CLAIM, {"f": folder_id, "upto": upto})).first()
+            return upto if row is None else int(row[0])
+        row = (await s.execute(_LOCK_FOLDER, {"f": folder_id})).first()
+        if row is None:
+            raise NotFound("no such folder")
+        previous = int(row[0] or 0)
+        if upto > previous:
+            await s.execute(update(_FT).where(_FT.c.id == folder_id).values(recent_uid=upto))
+        return previous
 
     async def keywords(self, folder: FolderInfo) -> str:
         """The keywords used in a folder, space-separated (SELECT's FLAGS response).

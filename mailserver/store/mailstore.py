@@ -73,6 +73,7 @@ from mailserver.store.vanished import record_in
 
 __all__ = [
     "MailStore",
+    "AppendHook",
     "FolderInfo",
     "MessageInfo",
     "Prepared",
@@ -134,6 +135,9 @@ def _shared_aad(storage_key: str) -> bytes:
 def _aad(kind: str, account_id: int, storage_key: str) -> bytes:
     return f"{kind}:{account_id}:{storage_key}".encode()
 
+
+AppendHook = Callable[[AsyncSession, list[AppendResult]], Awaitable[None]]
+"""Run inside an append's transaction once its messages are added (``append_many(then=)``)."""
 
 _CONTENT_COLS = (Message.id, Message.account_id, Message.blob_key, Message.content_enc,
                  Message.content_key_enc)
@@ -281,10 +285,13 @@ class MailStore(FolderOps):
 
     async def append_many(self, account_id: int, folder_id: int,
                           messages: Sequence[AppendItem], *, audit: AuditHook | None = None,
-                          summarise: Summariser | None = None) -> list[AppendResult]:
+                          summarise: Summariser | None = None,
+                          then: AppendHook | None = None) -> list[AppendResult]:
         """Seal and append several messages in one transaction: all are stored or none
         (IMAP MULTIAPPEND, RFC 3502), with ``audit``'s rows. ``summarise`` (prepared message,
-        octets) gives each one's sealed summary cache, stored with it (None: built later)."""
+        octets) gives each one's sealed summary cache, stored with it (None: built later).
+        ``then`` runs in the same transaction once they are added (IMAP: the \\Recent claim
+        of the appending session)."""
         prepared = [await self.prepare(account_id, m.raw, subject=m.subject,
                                        from_display=m.from_display, message_id=m.message_id)
                     for m in messages]
@@ -298,6 +305,8 @@ class MailStore(FolderOps):
                        for p, m in zip(prepared, messages, strict=True)]
             if audit is not None:
                 await audit.record_in(s, [r.uid for r in results])
+            if then is not None:
+                await then(s, results)
             return results
 
         return await self.db.write(op, locks=_locks(account_id))

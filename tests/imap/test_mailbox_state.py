@@ -217,3 +217,30 @@ async def test_fetch_envelope_and_header_fields_on_a_full_disk(imap: Imap) -> No
     assert res[-1].split()[1] == b"OK", res
     assert sum(b"Subject: Compte rendu" in x for x in res) == 3
     await c.close()
+
+
+async def test_a_message_appended_to_the_selected_folder_is_recent_to_the_appender(
+        imap: Imap) -> None:
+    """RFC 3501 2.3.2 / 6.3.11: the appending session is the first told of the message (its
+    EXISTS comes with the APPEND); the claim is taken with the message, so no other session,
+    not even one SELECTing afterwards, sees it as \\Recent, and an EXAMINE or a session that
+    appended elsewhere claims nothing."""
+    await imap.services.store.append(imap.account_id, "INBOX", message(1))
+    c, other = await open_raw(imap), await open_raw(imap)
+    try:
+        assert _recent(await c.cmd("SELECT INBOX")) == 1
+        assert _recent(await other.cmd("EXAMINE INBOX")) == 0
+        lines = await _append(c, "INBOX", message(2))
+        assert b"* 2 EXISTS\r\n" in lines and lines[-1].startswith(b"ap OK")
+        assert _recent(lines) == 2
+        assert (await c.cmd("SEARCH RECENT"))[0] == b"* SEARCH 1 2\r\n"
+        await _append(other, "INBOX", message(3))  # read-only session: claims nothing
+        assert b"* 3 EXISTS\r\n" in await c.cmd("NOOP")  # c learns of it first: claims it
+        assert (await c.cmd("SEARCH RECENT"))[0] == b"* SEARCH 1 2 3\r\n"
+        third = await open_raw(imap)
+        assert _recent(await third.cmd("SELECT INBOX")) == 0
+        await third.close()
+        assert b"RECENT 0" in (await other.cmd("STATUS INBOX (RECENT)"))[0]
+    finally:
+        await c.close()
+        await other.close()
