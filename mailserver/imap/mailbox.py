@@ -30,7 +30,8 @@ passes ``allow_expunge=False`` then and the vanished messages are reported at a 
 :meth:`ImapStore.claim_recent`): a session that SELECTs a folder claims the messages above the
 folder's mark as its recent ones and raises the mark; so does a session that learns of new
 mail while selected, and one that APPENDs to its selected folder (in the append's transaction:
-:attr:`SelectedMailbox.claimed` holds the range until a poll reports the message).  EXAMINE shows the unclaimed messages as \\Recent and claims nothing.
+:attr:`SelectedMailbox.claimed` holds the range until a poll reports the message).  EXAMINE
+shows the unclaimed messages as \\Recent and claims nothing.
 The claim is one locked write, so with several server processes on one database each message
 is still \\Recent in exactly one read-write session.  When the mark already covers the new
 messages (another session claimed them) nothing is written.  An IMAP4rev2 session (RFC 9051

@@ -83,8 +83,9 @@ class Reader(Protocol):
 
 
 Op = Callable[[AsyncSession], Awaitable[Any]]
-Pending = tuple[Op, "asyncio.Future[Any]", "tuple[int, ...] | None"]
-"""A queued write: the op, its caller's future, its lock keys (None: undeclared)."""
+Pending = tuple[Op, "asyncio.Future[Any]", "tuple[int, ...] | None", bool]
+"""A queued write: the op, its caller's future, its lock keys (None: undeclared), whether its
+commit must be flushed to disk before its caller is answered."""
 
 _LOCK_SPACE = 0x6D73  # the classid of the write locks (pg_advisory_xact_lock(int4, int4))
 
@@ -316,7 +317,7 @@ class Database:
         return self._read_engine.connect()
 
     async def write(self, op: Callable[[AsyncSession], Awaitable[T]], *,
-                    locks: Iterable[int] | None = None) -> T:
+                    locks: Iterable[int] | None = None, durable: bool = True) -> T:
         """Run ``op`` in a group-committed transaction; return its result after commit.
 
         ``locks``: the keys (:func:`lock_key`, :func:`account_lock`) of the rows ``op`` locks
@@ -329,10 +330,20 @@ class Database:
         (:meth:`_retry_later`). (A global key taken by every batch, exclusively by those with an
         undeclared op, would rule that out too, but would stop every write of every process
         for as long as a long undeclared one, a purge, runs.)
+
+        ``durable=False``: the op only changes state a mail server may forget on a power cut
+        (flags, \\Recent marks, caches), never a message: when every op of a batch says so,
+        PostgreSQL commits it without waiting for the WAL flush (``synchronous_commit`` off
+        for that transaction; flushed within ~0.6 s by the WAL writer, and by any later
+        durable commit, the WAL being one sequence). A crash of PostgreSQL or of the machine
+        may lose the last such changes (never a message, never out of order), as Dovecot's
+        default ``mail_fsync = optimized`` may for flags. What the client sees in the
+        meantime is consistent: the commit is visible to every session at once. SQLite: no
+        difference.
         """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._pending.append((op, fut, None if locks is None else tuple(locks)))
+        self._pending.append((op, fut, None if locks is None else tuple(locks), durable))
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._drain(), name="group-commit")
         return await fut
@@ -351,11 +362,13 @@ class Database:
         connection, for :meth:`_end`. SQLite: None (SQLAlchemy begins the transaction)."""
         if self.is_sqlite:
             return None
-        keys = sorted({key for _op, fut, locks in batch if locks and not fut.cancelled()
-                       for key in locks})
+        live = [job for job in batch if not job[1].cancelled()]
+        keys = sorted({key for _op, _fut, locks, _durable in live if locks for key in locks})
+        relaxed = bool(live) and not any(durable for *_job, durable in live)
         conn = await session.connection()
         raw = (await conn.get_raw_connection()).driver_connection
-        await self._direct(raw, "BEGIN" + "".join(
+        await self._direct(raw, "BEGIN" + (";SET LOCAL synchronous_commit TO off" if relaxed
+                                           else "") + "".join(
             f";SELECT pg_advisory_xact_lock({_LOCK_SPACE},{int(k)})" for k in keys))
         return raw
 

@@ -380,7 +380,8 @@ class ImapStore:
             return found
 
         try:
-            return await self.db.write(op, locks=(account_lock(folder.account_id),))
+            return await self.db.write(op, locks=(account_lock(folder.account_id),),
+                                       durable=False)  # derived from the messages: a cache
         except StoreError as exc:  # a read does not depend on recording them
             log.warning("imapmeta: keywords not recorded: %s", exc)
             async with self.db.reader() as s:
@@ -536,7 +537,8 @@ class ImapStore:
                 await s.execute(_SET_META, [{"i": mid, "b": blob} for mid, blob in missing])
 
             try:
-                await self.db.write(op, locks=(account_lock(account_id),))
+                await self.db.write(op, locks=(account_lock(account_id),),
+                                    durable=False)  # summaries: a cache, rebuilt if lost
             except StoreError as exc:  # the cache is an optimisation: serve what we computed
                 log.warning("imapmeta: summary cache not written (%d messages): %s",
                             len(missing), exc)

@@ -428,7 +428,8 @@ class MailStore(FolderOps):
             return await store_flags_in(s, self.events, folder_id, uid_list, flag_list, mode,
                                         unchanged_since, audit, origin)
 
-        return await self.db.write(op, locks=_locks(account_id))
+        # Flags only (never a message): committed without waiting for the WAL flush.
+        return await self.db.write(op, locks=_locks(account_id), durable=False)
 
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None, *,
                       audit: AuditHook | None = None, origin: asyncio.Event | None = None,

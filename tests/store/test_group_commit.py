@@ -152,3 +152,40 @@ async def test_a_write_waits_for_another_process_holding_sqlites_write_lock(
         other.close()
     assert time.monotonic() - started >= 0.25
     assert len(await rows(services, address="waited@example.test")) == 1
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MSSANTE_TEST_DATABASE_URL")
+async def test_only_a_batch_of_flag_changes_skips_the_wal_flush(services: Services) -> None:
+    """A STORE's batch commits without waiting for the WAL flush (synchronous_commit off for
+    that transaction); a batch holding a message, alone or beside flag changes, waits for it
+    before anyone is answered."""
+    from tests.conftest import add_pro
+    from tests.imap.conftest import message
+
+    acct = await add_pro(services)
+    store = services.store
+    await store.append(acct.id, "INBOX", message(1))
+    inbox = await store.get_folder(acct.id, "INBOX")
+    sent: list[str] = []
+    services.db.direct_sql_listeners.append(sent.append)
+    try:
+        await store.store_flags(inbox.id, [1], ["\\Seen"], "add", account_id=acct.id)
+        relaxed = [q for q in sent if q.startswith("BEGIN")]
+        sent.clear()
+        # Both queued before the writer runs: one batch, durable since one op is.
+        async def nothing(_s: AsyncSession) -> None:
+            return None
+
+        await asyncio.gather(services.db.write(nothing, durable=False),
+                             services.db.write(nothing))
+        mixed = [q for q in sent if q.startswith("BEGIN")]
+        sent.clear()
+        await store.append(acct.id, "INBOX", message(2))
+        durable = [q for q in sent if q.startswith("BEGIN")]
+    finally:
+        services.db.direct_sql_listeners.remove(sent.append)
+    assert len(relaxed) == 1 and "synchronous_commit TO off" in relaxed[0]
+    assert len(mixed) == 1 and "synchronous_commit" not in mixed[0], mixed
+    assert durable and not any("synchronous_commit" in q for q in durable), durable
+    info = await store.list_messages(inbox.id)
+    assert "\\Seen" in info[0].flags and len(info) == 2
