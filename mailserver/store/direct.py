@@ -16,10 +16,10 @@ SQLAlchemy's ``Row``); the result has the few methods the readers use (``all``, 
 reader runs through SQLAlchemy on a connection opened for it. On SQLite, :class:`Database`
 keeps SQLAlchemy for everything (its reads are in-process already).
 
-Failures: a connection that fails is dropped, never pooled again; the caller gets a
-:class:`StoreError` ("database does not answer"), as the IMAP layer maps it to
-``NO [UNAVAILABLE]``. A read that fails on a connection that sat idle (a PostgreSQL restart
-drops them all) is retried once on a new connection: reads are idempotent.
+Failures: a connection that fails is dropped, never pooled again, and so are the idle ones
+(a PostgreSQL restart kills them all); the caller gets a :class:`StoreError` ("database does
+not answer"), which the IMAP layer maps to ``NO [UNAVAILABLE]``. A read that fails on a
+connection that sat idle is retried once on a new connection: reads are idempotent.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ class DirectReads:
         if hit is not None and hit[0] is stmt:
             return hit[1]
         plan = _plan(stmt, self._dialect)
-        if plan is not None or len(self._plans) < 1024:  # unmarked ones: remembered too
+        if plan is not None:  # marked statements are module constants: a bounded set
             self._plans[id(stmt)] = (stmt, plan)
         return plan
 
@@ -194,6 +194,14 @@ class DirectReads:
             self._open -= 1
             conn.terminate()
         self._wake()
+
+    def drop_idle(self) -> None:
+        """Close every pooled connection (one was found dead: a server restart kills all)."""
+        while self._idle:
+            conn, _at = self._idle.pop()
+            self._open -= 1
+            conn.terminate()
+            self._wake()
 
     def _wake(self) -> None:
         while self._waiters:
@@ -266,6 +274,7 @@ class DirectReader:
                 if self._conn is not None:
                     self._reads.release(self._conn, healthy=False)
                     self._conn = None
+                self._reads.drop_idle()
                 if attempt or idle < IDLE_RETRY_AFTER:
                     raise StoreError(f"database does not answer: {type(exc).__name__}") \
                         from exc

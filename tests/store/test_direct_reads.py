@@ -88,6 +88,29 @@ async def test_a_read_on_a_connection_dropped_while_idle_is_retried(
     assert "INBOX" in {row.name for row in rows}
 
 
+async def test_after_a_restart_every_pooled_connection_is_replaced(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two idle connections killed (as a restart does): the first read that finds one dead
+    drops the other too, and its one retry runs on a new connection."""
+    acct = await add_pro(services)
+    monkeypatch.setattr(direct_mod, "IDLE_RETRY_AFTER", 0.0)
+    stmt = direct(select(func.pg_backend_pid(), func.pg_sleep(0.1)))
+
+    async def pid() -> int:
+        async with services.db.read() as r:
+            found: int = (await r.execute(stmt)).first()[0]
+            return found
+
+    pids = set(await asyncio.gather(pid(), pid()))
+    assert len(pids) == 2
+    for p in pids:
+        await _terminate(services, p)
+    async with services.db.read() as r:
+        rows = (await r.execute(_FOLDERS, {"a": acct.id})).all()
+    assert "INBOX" in {row.name for row in rows}
+    assert await _backend_pid(services) not in pids
+
+
 async def test_the_pool_bounds_the_connections(services: Services) -> None:
     reads = DirectReads(services.db.engine, size=1)
     stmt = direct(select(func.pg_backend_pid(), func.pg_sleep(0.2)))
