@@ -158,10 +158,10 @@ class Session(AppendCommands, SelectedCommands):
         When the client has already sent more (pipelined commands, :attr:`input_waiting`
         asked once the command is done), what changed in the selected mailbox is told after
         the last command of the pipeline rather than after each (one poll for the lot), and
-        never as EXPUNGE while commands wait: they were
-        numbered with the sequence numbers the client knew when it sent them (RFC 3501 5.5;
-        Dovecot holds expunges back the same way). A pipeline longer than
-        :data:`PIPELINE_POLL_EVERY` seconds still gets the other changes (new mail, flags)."""
+        never as EXPUNGE while commands wait: they were numbered with the sequence numbers
+        the client knew when it sent them (RFC 3501 5.5; Dovecot holds expunges back the
+        same way). A pipeline longer than :data:`PIPELINE_POLL_EVERY` seconds still gets
+        the other changes (new mail, flags)."""
         verb = cmd.verb
         if verb not in ALLOWED[self.state]:
             return Response("BAD", f"{verb} is not allowed {_STATE_TEXT[self.state]}")
