@@ -103,7 +103,7 @@ class AppendCommands(AuditedSession):
             self.account.id, folder.id, todo, audit=audit, summarise=self._summarise,
             then=self.store.recent_claimer(folder.id, claims) if mine else None)
             if todo else [])
-        if selected is not None and selected is self.selected:
+        if claims and selected is not None:
             selected.claimed.extend(claims)
         uids = [existing[n] if n in existing else next(stored).uid for n in range(len(items))]
         text = "APPEND completed" + (" (already in Sent)" if existing and not todo else "")

@@ -367,12 +367,13 @@ class Database:
         relaxed = bool(live) and not any(durable for *_job, durable in live)
         conn = await session.connection()
         raw = (await conn.get_raw_connection()).driver_connection
-        await self._direct(raw, "BEGIN" + (";SET LOCAL synchronous_commit TO off" if relaxed
+        await self._send(raw, "BEGIN" + (";SET LOCAL synchronous_commit TO off" if relaxed
                                            else "") + "".join(
             f";SELECT pg_advisory_xact_lock({_LOCK_SPACE},{int(k)})" for k in keys))
         return raw
 
-    async def _direct(self, raw: Any, sql: str) -> None:
+    async def _send(self, raw: Any, sql: str) -> None:
+        """Send ``sql`` on the batch's asyncpg connection, past SQLAlchemy (its listeners told)."""
         for listener in self.direct_sql_listeners:
             listener(sql)
         await raw.execute(sql)
@@ -387,11 +388,11 @@ class Database:
         try:
             if commit:
                 await session.flush()
-            await self._direct(raw, "COMMIT" if commit else "ROLLBACK")
+            await self._send(raw, "COMMIT" if commit else "ROLLBACK")
         except BaseException:
             if raw.is_in_transaction():
                 try:
-                    await self._direct(raw, "ROLLBACK")
+                    await self._send(raw, "ROLLBACK")
                 except Exception:  # noqa: BLE001 - the connection is dropped below
                     await (await session.connection()).invalidate()
             await session.rollback()

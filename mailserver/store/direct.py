@@ -143,7 +143,7 @@ class DirectReads:
 
     def __init__(self, engine: AsyncEngine, *, size: int = 10,
                  listeners: list[Callable[[str], None]] | None = None) -> None:
-        self._engine = engine
+        self.engine = engine
         self.listeners = listeners if listeners is not None else []
         self._dialect = engine.dialect
         self._connect_args = _connect_args(engine.url, engine.dialect)
@@ -151,7 +151,7 @@ class DirectReads:
         self._idle: deque[tuple[asyncpg.Connection, float]] = deque()
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._plans: dict[int, tuple[Executable, _Plan | None]] = {}
+        self._plans: dict[int, tuple[Executable, _Plan]] = {}
 
     def plan(self, stmt: Executable) -> _Plan | None:
         hit = self._plans.get(id(stmt))
@@ -237,7 +237,6 @@ class DirectReader:
         self._conn: asyncpg.Connection | None = None
         self._since = 0.0
         self._sa: AsyncConnection | None = None
-        self._healthy = True
 
     async def __aenter__(self) -> DirectReader:
         return self
@@ -245,7 +244,7 @@ class DirectReader:
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         if self._conn is not None:
-            self._reads.release(self._conn, healthy=self._healthy)
+            self._reads.release(self._conn, healthy=True)  # a failed one was released already
             self._conn = None
         if self._sa is not None:
             await self._sa.close()
@@ -256,7 +255,7 @@ class DirectReader:
         plan = self._reads.plan(stmt)
         if plan is None:
             if self._sa is None:
-                self._sa = await self._reads._engine.connect()
+                self._sa = await self._reads.engine.connect()
             return await self._sa.execute(stmt, params)
         args = plan.args(params)
         for listener in self._reads.listeners:

@@ -141,6 +141,7 @@ AppendHook = Callable[[AsyncSession, list[AppendResult]], Awaitable[None]]
 
 _CONTENT_COLS = (Message.id, Message.account_id, Message.blob_key, Message.content_enc,
                  Message.content_key_enc)
+_CONTENT_IN = select(*_CONTENT_COLS).where(Message.id.in_(bindparam("ids", expanding=True)))
 _CONTENT_ANY = direct(select(*_CONTENT_COLS).where(  # PostgreSQL: ids as one array
     Message.id == func.any(bindparam("ids", type_=ARRAY(BigInteger)))))
 
@@ -337,14 +338,9 @@ class MailStore(FolderOps):
 
     async def read_raws(self, message_ids: Sequence[int]) -> dict[int, bytes]:
         """:meth:`read_raw` of several messages with one query; those gone are left out."""
-        rows: Sequence[Any]
-        if self.db.direct is not None:  # PostgreSQL: one prepared statement, an array
-            async with self.db.read() as r:
-                rows = (await r.execute(_CONTENT_ANY, {"ids": list(message_ids)})).all()
-        else:
-            async with self.db.reader() as s:
-                rows = (await s.execute(select(*_CONTENT_COLS).where(
-                    Message.id.in_(list(message_ids))))).all()
+        stmt = _CONTENT_ANY if self.db.direct is not None else _CONTENT_IN
+        async with self.db.read() as r:
+            rows = (await r.execute(stmt, {"ids": list(message_ids)})).all()
         out: dict[int, bytes] = {}
         for row in rows:
             with contextlib.suppress(NotFound):  # its blob went with an expunge meanwhile

@@ -4,17 +4,33 @@ fired (or its last poll is old), once every process's changes reach the events
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 from mailserver.imap import state
-from tests.imap.conftest import Imap, message, open_raw
+from tests.imap.conftest import Imap, Raw, message, open_raw
 from tests.statements import recorded_statements
 
 
 def statements(imap: Imap) -> AbstractContextManager[list[str]]:
     """The SQL statements run on the database meanwhile."""
     return recorded_statements(imap.services.db)
+
+
+@asynccontextmanager
+async def two_sessions(imap: Imap, messages: int) -> AsyncIterator[tuple[Raw, Raw]]:
+    """``messages`` in INBOX, then two sessions with it selected."""
+    for n in range(1, messages + 1):
+        await imap.services.store.append(imap.account_id, "INBOX", message(n))
+    c, other = await open_raw(imap), await open_raw(imap)
+    try:
+        await c.cmd("SELECT INBOX")
+        await other.cmd("SELECT INBOX")
+        yield c, other
+    finally:
+        await c.close()
+        await other.close()
 
 
 async def test_no_store_read_without_a_change_then_changes_are_reported(imap: Imap) -> None:
@@ -90,13 +106,7 @@ async def test_a_fetch_polls_again_only_while_it_holds_expunges_back(imap: Imap)
     """FETCH may not report EXPUNGE (RFC 3501 7.4.1): the next command polls again only when
     the last poll left an expunge unreported, not after every FETCH."""
     imap.services.events.complete = True
-    for i in range(3):
-        await imap.services.store.append(imap.account_id, "INBOX", message(i))
-    c = await open_raw(imap)
-    other = await open_raw(imap)
-    try:
-        await c.cmd("SELECT INBOX")
-        await other.cmd("SELECT INBOX")
+    async with two_sessions(imap, 3) as (c, other):
         await other.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)")  # an event: the next FETCH polls
         with statements(imap) as polled:
             assert any(b"\\Flagged" in ln for ln in await c.cmd("FETCH 1:3 (FLAGS)"))
@@ -114,12 +124,9 @@ async def test_a_fetch_polls_again_only_while_it_holds_expunges_back(imap: Imap)
             lines = await c.cmd("NOOP")  # polls again, and reports it now
         assert again
         assert b"* 3 EXPUNGE\r\n" in lines
-    finally:
-        await c.close()
-        await other.close()
 
 
-async def _pipeline(raw: Any, *commands: str) -> list[bytes]:
+async def _pipeline(raw: Raw, *commands: str) -> list[bytes]:
     """Send ``commands`` in one write (tags p1, p2, ...); every line up to the last tagged."""
     await raw.write(b"".join(f"p{n} {cmd}\r\n".encode()
                              for n, cmd in enumerate(commands, 1)))
@@ -129,13 +136,7 @@ async def _pipeline(raw: Any, *commands: str) -> list[bytes]:
 async def test_no_expunge_reaches_a_client_whose_pipelined_commands_wait(imap: Imap) -> None:
     """RFC 3501 5.5: the FETCH after LIST was numbered with the client's view; telling the
     other session's expunge after LIST would move message 3 out of range."""
-    for n in (1, 2, 3):
-        await imap.services.store.append(imap.account_id, "INBOX", message(n))
-    c = await open_raw(imap)
-    other = await open_raw(imap)
-    try:
-        await c.cmd("SELECT INBOX")
-        await other.cmd("SELECT INBOX")
+    async with two_sessions(imap, 3) as (c, other):
         await other.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
         assert (await other.cmd("EXPUNGE"))[-1].split()[1] == b"OK"
 
@@ -147,9 +148,6 @@ async def test_no_expunge_reaches_a_client_whose_pipelined_commands_wait(imap: I
         expunge = lines.index(b"* 1 EXPUNGE\r\n")
         assert expunge > lines.index(next(ln for ln in lines if ln.startswith(b"p2 ")))
         assert (await c.cmd("FETCH 2 (UID)"))[0] == b"* 2 FETCH (UID 3)\r\n"
-    finally:
-        await c.close()
-        await other.close()
 
 
 async def test_a_pipeline_is_told_of_new_mail_once_at_its_end(imap: Imap) -> None:
