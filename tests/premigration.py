@@ -1,6 +1,6 @@
 """Turn a test database into one made by the last release without migrations: no
 ``alembic_version``, and none of the tables later revisions added (such a release could not
-have had them, nor the columns they added to older tables)."""
+have had them, nor the columns and indexes they added to older tables)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ async def make_pre_migration(conn: AsyncConnection) -> None:
         for column in columns:
             if column not in baseline[name].columns:  # added by a later revision
                 await conn.execute(text(f'ALTER TABLE "{name}" DROP COLUMN "{column}"'))
+        indexes = await conn.run_sync(_index_names, name)
+        for index in indexes - {i.name for i in baseline[name].indexes}:  # added since
+            await conn.execute(text(f'DROP INDEX "{index}"'))
+
+
+def _index_names(conn: Connection, table: str) -> set[str]:
+    return {i["name"] for i in inspect(conn).get_indexes(table)  # not those of constraints
+            if i["name"] and "duplicates_constraint" not in i}
 
 
 def _column_names(conn: Connection, table: str) -> list[str]:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -39,6 +40,7 @@ __all__ = [
     "Folder",
     "OrphanSubscription",
     "Message",
+    "UNSEEN_WHERE",
     "Conversation",
     "ConversationParty",
     "Job",
@@ -164,6 +166,14 @@ class OrphanSubscription(Base):
     name: Mapped[str] = mapped_column(String(500))
 
 
+#: "The message has no \\Seen flag", as each engine writes it: the predicate of the partial
+#: index ``ix_messages_folder_unseen`` and, word for word, of the queries meant to use it (both
+#: engines use a partial index only for a query that repeats its predicate). A substring test
+#: is exact here: no flag but \\Seen contains "\\Seen" (keywords are atoms, without "\\").
+UNSEEN_WHERE = {"postgresql": "strpos(flags, '\\Seen') = 0",
+                "sqlite": "instr(flags, '\\Seen') = 0"}
+
+
 class Message(Base):
     """One stored message: the exact received bytes (sealed), inline or as a blob."""
 
@@ -172,6 +182,10 @@ class Message(Base):
         UniqueConstraint("folder_id", "uid"),
         Index("ix_messages_folder_modseq", "folder_id", "modseq"),
         Index("ix_messages_account_msgid", "account_id", "message_id_hash"),
+        # SELECT's [UNSEEN n]: the lowest unseen UID without walking the read messages.
+        Index("ix_messages_folder_unseen", "folder_id", "uid",
+              postgresql_where=text(UNSEEN_WHERE["postgresql"]),
+              sqlite_where=text(UNSEEN_WHERE["sqlite"])),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)

@@ -86,12 +86,14 @@ async def test_rev2_mailbox_names_are_utf8(imap: Imap) -> None:
 
 async def test_select_names_the_first_unseen_message(imap: Imap) -> None:
     """``[UNSEEN n]`` is the sequence number of the first message without \\Seen (read with
-    the UIDs on PostgreSQL); none when every message is seen."""
+    the UIDs on PostgreSQL); none when every message is seen. A keyword that reads like the
+    flag is not the flag."""
     await _seed(imap, 4)
     c = await open_raw(imap)
     try:
         await c.cmd("SELECT INBOX")
         await c.cmd("STORE 1:2 +FLAGS.SILENT (\\Seen)")
+        await c.cmd("STORE 3 +FLAGS.SILENT (Seen $Seen NotSeen)")
         await c.cmd("STORE 4 +FLAGS.SILENT (\\Seen)")
         res = await c.cmd("SELECT INBOX")
         assert [ln for ln in res if b"[UNSEEN" in ln] == [b"* OK [UNSEEN 3] first unseen\r\n"]

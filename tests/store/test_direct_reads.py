@@ -124,3 +124,19 @@ async def test_the_pool_bounds_the_connections(services: Services) -> None:
         assert len(set(pids)) == 1  # one connection, taken in turn
     finally:
         await reads.close()
+
+
+async def test_the_first_unseen_uid_is_one_probe_of_the_unseen_index(services: Services) -> None:
+    """SELECT's ``[UNSEEN n]`` query repeats the partial index's predicate word for word, so
+    PostgreSQL answers it from ``ix_messages_folder_unseen`` (else it walks every read
+    message of the folder)."""
+    from sqlalchemy.dialects import postgresql
+
+    from mailserver.store.imapmeta import _UIDS_AND_UNSEEN
+
+    sql = str(_UIDS_AND_UNSEEN.params(f=1).compile(dialect=postgresql.dialect(),
+                                                   compile_kwargs={"literal_binds": True}))
+    async with services.db.engine.connect() as conn:
+        await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in await conn.exec_driver_sql("EXPLAIN " + sql))
+    assert "ix_messages_folder_unseen" in plan, plan
