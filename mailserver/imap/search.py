@@ -23,6 +23,8 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
+from mailserver.headers import decode_encoded_words, raw_fields
+
 from .envelope import parse_addresses
 from .rawheaders import RAW_POLICY, header_text
 from .searchkeys import (
@@ -71,20 +73,27 @@ class SearchMessage:
     header: Callable[[], bytes]
     body: Callable[[], bytes]
     modseq: int = 0
+    _raw: bytes | None = field(default=None, repr=False)
     _parsed: Message | None = field(default=None, repr=False)
     _text: str | None = field(default=None, repr=False)
     _inner: str = field(default="", repr=False)
 
+    def raw_header(self) -> bytes:
+        """The header block's octets (cached)."""
+        if self._raw is None:
+            self._raw = self.header()
+        return self._raw
+
     def headers(self) -> Message:
         """The parsed header block (cached)."""
         if self._parsed is None:
-            self._parsed = email.message_from_bytes(self.header(), policy=RAW_POLICY)
+            self._parsed = email.message_from_bytes(self.raw_header(), policy=RAW_POLICY)
         return self._parsed
 
     def body_text(self) -> str:
         """Decoded text of the text/* parts, casefolded (cached)."""
         if self._text is None:
-            msg = email.message_from_bytes(self.header() + self.body(), policy=compat32)
+            msg = email.message_from_bytes(self.raw_header() + self.body(), policy=compat32)
             texts, inner = [], []
             for part in msg.walk():
                 if part is not msg:  # TEXT: a part's header is in the message's body
@@ -198,12 +207,18 @@ _ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
 
 
 def _header_has(m: SearchMessage, name: str, want: str) -> bool:
-    values = m.headers().get_all(name) or []
-    if not want:  # RFC 3501 6.4.4 HEADER: empty string matches any message with the field
-        return bool(values)
-    if name.lower() in _ADDRESS_FIELDS:
+    key = name.lower()
+    if key in _ADDRESS_FIELDS:
+        values = m.headers().get_all(name) or []
+        if not want:  # RFC 3501 6.4.4 HEADER: empty string matches any message with the field
+            return bool(values)
         return any(want in _addresses_text(str(v)) for v in values)
-    return any(want in decode_header_value(str(v)).casefold() for v in values)
+    # Other fields: the field's unfolded text (RFC 5322 2.2.3), read straight from the header
+    # block (a fifth of the cost of parsing it all), encoded words decoded.
+    texts = raw_fields(m.raw_header(), frozenset((key,)))[key]
+    if not want:
+        return bool(texts)
+    return any(want in decode_encoded_words(t).casefold() for t in texts)
 
 
 def _addresses_text(value: str) -> str:

@@ -125,3 +125,40 @@ def test_trailing_comment_is_the_personal_name() -> None:
         ("Real Name", None, "user", "domain.org")]
     assert parse_addresses("<user (c)@ (c) domain.org>, Bob (x) <bob@b.example>") == [
         (None, None, "user", "domain.org"), ("Bob", None, "bob", "b.example")]
+
+
+FIELD_CASES = [
+    # A folded value is searched unfolded (RFC 5322 2.2.3): the line break goes, the blank stays.
+    ("folded", b"Subject: Compte rendu\r\n de consultation\r\n", b'SUBJECT "rendu de"', True),
+    ("folded-tab", b"Subject: Compte\r\n\trendu\r\n", b'SUBJECT "compte\trendu"', True),
+    ("encoded-words", b"Subject: =?utf-8?q?R=C3=A9sultats?= =?utf-8?q?_biologie?=\r\n",
+     b"SUBJECT {19+}\r\nr\xc3\xa9sultats biologie", True),
+    ("raw-utf8", b"Subject: R\xc3\xa9sultat\r\n", b"SUBJECT {9+}\r\nr\xc3\xa9sultat", True),
+    ("latin1", b"Subject: R\xe9sultat\r\n", b"SUBJECT {9+}\r\nr\xc3\xa9sultat", True),
+    ("name-any-case", b"x-PRIO: urgent\r\n", b"HEADER X-Prio urgent", True),
+    ("second-field", b"X-Tag: a\r\nX-Tag: b\r\n", b"HEADER X-Tag b", True),
+    ("other-field", b"X-Other: rendu\r\n", b'SUBJECT "rendu"', False),
+    ("in-body-only", b"X-A: 1\r\n\r\nSubject: rendu\r\n", b'SUBJECT "rendu"', False),
+    ("empty-present", b"Subject:\r\n", b'SUBJECT ""', True),
+    ("empty-absent", b"X-A: 1\r\n", b'SUBJECT ""', False),
+]
+
+
+@pytest.mark.parametrize(("header", "criteria", "expected"), [c[1:] for c in FIELD_CASES],
+                         ids=[c[0] for c in FIELD_CASES])
+def test_header_fields_are_read_unfolded_and_decoded(header: bytes, criteria: bytes,
+                                                     expected: bool) -> None:
+    cmd = parse_command(b"a SEARCH CHARSET UTF-8 " + criteria + b"\r\n")
+    assert isinstance(cmd, Search) and cmd.key is not None, cmd
+    prog = compile_search(cmd.key, cmd.charset, max_seq=3, max_uid=30)
+    block = header if b"\r\n\r\n" in header else header + b"\r\n"
+    assert prog.matches(message(header=lambda: block)) is expected
+
+
+def test_the_header_block_is_read_once_for_several_keys() -> None:
+    calls: list[str] = []
+    cmd = parse_command(b"a SEARCH SUBJECT rendu HEADER X-Prio urgent FROM jerome\r\n")
+    assert isinstance(cmd, Search) and cmd.key is not None
+    prog = compile_search(cmd.key, None, max_seq=3, max_uid=30)
+    assert prog.matches(message(header=lambda: calls.append("h") or HEADER_UTF8))
+    assert calls == ["h"]
