@@ -16,7 +16,7 @@ from mailserver.config import ImapConfig
 from mailserver.directory.service import Directory
 from mailserver.store.audit import AuditTrail
 from mailserver.store.events import MailboxEvents
-from mailserver.store.imapmeta import DecodedSummaries
+from mailserver.store.imapmeta import DecodedSummaries, KnownUids
 from mailserver.store.mailstore import MailStore
 
 from . import encoder as enc
@@ -39,6 +39,8 @@ class ImapBackend:
     audit: AuditTrail
     summaries: DecodedSummaries = field(default_factory=DecodedSummaries)
     """Decoded message summaries shared by the sessions of this process."""
+    known_uids: KnownUids = field(default_factory=KnownUids)
+    """The UIDs of large folders, shared by the sessions of this process (SELECT)."""
 
 
 @dataclass(frozen=True)

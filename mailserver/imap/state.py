@@ -118,7 +118,7 @@ class Session(AppendCommands, SelectedCommands):
     def __init__(self, backend: ImapBackend, send: Send, *, tls: bool, starttls_port: bool,
                  peer: str = "", conn_id: str = "-") -> None:
         self.backend = backend
-        self.store = ImapStore(backend.store, backend.summaries)
+        self.store = ImapStore(backend.store, backend.summaries, backend.known_uids)
         self.send = send
         self.tls = tls
         self.starttls_port = starttls_port
@@ -329,11 +329,8 @@ class Session(AppendCommands, SelectedCommands):
         if self.events is not None:  # what changes from here on is polled for later
             self.events.clear()
         self._polled_at, self._deferred = time.monotonic(), False
-        first_unseen: int | None = None
-        if self.rev2:  # no [UNSEEN n] (RFC 9051 6.3.2)
-            uids = await self.store.uids(folder.id)
-        else:
-            uids, first_unseen = await self.store.uids_and_first_unseen(folder.id)
+        # rev2: no [UNSEEN n] (RFC 9051 6.3.2)
+        uids, first_unseen = await self.store.select_uids(folder, first_unseen=not self.rev2)
         mb = SelectedMailbox(folder.id, self.account_id, folder.name, readonly,
                              folder.uidvalidity, uids, folder.highestmodseq,
                              vanished=self.qresync, rev2=self.rev2)
@@ -353,7 +350,10 @@ class Session(AppendCommands, SelectedCommands):
             if first_unseen is not None and (seq := mb.seq_of(first_unseen)) is not None:
                 await self.send(enc.untagged("OK", "first unseen", code=RC.unseen(seq)))
         await self.send(enc.untagged("OK", "UIDs valid", code=RC.uidvalidity(folder.uidvalidity)))
-        await self.send(enc.untagged("OK", "predicted next UID", code=RC.uidnext(folder.uidnext)))
+        # A message appended since the folder row was read is already in the view: the
+        # predicted next UID is above it.
+        uidnext = max(folder.uidnext, uids[-1] + 1 if uids else 1)
+        await self.send(enc.untagged("OK", "predicted next UID", code=RC.uidnext(uidnext)))
         await self.send(enc.untagged("OK", "highest", code=RC.highestmodseq(folder.highestmodseq)))
         if cmd.qresync is not None:
             for line in await resync_lines(self.store, mb, cmd.qresync):

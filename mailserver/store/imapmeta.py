@@ -58,7 +58,8 @@ from mailserver.store.models import UNSEEN_WHERE, Folder, Message
 from mailserver.store.records import AppendResult
 from mailserver.store.vanished import vanished_since
 
-__all__ = ["DecodedSummaries", "ImapStore", "Row", "SummaryCodec", "Change", "Delta"]
+__all__ = ["DecodedSummaries", "KnownUids", "ImapStore", "Row", "SummaryCodec", "Change",
+           "Delta"]
 
 T = TypeVar("T")
 
@@ -245,14 +246,71 @@ class DecodedSummaries:
             self._items.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class _Known:
+    uidvalidity: int
+    modseq: int
+    """The folder's HIGHESTMODSEQ when ``uids`` were read or brought up to date (the UIDs may
+    be newer: bringing them up to date again from there is idempotent)."""
+    uids: array[int]
+
+
+class KnownUids:
+    """The UIDs of large folders as a process last saw them, shared by its IMAP sessions: a
+    SELECT brings them up to date from the folder's changes since (:meth:`ImapStore.delta`,
+    one snapshot read when a few messages came or went) instead of reading every UID again.
+
+    Only folders of at least ``min_size`` messages are kept (a small folder's UIDs are one
+    cheap read), up to ``max_uids`` UIDs in all (8 bytes each), least recently selected
+    dropped first. Nothing here is trusted without the database: an entry is used only for
+    the same folder and UIDVALIDITY, and brought up to date from its modseq first, so
+    changes made by any process are seen. UIDs are not content: nothing to shred.
+    """
+
+    def __init__(self, *, min_size: int = 2_000, max_uids: int = 4_000_000) -> None:
+        self.min_size = min_size
+        self.max_uids = max_uids
+        self._items: OrderedDict[int, _Known] = OrderedDict()
+        self._total = 0
+
+    def get(self, folder_id: int, uidvalidity: int) -> _Known | None:
+        known = self._items.get(folder_id)
+        if known is None or known.uidvalidity != uidvalidity:
+            return None
+        self._items.move_to_end(folder_id)
+        return known
+
+    def put(self, folder_id: int, known: _Known) -> None:
+        self.drop(folder_id)
+        if len(known.uids) < self.min_size or len(known.uids) > self.max_uids:
+            return
+        self._items[folder_id] = known
+        self._total += len(known.uids)
+        while self._total > self.max_uids:
+            _, old = self._items.popitem(last=False)
+            self._total -= len(old.uids)
+
+    def drop(self, folder_id: int) -> None:
+        old = self._items.pop(folder_id, None)
+        if old is not None:
+            self._total -= len(old.uids)
+
+
+#: Shared UIDs further behind their folder than this many modseqs (or one per 8 UIDs they
+#: hold, if more) are read again in full: the changes since would cost as much to read.
+_KNOWN_LAG = 256
+
+
 class ImapStore:
     """IMAP-shaped reads over a :class:`MailStore` (same database, keys and blobs)."""
 
-    def __init__(self, store: MailStore, summaries: DecodedSummaries | None = None) -> None:
+    def __init__(self, store: MailStore, summaries: DecodedSummaries | None = None,
+                 known: KnownUids | None = None) -> None:
         self.store = store
         self.db = store.db
         self.keys = store.keys
         self.summaries = summaries if summaries is not None else DecodedSummaries(0)
+        self.known = known if known is not None else KnownUids(max_uids=0)
 
     async def folder(self, folder_id: int) -> FolderInfo | None:
         """A folder by id, or None if it was deleted."""
@@ -283,6 +341,41 @@ class ImapStore:
         async with self.db.read() as s:
             row = (await s.execute(_UIDS_AND_UNSEEN, {"f": folder_id})).one()
         return array("Q", row[0] or ()), row[1]
+
+    async def select_uids(self, folder: FolderInfo, *, first_unseen: bool
+                          ) -> tuple[array[int], int | None]:
+        """The UIDs of ``folder`` (a row just read) for a SELECT, ascending, in an array the
+        caller owns, and the lowest UID without \\Seen if ``first_unseen``.
+
+        A large folder's UIDs come from :class:`KnownUids` brought up to date (nothing read
+        when the folder did not move since), else from one full read.
+
+        Raises:
+            NotFound: the folder is gone.
+        """
+        known = self.known.get(folder.id, folder.uidvalidity)
+        if known is None or (folder.highestmodseq - known.modseq
+                              > max(_KNOWN_LAG, len(known.uids) // 8)):
+            if first_unseen:
+                uids, first = await self.uids_and_first_unseen(folder.id)
+            else:
+                uids, first = await self.uids(folder.id), None
+            self.known.put(folder.id, _Known(folder.uidvalidity, folder.highestmodseq,
+                                             array("Q", uids)))
+            return uids, first
+        uids, modseq = array("Q", known.uids), known.modseq
+        if folder.highestmodseq != modseq or folder.message_count != len(uids):
+            delta = await self.delta(folder.id, modseq, uids, find_gone=True)
+            if delta is None:
+                self.known.drop(folder.id)
+                raise NotFound("no such folder")
+            if delta.gone:
+                gone = set(delta.gone)
+                uids = array("Q", (u for u in uids if u not in gone))
+            uids.extend(delta.new)
+            modseq = delta.highestmodseq
+            self.known.put(folder.id, _Known(folder.uidvalidity, modseq, array("Q", uids)))
+        return uids, await self.first_unseen_uid(folder.id) if first_unseen else None
 
     async def snapshot(self, folder_id: int, since_modseq: int
                        ) -> tuple[FolderInfo | None, list[Change]]:
