@@ -15,6 +15,7 @@ Values for :func:`encode_value`:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,10 +60,12 @@ def _b(text: str | bytes) -> bytes:
     return text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
 
 
+#: What a quoted string cannot hold (RFC 3501 9 ``QUOTED-CHAR``: 7-bit TEXT-CHAR, no CR/LF).
+_NOT_QUOTABLE = re.compile(rb"[\x00\x0a\x0d\x80-\xff]")
+
+
 def _quotable(data: bytes) -> bool:
-    return len(data) <= _QUOTED_MAX and not any(
-        b >= 0x80 or b in (0x00, 0x0A, 0x0D) for b in data
-    )
+    return len(data) <= _QUOTED_MAX and _NOT_QUOTABLE.search(data) is None
 
 
 def quote(data: str | bytes) -> bytes:
@@ -70,6 +73,10 @@ def quote(data: str | bytes) -> bytes:
     raw = _b(data)
     if not _quotable(raw):
         raise ValueError("not quotable")
+    return _quoted(raw)
+
+
+def _quoted(raw: bytes) -> bytes:
     return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
@@ -85,7 +92,7 @@ def string(data: str | bytes) -> bytes:
     literal (RFC 3501 9 ``CHAR8``): it is sent as 0x80, as Dovecot does.
     """
     raw = _b(data).replace(b"\x00", b"\x80")
-    return quote(raw) if _quotable(raw) else literal(raw)
+    return _quoted(raw) if _quotable(raw) else literal(raw)
 
 
 def nstring(data: str | bytes | None) -> bytes:
@@ -93,13 +100,14 @@ def nstring(data: str | bytes | None) -> bytes:
     return b"NIL" if data is None else string(data)
 
 
-_ATOM_SPECIALS = set(b'(){ %*"\\]') | set(range(0x20)) | {0x7F}
+#: What a bare atom cannot hold (RFC 3501 9 ``atom-specials``, and 8-bit octets).
+_NOT_ATOM = re.compile(rb'[(){ %*"\\\]\x00-\x1f\x7f-\xff]')
 
 
 def astring(data: str | bytes) -> bytes:
     """``astring``: a bare atom when safe (never ``NIL``), else a string."""
     raw = _b(data)
-    if raw and raw.upper() != b"NIL" and not any(b in _ATOM_SPECIALS or b >= 0x80 for b in raw):
+    if raw and raw.upper() != b"NIL" and _NOT_ATOM.search(raw) is None:
         return raw
     return string(raw)
 
