@@ -76,6 +76,33 @@ async def test_last_release_postgres_database_is_migrated_with_its_data(
         await services.close()
 
 
+@pytest.mark.skipif(not PG_URL, reason="needs MSSANTE_TEST_DATABASE_URL (PostgreSQL)")
+async def test_an_index_built_beforehand_without_blocking_is_kept(
+        tmp_path: Path, database_url: str) -> None:
+    """docs/SCALING.md: on a large database the operator builds revision 0007's index with
+    CREATE INDEX CONCURRENTLY while the old release serves; the upgrade then finds it."""
+    data = copy_fixture(tmp_path / "data")
+    await copy_into_postgres(data / "mssante.db", database_url, baseline_metadata())
+    (data / "mssante.db").unlink()
+    with_database_url(data, database_url)
+    engine = migration_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(
+                "CREATE INDEX CONCURRENTLY ix_messages_folder_unseen ON messages "
+                "(folder_id, uid) WHERE strpos(flags, '\\Seen') = 0"))
+        done = await migrate_data_dir(load(data / "mssante.toml"))
+        assert done is not None and done.after == head()
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_messages_folder_unseen'"
+            ))).all()
+    finally:
+        await engine.dispose()
+    assert len(rows) == 1 and "strpos(flags, '\\Seen'::text) = 0" in rows[0][0]
+
+
 async def test_serve_refuses_a_schema_behind_then_migrates_with_the_flag(tmp_path: Path) -> None:
     data = await asyncio.to_thread(copy_fixture, tmp_path / "data", keys_for_serving=True)
     refused = _mssante("serve", "--data-dir", str(data), "--smtp", "127.0.0.1:0")
