@@ -22,7 +22,8 @@ def upgrade() -> None:
     # revision never imports the models, which move on).
     if op.get_context().dialect.name == "postgresql":
         # Building it reads the whole table while writes to it wait: on a large database,
-        # build it beforehand without blocking (docs/SCALING.md, "Upgrading"):
+        # build it beforehand without blocking (docs/SCALING.md, "Upgrading: indexes
+        # built beforehand"):
         #   CREATE INDEX CONCURRENTLY ix_messages_folder_unseen ON messages (folder_id, uid)
         #       WHERE strpos(flags, '\Seen') = 0;
         # and this finds it.
