@@ -16,7 +16,8 @@ from mailserver.config import ImapConfig
 from mailserver.directory.service import Directory
 from mailserver.store.audit import AuditTrail
 from mailserver.store.events import MailboxEvents
-from mailserver.store.imapmeta import DecodedSummaries, KnownUids
+from mailserver.store.folder_uids import KnownUids
+from mailserver.store.imapmeta import DecodedSummaries
 from mailserver.store.mailstore import MailStore
 
 from . import encoder as enc

@@ -5,7 +5,6 @@ every UID again; the view is then exactly the folder's."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from array import array
 from collections.abc import AsyncIterator
 
@@ -13,7 +12,7 @@ import pytest
 
 from mailserver.config import Config
 from mailserver.imap.server import start_imap
-from mailserver.store.imapmeta import KnownUids, _Known
+from mailserver.store.folder_uids import Known, KnownUids
 from mailserver.tls import server_context
 from tests.statements import recorded_statements
 
@@ -46,7 +45,7 @@ async def _select(imap: Imap) -> tuple[list[bytes], list[int]]:
 
 def _uids_read(sql: list[str]) -> list[str]:
     """The statements that read all of a folder's UIDs (PostgreSQL's array, SQLite's pages)."""
-    return [s for s in sql if "array((SELECT messages.uid" in s or re.search(r"LIMIT", s)]
+    return [s for s in sql if "array((SELECT messages.uid" in s or "LIMIT" in s]
 
 
 async def test_select_brings_the_shared_uids_up_to_date(
@@ -88,7 +87,7 @@ async def test_a_folder_far_behind_is_read_again(sharing: tuple[Imap, KnownUids]
         await store.append(imap.account_id, "INBOX", message(n))
     inbox = await store.get_folder(imap.account_id, "INBOX")
     # An entry far behind the folder (and wrong, to show it is not used).
-    known.put(inbox.id, _Known(inbox.uidvalidity, inbox.highestmodseq - 1000, array("Q", [9])))
+    known.put(inbox.id, Known(inbox.uidvalidity, inbox.highestmodseq - 1000, array("Q", [9])))
     with recorded_statements(imap.services.db) as sql:
         _, uids = await _select(imap)
     assert uids == [1, 2, 3] and len(_uids_read(sql)) == 1
@@ -96,13 +95,13 @@ async def test_a_folder_far_behind_is_read_again(sharing: tuple[Imap, KnownUids]
 
 def test_the_shared_uids_are_bounded() -> None:
     known = KnownUids(min_size=3, max_uids=10)
-    known.put(1, _Known(1, 1, array("Q", [1, 2])))  # too small to keep
+    known.put(1, Known(1, 1, array("Q", [1, 2])))  # too small to keep
     assert known.get(1, 1) is None
-    known.put(2, _Known(1, 1, array("Q", range(1, 5))))
-    known.put(3, _Known(1, 1, array("Q", range(1, 5))))
+    known.put(2, Known(1, 1, array("Q", range(1, 5))))
+    known.put(3, Known(1, 1, array("Q", range(1, 5))))
     assert known.get(2, 1) is not None  # now the most recently used
-    known.put(4, _Known(1, 1, array("Q", range(1, 5))))  # 12 > 10: the least recent goes
+    known.put(4, Known(1, 1, array("Q", range(1, 5))))  # 12 > 10: the least recent goes
     assert known.get(3, 1) is None and known.get(2, 1) is not None
     assert known.get(4, 1) is not None and known.get(4, 2) is None  # another UIDVALIDITY
-    known.put(5, _Known(1, 1, array("Q", range(1, 12))))  # larger than the whole budget
+    known.put(5, Known(1, 1, array("Q", range(1, 12))))  # larger than the whole budget
     assert known.get(5, 1) is None

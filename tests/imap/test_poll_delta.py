@@ -84,9 +84,9 @@ async def test_poll_reports_expunges_then_exists(services: Services) -> None:
 @pytest.mark.parametrize("page", [7, 10, 5000])
 async def test_uids_are_read_whole_across_pages(services: Services, page: int,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from mailserver.store import imapmeta
+    from mailserver.store import folder_uids
     folder_id, _ = await _fill(services, 30)
     await _expunge(services, folder_id, [4, 11, 12, 30])
-    monkeypatch.setattr(imapmeta, "_UIDS_PAGE_SIZE", page)
+    monkeypatch.setattr(folder_uids, "_UIDS_PAGE_SIZE", page)
     uids = await ImapStore(services.store).uids(folder_id)
     assert list(uids) == [u for u in range(1, 31) if u not in (4, 11, 12, 30)]

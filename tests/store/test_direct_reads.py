@@ -132,7 +132,7 @@ async def test_the_first_unseen_uid_is_one_probe_of_the_unseen_index(services: S
     message of the folder)."""
     from sqlalchemy.dialects import postgresql
 
-    from mailserver.store.imapmeta import _UIDS_AND_UNSEEN
+    from mailserver.store.folder_uids import _UIDS_AND_UNSEEN
 
     sql = str(_UIDS_AND_UNSEEN.params(f=1).compile(dialect=postgresql.dialect(),
                                                    compile_kwargs={"literal_binds": True}))
